@@ -1,0 +1,416 @@
+//! The generic tree of a file as the pest grammar (`grammar/callflow.pest`) sees it: lines of
+//! tokens and blocks. Reports the problems that belong to this level (unclosed blocks, stray
+//! braces, nesting depth, unterminated text, stray characters, malformed literals) and never
+//! fails: the rest of the parse works on whatever tree came out.
+
+use crate::diagnostics::{Diagnostic, Diagnostics, codes};
+use crate::source::{FileId, Span};
+use pest::Parser;
+use pest::iterators::Pair;
+
+#[derive(pest_derive::Parser)]
+#[grammar = "../../grammar/callflow.pest"]
+struct Grammar;
+
+/// Deepest block nesting accepted; beyond it the file is rejected before pest recurses.
+pub const MAX_DEPTH: usize = 48;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TokKind {
+    /// `"text"` (the span includes the quotes).
+    Str,
+    Date,
+    MonthDay,
+    Time,
+    Duration,
+    Number,
+    Ident,
+    /// One of `..` `==` `!=` `<=` `>=` `<` `>` `=` `(` `)` `:` `-` `+` `.` `*` `,` `=>`.
+    Punct,
+    /// Anything else; already reported.
+    Bad,
+}
+
+#[derive(Clone, Debug)]
+pub struct Token {
+    pub kind: TokKind,
+    pub span: Span,
+    /// The token's text (for `Str`, the unescaped content without quotes).
+    pub text: String,
+}
+
+#[derive(Clone, Debug)]
+pub enum Part {
+    Tok(Token),
+    Block(Block),
+}
+
+impl Part {
+    pub fn span(&self) -> Span {
+        match self {
+            Part::Tok(t) => t.span,
+            Part::Block(b) => b.span,
+        }
+    }
+}
+
+/// One statement: its tokens and blocks in order.
+#[derive(Clone, Debug)]
+pub struct Line {
+    pub parts: Vec<Part>,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug)]
+pub struct Block {
+    pub lines: Vec<Line>,
+    /// From `{` to `}` (or to the end of the file when unclosed).
+    pub span: Span,
+    pub open: Span,
+    /// The closing brace; `None` when the file ended first.
+    pub close: Option<Span>,
+}
+
+/// Parses `text` into lines and blocks, reporting structural problems into `diags`.
+pub fn parse(file: FileId, text: &str, diags: &mut Diagnostics) -> Vec<Line> {
+    if let Some(deep) = too_deep(text) {
+        diags.push(
+            Diagnostic::new(
+                codes::TOO_DEEP,
+                Span::new(file, deep, deep + 1),
+                format!("blocks are nested more than {MAX_DEPTH} levels deep"),
+                "this block is too deep",
+            )
+            .help("move inner parts into named menus, blocks or subflows"),
+        );
+        return Vec::new();
+    }
+    let file_pair = match Grammar::parse(Rule::file, text) {
+        Ok(mut p) => p.next(),
+        Err(e) => {
+            // The grammar accepts every input; reaching this is a bug in the grammar.
+            let at = match e.location {
+                pest::error::InputLocation::Pos(p) => p,
+                pest::error::InputLocation::Span((s, _)) => s,
+            };
+            diags.push(
+                Diagnostic::new(
+                    codes::INTERNAL,
+                    Span::new(file, at, at),
+                    "the parser could not read this file",
+                    "the parser stopped here",
+                )
+                .help("this is a bug in callflow: please report it with this file"),
+            );
+            return Vec::new();
+        }
+    };
+    let mut b = Builder { file, diags };
+    let mut lines = Vec::new();
+    for p in file_pair.into_iter().flat_map(|fp| fp.into_inner()) {
+        match p.as_rule() {
+            Rule::stmt => lines.push(b.line(p)),
+            Rule::stray_close => {
+                let span = b.span(&p);
+                b.diags.push(
+                    Diagnostic::new(
+                        codes::UNEXPECTED_CLOSE,
+                        span,
+                        "unexpected `}`",
+                        "no block is open here",
+                    )
+                    .help("remove this `}` or add the `{` that it should close"),
+                );
+            }
+            _ => {}
+        }
+    }
+    lines
+}
+
+/// The byte offset of the first `{` deeper than [`MAX_DEPTH`], skipping text and comments.
+fn too_deep(text: &str) -> Option<usize> {
+    let bytes = text.as_bytes();
+    let (mut depth, mut i) = (0usize, 0usize);
+    while i < bytes.len() {
+        match bytes[i] {
+            b'"' => {
+                i += 1;
+                while i < bytes.len() && bytes[i] != b'"' && bytes[i] != b'\n' {
+                    i += if bytes[i] == b'\\' { 2 } else { 1 };
+                }
+            }
+            b'/' if bytes.get(i + 1) == Some(&b'/') => {
+                while i < bytes.len() && bytes[i] != b'\n' {
+                    i += 1;
+                }
+            }
+            b'/' if bytes.get(i + 1) == Some(&b'*') => {
+                i += 2;
+                while i < bytes.len() && !(bytes[i] == b'*' && bytes.get(i + 1) == Some(&b'/')) {
+                    i += 1;
+                }
+                i += 1;
+            }
+            b'{' => {
+                depth += 1;
+                if depth > MAX_DEPTH {
+                    return Some(i);
+                }
+            }
+            b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        i += 1;
+    }
+    None
+}
+
+struct Builder<'d> {
+    file: FileId,
+    diags: &'d mut Diagnostics,
+}
+
+impl Builder<'_> {
+    fn span(&self, p: &Pair<Rule>) -> Span {
+        let s = p.as_span();
+        Span::new(self.file, s.start(), s.end())
+    }
+
+    fn line(&mut self, p: Pair<Rule>) -> Line {
+        let span = self.span(&p);
+        let parts = p.into_inner().map(|q| self.part(q)).collect();
+        Line { parts, span }
+    }
+
+    fn block(&mut self, p: Pair<Rule>) -> Block {
+        let span = self.span(&p);
+        let open = Span::new(self.file, span.start as usize, span.start as usize + 1);
+        let text = p.as_str();
+        let close = text
+            .ends_with('}')
+            .then(|| Span::new(self.file, span.end as usize - 1, span.end as usize));
+        let lines: Vec<Line> = p
+            .into_inner()
+            .filter(|q| q.as_rule() == Rule::stmt)
+            .map(|q| self.line(q))
+            .collect();
+        // A block whose text ends in `}` may still be unclosed if that `}` belongs to an inner
+        // block that ended the file; an inner unclosed block reports itself.
+        let close = close.filter(|c| lines.last().is_none_or(|l| l.span.end <= c.start));
+        if close.is_none() {
+            self.diags.push(
+                Diagnostic::new(
+                    codes::UNCLOSED_BLOCK,
+                    open,
+                    "this block is never closed",
+                    "this `{` has no matching `}`",
+                )
+                .label(
+                    Span::new(self.file, span.end as usize, span.end as usize),
+                    "the file ends here",
+                )
+                .help("add a `}` where the block should end"),
+            );
+        }
+        Block {
+            lines,
+            span,
+            open,
+            close,
+        }
+    }
+
+    fn part(&mut self, p: Pair<Rule>) -> Part {
+        if p.as_rule() == Rule::block {
+            return Part::Block(self.block(p));
+        }
+        let span = self.span(&p);
+        let raw = p.as_str();
+        let (kind, text) = match p.as_rule() {
+            Rule::string => (TokKind::Str, self.unescape(raw, span)),
+            Rule::bad_string => {
+                self.diags.push(
+                    Diagnostic::new(
+                        codes::UNTERMINATED_TEXT,
+                        span,
+                        "text in quotes is not closed",
+                        "this text has no closing `\"`",
+                    )
+                    .help("add a `\"` at the end of the text; text cannot span lines"),
+                );
+                (TokKind::Bad, raw.to_string())
+            }
+            Rule::date => (TokKind::Date, raw.to_string()),
+            Rule::month_day => (TokKind::MonthDay, raw.to_string()),
+            Rule::time => (TokKind::Time, raw.to_string()),
+            Rule::duration => (TokKind::Duration, raw.to_string()),
+            Rule::number => (TokKind::Number, raw.to_string()),
+            Rule::ident => (TokKind::Ident, raw.to_string()),
+            Rule::continuation => (
+                TokKind::Punct,
+                raw[..raw.find([' ', '\t', '\n', '\r', '/']).unwrap_or(raw.len())].to_string(),
+            ),
+            Rule::punct => (TokKind::Punct, raw.to_string()),
+            Rule::bad_word => {
+                self.diags.push(
+                    Diagnostic::new(
+                        codes::BAD_LITERAL,
+                        span,
+                        format!("`{raw}` is not a number, duration or time"),
+                        "cannot read this value",
+                    )
+                    .help("write numbers as `3`, durations as `30s`, `5m`, `1h30m` or `500ms`, times as `08:00`"),
+                );
+                (TokKind::Bad, raw.to_string())
+            }
+            _ => {
+                let c = raw.chars().next().unwrap_or(' ');
+                let shown = if c.is_control() {
+                    format!("{:?}", c)
+                } else {
+                    format!("`{c}`")
+                };
+                self.diags.push(
+                    Diagnostic::new(
+                        codes::UNEXPECTED_CHAR,
+                        span,
+                        format!("unexpected character {shown}"),
+                        "not part of the flow language",
+                    )
+                    .help(char_help(c)),
+                );
+                (TokKind::Bad, raw.to_string())
+            }
+        };
+        let span = if kind == TokKind::Punct {
+            Span::new(
+                self.file,
+                span.start as usize,
+                span.start as usize + text.len(),
+            )
+        } else {
+            span
+        };
+        Part::Tok(Token { kind, span, text })
+    }
+
+    fn unescape(&mut self, raw: &str, span: Span) -> String {
+        let inner = &raw[1..raw.len() - 1];
+        if !inner.contains('\\') {
+            return inner.to_string();
+        }
+        let mut out = String::with_capacity(inner.len());
+        let mut chars = inner.char_indices();
+        while let Some((i, c)) = chars.next() {
+            if c != '\\' {
+                out.push(c);
+                continue;
+            }
+            match chars.next() {
+                Some((_, '"')) => out.push('"'),
+                Some((_, '\\')) => out.push('\\'),
+                Some((_, 'n')) => out.push('\n'),
+                Some((_, 't')) => out.push('\t'),
+                Some((j, other)) => {
+                    let at = span.start as usize + 1 + i;
+                    self.diags.push(
+                        Diagnostic::new(
+                            codes::BAD_ESCAPE,
+                            Span::new(self.file, at, at + 1 + (j - i - 1) + other.len_utf8()),
+                            format!("unknown escape `\\{other}` in text"),
+                            "not a known escape",
+                        )
+                        .help("known escapes are `\\\"`, `\\\\`, `\\n` and `\\t`; write `\\\\` for a backslash"),
+                    );
+                    out.push(other);
+                }
+                None => {}
+            }
+        }
+        out
+    }
+}
+
+fn char_help(c: char) -> String {
+    match c {
+        '\'' => "text goes in double quotes: \"like this\"".into(),
+        '#' => "comments start with `//`; a `#` key goes in quotes: \"#\"".into(),
+        '[' | ']' => "lists are written with commas: `members anna, ben`".into(),
+        '&' | '|' | '!' => "write conditions with `and`, `or` and `not`".into(),
+        _ => "remove it, or put it inside quotes if it is part of a text".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tree(text: &str) -> (Vec<Line>, Vec<Diagnostic>) {
+        let mut d = Diagnostics::default();
+        let lines = parse(FileId(0), text, &mut d);
+        (lines, d.list)
+    }
+
+    fn kinds(line: &Line) -> Vec<TokKind> {
+        line.parts
+            .iter()
+            .filter_map(|p| match p {
+                Part::Tok(t) => Some(t.kind),
+                Part::Block(_) => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn tokens_of_a_line() {
+        let (lines, d) =
+            tree("mon-fri 08:00-18:00 2026-12-24..2026-12-26 every 01-01 30s \"a\\\"b\" de:5\n");
+        assert!(d.is_empty(), "{d:?}");
+        use TokKind::*;
+        assert_eq!(
+            kinds(&lines[0]),
+            vec![
+                Ident, Punct, Ident, Time, Punct, Time, Date, Punct, Date, Ident, MonthDay,
+                Duration, Str, Ident, Punct, Number
+            ]
+        );
+        let Part::Tok(s) = &lines[0].parts[12] else {
+            panic!()
+        };
+        assert_eq!(s.text, "a\"b");
+    }
+
+    #[test]
+    fn lines_blocks_and_continuations() {
+        let (lines, d) = tree("a {\n b 1; c\n}\nmembers x,\n  y\n\"1\" =>\n route s\n");
+        assert!(d.is_empty(), "{d:?}");
+        assert_eq!(lines.len(), 3);
+        let Part::Block(b) = &lines[0].parts[1] else {
+            panic!()
+        };
+        assert_eq!(b.lines.len(), 2);
+        assert!(b.close.is_some());
+        assert_eq!(lines[1].parts.len(), 4);
+        assert_eq!(lines[2].parts.len(), 4);
+    }
+
+    #[test]
+    fn structural_problems_are_reported_and_parsing_goes_on() {
+        let (lines, d) = tree("}\nflow a {\n menu m {\n");
+        let codes: Vec<_> = d.iter().map(|d| d.code.as_str()).collect();
+        assert_eq!(codes, vec!["CF0002", "CF0001", "CF0001"]);
+        assert_eq!(lines.len(), 1);
+        let (_, d) = tree("play \"abc\nx @ 5x");
+        let codes: Vec<_> = d.iter().map(|d| d.code.as_str()).collect();
+        assert_eq!(codes, vec!["CF0004", "CF0005", "CF0011"]);
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_before_recursing() {
+        let text = "a {".repeat(100_000);
+        let (lines, d) = tree(&text);
+        assert!(lines.is_empty());
+        assert_eq!(d[0].code.as_str(), "CF0003");
+    }
+}
