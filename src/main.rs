@@ -1,1 +1,69 @@
-fn main() {}
+//! `callflow`: check flow files (and, in later versions, compile, simulate and serve them).
+//! The binary owns all I/O; the language lives in `callflow-compiler`.
+
+mod check_cmd;
+mod explain;
+mod load;
+mod wav;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "callflow", version, about = "Call flows for telephone lines: check, compile, run")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// Readable reports with source excerpts.
+    Human,
+    /// One JSON object per diagnostic, one per line.
+    Json,
+    /// GitHub Actions annotations.
+    Github,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Color {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Check flow files for mistakes (files or directories, recursively).
+    Check {
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Human)]
+        format: Format,
+        /// Treat warnings as errors (exit code 1).
+        #[arg(long)]
+        deny_warnings: bool,
+        /// Colour in human output.
+        #[arg(long, value_enum, default_value_t = Color::Auto)]
+        color: Color,
+        /// Flow files or directories.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+    },
+    /// Explain a diagnostic code, such as CF0401.
+    Explain {
+        /// The code to explain.
+        code: String,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Check { format, deny_warnings, color, paths } => {
+            check_cmd::run(&paths, format, deny_warnings, color)
+        }
+        Command::Explain { code } => explain::run(&code),
+    }
+}

@@ -1,0 +1,572 @@
+//! The typed syntax tree of one `.flow` file, as written: names are still text, values are
+//! still unchecked. Produced by `syntax`, consumed by `check`. Every node carries its span.
+
+use crate::source::{FileId, Span};
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Ident {
+    pub name: String,
+    pub span: Span,
+}
+
+/// Text in quotes (unescaped) and its span including the quotes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Text {
+    pub value: String,
+    pub span: Span,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Duration {
+    pub millis: u64,
+    pub span: Span,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Count {
+    pub value: u32,
+    pub span: Span,
+}
+
+#[derive(Debug, Default)]
+pub struct Module {
+    pub file: FileId,
+    pub items: Vec<Item>,
+}
+
+#[derive(Debug)]
+pub enum Item {
+    Use(Text),
+    Flow(Flow),
+    Hours(Hours),
+    Holidays(Holidays),
+    Group(Group),
+    Agent(Agent),
+    Voicemail(Voicemail),
+    Prompt(PromptDef),
+    Switch(Switch),
+    Lookup(Lookup),
+}
+
+/// What kind of thing a top-level or flow-level name defines (for messages and lookups).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum DefKind {
+    Flow,
+    Hours,
+    Holidays,
+    Group,
+    Agent,
+    Voicemail,
+    Prompt,
+    Switch,
+    Lookup,
+    Menu,
+    Consent,
+    Block,
+    Subflow,
+}
+
+impl DefKind {
+    /// The keyword that defines it, as admins write it.
+    pub fn keyword(self) -> &'static str {
+        match self {
+            DefKind::Flow => "flow",
+            DefKind::Hours => "hours",
+            DefKind::Holidays => "holidays",
+            DefKind::Group => "group",
+            DefKind::Agent => "agent",
+            DefKind::Voicemail => "voicemail",
+            DefKind::Prompt => "prompt",
+            DefKind::Switch => "switch",
+            DefKind::Lookup => "lookup",
+            DefKind::Menu => "menu",
+            DefKind::Consent => "consent",
+            DefKind::Block => "block",
+            DefKind::Subflow => "subflow",
+        }
+    }
+
+    /// "a group", "an agent", ...
+    pub fn article(self) -> String {
+        let k = match self {
+            DefKind::Hours => "set of hours",
+            DefKind::Holidays => "holiday calendar",
+            DefKind::Voicemail => "voicemail box",
+            DefKind::Switch => "switch",
+            other => other.keyword(),
+        };
+        let an = matches!(k.as_bytes()[0], b'a' | b'e' | b'i' | b'o' | b'u');
+        format!("{} {k}", if an { "an" } else { "a" })
+    }
+}
+
+#[derive(Debug)]
+pub struct Flow {
+    pub name: Ident,
+    pub keyword: Span,
+    pub numbers: Vec<Text>,
+    pub timezone: Option<Text>,
+    pub languages: Vec<Ident>,
+    pub prompts_dir: Option<Text>,
+    pub start: Option<Body>,
+    pub start_keyword: Option<Span>,
+    pub procs: Vec<Proc>,
+    pub menus: Vec<Menu>,
+    pub consents: Vec<Consent>,
+    pub span: Span,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProcKind {
+    /// `block NAME { }`: entered by `goto`, ends the call at its end.
+    Block,
+    /// `subflow NAME { }`: entered by `call`, returns at its end or at `return`.
+    Subflow,
+}
+
+#[derive(Debug)]
+pub struct Proc {
+    pub kind: ProcKind,
+    pub name: Ident,
+    pub body: Body,
+}
+
+/// A sequence of statements; `end` is the closing brace (or the end of the arm).
+#[derive(Clone, Debug)]
+pub struct Body {
+    pub stmts: Vec<Stmt>,
+    pub span: Span,
+    pub end: Span,
+}
+
+#[derive(Clone, Debug)]
+pub struct Stmt {
+    pub kind: StmtKind,
+    pub span: Span,
+    /// The keyword (or first token) of the statement.
+    pub keyword: Span,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SayKind {
+    Number,
+    Digits,
+}
+
+#[derive(Clone, Debug)]
+pub enum StmtKind {
+    Play {
+        prompt: Text,
+        interruptible: bool,
+    },
+    Say {
+        kind: SayKind,
+        value: Expr,
+    },
+    Menu(Ident),
+    Collect(Box<Collect>),
+    Language(Ident),
+    If(Box<If>),
+    Set {
+        var: Ident,
+        value: Expr,
+    },
+    Goto(Ident),
+    Call(Ident),
+    Return,
+    Route(Box<Route>),
+    Transfer(Expr),
+    Voicemail {
+        target: Ident,
+        reason: Option<Ident>,
+    },
+    Lookup {
+        name: Ident,
+        handlers: Vec<Handler>,
+    },
+    Ask(Ident),
+    Record {
+        if_consented: bool,
+    },
+    StopRecording,
+    Hangup,
+    Back,
+    Top,
+    Repeat,
+}
+
+#[derive(Clone, Debug)]
+pub struct If {
+    pub branches: Vec<(Cond, Body)>,
+    pub otherwise: Option<Body>,
+}
+
+/// `event => statement` or `event => { ... }`.
+#[derive(Clone, Debug)]
+pub struct Handler {
+    pub event: Ident,
+    pub body: Body,
+}
+
+#[derive(Debug)]
+pub struct Menu {
+    pub name: Ident,
+    pub prompt: Option<Text>,
+    pub repeat_prompt: Option<Text>,
+    pub timeout: Option<Duration>,
+    pub digit_timeout: Option<Duration>,
+    pub retries: Option<Count>,
+    pub arms: Vec<KeyArm>,
+    pub handlers: Vec<Handler>,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug)]
+pub struct KeyArm {
+    pub key: Text,
+    pub body: Body,
+}
+
+#[derive(Clone, Debug)]
+pub struct Collect {
+    pub var: Ident,
+    pub prompt: Option<Text>,
+    pub min_len: Option<Count>,
+    pub max_len: Option<Count>,
+    pub terminator: Option<Text>,
+    pub timeout: Option<Duration>,
+    pub digit_timeout: Option<Duration>,
+    pub retries: Option<Count>,
+    pub handlers: Vec<Handler>,
+    pub span: Span,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConsentAnswer {
+    Accept,
+    Refuse,
+}
+
+#[derive(Debug)]
+pub struct Consent {
+    pub name: Ident,
+    pub prompt: Option<Text>,
+    pub accept: Option<Text>,
+    pub refuse: Option<Text>,
+    pub silence: Option<(ConsentAnswer, Span)>,
+    pub withdraw: Option<Text>,
+    pub timeout: Option<Duration>,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug)]
+pub enum Sticky {
+    Today(Span),
+    For(Duration),
+}
+
+#[derive(Clone, Debug)]
+pub struct Skill {
+    pub name: Ident,
+    pub level: Count,
+}
+
+#[derive(Clone, Debug)]
+pub struct Route {
+    pub group: Ident,
+    pub sticky: Option<Sticky>,
+    /// `record` (false) or `record if consented` (true), with its span.
+    pub record: Option<(bool, Span)>,
+    pub require: Vec<Skill>,
+    pub queue: Option<Queue>,
+    pub handlers: Vec<Handler>,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug)]
+pub enum AnnounceWhat {
+    Position,
+    ExpectedWait,
+    Prompt(Text),
+}
+
+#[derive(Clone, Debug)]
+pub struct Announce {
+    pub what: AnnounceWhat,
+    pub every: Option<Duration>,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug)]
+pub struct Queue {
+    pub music: Option<Text>,
+    pub greeting: Option<Text>,
+    pub announcements: Vec<Announce>,
+    pub max_wait: Option<(Duration, Option<Body>)>,
+    pub max_length: Option<(Count, Option<Body>)>,
+    pub exit_keys: Vec<KeyArm>,
+    pub span: Span,
+}
+
+#[derive(Debug)]
+pub struct Member {
+    pub agent: Ident,
+    pub tier: Option<Count>,
+}
+
+#[derive(Debug)]
+pub struct Group {
+    pub name: Ident,
+    pub members: Vec<Member>,
+    pub strategy: Option<Ident>,
+    pub ring: Option<Duration>,
+    pub wrap_up: Option<Duration>,
+    pub require: Vec<Skill>,
+    pub span: Span,
+}
+
+#[derive(Debug)]
+pub struct Agent {
+    pub name: Ident,
+    pub display: Option<Text>,
+    pub contact: Option<Text>,
+    pub skills: Vec<Skill>,
+    pub span: Span,
+}
+
+#[derive(Debug)]
+pub struct Voicemail {
+    pub name: Ident,
+    /// `greeting [busy|no_answer|closed] "prompt"`.
+    pub greetings: Vec<(Option<Ident>, Text)>,
+    pub max_length: Option<Duration>,
+    pub email: Option<Text>,
+    pub span: Span,
+}
+
+#[derive(Debug)]
+pub struct PromptDef {
+    pub name: Ident,
+    /// `(language, file)`; language `None` for one file for every language.
+    pub files: Vec<(Option<Ident>, Text)>,
+    pub span: Span,
+}
+
+#[derive(Debug)]
+pub struct Switch {
+    pub name: Ident,
+    pub default_on: Option<(bool, Span)>,
+    pub description: Option<Text>,
+    pub span: Span,
+}
+
+#[derive(Debug)]
+pub struct Lookup {
+    pub name: Ident,
+    pub url: Option<Text>,
+    pub timeout: Option<Duration>,
+    pub fields: Vec<Ident>,
+    pub span: Span,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DateLit {
+    pub year: i32,
+    pub month: u8,
+    pub day: u8,
+    pub span: Span,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TimeLit {
+    /// Minutes since midnight as written (may be out of range; checked later).
+    pub hour: u32,
+    pub minute: u32,
+    pub span: Span,
+}
+
+impl TimeLit {
+    pub fn minutes(self) -> u32 {
+        self.hour * 60 + self.minute
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Window {
+    pub start: TimeLit,
+    pub end: TimeLit,
+    pub span: Span,
+}
+
+/// A weekday, Monday = 0.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Weekday(pub u8);
+
+impl Weekday {
+    pub const NAMES: [&'static str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+    pub fn name(self) -> &'static str {
+        Self::NAMES[self.0 as usize]
+    }
+}
+
+#[derive(Debug)]
+pub enum HoursRule {
+    /// `mon-fri 08:00-12:00, 13:00-17:00 [overnight]`.
+    Weekly {
+        days: Vec<Weekday>,
+        days_span: Span,
+        windows: Vec<Window>,
+        overnight: Option<Span>,
+        span: Span,
+    },
+    /// `2026-12-31 09:00-12:00` or `2026-12-24..2026-12-26 closed`.
+    Special {
+        from: DateLit,
+        to: Option<DateLit>,
+        windows: Vec<Window>,
+        span: Span,
+    },
+}
+
+#[derive(Debug)]
+pub struct Hours {
+    pub name: Ident,
+    pub rules: Vec<HoursRule>,
+    /// `closed holidays_name`: closed on the days of these calendars.
+    pub closed_on: Vec<Ident>,
+    pub span: Span,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Nth {
+    Nth(u8),
+    Last,
+}
+
+#[derive(Debug)]
+pub enum HolidayKind {
+    Date(DateLit),
+    Range(DateLit, DateLit),
+    /// `every 12-25`.
+    Yearly {
+        month: u8,
+        day: u8,
+    },
+    /// `fourth thursday of november`, `last monday of may`.
+    NthWeekday {
+        nth: Nth,
+        weekday: Weekday,
+        month: u8,
+    },
+    /// `easter`, `easter + 1`, `easter - 2`.
+    Easter {
+        offset: i32,
+    },
+}
+
+#[derive(Debug)]
+pub struct Holiday {
+    pub kind: HolidayKind,
+    pub label: Option<Text>,
+    pub span: Span,
+}
+
+#[derive(Debug)]
+pub struct Holidays {
+    pub name: Ident,
+    pub entries: Vec<Holiday>,
+    pub span: Span,
+}
+
+/// Values in conditions and statements.
+#[derive(Clone, Debug)]
+pub enum Expr {
+    Text(Text),
+    Number(Count),
+    Duration(Duration),
+    /// A plain name: a variable or a built-in value (`caller`, `dialled`, `key`, ...).
+    Name(Ident),
+    /// `lookup.field`.
+    Field { lookup: Ident, field: Ident },
+    /// `function(args)`: `open(office_hours)`, `queue_length(sales)`, ...
+    Call {
+        func: Ident,
+        args: Vec<Ident>,
+        span: Span,
+    },
+}
+
+impl Expr {
+    pub fn span(&self) -> Span {
+        match self {
+            Expr::Text(t) => t.span,
+            Expr::Number(c) => c.span,
+            Expr::Duration(d) => d.span,
+            Expr::Name(i) => i.span,
+            Expr::Field { lookup, field } => lookup.span.to(field.span),
+            Expr::Call { span, .. } => *span,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CmpOp {
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+    StartsWith,
+    Matches,
+}
+
+impl CmpOp {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CmpOp::Eq => "==",
+            CmpOp::Ne => "!=",
+            CmpOp::Lt => "<",
+            CmpOp::Le => "<=",
+            CmpOp::Gt => ">",
+            CmpOp::Ge => ">=",
+            CmpOp::StartsWith => "starts_with",
+            CmpOp::Matches => "matches",
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub enum Cond {
+    And(Box<Cond>, Box<Cond>),
+    Or(Box<Cond>, Box<Cond>),
+    Not(Box<Cond>, Span),
+    Compare {
+        left: Expr,
+        op: CmpOp,
+        op_span: Span,
+        right: Expr,
+    },
+    In {
+        left: Expr,
+        list: Vec<Expr>,
+        span: Span,
+    },
+    /// `caller is anonymous` / `caller is not anonymous` (negation wrapped in `Not`).
+    Anonymous(Span),
+    /// A value used as a condition: `open(office_hours)`, `consented`, `agents_available(g)`.
+    Test(Expr),
+}
+
+impl Cond {
+    pub fn span(&self) -> Span {
+        match self {
+            Cond::And(a, b) | Cond::Or(a, b) => a.span().to(b.span()),
+            Cond::Not(c, s) => s.to(c.span()),
+            Cond::Compare { left, right, .. } => left.span().to(right.span()),
+            Cond::In { span, .. } => *span,
+            Cond::Anonymous(s) => *s,
+            Cond::Test(e) => e.span(),
+        }
+    }
+}

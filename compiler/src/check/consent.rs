@@ -1,0 +1,527 @@
+//! Recording consent, proven statically: a `record` (or a route that records) must only be
+//! reachable where the caller's consent is known to be given, i.e. inside `if consented(...)`.
+//! The analysis follows every path from `start` through blocks, subflows and menus with a
+//! two-valued state (consent known given, or not), keeps one example path per state, and
+//! reports a violation with that path as numbered labels. Also checks consent keys.
+
+use super::Cx;
+use super::flow::FlowChecked;
+use super::keys;
+use crate::ast::{Body, Cond, Expr, Flow, ProcKind, Stmt, StmtKind};
+use crate::diagnostics::{Diagnostic, Diagnostics, codes};
+use crate::pattern::Pattern;
+use crate::source::Span;
+use std::collections::{HashMap, VecDeque};
+use std::rc::Rc;
+
+use super::graph::Node;
+
+/// One step of an example path (a persistent list, newest first).
+struct Step {
+    span: Span,
+    text: String,
+    prev: Trail,
+    len: usize,
+}
+
+type Trail = Option<Rc<Step>>;
+
+fn push(t: &Trail, span: Span, text: String) -> Trail {
+    let len = t.as_ref().map_or(0, |s| s.len) + 1;
+    Some(Rc::new(Step { span, text, prev: t.clone(), len }))
+}
+
+const N: usize = 0;
+const G: usize = 1;
+
+/// Per consent state (not known given, given): an example path reaching here, if any.
+type Slots = [Option<Trail>; 2];
+
+fn join(a: &mut Slots, b: Slots) {
+    for (x, y) in a.iter_mut().zip(b) {
+        if x.is_none() {
+            *x = y;
+        }
+    }
+}
+
+fn live(s: &Slots) -> bool {
+    s[N].is_some() || s[G].is_some()
+}
+
+/// What `cond` having the value `outcome` says about consent: given, not given, or nothing.
+fn implies(c: &Cond, outcome: bool) -> Option<bool> {
+    match c {
+        Cond::Test(Expr::Call { func, .. }) if func.name == "consented" => Some(outcome),
+        Cond::Test(Expr::Name(n)) if n.name == "consented" => Some(outcome),
+        Cond::Not(c, _) => implies(c, !outcome),
+        Cond::And(a, b) if outcome => implies(a, true).or(implies(b, true)),
+        Cond::Or(a, b) if !outcome => implies(a, false).or(implies(b, false)),
+        Cond::And(a, b) | Cond::Or(a, b) => {
+            let (x, y) = (implies(a, outcome), implies(b, outcome));
+            if x == y { x } else { None }
+        }
+        _ => None,
+    }
+}
+
+/// Moves every example path into the state `given` (when a condition settles it).
+fn settle(s: Slots, given: Option<bool>) -> Slots {
+    match given {
+        None => s,
+        Some(true) => {
+            let [n, g] = s;
+            [None, g.or(n)]
+        }
+        Some(false) => {
+            let [n, g] = s;
+            [n.or(g), None]
+        }
+    }
+}
+
+struct Violation {
+    span: Span,
+    trail: Trail,
+    asked: bool,
+}
+
+struct Walk<'f, 'a> {
+    cx: &'f Cx<'f>,
+    flow: &'a Flow,
+    fc: &'f FlowChecked<'a>,
+    /// Exit states of each (procedure, entry state), from the previous round.
+    exits: HashMap<(Node, usize), [bool; 2]>,
+    /// Exit states found in this round.
+    found: HashMap<(Node, usize), [bool; 2]>,
+    queue: VecDeque<(Node, usize, Trail)>,
+    seen: HashMap<(Node, usize), ()>,
+    violations: Vec<Violation>,
+    parents: HashMap<usize, Vec<usize>>,
+    tops: Vec<usize>,
+}
+
+impl<'a> Walk<'_, 'a> {
+    fn enqueue(&mut self, node: Node, s: &Slots) {
+        for st in [N, G] {
+            if let Some(t) = &s[st] {
+                if self.seen.insert((node, st), ()).is_none() {
+                    self.queue.push_back((node, st, t.clone()));
+                }
+            }
+        }
+    }
+
+    fn exit(&mut self, node: Node, entry: usize, s: &Slots) {
+        let e = self.found.entry((node, entry)).or_default();
+        e[N] |= s[N].is_some();
+        e[G] |= s[G].is_some();
+    }
+
+    /// Continuation after calling `node` in states `s`.
+    fn after_call(&mut self, node: Node, s: &Slots, span: Span, text: &str) -> Slots {
+        self.enqueue(node, s);
+        let mut out: Slots = [None, None];
+        for st in [N, G] {
+            if let Some(t) = &s[st] {
+                let ex = self.exits.get(&(node, st)).copied().unwrap_or_default();
+                for to in [N, G] {
+                    if ex[to] && out[to].is_none() {
+                        out[to] = Some(push(t, span, text.to_string()));
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    fn record(&mut self, span: Span, s: &Slots) {
+        if let Some(t) = &s[N] {
+            let mut asked = false;
+            let mut cur = t.clone();
+            while let Some(step) = cur {
+                asked |= step.text.starts_with("`ask");
+                cur = step.prev.clone();
+            }
+            self.violations.push(Violation { span, trail: t.clone(), asked });
+        }
+    }
+
+    fn body(&mut self, ctx: (Node, usize), b: &'a Body, mut s: Slots) -> Slots {
+        for st in &b.stmts {
+            if !live(&s) {
+                break;
+            }
+            s = self.stmt(ctx, st, s);
+        }
+        s
+    }
+
+    fn branch(&mut self, ctx: (Node, usize), b: &'a Body, s: &Slots, span: Span, text: String) -> Slots {
+        let s = [s[N].as_ref().map(|t| push(t, span, text.clone())), s[G].as_ref().map(|t| push(t, span, text.clone()))];
+        self.body(ctx, b, s)
+    }
+
+    fn stmt(&mut self, ctx: (Node, usize), st: &'a Stmt, s: Slots) -> Slots {
+        let none: Slots = [None, None];
+        match &st.kind {
+            StmtKind::Record { if_consented: false } => {
+                self.record(st.span, &s);
+                s
+            }
+            StmtKind::Ask(name) => {
+                let [n, g] = s;
+                let g = g.map(|t| push(&t, st.span, format!("`ask {}`: the caller may refuse", name.name)));
+                let n = n.map(|t| push(&t, st.span, format!("`ask {}`: the caller may refuse", name.name)));
+                [n.or(g), None]
+            }
+            StmtKind::Goto(n) => {
+                if let Some(&i) = self.fc.procs.get(n.name.as_str()) {
+                    let s = [s[N].as_ref().map(|t| push(t, st.span, format!("`goto {}`", n.name))), s[G].as_ref().map(|t| push(t, st.span, format!("`goto {}`", n.name)))];
+                    self.enqueue(Node::Proc(i), &s);
+                }
+                none
+            }
+            StmtKind::Call(n) => match self.fc.procs.get(n.name.as_str()) {
+                Some(&i) if self.flow.procs[i].kind == ProcKind::Subflow => {
+                    let entered = [s[N].as_ref().map(|t| push(t, st.span, format!("`call {}`", n.name))), s[G].as_ref().map(|t| push(t, st.span, format!("`call {}`", n.name)))];
+                    self.enqueue(Node::Proc(i), &entered);
+                    self.after_call(Node::Proc(i), &s, st.span, &format!("after `call {}`", n.name))
+                }
+                _ => s,
+            },
+            StmtKind::Menu(n) => match self.fc.menus.get(n.name.as_str()) {
+                Some(&i) => {
+                    let entered = [s[N].as_ref().map(|t| push(t, st.span, format!("menu `{}`", n.name))), s[G].as_ref().map(|t| push(t, st.span, format!("menu `{}`", n.name)))];
+                    self.enqueue(Node::Menu(i), &entered);
+                    self.after_call(Node::Menu(i), &s, st.span, &format!("after menu `{}`", n.name))
+                }
+                None => s,
+            },
+            StmtKind::Return => {
+                self.exit(ctx.0, ctx.1, &s);
+                none
+            }
+            StmtKind::Repeat => {
+                self.enqueue(ctx.0, &s);
+                none
+            }
+            StmtKind::Back | StmtKind::Top => {
+                if let Node::Menu(m) = ctx.0 {
+                    let targets = if matches!(st.kind, StmtKind::Back) {
+                        self.parents.get(&m).cloned().unwrap_or_default()
+                    } else {
+                        self.tops.clone()
+                    };
+                    for t in targets {
+                        self.enqueue(Node::Menu(t), &s);
+                    }
+                }
+                none
+            }
+            StmtKind::Hangup | StmtKind::Transfer(_) | StmtKind::Voicemail { .. } => none,
+            StmtKind::If(i) => {
+                let mut out: Slots = [None, None];
+                let mut before_false: Option<bool> = None;
+                for (c, b) in &i.branches {
+                    let given = implies(c, true).or(before_false);
+                    let text = format!("when `{}` holds", self.cx.text(c.span()));
+                    let entry = settle(s.clone(), given);
+                    let r = self.branch(ctx, b, &entry, c.span(), text);
+                    join(&mut out, r);
+                    before_false = before_false.or(implies(c, false));
+                }
+                let rest = settle(s, before_false);
+                match &i.otherwise {
+                    Some(b) => {
+                        let r = self.branch(ctx, b, &rest, st.keyword, "when no condition of this `if` holds".into());
+                        join(&mut out, r);
+                    }
+                    None => join(&mut out, rest),
+                }
+                out
+            }
+            StmtKind::Route(r) => {
+                if let Some((false, span)) = r.record {
+                    self.record(span, &s);
+                }
+                let mut out: Slots = if r.handlers.iter().any(|h| h.event.name == "no_answer") { [None, None] } else { s.clone() };
+                for h in &r.handlers {
+                    let text = if h.event.name == "busy" { "when every agent is busy" } else { "when nobody answers" };
+                    let x = self.branch(ctx, &h.body, &s, h.event.span, text.into());
+                    join(&mut out, x);
+                }
+                if let Some(q) = &r.queue {
+                    if let Some((d, Some(b))) = &q.max_wait {
+                        let x = self.branch(ctx, b, &s, d.span, "when the caller waited too long".into());
+                        join(&mut out, x);
+                    }
+                    if let Some((c, Some(b))) = &q.max_length {
+                        let x = self.branch(ctx, b, &s, c.span, "when the queue is full".into());
+                        join(&mut out, x);
+                    }
+                    for k in &q.exit_keys {
+                        let x = self.branch(ctx, &k.body, &s, k.key.span, format!("caller presses \"{}\" in the queue", k.key.value));
+                        join(&mut out, x);
+                    }
+                }
+                out
+            }
+            StmtKind::Lookup { handlers, .. } => {
+                let mut out = s.clone();
+                for h in handlers {
+                    let x = self.branch(ctx, &h.body, &s, h.event.span, format!("when the lookup ends with `{}`", h.event.name));
+                    join(&mut out, x);
+                }
+                out
+            }
+            StmtKind::Collect(c) => {
+                let mut out = s.clone();
+                for h in &c.handlers {
+                    let x = self.branch(ctx, &h.body, &s, h.event.span, format!("when the input is `{}`", h.event.name));
+                    join(&mut out, x);
+                }
+                out
+            }
+            _ => s,
+        }
+    }
+
+    /// Walks one procedure entered in state `entry` along `trail`.
+    fn proc(&mut self, node: Node, entry: usize, trail: Trail) {
+        let mut s: Slots = [None, None];
+        s[entry] = Some(trail);
+        let ctx = (node, entry);
+        match node {
+            Node::Start => {
+                if let Some(b) = &self.flow.start {
+                    self.body(ctx, b, s);
+                }
+            }
+            Node::Proc(i) => {
+                let flow = self.flow;
+                let end = self.body(ctx, &flow.procs[i].body, s);
+                if flow.procs[i].kind == ProcKind::Subflow {
+                    self.exit(node, entry, &end);
+                }
+            }
+            Node::Menu(i) => {
+                let m = &self.flow.menus[i];
+                for a in &m.arms {
+                    let end = self.branch(ctx, &a.body, &s, a.key.span, format!("caller presses \"{}\"", a.key.value));
+                    self.exit(node, entry, &end);
+                }
+                let mut exhausted = false;
+                for h in &m.handlers {
+                    let end = self.branch(ctx, &h.body, &s, h.event.span, format!("when the menu input is `{}`", h.event.name));
+                    if h.event.name == "exhausted" {
+                        exhausted = true;
+                        self.exit(node, entry, &end);
+                    } else {
+                        // The menu is offered again, in whatever state the handler left.
+                        self.enqueue(node, &end);
+                    }
+                }
+                if !exhausted {
+                    self.exit(node, entry, &s);
+                }
+            }
+        }
+    }
+}
+
+/// Menus that contain `menu X` in an arm or handler (for `back`), and menus entered from outside
+/// menus (for `top`).
+fn menu_links(flow: &Flow, fc: &FlowChecked) -> (HashMap<usize, Vec<usize>>, Vec<usize>) {
+    fn entered(b: &Body, fc: &FlowChecked, out: &mut Vec<usize>) {
+        for s in &b.stmts {
+            if let StmtKind::Menu(n) = &s.kind {
+                if let Some(&i) = fc.menus.get(n.name.as_str()) {
+                    out.push(i);
+                }
+            }
+            crate::check::flow::for_each_body(s, |inner| entered(inner, fc, out));
+        }
+    }
+    let mut parents: HashMap<usize, Vec<usize>> = HashMap::new();
+    for (p, m) in flow.menus.iter().enumerate() {
+        let mut out = Vec::new();
+        for b in m.arms.iter().map(|a| &a.body).chain(m.handlers.iter().map(|h| &h.body)) {
+            entered(b, fc, &mut out);
+        }
+        for child in out {
+            parents.entry(child).or_default().push(p);
+        }
+    }
+    let mut tops = Vec::new();
+    if let Some(s) = &flow.start {
+        entered(s, fc, &mut tops);
+    }
+    for p in &flow.procs {
+        entered(&p.body, fc, &mut tops);
+    }
+    tops.sort_unstable();
+    tops.dedup();
+    (parents, tops)
+}
+
+pub fn check(cx: &Cx, flow: &Flow, fc: &FlowChecked, diags: &mut Diagnostics) {
+    let (parents, tops) = menu_links(flow, fc);
+    let mut w = Walk {
+        cx,
+        flow,
+        fc,
+        exits: HashMap::new(),
+        found: HashMap::new(),
+        queue: VecDeque::new(),
+        seen: HashMap::new(),
+        violations: Vec::new(),
+        parents,
+        tops,
+    };
+    // Rounds until the exit states of procedures stop changing; the last round's violations hold.
+    for _ in 0..64 {
+        w.found.clear();
+        w.seen.clear();
+        w.violations.clear();
+        w.seen.insert((Node::Start, N), ());
+        w.queue.push_back((Node::Start, N, None));
+        while let Some((node, entry, trail)) = w.queue.pop_front() {
+            w.proc(node, entry, trail);
+        }
+        if w.found == w.exits {
+            break;
+        }
+        w.exits = std::mem::take(&mut w.found);
+    }
+    let mut reported: Vec<Span> = Vec::new();
+    for v in std::mem::take(&mut w.violations) {
+        if reported.contains(&v.span) {
+            continue;
+        }
+        reported.push(v.span);
+        let mut steps = Vec::new();
+        let mut cur = v.trail.clone();
+        while let Some(step) = cur {
+            steps.push((step.span, step.text.clone()));
+            cur = step.prev.clone();
+        }
+        steps.reverse();
+        let total = steps.len();
+        // Keep the first two and the last five steps of long paths.
+        let keep: Vec<(usize, &(Span, String))> = steps
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i < 2 || *i + 5 >= total)
+            .collect();
+        let label = if v.asked {
+            "recording starts here, but the caller may have refused consent"
+        } else {
+            "recording starts here, but consent was never asked on this path"
+        };
+        let mut d = Diagnostic::new(codes::RECORD_WITHOUT_CONSENT, v.span, "this recording can start without the caller's consent", label);
+        for (i, (span, text)) in keep {
+            d = d.label(*span, format!("{}. {text}", i + 1));
+        }
+        let first = flow.consents.first().map_or("recording_consent", |c| c.name.name.as_str());
+        diags.push(d.help(format!(
+            "record only where consent is known: `if consented({first}) {{ record }}`, or `record if consented` in a route"
+        )));
+    }
+    never_asked(flow, diags);
+}
+
+/// `record if consented` in a flow that never asks: it can never record (CF0403).
+fn never_asked(flow: &Flow, diags: &mut Diagnostics) {
+    let mut asks = false;
+    let mut guarded: Vec<Span> = Vec::new();
+    fn walk(b: &Body, asks: &mut bool, guarded: &mut Vec<Span>) {
+        for s in &b.stmts {
+            match &s.kind {
+                StmtKind::Ask(_) => *asks = true,
+                StmtKind::Record { if_consented: true } => guarded.push(s.span),
+                StmtKind::Route(r) => {
+                    if let Some((true, span)) = r.record {
+                        guarded.push(span);
+                    }
+                }
+                _ => {}
+            }
+            crate::check::flow::for_each_body(s, |inner| walk(inner, asks, guarded));
+        }
+    }
+    let mut bodies: Vec<&Body> = flow.start.iter().collect();
+    bodies.extend(flow.procs.iter().map(|p| &p.body));
+    for m in &flow.menus {
+        bodies.extend(m.arms.iter().map(|a| &a.body));
+        bodies.extend(m.handlers.iter().map(|h| &h.body));
+    }
+    for b in bodies {
+        walk(b, &mut asks, &mut guarded);
+    }
+    if asks {
+        return;
+    }
+    for span in guarded {
+        diags.push(
+            Diagnostic::new(codes::CONSENT_NEVER_ASKED, span, "this never records: the flow never asks for consent", "consent is never given in this flow")
+                .help("define `consent NAME { ... }` in the flow and `ask NAME` before routing"),
+        );
+    }
+}
+
+/// Consent blocks: prompt and keys present, keys valid and distinct, the withdraw key not
+/// clashing with any menu or queue key of the flow (CF0202, CF0307, CF0402).
+pub fn keys(flow: &Flow, diags: &mut Diagnostics) {
+    let mut flow_keys: Vec<(Span, String, Pattern)> = Vec::new();
+    for m in &flow.menus {
+        for a in &m.arms {
+            if let Ok(p) = crate::pattern::parse_key(&a.key.value) {
+                flow_keys.push((a.key.span, a.key.value.clone(), p));
+            }
+        }
+    }
+    for c in &flow.consents {
+        for (what, slot) in [("prompt", c.prompt.is_some()), ("accept", c.accept.is_some()), ("refuse", c.refuse.is_some())] {
+            if !slot {
+                let help = match what {
+                    "prompt" => "add `prompt \"recording-notice\"`: the caller must hear what they agree to",
+                    "accept" => "add `accept \"1\"`: the key that gives consent",
+                    _ => "add `refuse \"2\"`: the key that refuses",
+                };
+                diags.push(
+                    Diagnostic::new(codes::MISSING_SETTING, c.name.span, format!("consent `{}` has no `{what}`", c.name.name), format!("`{what}` is required"))
+                        .help(help),
+                );
+            }
+        }
+        let parsed: Vec<(&str, &crate::ast::Text, Pattern)> = [("accept", &c.accept), ("refuse", &c.refuse), ("withdraw", &c.withdraw)]
+            .into_iter()
+            .filter_map(|(n, t)| t.as_ref().map(|t| (n, t)))
+            .filter_map(|(n, t)| keys::single_key(t, diags).map(|p| (n, t, p)))
+            .collect();
+        for (i, (ni, ti, pi)) in parsed.iter().enumerate() {
+            for (nj, tj, pj) in &parsed[..i] {
+                if pi.overlaps_prefix_of(pj) || pj.overlaps_prefix_of(pi) {
+                    diags.push(
+                        Diagnostic::new(codes::CONSENT_KEYS_CLASH, ti.span, format!("the `{ni}` key clashes with the `{nj}` key of consent `{}`", c.name.name), format!("`{ni}` key"))
+                            .label(tj.span, format!("`{nj}` key"))
+                            .help("use distinct keys that do not start alike, such as accept \"1\", refuse \"2\", withdraw \"*9\""),
+                    );
+                }
+            }
+        }
+        if let Some((_, tw, pw)) = parsed.iter().find(|(n, _, _)| *n == "withdraw") {
+            for (span, value, p) in &flow_keys {
+                if pw.overlaps_prefix_of(p) || p.overlaps_prefix_of(pw) {
+                    diags.push(
+                        Diagnostic::new(codes::CONSENT_KEYS_CLASH, tw.span, format!("withdraw key \"{}\" clashes with menu key \"{value}\"", tw.value), "works at any time during the call")
+                            .label(*span, "this menu key starts the same way")
+                            .help("the withdraw key is heard during menus too; pick one no menu uses, such as \"*9\""),
+                    );
+                    break;
+                }
+            }
+        }
+    }
+}

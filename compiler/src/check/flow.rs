@@ -1,0 +1,896 @@
+//! One flow: its settings, its local names (menus, consents, blocks, subflows), variables, and
+//! every statement and condition in it: references resolve, values have the right type, each
+//! statement stands where it may. Collects what later checks need (local name tables, the
+//! prompts the flow plays).
+
+use super::Cx;
+use super::keys;
+use super::routing;
+use super::scope::DefId;
+use crate::ast::{
+    Body, CmpOp, Collect, Cond, DefKind, Expr, Flow, Handler, Ident, Item, Lookup, Menu, ProcKind,
+    Stmt, StmtKind, Text,
+};
+use crate::diagnostics::{Diagnostic, Diagnostics, codes};
+use crate::source::{FileId, Span};
+use std::collections::HashMap;
+
+/// Names every flow has without defining them.
+pub const BUILTINS: &[&str] = &["caller", "dialled", "key", "language"];
+
+/// The checks usable in conditions: name, argument kind, result type.
+const FUNCTIONS: &[(&str, Option<DefKind>, Ty)] = &[
+    ("open", Some(DefKind::Hours), Ty::Bool),
+    ("holiday", Some(DefKind::Holidays), Ty::Bool),
+    ("switch", Some(DefKind::Switch), Ty::Bool),
+    ("consented", Some(DefKind::Consent), Ty::Bool),
+    ("agents_available", Some(DefKind::Group), Ty::Number),
+    ("logged_in", Some(DefKind::Group), Ty::Number),
+    ("queue_length", Some(DefKind::Group), Ty::Number),
+    ("waiting_time", Some(DefKind::Group), Ty::Duration),
+    ("expected_wait", Some(DefKind::Group), Ty::Duration),
+];
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ty {
+    Bool,
+    Number,
+    Duration,
+    Text,
+}
+
+impl Ty {
+    fn name(self) -> &'static str {
+        match self {
+            Ty::Bool => "a yes/no check",
+            Ty::Number => "a number",
+            Ty::Duration => "a duration",
+            Ty::Text => "text",
+        }
+    }
+}
+
+/// What the later checks of a flow need.
+pub struct FlowChecked<'a> {
+    pub file: FileId,
+    pub menus: HashMap<&'a str, usize>,
+    pub procs: HashMap<&'a str, usize>,
+    pub consents: HashMap<&'a str, usize>,
+    /// Prompt names the flow plays, with where they are named.
+    pub prompts: Vec<&'a Text>,
+    /// Voicemail boxes and other globals the flow uses (their prompts count for the flow).
+    pub boxes: Vec<DefId>,
+}
+
+#[derive(Clone, Copy, Default)]
+struct Place {
+    in_menu: bool,
+    in_subflow: bool,
+}
+
+struct FlowCx<'c, 'a> {
+    cx: &'c Cx<'a>,
+    flow: &'a Flow,
+    out: FlowChecked<'a>,
+    vars: HashMap<&'a str, Span>,
+    used_local: HashMap<(DefKind, &'a str), bool>,
+    time_used: Option<Span>,
+    diags: &'c mut Diagnostics,
+}
+
+pub fn check<'a>(cx: &Cx<'a>, file: FileId, flow: &'a Flow, diags: &mut Diagnostics) -> FlowChecked<'a> {
+    let mut f = FlowCx {
+        cx,
+        flow,
+        out: FlowChecked {
+            file,
+            menus: HashMap::new(),
+            procs: HashMap::new(),
+            consents: HashMap::new(),
+            prompts: Vec::new(),
+            boxes: Vec::new(),
+        },
+        vars: HashMap::new(),
+        used_local: HashMap::new(),
+        time_used: None,
+        diags,
+    };
+    f.locals();
+    f.collect_vars();
+    f.settings();
+    if let Some(start) = &flow.start {
+        f.body(start, Place::default());
+    }
+    for p in &flow.procs {
+        f.body(
+            &p.body,
+            Place {
+                in_subflow: p.kind == ProcKind::Subflow,
+                ..Place::default()
+            },
+        );
+    }
+    for m in &flow.menus {
+        f.menu(m);
+    }
+    for c in &flow.consents {
+        if let Some(p) = &c.prompt {
+            f.out.prompts.push(p);
+        }
+    }
+    super::consent::keys(flow, f.diags);
+    if let (Some(at), None) = (f.time_used, &flow.timezone) {
+        f.diags.push(
+            Diagnostic::new(
+                codes::MISSING_TIME_ZONE,
+                flow.name.span,
+                format!("flow `{}` checks the time but has no time zone", flow.name.name),
+                "no `timezone` in this flow",
+            )
+            .label(at, "the time is checked here")
+            .help("add `timezone \"Europe/Berlin\"` (or the zone the opening hours are meant in)"),
+        );
+    }
+    f.unused_locals();
+    f.out
+}
+
+impl<'a> FlowCx<'_, 'a> {
+    fn locals(&mut self) {
+        let flow = self.flow;
+        let mut seen: HashMap<&str, (DefKind, Span)> = HashMap::new();
+        let mut add = |kind: DefKind, name: &'a Ident, diags: &mut Diagnostics| -> bool {
+            if let Some((k, prev)) = seen.get(name.name.as_str()) {
+                let msg = if *k == kind {
+                    format!("{} `{}` is defined twice in this flow", kind.keyword(), name.name)
+                } else {
+                    format!("`{}` is already the name of {} in this flow", name.name, k.article())
+                };
+                diags.push(
+                    Diagnostic::new(codes::DUPLICATE_NAME, name.span, msg, "defined again here")
+                        .label(*prev, "first defined here")
+                        .help("menus, consents, blocks and subflows of a flow need distinct names"),
+                );
+                return false;
+            }
+            seen.insert(&name.name, (kind, name.span));
+            true
+        };
+        for (i, m) in flow.menus.iter().enumerate() {
+            if add(DefKind::Menu, &m.name, self.diags) {
+                self.out.menus.insert(&m.name.name, i);
+            }
+        }
+        for (i, c) in flow.consents.iter().enumerate() {
+            if add(DefKind::Consent, &c.name, self.diags) {
+                self.out.consents.insert(&c.name.name, i);
+            }
+        }
+        for (i, p) in flow.procs.iter().enumerate() {
+            let kind = match p.kind {
+                ProcKind::Block => DefKind::Block,
+                ProcKind::Subflow => DefKind::Subflow,
+            };
+            if add(kind, &p.name, self.diags) {
+                self.out.procs.insert(&p.name.name, i);
+            }
+        }
+        if flow.start.is_none() {
+            self.diags.push(
+                Diagnostic::new(
+                    codes::FLOW_WITHOUT_START,
+                    flow.name.span,
+                    format!("flow `{}` has no `start` block", flow.name.name),
+                    "calls to this flow would not know what to do",
+                )
+                .help("add `start { ... }` with the first statements of a call"),
+            );
+        }
+        if flow.numbers.is_empty() {
+            self.diags.push(
+                Diagnostic::new(
+                    codes::FLOW_WITHOUT_NUMBERS,
+                    flow.name.span,
+                    format!("flow `{}` has no numbers", flow.name.name),
+                    "no call can reach this flow",
+                )
+                .help("add `numbers \"+49 30 1234567\", \"200\"` with the numbers it answers"),
+            );
+        }
+    }
+
+    /// Every variable the flow sets or collects into, anywhere (flow-wide scope).
+    fn collect_vars(&mut self) {
+        fn walk<'a>(b: &'a Body, out: &mut HashMap<&'a str, Span>) {
+            for s in &b.stmts {
+                match &s.kind {
+                    StmtKind::Set { var, .. } => {
+                        out.entry(&var.name).or_insert(var.span);
+                    }
+                    StmtKind::Collect(c) => {
+                        out.entry(&c.var.name).or_insert(c.var.span);
+                    }
+                    _ => {}
+                }
+                for_each_body(s, |b| walk(b, out));
+            }
+        }
+        let flow = self.flow;
+        let mut out = HashMap::new();
+        if let Some(s) = &flow.start {
+            walk(s, &mut out);
+        }
+        for p in &flow.procs {
+            walk(&p.body, &mut out);
+        }
+        for m in &flow.menus {
+            for a in &m.arms {
+                walk(&a.body, &mut out);
+            }
+            for h in &m.handlers {
+                walk(&h.body, &mut out);
+            }
+        }
+        self.vars = out;
+    }
+
+    fn settings(&mut self) {
+        let flow = self.flow;
+        if let Some(tz) = &flow.timezone {
+            super::time::zone(tz, self.diags);
+        }
+        let mut langs: HashMap<&str, Span> = HashMap::new();
+        for l in &flow.languages {
+            if let Some(prev) = langs.insert(&l.name, l.span) {
+                self.diags.push(
+                    Diagnostic::new(
+                        codes::DUPLICATE_SETTING,
+                        l.span,
+                        format!("language `{}` is listed twice", l.name),
+                        "listed again here",
+                    )
+                    .label(prev, "first listed here"),
+                );
+            }
+            if !(2..=8).contains(&l.name.len()) || !l.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+                self.diags.push(
+                    Diagnostic::new(
+                        codes::BAD_VALUE,
+                        l.span,
+                        format!("`{}` is not a language code", l.name),
+                        "expected a code such as `de` or `en`",
+                    )
+                    .help("use short language codes (`de`, `en`, `fr`); they name the prompt folders"),
+                );
+            }
+        }
+    }
+
+    fn mark_local(&mut self, kind: DefKind, name: &'a str) {
+        self.used_local.insert((kind, name), true);
+    }
+
+    fn unused_locals(&mut self) {
+        let flow = self.flow;
+        let report = |kind: DefKind, name: &Ident, used: &HashMap<(DefKind, &str), bool>, d: &mut Diagnostics| {
+            if !used.contains_key(&(kind, name.name.as_str())) {
+                d.push(
+                    Diagnostic::new(
+                        codes::UNUSED,
+                        name.span,
+                        format!("{} `{}` is never used", kind.keyword(), name.name),
+                        "defined here but never used",
+                    )
+                    .help(match kind {
+                        DefKind::Menu => "enter it with `menu NAME`, or remove it",
+                        DefKind::Consent => "ask for it with `ask NAME`, or remove it",
+                        DefKind::Block => "jump to it with `goto NAME`, or remove it",
+                        _ => "enter it with `call NAME`, or remove it",
+                    }),
+                );
+            }
+        };
+        for m in &flow.menus {
+            report(DefKind::Menu, &m.name, &self.used_local, self.diags);
+        }
+        for c in &flow.consents {
+            report(DefKind::Consent, &c.name, &self.used_local, self.diags);
+        }
+        for p in &flow.procs {
+            let kind = if p.kind == ProcKind::Block { DefKind::Block } else { DefKind::Subflow };
+            report(kind, &p.name, &self.used_local, self.diags);
+        }
+    }
+
+    fn menu(&mut self, m: &'a Menu) {
+        for p in [&m.prompt, &m.repeat_prompt].into_iter().flatten() {
+            self.out.prompts.push(p);
+        }
+        if m.prompt.is_none() {
+            self.diags.push(
+                Diagnostic::new(
+                    codes::MISSING_SETTING,
+                    m.name.span,
+                    format!("menu `{}` has no `prompt`", m.name.name),
+                    "callers would hear nothing",
+                )
+                .help("add `prompt \"NAME\"` with the announcement of the choices"),
+            );
+        }
+        keys::menu(m, self.diags);
+        self.handlers(&m.handlers, &["invalid", "timeout", "exhausted"], "a menu");
+        let inside = Place { in_menu: true, in_subflow: false };
+        for a in &m.arms {
+            self.body(&a.body, inside);
+        }
+        for h in &m.handlers {
+            self.body(&h.body, inside);
+        }
+        let has = |e: &str| m.handlers.iter().any(|h| h.event.name == e);
+        if !has("invalid") && !has("timeout") {
+            let retries = m.retries.map_or(3, |r| r.value);
+            let after = if has("exhausted") {
+                "runs `exhausted =>`".to_string()
+            } else {
+                format!("continues after `menu {}`", m.name.name)
+            };
+            self.diags.push(
+                Diagnostic::new(
+                    codes::MENU_WITHOUT_HANDLERS,
+                    m.name.span,
+                    format!("menu `{}` has no `invalid` or `timeout` handling", m.name.name),
+                    format!("a wrong key or no key replays this menu; after {retries} tries the call {after}"),
+                )
+                .help("add `invalid => play \"invalid-choice\"` and `timeout => ...` to tell the caller what went wrong"),
+            );
+        }
+    }
+
+    fn handlers(&mut self, hs: &[Handler], events: &[&str], place: &str) {
+        let mut seen: HashMap<&str, Span> = HashMap::new();
+        for h in hs {
+            if !events.contains(&h.event.name.as_str()) {
+                continue;
+            }
+            if let Some(prev) = seen.insert(&h.event.name, h.event.span) {
+                self.diags.push(
+                    Diagnostic::new(
+                        codes::DUPLICATE_SETTING,
+                        h.event.span,
+                        format!("`{} =>` is given twice in {place}", h.event.name),
+                        "given again here",
+                    )
+                    .label(prev, "first given here")
+                    .help("keep one; put several statements in `{ ... }`"),
+                );
+            }
+        }
+    }
+
+    fn body(&mut self, b: &'a Body, place: Place) {
+        for s in &b.stmts {
+            self.stmt(s, place);
+        }
+    }
+
+    fn stmt(&mut self, s: &'a Stmt, place: Place) {
+        match &s.kind {
+            StmtKind::Play { prompt, .. } => self.out.prompts.push(prompt),
+            StmtKind::Say { value, .. } => {
+                if let Some(t) = self.expr(value) {
+                    if !matches!(t, Ty::Number | Ty::Text) {
+                        self.diags.push(
+                            Diagnostic::new(
+                                codes::TYPE_MISMATCH,
+                                value.span(),
+                                format!("`say` reads out numbers and digits, not {}", t.name()),
+                                format!("this is {}", t.name()),
+                            )
+                            .help("say a variable, `caller`, `key` or a count such as `queue_length(sales)`"),
+                        );
+                    }
+                }
+            }
+            StmtKind::Menu(name) => {
+                self.local(name, DefKind::Menu);
+            }
+            StmtKind::Collect(c) => self.collect(c, place),
+            StmtKind::Language(l) => self.language(l),
+            StmtKind::If(i) => {
+                for (c, b) in &i.branches {
+                    self.cond(c);
+                    self.body(b, place);
+                }
+                if let Some(b) = &i.otherwise {
+                    self.body(b, place);
+                }
+            }
+            StmtKind::Set { var, value } => {
+                if BUILTINS.contains(&var.name.as_str()) {
+                    self.diags.push(
+                        Diagnostic::new(
+                            codes::BAD_VALUE,
+                            var.span,
+                            format!("`{}` is built in and cannot be set", var.name),
+                            "built-in value",
+                        )
+                        .help("choose another name for the variable"),
+                    );
+                }
+                self.expr(value);
+            }
+            StmtKind::Goto(name) => {
+                self.local(name, DefKind::Block);
+            }
+            StmtKind::Call(name) => {
+                self.local(name, DefKind::Subflow);
+            }
+            StmtKind::Return => {
+                if !place.in_subflow {
+                    self.misplaced(s, "`return` only ends a `subflow`", "use `hangup` to end the call, or `goto` a block");
+                }
+            }
+            StmtKind::Route(r) => routing::route(self.cx, self.out.file, r, self.diags),
+            StmtKind::Transfer(e) => self.transfer(e),
+            StmtKind::Voicemail { target, reason } => {
+                if let Some(id) = self.global(target, DefKind::Voicemail) {
+                    self.out.boxes.push(id);
+                }
+                if let Some(r) = reason {
+                    routing::reason(r, self.diags);
+                }
+            }
+            StmtKind::Lookup { name, handlers } => {
+                self.global(name, DefKind::Lookup);
+                self.handlers(handlers, &["error", "not_found"], "a lookup");
+                for h in handlers {
+                    self.body(&h.body, place);
+                }
+            }
+            StmtKind::Ask(name) => {
+                self.local(name, DefKind::Consent);
+            }
+            StmtKind::Record { .. } | StmtKind::StopRecording | StmtKind::Hangup => {}
+            StmtKind::Back | StmtKind::Top | StmtKind::Repeat => {
+                if !place.in_menu {
+                    let kw = self.cx.text(s.keyword).to_string();
+                    self.misplaced(s, &format!("`{kw}` only works inside a menu"), "use it in a menu's key, `invalid` or `timeout` handler");
+                }
+            }
+        }
+        // Bodies nested in routes are walked here so each statement is checked once.
+        if let StmtKind::Route(r) = &s.kind {
+            self.handlers(&r.handlers, &["no_answer", "busy"], "a route");
+            for h in &r.handlers {
+                self.body(&h.body, place);
+            }
+            if let Some(q) = &r.queue {
+                for p in [&q.music, &q.greeting].into_iter().flatten() {
+                    self.out.prompts.push(p);
+                }
+                for a in &q.announcements {
+                    if let crate::ast::AnnounceWhat::Prompt(p) = &a.what {
+                        self.out.prompts.push(p);
+                    }
+                }
+                if let Some((_, Some(b))) = &q.max_wait {
+                    self.body(b, place);
+                }
+                if let Some((_, Some(b))) = &q.max_length {
+                    self.body(b, place);
+                }
+                for k in &q.exit_keys {
+                    keys::single_key(&k.key, self.diags);
+                    self.body(&k.body, place);
+                }
+            }
+        }
+    }
+
+    fn misplaced(&mut self, s: &Stmt, msg: &str, help: &str) {
+        self.diags.push(
+            Diagnostic::new(codes::MISPLACED, s.keyword, msg.to_string(), "not allowed here").help(help.to_string()),
+        );
+    }
+
+    fn language(&mut self, l: &Ident) {
+        let flow = self.flow;
+        if flow.languages.iter().any(|x| x.name == l.name) {
+            return;
+        }
+        let d = Diagnostic::new(
+            codes::UNDECLARED_LANGUAGE,
+            l.span,
+            format!("language `{}` is not one of this flow's languages", l.name),
+            "not declared",
+        );
+        let d = if flow.languages.is_empty() {
+            d.help(format!("declare the languages in the flow: `languages {}`", l.name))
+        } else {
+            d.suggest(&l.name, flow.languages.iter().map(|x| x.name.as_str()), format!("add `{}` to `languages` in the flow, with its prompts", l.name))
+                .label(flow.languages[0].span.to(flow.languages[flow.languages.len() - 1].span), "the flow's languages")
+        };
+        self.diags.push(d);
+    }
+
+    fn collect(&mut self, c: &'a Collect, place: Place) {
+        if let Some(p) = &c.prompt {
+            self.out.prompts.push(p);
+        } else {
+            self.diags.push(
+                Diagnostic::new(
+                    codes::MISSING_SETTING,
+                    c.var.span,
+                    format!("`collect {}` has no `prompt`", c.var.name),
+                    "callers would not know what to type",
+                )
+                .help("add `prompt \"NAME\"` asking for the digits"),
+            );
+        }
+        if BUILTINS.contains(&c.var.name.as_str()) {
+            self.diags.push(
+                Diagnostic::new(
+                    codes::BAD_VALUE,
+                    c.var.span,
+                    format!("`{}` is built in and cannot receive digits", c.var.name),
+                    "built-in value",
+                )
+                .help("choose another name for the variable"),
+            );
+        }
+        if let (Some(min), Some(max)) = (c.min_len, c.max_len) {
+            if min.value > max.value || max.value == 0 || max.value > 32 {
+                self.diags.push(
+                    Diagnostic::new(
+                        codes::BAD_VALUE,
+                        min.span.to(max.span),
+                        format!("cannot collect between {} and {} digits", min.value, max.value),
+                        "not a usable length",
+                    )
+                    .help("write `length 4` or `length 6..10` (at most 32 digits)"),
+                );
+            }
+        }
+        if let Some(t) = &c.terminator {
+            keys::single_key(t, self.diags);
+        }
+        self.handlers(&c.handlers, &["invalid", "timeout", "exhausted"], "`collect`");
+        for h in &c.handlers {
+            self.body(&h.body, place);
+        }
+    }
+
+    fn transfer(&mut self, e: &'a Expr) {
+        match e {
+            Expr::Text(t) => {
+                if !super::numbers::is_target(&t.value) {
+                    self.diags.push(
+                        Diagnostic::new(
+                            codes::BAD_VALUE,
+                            t.span,
+                            format!("\"{}\" is neither a phone number nor a SIP address", t.value),
+                            "cannot transfer here",
+                        )
+                        .help("write a number such as \"+49 30 2555 5000\" or \"200\", or a SIP address such as \"sip:desk@pbx.example.com\""),
+                    );
+                }
+            }
+            other => {
+                if let Some(t) = self.expr(other) {
+                    if t != Ty::Text {
+                        self.diags.push(
+                            Diagnostic::new(
+                                codes::TYPE_MISMATCH,
+                                other.span(),
+                                format!("cannot transfer to {}", t.name()),
+                                format!("this is {}", t.name()),
+                            )
+                            .help("transfer to a number or SIP address in quotes, or to a variable holding one"),
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    /// Resolves a flow-local name of `kind`, marking it used.
+    fn local(&mut self, name: &'a Ident, kind: DefKind) -> Option<usize> {
+        let flow = self.flow;
+        let table = match kind {
+            DefKind::Menu => &self.out.menus,
+            DefKind::Consent => &self.out.consents,
+            _ => &self.out.procs,
+        };
+        if let Some(&i) = table.get(name.name.as_str()) {
+            let actual = match kind {
+                DefKind::Block | DefKind::Subflow => match flow.procs[i].kind {
+                    ProcKind::Block => DefKind::Block,
+                    ProcKind::Subflow => DefKind::Subflow,
+                },
+                k => k,
+            };
+            self.mark_local(actual, &name.name);
+            if actual != kind {
+                let how = if actual == DefKind::Subflow { "enter a subflow with `call`" } else { "jump to a block with `goto`" };
+                self.diags.push(
+                    Diagnostic::new(
+                        codes::WRONG_KIND,
+                        name.span,
+                        format!("`{}` is {}, not {}", name.name, actual.article(), kind.article()),
+                        format!("expected {} here", kind.article()),
+                    )
+                    .label(flow.procs[i].name.span, "defined here")
+                    .help(how),
+                );
+                return None;
+            }
+            return Some(i);
+        }
+        // Another kind of local with this name?
+        let other = [
+            (DefKind::Menu, self.out.menus.get(name.name.as_str()).map(|&i| flow.menus[i].name.span)),
+            (DefKind::Consent, self.out.consents.get(name.name.as_str()).map(|&i| flow.consents[i].name.span)),
+            (DefKind::Block, self.out.procs.get(name.name.as_str()).map(|&i| flow.procs[i].name.span)),
+        ]
+        .into_iter()
+        .find_map(|(k, s)| s.map(|s| (k, s)));
+        if let Some((k, span)) = other {
+            self.mark_local(k, &name.name);
+            self.diags.push(
+                Diagnostic::new(
+                    codes::WRONG_KIND,
+                    name.span,
+                    format!("`{}` is {}, not {}", name.name, k.article(), kind.article()),
+                    format!("expected {} here", kind.article()),
+                )
+                .label(span, "defined here"),
+            );
+            return None;
+        }
+        let candidates: Vec<&str> = match kind {
+            DefKind::Menu => flow.menus.iter().map(|m| m.name.name.as_str()).collect(),
+            DefKind::Consent => flow.consents.iter().map(|c| c.name.name.as_str()).collect(),
+            DefKind::Block => flow.procs.iter().filter(|p| p.kind == ProcKind::Block).map(|p| p.name.name.as_str()).collect(),
+            _ => flow.procs.iter().filter(|p| p.kind == ProcKind::Subflow).map(|p| p.name.name.as_str()).collect(),
+        };
+        self.diags.push(
+            Diagnostic::new(
+                codes::UNKNOWN_NAME,
+                name.span,
+                format!("unknown {} `{}`", kind.keyword(), name.name),
+                format!("no {} of this flow has this name", kind.keyword()),
+            )
+            .suggest(&name.name, candidates, format!("define it in this flow with `{} {} {{ ... }}`", kind.keyword(), name.name)),
+        );
+        None
+    }
+
+    fn global(&mut self, name: &Ident, kind: DefKind) -> Option<DefId> {
+        self.cx.globals.resolve(name, kind, self.out.file, self.cx.project, self.diags)
+    }
+
+    /// The type of a value, or `None` when it is wrong (already reported).
+    fn expr(&mut self, e: &'a Expr) -> Option<Ty> {
+        match e {
+            Expr::Text(_) => Some(Ty::Text),
+            Expr::Number(_) => Some(Ty::Number),
+            Expr::Duration(_) => Some(Ty::Duration),
+            Expr::Name(n) => {
+                if BUILTINS.contains(&n.name.as_str()) || self.vars.contains_key(n.name.as_str()) {
+                    return Some(Ty::Text);
+                }
+                if n.name == "consented" {
+                    return Some(Ty::Bool);
+                }
+                if FUNCTIONS.iter().any(|f| f.0 == n.name) {
+                    self.diags.push(
+                        Diagnostic::new(
+                            codes::EXPECTED,
+                            n.span,
+                            format!("`{}` needs the name of what it checks", n.name),
+                            "missing `(...)`",
+                        )
+                        .help(format!("write `{}(NAME)`", n.name)),
+                    );
+                    return None;
+                }
+                let names = BUILTINS.iter().copied().chain(self.vars.keys().copied()).chain(["consented"]);
+                self.diags.push(
+                    Diagnostic::new(
+                        codes::UNKNOWN_VARIABLE,
+                        n.span,
+                        format!("unknown variable `{}`", n.name),
+                        "never set in this flow",
+                    )
+                    .suggest(&n.name, names, format!("set it first with `set {} = ...` or `collect {} {{ ... }}`; text goes in quotes", n.name, n.name)),
+                );
+                None
+            }
+            Expr::Field { lookup, field } => {
+                let id = self.global(lookup, DefKind::Lookup)?;
+                let Item::Lookup(l) = self.cx.item(id) else {
+                    return None;
+                };
+                if !l.fields.is_empty() && !l.fields.iter().any(|f| f.name == field.name) {
+                    self.diags.push(
+                        Diagnostic::new(
+                            codes::UNKNOWN_FIELD,
+                            field.span,
+                            format!("lookup `{}` has no field `{}`", lookup.name, field.name),
+                            "not among its `fields`",
+                        )
+                        .label(l.name.span, "the lookup is defined here")
+                        .suggest(&field.name, l.fields.iter().map(|f| f.name.as_str()), format!("add `{}` to the `fields` of lookup `{}`", field.name, lookup.name)),
+                    );
+                    return None;
+                }
+                Some(Ty::Text)
+            }
+            Expr::Call { func, args, span } => {
+                let Some(&(_, arg_kind, ty)) = FUNCTIONS.iter().find(|f| f.0 == func.name) else {
+                    self.diags.push(
+                        Diagnostic::new(
+                            codes::UNKNOWN_NAME,
+                            func.span,
+                            format!("unknown check `{}`", func.name),
+                            "not a known check",
+                        )
+                        .suggest(&func.name, FUNCTIONS.iter().map(|f| f.0), "known checks: `open`, `holiday`, `switch`, `consented`, `agents_available`, `logged_in`, `queue_length`, `waiting_time`, `expected_wait`"),
+                    );
+                    return None;
+                };
+                let optional = func.name == "consented";
+                if args.len() > 1 || (args.is_empty() && !optional) {
+                    self.diags.push(
+                        Diagnostic::new(
+                            codes::BAD_VALUE,
+                            *span,
+                            format!("`{}` takes one name", func.name),
+                            format!("{} given", args.len()),
+                        )
+                        .help(format!("write `{}(NAME)`", func.name)),
+                    );
+                    return None;
+                }
+                if matches!(func.name.as_str(), "open" | "holiday") && self.time_used.is_none() {
+                    self.time_used = Some(*span);
+                }
+                if let (Some(arg), Some(kind)) = (args.first(), arg_kind) {
+                    if kind == DefKind::Consent {
+                        self.local(arg, kind)?;
+                    } else {
+                        self.global(arg, kind)?;
+                    }
+                }
+                Some(ty)
+            }
+        }
+    }
+
+    fn cond(&mut self, c: &'a Cond) {
+        match c {
+            Cond::And(a, b) | Cond::Or(a, b) => {
+                self.cond(a);
+                self.cond(b);
+            }
+            Cond::Not(c, _) => self.cond(c),
+            Cond::Anonymous(_) => {}
+            Cond::Test(e) => match self.expr(e) {
+                Some(Ty::Bool | Ty::Number) | None => {}
+                Some(t) => {
+                    self.diags.push(
+                        Diagnostic::new(
+                            codes::TYPE_MISMATCH,
+                            e.span(),
+                            format!("{} is not a condition", t.name()),
+                            "this is a value, not a yes/no check",
+                        )
+                        .help("compare it, for example `NAME == \"gold\"` or `caller starts_with \"+49\"`"),
+                    );
+                }
+            },
+            Cond::In { left, list, .. } => {
+                let lt = self.expr(left);
+                for e in list {
+                    let t = self.expr(e);
+                    if let (Some(a), Some(b)) = (lt, t) {
+                        self.compatible(left, a, CmpOp::Eq, e, b, e.span());
+                    }
+                }
+            }
+            Cond::Compare { left, op, op_span, right } => {
+                let (Some(a), Some(b)) = (self.expr(left), self.expr(right)) else {
+                    return;
+                };
+                self.compatible(left, a, *op, right, b, *op_span);
+                if matches!(op, CmpOp::Matches) {
+                    if let Expr::Text(t) = right {
+                        keys::caller_pattern(t, self.diags);
+                    }
+                }
+            }
+        }
+    }
+
+    fn compatible(&mut self, left: &Expr, a: Ty, op: CmpOp, right: &Expr, b: Ty, op_span: Span) {
+        use Ty::*;
+        let ok = match op {
+            CmpOp::Eq | CmpOp::Ne => a != Bool && b != Bool && (a == b || matches!((a, b), (Text, Number) | (Number, Text))),
+            CmpOp::Lt | CmpOp::Le | CmpOp::Gt | CmpOp::Ge => matches!((a, b), (Number, Number) | (Duration, Duration) | (Text, Number) | (Number, Text)),
+            CmpOp::StartsWith | CmpOp::Matches => a == Text && matches!(right, Expr::Text(_)),
+        };
+        if ok {
+            return;
+        }
+        let help = match (a, b) {
+            (Duration, Number) | (Number, Duration) => "durations need a unit: write `2m` or `90s`".to_string(),
+            (Bool, _) | (_, Bool) => "a yes/no check is a condition by itself: `if open(office_hours)`".to_string(),
+            _ if matches!(op, CmpOp::StartsWith | CmpOp::Matches) => format!("`{}` compares text with text in quotes: `caller {} \"+49\"`", op.as_str(), op.as_str()),
+            _ => format!("compare values of the same kind; `{}` is {} and `{}` is {}", self.cx.text(left.span()), a.name(), self.cx.text(right.span()), b.name()),
+        };
+        self.diags.push(
+            Diagnostic::new(
+                codes::TYPE_MISMATCH,
+                left.span().to(right.span()),
+                format!("cannot compare {} with {} using `{}`", a.name(), b.name(), op.as_str()),
+                "these values cannot be compared",
+            )
+            .label(op_span, "compared here")
+            .help(help),
+        );
+    }
+}
+
+/// Calls `f` for every body nested directly in a statement (branches, handlers, queue arms).
+pub fn for_each_body<'a>(s: &'a Stmt, mut f: impl FnMut(&'a Body)) {
+    match &s.kind {
+        StmtKind::If(i) => {
+            for (_, b) in &i.branches {
+                f(b);
+            }
+            if let Some(b) = &i.otherwise {
+                f(b);
+            }
+        }
+        StmtKind::Collect(c) => c.handlers.iter().for_each(|h| f(&h.body)),
+        StmtKind::Lookup { handlers, .. } => handlers.iter().for_each(|h| f(&h.body)),
+        StmtKind::Route(r) => {
+            r.handlers.iter().for_each(|h| f(&h.body));
+            if let Some(q) = &r.queue {
+                if let Some((_, Some(b))) = &q.max_wait {
+                    f(b);
+                }
+                if let Some((_, Some(b))) = &q.max_length {
+                    f(b);
+                }
+                q.exit_keys.iter().for_each(|k| f(&k.body));
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Checks a lookup definition: it needs an http(s) URL.
+pub fn lookup_def(l: &Lookup, diags: &mut Diagnostics) {
+    match &l.url {
+        None => diags.push(
+            Diagnostic::new(
+                codes::MISSING_SETTING,
+                l.name.span,
+                format!("lookup `{}` has no `url`", l.name.name),
+                "nothing to ask",
+            )
+            .help("add `url \"https://crm.example.com/callers/{caller}\"`"),
+        ),
+        Some(u) if !(u.value.starts_with("https://") || u.value.starts_with("http://")) => diags.push(
+            Diagnostic::new(
+                codes::BAD_VALUE,
+                u.span,
+                format!("\"{}\" is not an http or https URL", u.value),
+                "expected http:// or https://",
+            )
+            .help("lookups ask a web service: write its full URL; `{caller}` and `{dialled}` are filled in"),
+        ),
+        Some(_) => {}
+    }
+}

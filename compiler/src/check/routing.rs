@@ -1,0 +1,232 @@
+//! Groups, agents, routes and queues: members exist and appear once, the strategy is known and
+//! has what it needs (tiers for `priority`, skills for `skills`), required skills exist among
+//! the members, ringing fits in the queue's maximum wait, contacts are SIP addresses.
+
+use super::Cx;
+use crate::ast::{Agent, DefKind, Group, Ident, Item, Route, Skill, Voicemail};
+use crate::diagnostics::{Diagnostic, Diagnostics, codes};
+use crate::source::FileId;
+use std::collections::HashMap;
+
+pub const STRATEGIES: &[&str] = &[
+    "ring_all",
+    "sequential",
+    "random",
+    "priority",
+    "least_busy",
+    "longest_idle",
+    "round_robin",
+    "skills",
+];
+
+pub const REASONS: &[&str] = &["busy", "no_answer", "closed"];
+
+/// Default ring time per agent when a group gives none.
+pub const DEFAULT_RING_MS: u64 = 20_000;
+
+pub fn group(cx: &Cx, file: FileId, g: &Group, diags: &mut Diagnostics) {
+    if g.members.is_empty() {
+        diags.push(
+            Diagnostic::new(codes::EMPTY_GROUP, g.name.span, format!("group `{}` has no members", g.name.name), "nobody can take its calls")
+                .help("add `members anna, ben` (agents defined with `agent NAME { ... }`)"),
+        );
+    }
+    let mut seen: HashMap<&str, &Ident> = HashMap::new();
+    for m in &g.members {
+        if let Some(prev) = seen.insert(&m.agent.name, &m.agent) {
+            diags.push(
+                Diagnostic::new(codes::DUPLICATE_MEMBER, m.agent.span, format!("agent `{}` is listed twice in group `{}`", m.agent.name, g.name.name), "listed again here")
+                    .label(prev.span, "first listed here")
+                    .help("list each agent once; for `priority`, put the agent in one tier"),
+            );
+            continue;
+        }
+        cx.globals.resolve(&m.agent, DefKind::Agent, file, cx.project, diags);
+    }
+    if let Some(r) = &g.ring {
+        if r.millis < 1000 {
+            diags.push(
+                Diagnostic::new(codes::BAD_VALUE, r.span, "agents must ring for at least a second", "too short")
+                    .help("typical ring times are `15s` to `30s`"),
+            );
+        }
+    }
+    let strategy = g.strategy.as_ref().map(|s| s.name.as_str()).unwrap_or("ring_all");
+    if let Some(s) = &g.strategy {
+        if !STRATEGIES.contains(&s.name.as_str()) {
+            diags.push(
+                Diagnostic::new(codes::UNKNOWN_STRATEGY, s.span, format!("unknown strategy `{}`", s.name), "not a ring strategy")
+                    .suggest(&s.name, STRATEGIES.iter().copied(), format!("strategies: {}", STRATEGIES.join(", "))),
+            );
+        }
+    }
+    if strategy == "priority" && g.members.iter().all(|m| m.tier.is_none()) {
+        let at = g.strategy.as_ref().map_or(g.name.span, |s| s.span);
+        diags.push(
+            Diagnostic::new(codes::PRIORITY_WITHOUT_TIERS, at, format!("group `{}` rings by priority but has no tiers", g.name.name), "`priority` needs tiers")
+                .label(g.name.span, "the group")
+                .help("list the members by tier: `tier 1 anna, ben` then `tier 2 carl` (tier 1 rings first)"),
+        );
+    }
+    if strategy == "skills" && g.require.is_empty() && !members_have_skills(cx, g) {
+        let at = g.strategy.as_ref().map_or(g.name.span, |s| s.span);
+        diags.push(
+            Diagnostic::new(codes::SKILLS_WITHOUT_SKILLS, at, format!("group `{}` routes by skills but none of its members has skills", g.name.name), "`skills` needs skills")
+                .help("give the agents skills (`skills de:5, en:3`) and say what calls need (`require en:3`)"),
+        );
+    }
+    required_skills(cx, g, &g.require, diags);
+}
+
+fn agent_of<'a>(cx: &Cx<'a>, name: &Ident) -> Option<&'a Agent> {
+    match cx.item(cx.globals.get(&name.name)?) {
+        Item::Agent(a) => Some(a),
+        _ => None,
+    }
+}
+
+fn members_have_skills(cx: &Cx, g: &Group) -> bool {
+    g.members.iter().filter_map(|m| agent_of(cx, &m.agent)).any(|a| !a.skills.is_empty())
+}
+
+/// Each required skill is held by at least one member at the required level (CF0608).
+fn required_skills(cx: &Cx, g: &Group, require: &[Skill], diags: &mut Diagnostics) {
+    for r in require {
+        let best = g
+            .members
+            .iter()
+            .filter_map(|m| agent_of(cx, &m.agent))
+            .filter_map(|a| a.skills.iter().find(|s| s.name.name == r.name.name))
+            .map(|s| s.level.value)
+            .max();
+        if best.is_some_and(|b| b >= r.level.value) {
+            continue;
+        }
+        let why = match best {
+            Some(b) => format!("the best member has `{}:{b}`", r.name.name),
+            None => format!("no member of `{}` has `{}`", g.name.name, r.name.name),
+        };
+        diags.push(
+            Diagnostic::new(
+                codes::SKILL_NOBODY_HAS,
+                r.name.span.to(r.level.span),
+                format!("no agent in group `{}` has skill `{}` at level {} or above", g.name.name, r.name.name, r.level.value),
+                why,
+            )
+            .label(g.name.span, "the group")
+            .help("lower the required level, or add skilled agents to the group; calls needing it would never be answered"),
+        );
+    }
+}
+
+pub fn route(cx: &Cx, file: FileId, r: &Route, diags: &mut Diagnostics) {
+    let Some(id) = cx.globals.resolve(&r.group, DefKind::Group, file, cx.project, diags) else {
+        return;
+    };
+    let Item::Group(g) = cx.item(id) else { return };
+    required_skills(cx, g, &r.require, diags);
+    let Some(q) = &r.queue else { return };
+    let Some((max_wait, _)) = &q.max_wait else { return };
+    let ring = g.ring.map_or(DEFAULT_RING_MS, |d| d.millis);
+    let strategy = g.strategy.as_ref().map(|s| s.name.as_str()).unwrap_or("ring_all");
+    let rounds = match strategy {
+        "ring_all" => 1,
+        "priority" => {
+            let mut tiers: Vec<u32> = g.members.iter().filter_map(|m| m.tier.map(|t| t.value)).collect();
+            tiers.sort_unstable();
+            tiers.dedup();
+            tiers.len().max(1) as u64
+        }
+        _ => g.members.len() as u64,
+    };
+    let total = ring * rounds;
+    if total > max_wait.millis {
+        diags.push(
+            Diagnostic::new(
+                codes::RING_LONGER_THAN_WAIT,
+                max_wait.span,
+                format!(
+                    "ringing through group `{}` takes {}, longer than the maximum wait of {}",
+                    g.name.name,
+                    human(total),
+                    human(max_wait.millis)
+                ),
+                "callers leave the queue before every agent has rung",
+            )
+            .label(g.name.span, format!("{rounds} × {} per agent ({strategy})", human(ring)))
+            .help("raise `max_wait`, shorten the group's `ring` time, or ring several agents at once"),
+        );
+    }
+}
+
+/// `75s` → "1m 15s".
+pub fn human(ms: u64) -> String {
+    let s = ms / 1000;
+    match (s / 60, s % 60) {
+        (0, s) => format!("{s}s"),
+        (m, 0) => format!("{m}m"),
+        (m, s) => format!("{m}m {s}s"),
+    }
+}
+
+pub fn agent(a: &Agent, diags: &mut Diagnostics) {
+    match &a.contact {
+        None => diags.push(
+            Diagnostic::new(codes::MISSING_SETTING, a.name.span, format!("agent `{}` has no `contact`", a.name.name), "calls cannot reach this agent")
+                .help("add `contact \"sip:NAME@pbx.example.com\"`"),
+        ),
+        Some(c) if !super::numbers::is_sip_uri(&c.value) => diags.push(
+            Diagnostic::new(codes::BAD_CONTACT, c.span, format!("\"{}\" is not a SIP address", c.value), "expected sip:user@host")
+                .help("write the agent's phone as a SIP address: \"sip:jan@pbx.example.com\""),
+        ),
+        Some(_) => {}
+    }
+    let mut seen: HashMap<&str, &Ident> = HashMap::new();
+    for s in &a.skills {
+        if let Some(prev) = seen.insert(&s.name.name, &s.name) {
+            diags.push(
+                Diagnostic::new(codes::DUPLICATE_SETTING, s.name.span, format!("skill `{}` is given twice", s.name.name), "given again here")
+                    .label(prev.span, "first given here"),
+            );
+        }
+    }
+}
+
+pub fn voicemail(v: &Voicemail, diags: &mut Diagnostics) {
+    if v.greetings.is_empty() {
+        diags.push(
+            Diagnostic::new(codes::MISSING_SETTING, v.name.span, format!("voicemail box `{}` has no greeting", v.name.name), "callers would hear nothing before the beep")
+                .help("add `greeting \"vm-greeting\"`, and per reason `greeting closed \"vm-closed\"`"),
+        );
+    }
+    let mut seen: HashMap<Option<&str>, &crate::ast::Text> = HashMap::new();
+    for (reason, t) in &v.greetings {
+        if let Some(r) = reason {
+            if !reason_ok(r, diags) {
+                continue;
+            }
+        }
+        if let Some(prev) = seen.insert(reason.as_ref().map(|r| r.name.as_str()), t) {
+            diags.push(
+                Diagnostic::new(codes::DUPLICATE_SETTING, t.span, "this greeting is given twice", "given again here")
+                    .label(prev.span, "first given here"),
+            );
+        }
+    }
+}
+
+/// A voicemail reason: `busy`, `no_answer` or `closed` (CF0203 otherwise).
+pub fn reason(r: &Ident, diags: &mut Diagnostics) {
+    reason_ok(r, diags);
+}
+
+fn reason_ok(r: &Ident, diags: &mut Diagnostics) -> bool {
+    if REASONS.contains(&r.name.as_str()) {
+        return true;
+    }
+    diags.push(
+        Diagnostic::new(codes::BAD_VALUE, r.span, format!("`{}` is not a voicemail reason", r.name), "expected `busy`, `no_answer` or `closed`")
+            .suggest(&r.name, REASONS.iter().copied(), "the reasons are `busy`, `no_answer` and `closed`"),
+    );
+    false
+}

@@ -1,0 +1,91 @@
+//! Reads the header of a WAV file into the facts the checker wants (rate, channels, format).
+//! Handles PCM, A-law, µ-law and WAVE_FORMAT_EXTENSIBLE; never reads the audio itself.
+
+use callflow_compiler::check::MediaFact;
+use std::io::Read;
+use std::path::Path;
+
+/// What is at `path`: missing, unreadable, not a WAV file, or a WAV file's format.
+pub fn probe(path: &Path) -> MediaFact {
+    let mut f = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return MediaFact::Missing,
+        Err(e) => return MediaFact::Unreadable(e.to_string()),
+    };
+    let mut head = Vec::with_capacity(4096);
+    if let Err(e) = (&mut f).take(4096).read_to_end(&mut head) {
+        return MediaFact::Unreadable(e.to_string());
+    }
+    header(&head)
+}
+
+fn u16_at(b: &[u8], i: usize) -> Option<u16> {
+    Some(u16::from_le_bytes(b.get(i..i + 2)?.try_into().ok()?))
+}
+
+fn u32_at(b: &[u8], i: usize) -> Option<u32> {
+    Some(u32::from_le_bytes(b.get(i..i + 4)?.try_into().ok()?))
+}
+
+/// Parses the start of a file (the first few KB are enough for the `fmt ` chunk).
+pub fn header(b: &[u8]) -> MediaFact {
+    if b.len() < 12 || &b[0..4] != b"RIFF" || &b[8..12] != b"WAVE" {
+        return MediaFact::NotWav("it does not start with a RIFF/WAVE header".into());
+    }
+    let mut i = 12;
+    while i + 8 <= b.len() {
+        let id = &b[i..i + 4];
+        let Some(size) = u32_at(b, i + 4) else { break };
+        let data = i + 8;
+        if id == b"fmt " {
+            let (Some(mut format), Some(channels), Some(sample_rate), Some(bits)) =
+                (u16_at(b, data), u16_at(b, data + 2), u32_at(b, data + 4), u16_at(b, data + 14))
+            else {
+                return MediaFact::NotWav("its format chunk is cut short".into());
+            };
+            if format == 0xFFFE {
+                match u16_at(b, data + 24) {
+                    Some(sub) => format = sub,
+                    None => return MediaFact::NotWav("its extensible format chunk is cut short".into()),
+                }
+            }
+            return MediaFact::Wav { sample_rate, channels, bits, format };
+        }
+        // Chunks are padded to an even size.
+        i = data.saturating_add(size as usize + (size as usize & 1));
+    }
+    MediaFact::NotWav("it has no format chunk in its first 4 KB".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub fn wav(rate: u32, channels: u16, bits: u16, format: u16) -> Vec<u8> {
+        let mut v = b"RIFF\0\0\0\0WAVE".to_vec();
+        v.extend(b"LIST\x04\0\0\0abcd");
+        v.extend(b"fmt \x10\0\0\0");
+        v.extend(format.to_le_bytes());
+        v.extend(channels.to_le_bytes());
+        v.extend(rate.to_le_bytes());
+        v.extend((rate * u32::from(channels) * u32::from(bits) / 8).to_le_bytes());
+        v.extend((channels * bits / 8).to_le_bytes());
+        v.extend(bits.to_le_bytes());
+        v.extend(b"data\0\0\0\0");
+        v
+    }
+
+    #[test]
+    fn reads_formats() {
+        assert!(header(&wav(8000, 1, 16, 1)).playable());
+        assert!(header(&wav(8000, 1, 8, 7)).playable());
+        assert!(!header(&wav(44100, 2, 16, 1)).playable());
+        assert_eq!(
+            header(&wav(16000, 1, 16, 1)),
+            MediaFact::Wav { sample_rate: 16000, channels: 1, bits: 16, format: 1 }
+        );
+        assert!(matches!(header(b"ID3\x03 mp3 data"), MediaFact::NotWav(_)));
+        assert!(matches!(header(&wav(8000, 1, 16, 1)[..30]), MediaFact::NotWav(_)));
+        assert!(matches!(header(b""), MediaFact::NotWav(_)));
+    }
+}
