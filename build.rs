@@ -10,19 +10,26 @@ fn main() {
         for e in entries.flatten() {
             let path = e.path();
             if path.extension().is_some_and(|x| x == "md") {
-                let code = path.file_stem().unwrap_or_default().to_string_lossy().into_owned();
+                let code = path
+                    .file_stem()
+                    .unwrap_or_default()
+                    .to_string_lossy()
+                    .into_owned();
                 let abs = std::fs::canonicalize(&path).unwrap_or(path);
                 pages.push((code, abs.display().to_string()));
             }
         }
     }
     pages.sort();
-    let mut out = String::from("/// `(code, page)` for every page in docs/errors.\npub static PAGES: &[(&str, &str)] = &[\n");
+    let mut out = String::from(
+        "/// `(code, page)` for every page in docs/errors.\npub static PAGES: &[(&str, &str)] = &[\n",
+    );
     for (code, path) in pages {
         let _ = writeln!(out, "    ({code:?}, include_str!({path:?})),");
     }
     out.push_str("];\n");
-    let dest = std::path::Path::new(&std::env::var("OUT_DIR").unwrap_or_default()).join("error_pages.rs");
+    let dest =
+        std::path::Path::new(&std::env::var("OUT_DIR").unwrap_or_default()).join("error_pages.rs");
     if let Err(e) = std::fs::write(&dest, out) {
         println!("cargo:warning=cannot write {}: {e}", dest.display());
     }

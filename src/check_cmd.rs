@@ -30,8 +30,15 @@ pub fn run(paths: &[PathBuf], format: Format, deny_warnings: bool, color: Color)
         Color::Never => false,
         Color::Auto => stdout.is_terminal() && std::env::var_os("NO_COLOR").is_none(),
     };
-    let width = std::env::var("COLUMNS").ok().and_then(|c| c.parse().ok()).unwrap_or(100);
-    let style = Style { color: colored, unicode: true, width };
+    let width = std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(100);
+    let style = Style {
+        color: colored,
+        unicode: true,
+        width,
+    };
     let mut out = std::io::BufWriter::new(stdout.lock());
     for d in &diags {
         let text = match format {
@@ -46,7 +53,10 @@ pub fn run(paths: &[PathBuf], format: Format, deny_warnings: bool, color: Color)
         }
     }
     let _ = out.flush();
-    let errors = diags.iter().filter(|d| d.severity() == Severity::Error).count();
+    let errors = diags
+        .iter()
+        .filter(|d| d.severity() == Severity::Error)
+        .count();
     let warnings = diags.len() - errors;
     eprintln!("{}", summary(errors, warnings, nfiles));
     if errors > 0 || (deny_warnings && warnings > 0) {
@@ -65,5 +75,10 @@ pub fn summary(errors: usize, warnings: usize, files: usize) -> String {
     if errors == 0 && warnings == 0 {
         return format!("no problems in {}", plural(files, "file"));
     }
-    format!("{}, {} in {}", plural(errors, "error"), plural(warnings, "warning"), plural(files, "file"))
+    format!(
+        "{}, {} in {}",
+        plural(errors, "error"),
+        plural(warnings, "warning"),
+        plural(files, "file")
+    )
 }

@@ -7,7 +7,11 @@ include!(concat!(env!("OUT_DIR"), "/error_pages.rs"));
 
 pub fn run(code: &str) -> ExitCode {
     let wanted = code.trim().to_ascii_uppercase();
-    let wanted = if wanted.starts_with("CF") { wanted } else { format!("CF{wanted:0>4}") };
+    let wanted = if wanted.starts_with("CF") {
+        wanted
+    } else {
+        format!("CF{wanted:0>4}")
+    };
     match PAGES.iter().find(|(c, _)| *c == wanted) {
         Some((_, page)) => {
             print!("{page}");
@@ -18,7 +22,9 @@ pub fn run(code: &str) -> ExitCode {
             if known {
                 eprintln!("error: {wanted} has no page yet (this is a bug in callflow)");
             } else {
-                eprintln!("error: no diagnostic code {wanted}; codes look like CF0401 (`callflow check` prints them)");
+                eprintln!(
+                    "error: no diagnostic code {wanted}; codes look like CF0401 (`callflow check` prints them)"
+                );
             }
             ExitCode::from(2)
         }

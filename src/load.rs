@@ -3,8 +3,8 @@
 //! asks for. The only place the CLI reads flow and prompt files.
 
 use callflow_compiler::Project;
-use callflow_compiler::check::media::Facts;
 use callflow_compiler::check::Checked;
+use callflow_compiler::check::media::Facts;
 use std::path::{Path, PathBuf};
 
 /// Problems that stop the command before checking (exit code 2).
@@ -13,7 +13,8 @@ pub struct LoadError(pub String);
 
 /// All `.flow` files under `path` (or `path` itself when it is a file), sorted.
 fn flow_files(path: &Path, out: &mut Vec<PathBuf>) -> Result<(), LoadError> {
-    let meta = std::fs::metadata(path).map_err(|e| LoadError(format!("cannot read `{}`: {e}", path.display())))?;
+    let meta = std::fs::metadata(path)
+        .map_err(|e| LoadError(format!("cannot read `{}`: {e}", path.display())))?;
     if meta.is_file() {
         out.push(path.to_path_buf());
         return Ok(());
@@ -24,7 +25,9 @@ fn flow_files(path: &Path, out: &mut Vec<PathBuf>) -> Result<(), LoadError> {
         .collect();
     entries.sort();
     for p in entries {
-        let hidden = p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.'));
+        let hidden = p
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with('.'));
         if hidden {
             continue;
         }
@@ -45,8 +48,10 @@ pub fn project(paths: &[PathBuf]) -> Result<(Project, usize), LoadError> {
     }
     let mut project = Project::new();
     for f in &files {
-        let text = std::fs::read(f).map_err(|e| LoadError(format!("cannot read `{}`: {e}", f.display())))?;
-        let text = String::from_utf8(text).map_err(|_| LoadError(format!("`{}` is not UTF-8 text", f.display())))?;
+        let text = std::fs::read(f)
+            .map_err(|e| LoadError(format!("cannot read `{}`: {e}", f.display())))?;
+        let text = String::from_utf8(text)
+            .map_err(|_| LoadError(format!("`{}` is not UTF-8 text", f.display())))?;
         project.add_file(f, text, true);
     }
     loop {
@@ -76,10 +81,13 @@ pub fn media_facts(checked: &Checked) -> Facts {
             continue;
         }
         let fact = crate::wav::probe(&pf.path);
-        if fact == callflow_compiler::check::MediaFact::Missing {
-            if let Some(dir) = pf.path.parent() {
-                facts.listings.entry(dir.to_path_buf()).or_insert_with(|| list_prompts(dir));
-            }
+        if fact == callflow_compiler::check::MediaFact::Missing
+            && let Some(dir) = pf.path.parent()
+        {
+            facts
+                .listings
+                .entry(dir.to_path_buf())
+                .or_insert_with(|| list_prompts(dir));
         }
         facts.files.insert(pf.path.clone(), fact);
     }

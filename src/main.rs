@@ -11,7 +11,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "callflow", version, about = "Call flows for telephone lines: check, compile, run")]
+#[command(
+    name = "callflow",
+    version,
+    about = "Call flows for telephone lines: check, compile, run"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -61,9 +65,12 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Check { format, deny_warnings, color, paths } => {
-            check_cmd::run(&paths, format, deny_warnings, color)
-        }
+        Command::Check {
+            format,
+            deny_warnings,
+            color,
+            paths,
+        } => check_cmd::run(&paths, format, deny_warnings, color),
         Command::Explain { code } => explain::run(&code),
     }
 }

@@ -38,18 +38,30 @@ pub fn header(b: &[u8]) -> MediaFact {
         let Some(size) = u32_at(b, i + 4) else { break };
         let data = i + 8;
         if id == b"fmt " {
-            let (Some(mut format), Some(channels), Some(sample_rate), Some(bits)) =
-                (u16_at(b, data), u16_at(b, data + 2), u32_at(b, data + 4), u16_at(b, data + 14))
-            else {
+            let (Some(mut format), Some(channels), Some(sample_rate), Some(bits)) = (
+                u16_at(b, data),
+                u16_at(b, data + 2),
+                u32_at(b, data + 4),
+                u16_at(b, data + 14),
+            ) else {
                 return MediaFact::NotWav("its format chunk is cut short".into());
             };
             if format == 0xFFFE {
                 match u16_at(b, data + 24) {
                     Some(sub) => format = sub,
-                    None => return MediaFact::NotWav("its extensible format chunk is cut short".into()),
+                    None => {
+                        return MediaFact::NotWav(
+                            "its extensible format chunk is cut short".into(),
+                        );
+                    }
                 }
             }
-            return MediaFact::Wav { sample_rate, channels, bits, format };
+            return MediaFact::Wav {
+                sample_rate,
+                channels,
+                bits,
+                format,
+            };
         }
         // Chunks are padded to an even size.
         i = data.saturating_add(size as usize + (size as usize & 1));
@@ -82,10 +94,18 @@ mod tests {
         assert!(!header(&wav(44100, 2, 16, 1)).playable());
         assert_eq!(
             header(&wav(16000, 1, 16, 1)),
-            MediaFact::Wav { sample_rate: 16000, channels: 1, bits: 16, format: 1 }
+            MediaFact::Wav {
+                sample_rate: 16000,
+                channels: 1,
+                bits: 16,
+                format: 1
+            }
         );
         assert!(matches!(header(b"ID3\x03 mp3 data"), MediaFact::NotWav(_)));
-        assert!(matches!(header(&wav(8000, 1, 16, 1)[..30]), MediaFact::NotWav(_)));
+        assert!(matches!(
+            header(&wav(8000, 1, 16, 1)[..30]),
+            MediaFact::NotWav(_)
+        ));
         assert!(matches!(header(b""), MediaFact::NotWav(_)));
     }
 }

@@ -17,7 +17,11 @@ fn cases() -> Vec<PathBuf> {
         .expect("tests/ui exists")
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| {
-            let name = p.file_name().unwrap_or_default().to_string_lossy().into_owned();
+            let name = p
+                .file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned();
             (p.is_dir() && name.starts_with("CF")) || p.extension().is_some_and(|x| x == "flow")
         })
         .collect();
@@ -78,13 +82,15 @@ fn goldens() {
 fn every_code_has_a_golden_and_a_page() {
     let mut goldens = String::new();
     for case in cases() {
-        goldens.push_str(&std::fs::read_to_string(expected_path(&case, "json")).unwrap_or_default());
+        goldens
+            .push_str(&std::fs::read_to_string(expected_path(&case, "json")).unwrap_or_default());
     }
     let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/errors");
     let mut missing = Vec::new();
     for code in codes::ALL {
         // CF0901 is an internal error: no flow can trigger it on purpose.
-        if *code != codes::INTERNAL && !goldens.contains(&format!("\"code\":\"{}\"", code.as_str())) {
+        if *code != codes::INTERNAL && !goldens.contains(&format!("\"code\":\"{}\"", code.as_str()))
+        {
             missing.push(format!("{code}: no golden in tests/ui triggers it"));
         }
         let page = docs.join(format!("{}.md", code.as_str()));

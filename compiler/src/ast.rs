@@ -487,7 +487,10 @@ pub enum Expr {
     /// A plain name: a variable or a built-in value (`caller`, `dialled`, `key`, ...).
     Name(Ident),
     /// `lookup.field`.
-    Field { lookup: Ident, field: Ident },
+    Field {
+        lookup: Ident,
+        field: Ident,
+    },
     /// `function(args)`: `open(office_hours)`, `queue_length(sales)`, ...
     Call {
         func: Ident,

@@ -40,7 +40,8 @@ pub fn dates_in_year(kind: &HolidayKind, year: i16) -> Vec<Date> {
     match kind {
         HolidayKind::Date(d) => date(d.year, d.month, d.day).into_iter().collect(),
         HolidayKind::Range(a, b) => {
-            let (Some(a), Some(b)) = (date(a.year, a.month, a.day), date(b.year, b.month, b.day)) else {
+            let (Some(a), Some(b)) = (date(a.year, a.month, a.day), date(b.year, b.month, b.day))
+            else {
                 return Vec::new();
             };
             let mut out = Vec::new();
@@ -54,8 +55,14 @@ pub fn dates_in_year(kind: &HolidayKind, year: i16) -> Vec<Date> {
             }
             out
         }
-        HolidayKind::Yearly { month, day } => date(i32::from(year), *month, *day).into_iter().collect(),
-        HolidayKind::NthWeekday { nth, weekday, month } => {
+        HolidayKind::Yearly { month, day } => {
+            date(i32::from(year), *month, *day).into_iter().collect()
+        }
+        HolidayKind::NthWeekday {
+            nth,
+            weekday,
+            month,
+        } => {
             let Some(first) = date(i32::from(year), *month, 1) else {
                 return Vec::new();
             };
@@ -63,10 +70,17 @@ pub fn dates_in_year(kind: &HolidayKind, year: i16) -> Vec<Date> {
                 Nth::Nth(n) => *n as i8,
                 Nth::Last => -1,
             };
-            first.nth_weekday_of_month(n, jiff_weekday(*weekday)).ok().into_iter().collect()
+            first
+                .nth_weekday_of_month(n, jiff_weekday(*weekday))
+                .ok()
+                .into_iter()
+                .collect()
         }
         HolidayKind::Easter { offset } => easter(year)
-            .and_then(|e| e.checked_add(jiff::Span::new().days(i64::from(*offset))).ok())
+            .and_then(|e| {
+                e.checked_add(jiff::Span::new().days(i64::from(*offset)))
+                    .ok()
+            })
             .into_iter()
             .collect(),
     }
@@ -98,17 +112,33 @@ mod tests {
 
     #[test]
     fn rules() {
-        let thanksgiving = HolidayKind::NthWeekday { nth: Nth::Nth(4), weekday: Weekday(3), month: 11 };
+        let thanksgiving = HolidayKind::NthWeekday {
+            nth: Nth::Nth(4),
+            weekday: Weekday(3),
+            month: 11,
+        };
         assert_eq!(dates_in_year(&thanksgiving, 2026), vec![d(2026, 11, 26)]);
-        let memorial = HolidayKind::NthWeekday { nth: Nth::Last, weekday: Weekday(0), month: 5 };
+        let memorial = HolidayKind::NthWeekday {
+            nth: Nth::Last,
+            weekday: Weekday(0),
+            month: 5,
+        };
         assert_eq!(dates_in_year(&memorial, 2026), vec![d(2026, 5, 25)]);
         let whit_monday = HolidayKind::Easter { offset: 50 };
         assert_eq!(dates_in_year(&whit_monday, 2026), vec![d(2026, 5, 25)]);
         let good_friday = HolidayKind::Easter { offset: -2 };
         assert!(names(&good_friday, d(2026, 4, 3)));
-        let lit = |y, m, dd| crate::ast::DateLit { year: y, month: m, day: dd, span: Span::default() };
+        let lit = |y, m, dd| crate::ast::DateLit {
+            year: y,
+            month: m,
+            day: dd,
+            span: Span::default(),
+        };
         let range = HolidayKind::Range(lit(2026, 12, 30), lit(2027, 1, 2));
         assert!(names(&range, d(2027, 1, 1)) && !names(&range, d(2027, 1, 3)));
-        assert!(names(&HolidayKind::Yearly { month: 12, day: 25 }, d(2031, 12, 25)));
+        assert!(names(
+            &HolidayKind::Yearly { month: 12, day: 25 },
+            d(2031, 12, 25)
+        ));
     }
 }

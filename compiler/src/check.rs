@@ -95,7 +95,9 @@ fn unused(cx: &Cx, diags: &mut Diagnostics) {
         let hint = match def.kind {
             DefKind::Agent => "add the agent to a group's `members`, or remove it",
             DefKind::Hours => "check it with `open(NAME)` in a flow, or remove it",
-            DefKind::Holidays => "check it with `holiday(NAME)` or `closed NAME` in hours, or remove it",
+            DefKind::Holidays => {
+                "check it with `holiday(NAME)` or `closed NAME` in hours, or remove it"
+            }
             DefKind::Group => "route calls to it with `route NAME`, or remove it",
             DefKind::Switch => "check it with `switch(NAME)` in a flow, or remove it",
             _ => "use it in a flow, or remove it",

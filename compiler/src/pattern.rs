@@ -88,7 +88,10 @@ fn parse(text: &str, kind: Kind) -> Result<Pattern, PatternError> {
                         }
                         '-' => {
                             let (Some(lo), Some((k, hi))) = (prev, chars.next()) else {
-                                return err(j, "a range needs a digit on both sides, such as `[1-4]`".into());
+                                return err(
+                                    j,
+                                    "a range needs a digit on both sides, such as `[1-4]`".into(),
+                                );
                             };
                             let Some(hi) = hi.to_digit(10) else {
                                 return err(k, format!("`{hi}` is not a digit"));
@@ -101,7 +104,12 @@ fn parse(text: &str, kind: Kind) -> Result<Pattern, PatternError> {
                             }
                             prev = None;
                         }
-                        other => return err(j, format!("`{other}` cannot be in `[...]`: only digits and ranges")),
+                        other => {
+                            return err(
+                                j,
+                                format!("`{other}` cannot be in `[...]`: only digits and ranges"),
+                            );
+                        }
                     }
                 }
                 if !closed {
@@ -166,7 +174,11 @@ impl Pattern {
     pub fn covers(&self, other: &Pattern) -> bool {
         self.elems.len() == other.elems.len()
             && self.rest == other.rest
-            && self.elems.iter().zip(&other.elems).all(|(a, b)| b & !a == 0)
+            && self
+                .elems
+                .iter()
+                .zip(&other.elems)
+                .all(|(a, b)| b & !a == 0)
     }
 }
 

@@ -115,7 +115,9 @@ impl Project {
             );
         }
         // Remember it so `wanted` does not ask again.
-        let id = self.sources.add(key.to_string_lossy().into_owned(), String::new());
+        let id = self
+            .sources
+            .add(key.to_string_lossy().into_owned(), String::new());
         self.modules.push(Module {
             file: id,
             items: Vec::new(),
@@ -166,14 +168,21 @@ mod tests {
 
     #[test]
     fn normalizes_lexically() {
-        assert_eq!(normalize(Path::new("flows/./a/../b.flow")), PathBuf::from("flows/b.flow"));
+        assert_eq!(
+            normalize(Path::new("flows/./a/../b.flow")),
+            PathBuf::from("flows/b.flow")
+        );
         assert_eq!(normalize(Path::new("../x/../y")), PathBuf::from("../y"));
     }
 
     #[test]
     fn uses_are_wanted_until_loaded() {
         let mut p = Project::new();
-        p.add_file(Path::new("flows/a.flow"), "use \"common.flow\"\n".into(), true);
+        p.add_file(
+            Path::new("flows/a.flow"),
+            "use \"common.flow\"\n".into(),
+            true,
+        );
         assert_eq!(p.wanted(), vec![PathBuf::from("flows/common.flow")]);
         p.add_file(Path::new("flows/common.flow"), String::new(), false);
         assert!(p.wanted().is_empty());

@@ -54,12 +54,7 @@ impl Seen {
 }
 
 /// Reports an unknown keyword with a did-you-mean over the keywords valid in this place.
-pub(crate) fn unknown_keyword(
-    diags: &mut Diagnostics,
-    word: &Ident,
-    place: &str,
-    known: &[&str],
-) {
+pub(crate) fn unknown_keyword(diags: &mut Diagnostics, word: &Ident, place: &str, known: &[&str]) {
     let list = known
         .iter()
         .map(|k| format!("`{k}`"))

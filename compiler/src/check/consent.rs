@@ -28,7 +28,12 @@ type Trail = Option<Rc<Step>>;
 
 fn push(t: &Trail, span: Span, text: String) -> Trail {
     let len = t.as_ref().map_or(0, |s| s.len) + 1;
-    Some(Rc::new(Step { span, text, prev: t.clone(), len }))
+    Some(Rc::new(Step {
+        span,
+        text,
+        prev: t.clone(),
+        len,
+    }))
 }
 
 const N: usize = 0;
@@ -143,7 +148,11 @@ impl<'a> Walk<'_, 'a> {
                 asked |= step.text.starts_with("`ask");
                 cur = step.prev.clone();
             }
-            self.violations.push(Violation { span, trail: t.clone(), asked });
+            self.violations.push(Violation {
+                span,
+                trail: t.clone(),
+                asked,
+            });
         }
     }
 
@@ -157,44 +166,93 @@ impl<'a> Walk<'_, 'a> {
         s
     }
 
-    fn branch(&mut self, ctx: (Node, usize), b: &'a Body, s: &Slots, span: Span, text: String) -> Slots {
-        let s = [s[N].as_ref().map(|t| push(t, span, text.clone())), s[G].as_ref().map(|t| push(t, span, text.clone()))];
+    fn branch(
+        &mut self,
+        ctx: (Node, usize),
+        b: &'a Body,
+        s: &Slots,
+        span: Span,
+        text: String,
+    ) -> Slots {
+        let s = [
+            s[N].as_ref().map(|t| push(t, span, text.clone())),
+            s[G].as_ref().map(|t| push(t, span, text.clone())),
+        ];
         self.body(ctx, b, s)
     }
 
     fn stmt(&mut self, ctx: (Node, usize), st: &'a Stmt, s: Slots) -> Slots {
         let none: Slots = [None, None];
         match &st.kind {
-            StmtKind::Record { if_consented: false } => {
+            StmtKind::Record {
+                if_consented: false,
+            } => {
                 self.record(st.span, &s);
                 s
             }
             StmtKind::Ask(name) => {
                 let [n, g] = s;
-                let g = g.map(|t| push(&t, st.span, format!("`ask {}`: the caller may refuse", name.name)));
-                let n = n.map(|t| push(&t, st.span, format!("`ask {}`: the caller may refuse", name.name)));
+                let g = g.map(|t| {
+                    push(
+                        &t,
+                        st.span,
+                        format!("`ask {}`: the caller may refuse", name.name),
+                    )
+                });
+                let n = n.map(|t| {
+                    push(
+                        &t,
+                        st.span,
+                        format!("`ask {}`: the caller may refuse", name.name),
+                    )
+                });
                 [n.or(g), None]
             }
             StmtKind::Goto(n) => {
                 if let Some(&i) = self.fc.procs.get(n.name.as_str()) {
-                    let s = [s[N].as_ref().map(|t| push(t, st.span, format!("`goto {}`", n.name))), s[G].as_ref().map(|t| push(t, st.span, format!("`goto {}`", n.name)))];
+                    let s = [
+                        s[N].as_ref()
+                            .map(|t| push(t, st.span, format!("`goto {}`", n.name))),
+                        s[G].as_ref()
+                            .map(|t| push(t, st.span, format!("`goto {}`", n.name))),
+                    ];
                     self.enqueue(Node::Proc(i), &s);
                 }
                 none
             }
             StmtKind::Call(n) => match self.fc.procs.get(n.name.as_str()) {
                 Some(&i) if self.flow.procs[i].kind == ProcKind::Subflow => {
-                    let entered = [s[N].as_ref().map(|t| push(t, st.span, format!("`call {}`", n.name))), s[G].as_ref().map(|t| push(t, st.span, format!("`call {}`", n.name)))];
+                    let entered = [
+                        s[N].as_ref()
+                            .map(|t| push(t, st.span, format!("`call {}`", n.name))),
+                        s[G].as_ref()
+                            .map(|t| push(t, st.span, format!("`call {}`", n.name))),
+                    ];
                     self.enqueue(Node::Proc(i), &entered);
-                    self.after_call(Node::Proc(i), &s, st.span, &format!("after `call {}`", n.name))
+                    self.after_call(
+                        Node::Proc(i),
+                        &s,
+                        st.span,
+                        &format!("after `call {}`", n.name),
+                    )
                 }
                 _ => s,
             },
             StmtKind::Menu(n) => match self.fc.menus.get(n.name.as_str()) {
                 Some(&i) => {
-                    let entered = [s[N].as_ref().map(|t| push(t, st.span, format!("menu `{}`", n.name))), s[G].as_ref().map(|t| push(t, st.span, format!("menu `{}`", n.name)))];
+                    let entered = [
+                        s[N].as_ref()
+                            .map(|t| push(t, st.span, format!("menu `{}`", n.name))),
+                        s[G].as_ref()
+                            .map(|t| push(t, st.span, format!("menu `{}`", n.name))),
+                    ];
                     self.enqueue(Node::Menu(i), &entered);
-                    self.after_call(Node::Menu(i), &s, st.span, &format!("after menu `{}`", n.name))
+                    self.after_call(
+                        Node::Menu(i),
+                        &s,
+                        st.span,
+                        &format!("after menu `{}`", n.name),
+                    )
                 }
                 None => s,
             },
@@ -234,7 +292,13 @@ impl<'a> Walk<'_, 'a> {
                 let rest = settle(s, before_false);
                 match &i.otherwise {
                     Some(b) => {
-                        let r = self.branch(ctx, b, &rest, st.keyword, "when no condition of this `if` holds".into());
+                        let r = self.branch(
+                            ctx,
+                            b,
+                            &rest,
+                            st.keyword,
+                            "when no condition of this `if` holds".into(),
+                        );
                         join(&mut out, r);
                     }
                     None => join(&mut out, rest),
@@ -245,15 +309,29 @@ impl<'a> Walk<'_, 'a> {
                 if let Some((false, span)) = r.record {
                     self.record(span, &s);
                 }
-                let mut out: Slots = if r.handlers.iter().any(|h| h.event.name == "no_answer") { [None, None] } else { s.clone() };
+                let mut out: Slots = if r.handlers.iter().any(|h| h.event.name == "no_answer") {
+                    [None, None]
+                } else {
+                    s.clone()
+                };
                 for h in &r.handlers {
-                    let text = if h.event.name == "busy" { "when every agent is busy" } else { "when nobody answers" };
+                    let text = if h.event.name == "busy" {
+                        "when every agent is busy"
+                    } else {
+                        "when nobody answers"
+                    };
                     let x = self.branch(ctx, &h.body, &s, h.event.span, text.into());
                     join(&mut out, x);
                 }
                 if let Some(q) = &r.queue {
                     if let Some((d, Some(b))) = &q.max_wait {
-                        let x = self.branch(ctx, b, &s, d.span, "when the caller waited too long".into());
+                        let x = self.branch(
+                            ctx,
+                            b,
+                            &s,
+                            d.span,
+                            "when the caller waited too long".into(),
+                        );
                         join(&mut out, x);
                     }
                     if let Some((c, Some(b))) = &q.max_length {
@@ -261,7 +339,13 @@ impl<'a> Walk<'_, 'a> {
                         join(&mut out, x);
                     }
                     for k in &q.exit_keys {
-                        let x = self.branch(ctx, &k.body, &s, k.key.span, format!("caller presses \"{}\" in the queue", k.key.value));
+                        let x = self.branch(
+                            ctx,
+                            &k.body,
+                            &s,
+                            k.key.span,
+                            format!("caller presses \"{}\" in the queue", k.key.value),
+                        );
                         join(&mut out, x);
                     }
                 }
@@ -270,7 +354,13 @@ impl<'a> Walk<'_, 'a> {
             StmtKind::Lookup { handlers, .. } => {
                 let mut out = s.clone();
                 for h in handlers {
-                    let x = self.branch(ctx, &h.body, &s, h.event.span, format!("when the lookup ends with `{}`", h.event.name));
+                    let x = self.branch(
+                        ctx,
+                        &h.body,
+                        &s,
+                        h.event.span,
+                        format!("when the lookup ends with `{}`", h.event.name),
+                    );
                     join(&mut out, x);
                 }
                 out
@@ -278,7 +368,13 @@ impl<'a> Walk<'_, 'a> {
             StmtKind::Collect(c) => {
                 let mut out = s.clone();
                 for h in &c.handlers {
-                    let x = self.branch(ctx, &h.body, &s, h.event.span, format!("when the input is `{}`", h.event.name));
+                    let x = self.branch(
+                        ctx,
+                        &h.body,
+                        &s,
+                        h.event.span,
+                        format!("when the input is `{}`", h.event.name),
+                    );
                     join(&mut out, x);
                 }
                 out
@@ -308,12 +404,24 @@ impl<'a> Walk<'_, 'a> {
             Node::Menu(i) => {
                 let m = &self.flow.menus[i];
                 for a in &m.arms {
-                    let end = self.branch(ctx, &a.body, &s, a.key.span, format!("caller presses \"{}\"", a.key.value));
+                    let end = self.branch(
+                        ctx,
+                        &a.body,
+                        &s,
+                        a.key.span,
+                        format!("caller presses \"{}\"", a.key.value),
+                    );
                     self.exit(node, entry, &end);
                 }
                 let mut exhausted = false;
                 for h in &m.handlers {
-                    let end = self.branch(ctx, &h.body, &s, h.event.span, format!("when the menu input is `{}`", h.event.name));
+                    let end = self.branch(
+                        ctx,
+                        &h.body,
+                        &s,
+                        h.event.span,
+                        format!("when the menu input is `{}`", h.event.name),
+                    );
                     if h.event.name == "exhausted" {
                         exhausted = true;
                         self.exit(node, entry, &end);
@@ -346,7 +454,12 @@ fn menu_links(flow: &Flow, fc: &FlowChecked) -> (HashMap<usize, Vec<usize>>, Vec
     let mut parents: HashMap<usize, Vec<usize>> = HashMap::new();
     for (p, m) in flow.menus.iter().enumerate() {
         let mut out = Vec::new();
-        for b in m.arms.iter().map(|a| &a.body).chain(m.handlers.iter().map(|h| &h.body)) {
+        for b in m
+            .arms
+            .iter()
+            .map(|a| &a.body)
+            .chain(m.handlers.iter().map(|h| &h.body))
+        {
             entered(b, fc, &mut out);
         }
         for child in out {
@@ -419,11 +532,19 @@ pub fn check(cx: &Cx, flow: &Flow, fc: &FlowChecked, diags: &mut Diagnostics) {
         } else {
             "recording starts here, but consent was never asked on this path"
         };
-        let mut d = Diagnostic::new(codes::RECORD_WITHOUT_CONSENT, v.span, "this recording can start without the caller's consent", label);
+        let mut d = Diagnostic::new(
+            codes::RECORD_WITHOUT_CONSENT,
+            v.span,
+            "this recording can start without the caller's consent",
+            label,
+        );
         for (i, (span, text)) in keep {
             d = d.label(*span, format!("{}. {text}", i + 1));
         }
-        let first = flow.consents.first().map_or("recording_consent", |c| c.name.name.as_str());
+        let first = flow
+            .consents
+            .first()
+            .map_or("recording_consent", |c| c.name.name.as_str());
         diags.push(d.help(format!(
             "record only where consent is known: `if consented({first}) {{ record }}`, or `record if consented` in a route"
         )));
@@ -464,8 +585,13 @@ fn never_asked(flow: &Flow, diags: &mut Diagnostics) {
     }
     for span in guarded {
         diags.push(
-            Diagnostic::new(codes::CONSENT_NEVER_ASKED, span, "this never records: the flow never asks for consent", "consent is never given in this flow")
-                .help("define `consent NAME { ... }` in the flow and `ask NAME` before routing"),
+            Diagnostic::new(
+                codes::CONSENT_NEVER_ASKED,
+                span,
+                "this never records: the flow never asks for consent",
+                "consent is never given in this flow",
+            )
+            .help("define `consent NAME { ... }` in the flow and `ask NAME` before routing"),
         );
     }
 }
@@ -482,24 +608,39 @@ pub fn keys(flow: &Flow, diags: &mut Diagnostics) {
         }
     }
     for c in &flow.consents {
-        for (what, slot) in [("prompt", c.prompt.is_some()), ("accept", c.accept.is_some()), ("refuse", c.refuse.is_some())] {
+        for (what, slot) in [
+            ("prompt", c.prompt.is_some()),
+            ("accept", c.accept.is_some()),
+            ("refuse", c.refuse.is_some()),
+        ] {
             if !slot {
                 let help = match what {
-                    "prompt" => "add `prompt \"recording-notice\"`: the caller must hear what they agree to",
+                    "prompt" => {
+                        "add `prompt \"recording-notice\"`: the caller must hear what they agree to"
+                    }
                     "accept" => "add `accept \"1\"`: the key that gives consent",
                     _ => "add `refuse \"2\"`: the key that refuses",
                 };
                 diags.push(
-                    Diagnostic::new(codes::MISSING_SETTING, c.name.span, format!("consent `{}` has no `{what}`", c.name.name), format!("`{what}` is required"))
-                        .help(help),
+                    Diagnostic::new(
+                        codes::MISSING_SETTING,
+                        c.name.span,
+                        format!("consent `{}` has no `{what}`", c.name.name),
+                        format!("`{what}` is required"),
+                    )
+                    .help(help),
                 );
             }
         }
-        let parsed: Vec<(&str, &crate::ast::Text, Pattern)> = [("accept", &c.accept), ("refuse", &c.refuse), ("withdraw", &c.withdraw)]
-            .into_iter()
-            .filter_map(|(n, t)| t.as_ref().map(|t| (n, t)))
-            .filter_map(|(n, t)| keys::single_key(t, diags).map(|p| (n, t, p)))
-            .collect();
+        let parsed: Vec<(&str, &crate::ast::Text, Pattern)> = [
+            ("accept", &c.accept),
+            ("refuse", &c.refuse),
+            ("withdraw", &c.withdraw),
+        ]
+        .into_iter()
+        .filter_map(|(n, t)| t.as_ref().map(|t| (n, t)))
+        .filter_map(|(n, t)| keys::single_key(t, diags).map(|p| (n, t, p)))
+        .collect();
         for (i, (ni, ti, pi)) in parsed.iter().enumerate() {
             for (nj, tj, pj) in &parsed[..i] {
                 if pi.overlaps_prefix_of(pj) || pj.overlaps_prefix_of(pi) {

@@ -78,7 +78,12 @@ struct FlowCx<'c, 'a> {
     diags: &'c mut Diagnostics,
 }
 
-pub fn check<'a>(cx: &Cx<'a>, file: FileId, flow: &'a Flow, diags: &mut Diagnostics) -> FlowChecked<'a> {
+pub fn check<'a>(
+    cx: &Cx<'a>,
+    file: FileId,
+    flow: &'a Flow,
+    diags: &mut Diagnostics,
+) -> FlowChecked<'a> {
     let mut f = FlowCx {
         cx,
         flow,
@@ -124,7 +129,10 @@ pub fn check<'a>(cx: &Cx<'a>, file: FileId, flow: &'a Flow, diags: &mut Diagnost
             Diagnostic::new(
                 codes::MISSING_TIME_ZONE,
                 flow.name.span,
-                format!("flow `{}` checks the time but has no time zone", flow.name.name),
+                format!(
+                    "flow `{}` checks the time but has no time zone",
+                    flow.name.name
+                ),
                 "no `timezone` in this flow",
             )
             .label(at, "the time is checked here")
@@ -142,9 +150,17 @@ impl<'a> FlowCx<'_, 'a> {
         let mut add = |kind: DefKind, name: &'a Ident, diags: &mut Diagnostics| -> bool {
             if let Some((k, prev)) = seen.get(name.name.as_str()) {
                 let msg = if *k == kind {
-                    format!("{} `{}` is defined twice in this flow", kind.keyword(), name.name)
+                    format!(
+                        "{} `{}` is defined twice in this flow",
+                        kind.keyword(),
+                        name.name
+                    )
                 } else {
-                    format!("`{}` is already the name of {} in this flow", name.name, k.article())
+                    format!(
+                        "`{}` is already the name of {} in this flow",
+                        name.name,
+                        k.article()
+                    )
                 };
                 diags.push(
                     Diagnostic::new(codes::DUPLICATE_NAME, name.span, msg, "defined again here")
@@ -252,7 +268,12 @@ impl<'a> FlowCx<'_, 'a> {
                     .label(prev, "first listed here"),
                 );
             }
-            if !(2..=8).contains(&l.name.len()) || !l.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+            if !(2..=8).contains(&l.name.len())
+                || !l
+                    .name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            {
                 self.diags.push(
                     Diagnostic::new(
                         codes::BAD_VALUE,
@@ -260,7 +281,9 @@ impl<'a> FlowCx<'_, 'a> {
                         format!("`{}` is not a language code", l.name),
                         "expected a code such as `de` or `en`",
                     )
-                    .help("use short language codes (`de`, `en`, `fr`); they name the prompt folders"),
+                    .help(
+                        "use short language codes (`de`, `en`, `fr`); they name the prompt folders",
+                    ),
                 );
             }
         }
@@ -272,7 +295,10 @@ impl<'a> FlowCx<'_, 'a> {
 
     fn unused_locals(&mut self) {
         let flow = self.flow;
-        let report = |kind: DefKind, name: &Ident, used: &HashMap<(DefKind, &str), bool>, d: &mut Diagnostics| {
+        let report = |kind: DefKind,
+                      name: &Ident,
+                      used: &HashMap<(DefKind, &str), bool>,
+                      d: &mut Diagnostics| {
             if !used.contains_key(&(kind, name.name.as_str())) {
                 d.push(
                     Diagnostic::new(
@@ -297,7 +323,11 @@ impl<'a> FlowCx<'_, 'a> {
             report(DefKind::Consent, &c.name, &self.used_local, self.diags);
         }
         for p in &flow.procs {
-            let kind = if p.kind == ProcKind::Block { DefKind::Block } else { DefKind::Subflow };
+            let kind = if p.kind == ProcKind::Block {
+                DefKind::Block
+            } else {
+                DefKind::Subflow
+            };
             report(kind, &p.name, &self.used_local, self.diags);
         }
     }
@@ -319,7 +349,10 @@ impl<'a> FlowCx<'_, 'a> {
         }
         keys::menu(m, self.diags);
         self.handlers(&m.handlers, &["invalid", "timeout", "exhausted"], "a menu");
-        let inside = Place { in_menu: true, in_subflow: false };
+        let inside = Place {
+            in_menu: true,
+            in_subflow: false,
+        };
         for a in &m.arms {
             self.body(&a.body, inside);
         }
@@ -427,7 +460,11 @@ impl<'a> FlowCx<'_, 'a> {
             }
             StmtKind::Return => {
                 if !place.in_subflow {
-                    self.misplaced(s, "`return` only ends a `subflow`", "use `hangup` to end the call, or `goto` a block");
+                    self.misplaced(
+                        s,
+                        "`return` only ends a `subflow`",
+                        "use `hangup` to end the call, or `goto` a block",
+                    );
                 }
             }
             StmtKind::Route(r) => routing::route(self.cx, self.out.file, r, self.diags),
@@ -454,7 +491,11 @@ impl<'a> FlowCx<'_, 'a> {
             StmtKind::Back | StmtKind::Top | StmtKind::Repeat => {
                 if !place.in_menu {
                     let kw = self.cx.text(s.keyword).to_string();
-                    self.misplaced(s, &format!("`{kw}` only works inside a menu"), "use it in a menu's key, `invalid` or `timeout` handler");
+                    self.misplaced(
+                        s,
+                        &format!("`{kw}` only works inside a menu"),
+                        "use it in a menu's key, `invalid` or `timeout` handler",
+                    );
                 }
             }
         }
@@ -489,7 +530,13 @@ impl<'a> FlowCx<'_, 'a> {
 
     fn misplaced(&mut self, s: &Stmt, msg: &str, help: &str) {
         self.diags.push(
-            Diagnostic::new(codes::MISPLACED, s.keyword, msg.to_string(), "not allowed here").help(help.to_string()),
+            Diagnostic::new(
+                codes::MISPLACED,
+                s.keyword,
+                msg.to_string(),
+                "not allowed here",
+            )
+            .help(help.to_string()),
         );
     }
 
@@ -505,10 +552,25 @@ impl<'a> FlowCx<'_, 'a> {
             "not declared",
         );
         let d = if flow.languages.is_empty() {
-            d.help(format!("declare the languages in the flow: `languages {}`", l.name))
+            d.help(format!(
+                "declare the languages in the flow: `languages {}`",
+                l.name
+            ))
         } else {
-            d.suggest(&l.name, flow.languages.iter().map(|x| x.name.as_str()), format!("add `{}` to `languages` in the flow, with its prompts", l.name))
-                .label(flow.languages[0].span.to(flow.languages[flow.languages.len() - 1].span), "the flow's languages")
+            d.suggest(
+                &l.name,
+                flow.languages.iter().map(|x| x.name.as_str()),
+                format!(
+                    "add `{}` to `languages` in the flow, with its prompts",
+                    l.name
+                ),
+            )
+            .label(
+                flow.languages[0]
+                    .span
+                    .to(flow.languages[flow.languages.len() - 1].span),
+                "the flow's languages",
+            )
         };
         self.diags.push(d);
     }
@@ -544,7 +606,10 @@ impl<'a> FlowCx<'_, 'a> {
                     Diagnostic::new(
                         codes::BAD_VALUE,
                         min.span.to(max.span),
-                        format!("cannot collect between {} and {} digits", min.value, max.value),
+                        format!(
+                            "cannot collect between {} and {} digits",
+                            min.value, max.value
+                        ),
                         "not a usable length",
                     )
                     .help("write `length 4` or `length 6..10` (at most 32 digits)"),
@@ -554,7 +619,11 @@ impl<'a> FlowCx<'_, 'a> {
         if let Some(t) = &c.terminator {
             keys::single_key(t, self.diags);
         }
-        self.handlers(&c.handlers, &["invalid", "timeout", "exhausted"], "`collect`");
+        self.handlers(
+            &c.handlers,
+            &["invalid", "timeout", "exhausted"],
+            "`collect`",
+        );
         for h in &c.handlers {
             self.body(&h.body, place);
         }
@@ -611,12 +680,21 @@ impl<'a> FlowCx<'_, 'a> {
             };
             self.mark_local(actual, &name.name);
             if actual != kind {
-                let how = if actual == DefKind::Subflow { "enter a subflow with `call`" } else { "jump to a block with `goto`" };
+                let how = if actual == DefKind::Subflow {
+                    "enter a subflow with `call`"
+                } else {
+                    "jump to a block with `goto`"
+                };
                 self.diags.push(
                     Diagnostic::new(
                         codes::WRONG_KIND,
                         name.span,
-                        format!("`{}` is {}, not {}", name.name, actual.article(), kind.article()),
+                        format!(
+                            "`{}` is {}, not {}",
+                            name.name,
+                            actual.article(),
+                            kind.article()
+                        ),
                         format!("expected {} here", kind.article()),
                     )
                     .label(flow.procs[i].name.span, "defined here")
@@ -628,9 +706,27 @@ impl<'a> FlowCx<'_, 'a> {
         }
         // Another kind of local with this name?
         let other = [
-            (DefKind::Menu, self.out.menus.get(name.name.as_str()).map(|&i| flow.menus[i].name.span)),
-            (DefKind::Consent, self.out.consents.get(name.name.as_str()).map(|&i| flow.consents[i].name.span)),
-            (DefKind::Block, self.out.procs.get(name.name.as_str()).map(|&i| flow.procs[i].name.span)),
+            (
+                DefKind::Menu,
+                self.out
+                    .menus
+                    .get(name.name.as_str())
+                    .map(|&i| flow.menus[i].name.span),
+            ),
+            (
+                DefKind::Consent,
+                self.out
+                    .consents
+                    .get(name.name.as_str())
+                    .map(|&i| flow.consents[i].name.span),
+            ),
+            (
+                DefKind::Block,
+                self.out
+                    .procs
+                    .get(name.name.as_str())
+                    .map(|&i| flow.procs[i].name.span),
+            ),
         ]
         .into_iter()
         .find_map(|(k, s)| s.map(|s| (k, s)));
@@ -650,8 +746,18 @@ impl<'a> FlowCx<'_, 'a> {
         let candidates: Vec<&str> = match kind {
             DefKind::Menu => flow.menus.iter().map(|m| m.name.name.as_str()).collect(),
             DefKind::Consent => flow.consents.iter().map(|c| c.name.name.as_str()).collect(),
-            DefKind::Block => flow.procs.iter().filter(|p| p.kind == ProcKind::Block).map(|p| p.name.name.as_str()).collect(),
-            _ => flow.procs.iter().filter(|p| p.kind == ProcKind::Subflow).map(|p| p.name.name.as_str()).collect(),
+            DefKind::Block => flow
+                .procs
+                .iter()
+                .filter(|p| p.kind == ProcKind::Block)
+                .map(|p| p.name.name.as_str())
+                .collect(),
+            _ => flow
+                .procs
+                .iter()
+                .filter(|p| p.kind == ProcKind::Subflow)
+                .map(|p| p.name.name.as_str())
+                .collect(),
         };
         self.diags.push(
             Diagnostic::new(
@@ -660,13 +766,23 @@ impl<'a> FlowCx<'_, 'a> {
                 format!("unknown {} `{}`", kind.keyword(), name.name),
                 format!("no {} of this flow has this name", kind.keyword()),
             )
-            .suggest(&name.name, candidates, format!("define it in this flow with `{} {} {{ ... }}`", kind.keyword(), name.name)),
+            .suggest(
+                &name.name,
+                candidates,
+                format!(
+                    "define it in this flow with `{} {} {{ ... }}`",
+                    kind.keyword(),
+                    name.name
+                ),
+            ),
         );
         None
     }
 
     fn global(&mut self, name: &Ident, kind: DefKind) -> Option<DefId> {
-        self.cx.globals.resolve(name, kind, self.out.file, self.cx.project, self.diags)
+        self.cx
+            .globals
+            .resolve(name, kind, self.out.file, self.cx.project, self.diags)
     }
 
     /// The type of a value, or `None` when it is wrong (already reported).
@@ -694,7 +810,11 @@ impl<'a> FlowCx<'_, 'a> {
                     );
                     return None;
                 }
-                let names = BUILTINS.iter().copied().chain(self.vars.keys().copied()).chain(["consented"]);
+                let names = BUILTINS
+                    .iter()
+                    .copied()
+                    .chain(self.vars.keys().copied())
+                    .chain(["consented"]);
                 self.diags.push(
                     Diagnostic::new(
                         codes::UNKNOWN_VARIABLE,
@@ -720,7 +840,14 @@ impl<'a> FlowCx<'_, 'a> {
                             "not among its `fields`",
                         )
                         .label(l.name.span, "the lookup is defined here")
-                        .suggest(&field.name, l.fields.iter().map(|f| f.name.as_str()), format!("add `{}` to the `fields` of lookup `{}`", field.name, lookup.name)),
+                        .suggest(
+                            &field.name,
+                            l.fields.iter().map(|f| f.name.as_str()),
+                            format!(
+                                "add `{}` to the `fields` of lookup `{}`",
+                                field.name, lookup.name
+                            ),
+                        ),
                     );
                     return None;
                 }
@@ -798,7 +925,12 @@ impl<'a> FlowCx<'_, 'a> {
                     }
                 }
             }
-            Cond::Compare { left, op, op_span, right } => {
+            Cond::Compare {
+                left,
+                op,
+                op_span,
+                right,
+            } => {
                 let (Some(a), Some(b)) = (self.expr(left), self.expr(right)) else {
                     return;
                 };
@@ -815,24 +947,50 @@ impl<'a> FlowCx<'_, 'a> {
     fn compatible(&mut self, left: &Expr, a: Ty, op: CmpOp, right: &Expr, b: Ty, op_span: Span) {
         use Ty::*;
         let ok = match op {
-            CmpOp::Eq | CmpOp::Ne => a != Bool && b != Bool && (a == b || matches!((a, b), (Text, Number) | (Number, Text))),
-            CmpOp::Lt | CmpOp::Le | CmpOp::Gt | CmpOp::Ge => matches!((a, b), (Number, Number) | (Duration, Duration) | (Text, Number) | (Number, Text)),
+            CmpOp::Eq | CmpOp::Ne => {
+                a != Bool
+                    && b != Bool
+                    && (a == b || matches!((a, b), (Text, Number) | (Number, Text)))
+            }
+            CmpOp::Lt | CmpOp::Le | CmpOp::Gt | CmpOp::Ge => matches!(
+                (a, b),
+                (Number, Number) | (Duration, Duration) | (Text, Number) | (Number, Text)
+            ),
             CmpOp::StartsWith | CmpOp::Matches => a == Text && matches!(right, Expr::Text(_)),
         };
         if ok {
             return;
         }
         let help = match (a, b) {
-            (Duration, Number) | (Number, Duration) => "durations need a unit: write `2m` or `90s`".to_string(),
-            (Bool, _) | (_, Bool) => "a yes/no check is a condition by itself: `if open(office_hours)`".to_string(),
-            _ if matches!(op, CmpOp::StartsWith | CmpOp::Matches) => format!("`{}` compares text with text in quotes: `caller {} \"+49\"`", op.as_str(), op.as_str()),
-            _ => format!("compare values of the same kind; `{}` is {} and `{}` is {}", self.cx.text(left.span()), a.name(), self.cx.text(right.span()), b.name()),
+            (Duration, Number) | (Number, Duration) => {
+                "durations need a unit: write `2m` or `90s`".to_string()
+            }
+            (Bool, _) | (_, Bool) => {
+                "a yes/no check is a condition by itself: `if open(office_hours)`".to_string()
+            }
+            _ if matches!(op, CmpOp::StartsWith | CmpOp::Matches) => format!(
+                "`{}` compares text with text in quotes: `caller {} \"+49\"`",
+                op.as_str(),
+                op.as_str()
+            ),
+            _ => format!(
+                "compare values of the same kind; `{}` is {} and `{}` is {}",
+                self.cx.text(left.span()),
+                a.name(),
+                self.cx.text(right.span()),
+                b.name()
+            ),
         };
         self.diags.push(
             Diagnostic::new(
                 codes::TYPE_MISMATCH,
                 left.span().to(right.span()),
-                format!("cannot compare {} with {} using `{}`", a.name(), b.name(), op.as_str()),
+                format!(
+                    "cannot compare {} with {} using `{}`",
+                    a.name(),
+                    b.name(),
+                    op.as_str()
+                ),
                 "these values cannot be compared",
             )
             .label(op_span, "compared here")

@@ -109,20 +109,34 @@ impl<'a> Graph<'a> {
             | StmtKind::Repeat => (false, false),
             StmtKind::Return => (false, true),
             StmtKind::Call(n) => {
-                let r = self.fc.procs.get(n.name.as_str()).is_none_or(|&i| self.sum.subflow_returns[i]);
+                let r = self
+                    .fc
+                    .procs
+                    .get(n.name.as_str())
+                    .is_none_or(|&i| self.sum.subflow_returns[i]);
                 (r, false)
             }
             StmtKind::Menu(n) => {
-                let r = self.fc.menus.get(n.name.as_str()).is_none_or(|&i| self.sum.menu_exits[i]);
+                let r = self
+                    .fc
+                    .menus
+                    .get(n.name.as_str())
+                    .is_none_or(|&i| self.sum.menu_exits[i]);
                 (r, false)
             }
             StmtKind::If(i) => {
-                let mut bodies: Vec<Option<&Body>> = i.branches.iter().map(|(_, b)| Some(b)).collect();
+                let mut bodies: Vec<Option<&Body>> =
+                    i.branches.iter().map(|(_, b)| Some(b)).collect();
                 bodies.push(i.otherwise.as_ref());
                 self.arms(bodies)
             }
             StmtKind::Route(r) => {
-                let find = |e: &str| r.handlers.iter().find(|h| h.event.name == e).map(|h| &h.body);
+                let find = |e: &str| {
+                    r.handlers
+                        .iter()
+                        .find(|h| h.event.name == e)
+                        .map(|h| &h.body)
+                };
                 let no_answer = find("no_answer");
                 let busy = find("busy").or(no_answer);
                 let mut bodies = vec![no_answer, busy];
@@ -185,15 +199,22 @@ fn unreachable(cx: &Cx, g: &Graph, b: &Body, diags: &mut Diagnostics) {
         let rest = b.stmts[i + 1].span.to(b.stmts[b.stmts.len() - 1].span);
         let what = match &s.kind {
             StmtKind::If(_) => "every branch of this `if` ends the path".to_string(),
-            StmtKind::Route(_) => "this route ends the path whether or not an agent answers".to_string(),
+            StmtKind::Route(_) => {
+                "this route ends the path whether or not an agent answers".to_string()
+            }
             StmtKind::Menu(_) => "every way out of this menu ends the path".to_string(),
             StmtKind::Call(_) => "this subflow never returns".to_string(),
             _ => format!("`{}` ends the path", cx.text(s.keyword)),
         };
         diags.push(
-            Diagnostic::new(codes::UNREACHABLE, rest, "unreachable statements", "these statements never run")
-                .label(s.span.to(s.keyword), what)
-                .help("remove them, or move them before the statement that ends the path"),
+            Diagnostic::new(
+                codes::UNREACHABLE,
+                rest,
+                "unreachable statements",
+                "these statements never run",
+            )
+            .label(s.span.to(s.keyword), what)
+            .help("remove them, or move them before the statement that ends the path"),
         );
         return;
     }
@@ -220,7 +241,10 @@ fn end_reasons(g: &Graph, b: &Body, out: &mut Vec<End>) {
             }
             match &i.otherwise {
                 Some(e) => end_reasons(g, e, out),
-                None => out.push(End::Plain(last.keyword, "when no branch of this `if` applies")),
+                None => out.push(End::Plain(
+                    last.keyword,
+                    "when no branch of this `if` applies",
+                )),
             }
         }
         StmtKind::Route(r) => {
@@ -309,20 +333,37 @@ impl<'a> LoopWalk<'_, 'a> {
         let effect = if st != 0 { EFFECT } else { 0 };
         match &s.kind {
             StmtKind::Menu(_) | StmtKind::Collect(_) | StmtKind::Ask(_) => 0,
-            StmtKind::Hangup | StmtKind::Transfer(_) | StmtKind::Voicemail { .. } | StmtKind::Back | StmtKind::Top | StmtKind::Repeat => 0,
+            StmtKind::Hangup
+            | StmtKind::Transfer(_)
+            | StmtKind::Voicemail { .. }
+            | StmtKind::Back
+            | StmtKind::Top
+            | StmtKind::Repeat => 0,
             StmtKind::Return => {
                 *ret |= st;
                 0
             }
             StmtKind::Goto(n) => {
                 if let Some(&i) = self.g.fc.procs.get(n.name.as_str()) {
-                    self.edges.push(Edge { from, to: Node::Proc(i), pure: st & PURE != 0, span: s.span });
+                    self.edges.push(Edge {
+                        from,
+                        to: Node::Proc(i),
+                        pure: st & PURE != 0,
+                        span: s.span,
+                    });
                 }
                 0
             }
             StmtKind::Call(n) => {
-                let Some(&i) = self.g.fc.procs.get(n.name.as_str()) else { return st };
-                self.edges.push(Edge { from, to: Node::Proc(i), pure: st & PURE != 0, span: s.span });
+                let Some(&i) = self.g.fc.procs.get(n.name.as_str()) else {
+                    return st;
+                };
+                self.edges.push(Edge {
+                    from,
+                    to: Node::Proc(i),
+                    pure: st & PURE != 0,
+                    span: s.span,
+                });
                 let r = self.returns[i];
                 let mut out = 0;
                 if st & PURE != 0 {
@@ -344,12 +385,22 @@ impl<'a> LoopWalk<'_, 'a> {
                 out
             }
             StmtKind::Route(r) => {
-                let mut out = if r.handlers.iter().any(|h| h.event.name == "no_answer") { 0 } else { effect };
+                let mut out = if r.handlers.iter().any(|h| h.event.name == "no_answer") {
+                    0
+                } else {
+                    effect
+                };
                 for h in &r.handlers {
                     out |= self.body(from, &h.body, effect, ret);
                 }
                 if let Some(q) = &r.queue {
-                    for b in [q.max_wait.as_ref().and_then(|m| m.1.as_ref()), q.max_length.as_ref().and_then(|m| m.1.as_ref())].into_iter().flatten() {
+                    for b in [
+                        q.max_wait.as_ref().and_then(|m| m.1.as_ref()),
+                        q.max_length.as_ref().and_then(|m| m.1.as_ref()),
+                    ]
+                    .into_iter()
+                    .flatten()
+                    {
                         out |= self.body(from, b, effect, ret);
                     }
                 }
@@ -419,7 +470,11 @@ fn sccs(n: usize, adj: &[Vec<usize>]) -> Vec<Vec<usize>> {
 
 fn loops(g: &Graph, diags: &mut Diagnostics) {
     let flow = g.flow;
-    let mut w = LoopWalk { g, returns: vec![0; flow.procs.len()], edges: Vec::new() };
+    let mut w = LoopWalk {
+        g,
+        returns: vec![0; flow.procs.len()],
+        edges: Vec::new(),
+    };
     // Fixpoint of subflow return statuses, then one final walk for the edges.
     loop {
         let mut changed = false;
@@ -452,7 +507,13 @@ fn loops(g: &Graph, diags: &mut Diagnostics) {
         Node::Proc(i) => i + 1,
         Node::Menu(_) => unreachable!("menus never start a loop edge"),
     };
-    let name = |i: usize| if i == 0 { "start".to_string() } else { format!("`{}`", flow.procs[i - 1].name.name) };
+    let name = |i: usize| {
+        if i == 0 {
+            "start".to_string()
+        } else {
+            format!("`{}`", flow.procs[i - 1].name.name)
+        }
+    };
     let mut reported: Vec<usize> = Vec::new();
     for pure_only in [true, false] {
         let mut adj = vec![Vec::new(); n];
@@ -468,14 +529,20 @@ fn loops(g: &Graph, diags: &mut Diagnostics) {
             let Some(edge) = w
                 .edges
                 .iter()
-                .filter(|e| (e.pure || !pure_only) && comp.contains(&id(e.from)) && comp.contains(&id(e.to)))
+                .filter(|e| {
+                    (e.pure || !pure_only) && comp.contains(&id(e.from)) && comp.contains(&id(e.to))
+                })
                 .max_by_key(|e| e.span.start)
             else {
                 continue;
             };
             let mut members: Vec<usize> = comp.clone();
             members.sort_unstable();
-            let list = members.iter().map(|&c| name(c)).collect::<Vec<_>>().join(", ");
+            let list = members
+                .iter()
+                .map(|&c| name(c))
+                .collect::<Vec<_>>()
+                .join(", ");
             let mut d = if pure_only {
                 Diagnostic::new(
                     codes::BUSY_LOOP,

@@ -30,7 +30,10 @@ pub fn single_key(t: &Text, diags: &mut Diagnostics) -> Option<Pattern> {
                 Diagnostic::new(
                     codes::BAD_KEY,
                     t.span,
-                    format!("\"{}\" is a pattern, but a fixed key is needed here", t.value),
+                    format!(
+                        "\"{}\" is a pattern, but a fixed key is needed here",
+                        t.value
+                    ),
                     "not a single key sequence",
                 )
                 .help("write the exact keys, such as \"1\" or \"*9\""),
@@ -71,7 +74,10 @@ pub fn menu(m: &Menu, diags: &mut Diagnostics) {
                     Diagnostic::new(
                         codes::DUPLICATE_KEY,
                         tj.span,
-                        format!("key \"{}\" is used twice in menu `{}`", tj.value, m.name.name),
+                        format!(
+                            "key \"{}\" is used twice in menu `{}`",
+                            tj.value, m.name.name
+                        ),
                         "used again here",
                     )
                     .label(ti.span, "first used here")
@@ -89,11 +95,16 @@ pub fn menu(m: &Menu, diags: &mut Diagnostics) {
                     Diagnostic::new(
                         codes::SHADOWED_KEY,
                         tlong.span,
-                        format!("key \"{}\" can never be dialled in menu `{}`", tlong.value, m.name.name),
+                        format!(
+                            "key \"{}\" can never be dialled in menu `{}`",
+                            tlong.value, m.name.name
+                        ),
                         format!("its first keys are taken by \"{}\"", tshort.value),
                     )
                     .label(tshort.span, "this key is taken as soon as it is pressed")
-                    .help("give the keys the same length (\"11\", \"12\") or start them differently"),
+                    .help(
+                        "give the keys the same length (\"11\", \"12\") or start them differently",
+                    ),
                 );
                 break;
             }
@@ -102,7 +113,10 @@ pub fn menu(m: &Menu, diags: &mut Diagnostics) {
                     Diagnostic::new(
                         codes::SHADOWED_KEY,
                         tj.span,
-                        format!("key \"{}\" can never be dialled in menu `{}`", tj.value, m.name.name),
+                        format!(
+                            "key \"{}\" can never be dialled in menu `{}`",
+                            tj.value, m.name.name
+                        ),
                         "every key sequence it allows is taken by an earlier pattern",
                     )
                     .label(ti.span, "this pattern comes first")

@@ -52,7 +52,10 @@ pub struct Facts {
 }
 
 fn dir_of(cx: &Cx, file: FileId) -> PathBuf {
-    cx.project.paths[file.0 as usize].parent().map(Path::to_path_buf).unwrap_or_default()
+    cx.project.paths[file.0 as usize]
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default()
 }
 
 /// The prompt files of one flow, with the places that name them.
@@ -63,31 +66,50 @@ pub fn files(cx: &Cx, file: FileId, flow: &Flow, fc: &FlowChecked) -> Vec<Prompt
             names.extend(v.greetings.iter().map(|(_, t)| t));
         }
     }
-    let base = dir_of(cx, file).join(flow.prompts_dir.as_ref().map_or("prompts", |d| d.value.as_str()));
+    let base = dir_of(cx, file).join(
+        flow.prompts_dir
+            .as_ref()
+            .map_or("prompts", |d| d.value.as_str()),
+    );
     let langs: Vec<Option<&str>> = if flow.languages.is_empty() {
         vec![None]
     } else {
-        flow.languages.iter().map(|l| Some(l.name.as_str())).collect()
+        flow.languages
+            .iter()
+            .map(|l| Some(l.name.as_str()))
+            .collect()
     };
     let mut out: Vec<PromptFile> = Vec::new();
     let mut index: HashMap<PathBuf, usize> = HashMap::new();
-    let mut add = |path: PathBuf, prompt: &str, lang: Option<&str>, span: Span| {
-        match index.get(&path) {
+    let mut add =
+        |path: PathBuf, prompt: &str, lang: Option<&str>, span: Span| match index.get(&path) {
             Some(&i) => out[i].uses.push(span),
             None => {
                 index.insert(path.clone(), out.len());
-                out.push(PromptFile { path, prompt: prompt.to_string(), language: lang.map(str::to_string), uses: vec![span] });
+                out.push(PromptFile {
+                    path,
+                    prompt: prompt.to_string(),
+                    language: lang.map(str::to_string),
+                    uses: vec![span],
+                });
             }
-        }
-    };
+        };
     for t in names {
-        let def = cx.globals.get(&t.value).filter(|&id| cx.globals.def(id).kind == DefKind::Prompt);
+        let def = cx
+            .globals
+            .get(&t.value)
+            .filter(|&id| cx.globals.def(id).kind == DefKind::Prompt);
         if let Some(id) = def {
             cx.globals.mark_used(id);
-            let Item::Prompt(p) = cx.item(id) else { continue };
+            let Item::Prompt(p) = cx.item(id) else {
+                continue;
+            };
             let dir = dir_of(cx, cx.globals.def(id).file);
             for lang in &langs {
-                let f = p.files.iter().find(|(l, _)| l.is_none() || l.as_ref().map(|l| l.name.as_str()) == *lang);
+                let f = p
+                    .files
+                    .iter()
+                    .find(|(l, _)| l.is_none() || l.as_ref().map(|l| l.name.as_str()) == *lang);
                 match f {
                     Some((_, f)) => add(dir.join(&f.value), &t.value, *lang, t.span),
                     None => add(PathBuf::new(), &t.value, *lang, t.span),
@@ -103,7 +125,12 @@ pub fn files(cx: &Cx, file: FileId, flow: &Flow, fc: &FlowChecked) -> Vec<Prompt
                 Some(l) => base.join(l),
                 None => base.clone(),
             };
-            add(dir.join(format!("{}.wav", t.value)), &t.value, *lang, t.span);
+            add(
+                dir.join(format!("{}.wav", t.value)),
+                &t.value,
+                *lang,
+                t.span,
+            );
         }
     }
     out
@@ -111,7 +138,9 @@ pub fn files(cx: &Cx, file: FileId, flow: &Flow, fc: &FlowChecked) -> Vec<Prompt
 
 /// Prompt names are relative paths without `..` (they name files under the prompt folder).
 fn valid_name(name: &str) -> bool {
-    !name.is_empty() && !name.starts_with('/') && !name.split('/').any(|p| p == ".." || p.is_empty())
+    !name.is_empty()
+        && !name.starts_with('/')
+        && !name.split('/').any(|p| p == ".." || p.is_empty())
 }
 
 /// Checks the prompt files against the facts (CF0701, CF0702). Files without facts count as
@@ -120,12 +149,29 @@ pub fn check(checked: &mut Checked, facts: &Facts) {
     let mut diags = Diagnostics::default();
     for pf in &checked.prompt_files {
         let first = pf.uses[0];
-        let lang = pf.language.as_ref().map(|l| format!(" ({l})")).unwrap_or_default();
-        let fact = if pf.path.as_os_str().is_empty() { None } else { facts.files.get(&pf.path) };
+        let lang = pf
+            .language
+            .as_ref()
+            .map(|l| format!(" ({l})"))
+            .unwrap_or_default();
+        let fact = if pf.path.as_os_str().is_empty() {
+            None
+        } else {
+            facts.files.get(&pf.path)
+        };
         let d = match fact {
             _ if pf.path.as_os_str().is_empty() => Some(
-                Diagnostic::new(codes::PROMPT_MISSING, first, format!("prompt \"{}\" has no file for language `{}`", pf.prompt, pf.language.as_deref().unwrap_or("?")), "no file for this language")
-                    .help("add the language to the `prompt` definition with its WAV file"),
+                Diagnostic::new(
+                    codes::PROMPT_MISSING,
+                    first,
+                    format!(
+                        "prompt \"{}\" has no file for language `{}`",
+                        pf.prompt,
+                        pf.language.as_deref().unwrap_or("?")
+                    ),
+                    "no file for this language",
+                )
+                .help("add the language to the `prompt` definition with its WAV file"),
             ),
             None | Some(MediaFact::Missing) => {
                 let parent = pf.path.parent().map(Path::to_path_buf).unwrap_or_default();
@@ -135,21 +181,47 @@ pub fn check(checked: &mut Checked, facts: &Facts) {
                     format!("prompt file `{}` is missing", pf.path.display()),
                     format!("prompt \"{}\"{lang} has no file", pf.prompt),
                 );
-                let fallback = format!("record it as 8 kHz mono WAV at `{}`, or define `prompt {} \"FILE.wav\"`", pf.path.display(), pf.prompt.replace(['/', '-'], "_"));
+                let fallback = format!(
+                    "record it as 8 kHz mono WAV at `{}`, or define `prompt {} \"FILE.wav\"`",
+                    pf.path.display(),
+                    pf.prompt.replace(['/', '-'], "_")
+                );
                 Some(match facts.listings.get(&parent) {
-                    Some(names) => d.suggest(&pf.prompt, names.iter().map(String::as_str), fallback),
+                    Some(names) => {
+                        d.suggest(&pf.prompt, names.iter().map(String::as_str), fallback)
+                    }
                     None => d.help(fallback),
                 })
             }
             Some(MediaFact::Unreadable(why)) => Some(
-                Diagnostic::new(codes::PROMPT_MISSING, first, format!("prompt file `{}` cannot be read: {why}", pf.path.display()), "this prompt cannot be played")
-                    .help("check the file's permissions"),
+                Diagnostic::new(
+                    codes::PROMPT_MISSING,
+                    first,
+                    format!("prompt file `{}` cannot be read: {why}", pf.path.display()),
+                    "this prompt cannot be played",
+                )
+                .help("check the file's permissions"),
             ),
             Some(MediaFact::NotWav(why)) => Some(
-                Diagnostic::new(codes::PROMPT_FORMAT, first, format!("prompt file `{}` is not a WAV file: {why}", pf.path.display()), format!("prompt \"{}\"{lang}", pf.prompt))
-                    .help("convert it: `sox INPUT -r 8000 -c 1 -b 16 OUTPUT.wav`"),
+                Diagnostic::new(
+                    codes::PROMPT_FORMAT,
+                    first,
+                    format!(
+                        "prompt file `{}` is not a WAV file: {why}",
+                        pf.path.display()
+                    ),
+                    format!("prompt \"{}\"{lang}", pf.prompt),
+                )
+                .help("convert it: `sox INPUT -r 8000 -c 1 -b 16 OUTPUT.wav`"),
             ),
-            Some(f @ MediaFact::Wav { sample_rate, channels, bits, format }) if !f.playable() => {
+            Some(
+                f @ MediaFact::Wav {
+                    sample_rate,
+                    channels,
+                    bits,
+                    format,
+                },
+            ) if !f.playable() => {
                 let fmt = match format {
                     1 => format!("{bits}-bit PCM"),
                     3 => "float".into(),
@@ -157,7 +229,13 @@ pub fn check(checked: &mut Checked, facts: &Facts) {
                     7 => "µ-law".into(),
                     other => format!("format {other}"),
                 };
-                let ch = if *channels == 1 { "mono".into() } else if *channels == 2 { "stereo".into() } else { format!("{channels} channels") };
+                let ch = if *channels == 1 {
+                    "mono".into()
+                } else if *channels == 2 {
+                    "stereo".into()
+                } else {
+                    format!("{channels} channels")
+                };
                 Some(
                     Diagnostic::new(
                         codes::PROMPT_FORMAT,

@@ -33,9 +33,9 @@ pub fn is_sip_uri(s: &str) -> bool {
     let Some(rest) = s.strip_prefix("sip:").or_else(|| s.strip_prefix("sips:")) else {
         return false;
     };
-    let hostport = rest.rsplit_once('@').map_or(rest, |(user, h)| {
-        if user.is_empty() { "" } else { h }
-    });
+    let hostport = rest
+        .rsplit_once('@')
+        .map_or(rest, |(user, h)| if user.is_empty() { "" } else { h });
     let host = hostport.split([';', '?']).next().unwrap_or("");
     let host = match host.rsplit_once(':') {
         Some((h, port)) if !h.contains(':') || h.ends_with(']') => {
@@ -80,7 +80,10 @@ pub fn check(flows: &[(FileId, &Flow)], diags: &mut Diagnostics) {
                     let msg = if *other == f.name.name {
                         format!("number \"{}\" is listed twice in flow `{}`", n.value, other)
                     } else {
-                        format!("number \"{}\" is claimed by flows `{}` and `{}`", n.value, other, f.name.name)
+                        format!(
+                            "number \"{}\" is claimed by flows `{}` and `{}`",
+                            n.value, other, f.name.name
+                        )
                     };
                     diags.push(
                         Diagnostic::new(codes::DUPLICATE_NUMBER, n.span, msg, "claimed again here")
@@ -102,7 +105,10 @@ mod tests {
 
     #[test]
     fn numbers() {
-        assert_eq!(normalize("+49 30 2555 5366").as_deref(), Some("+493025555366"));
+        assert_eq!(
+            normalize("+49 30 2555 5366").as_deref(),
+            Some("+493025555366")
+        );
         assert_eq!(normalize("200").as_deref(), Some("200"));
         assert_eq!(normalize("(030) 2555-5366").as_deref(), Some("03025555366"));
         assert_eq!(normalize("+0 30"), None);

@@ -27,36 +27,68 @@ pub const DEFAULT_RING_MS: u64 = 20_000;
 pub fn group(cx: &Cx, file: FileId, g: &Group, diags: &mut Diagnostics) {
     if g.members.is_empty() {
         diags.push(
-            Diagnostic::new(codes::EMPTY_GROUP, g.name.span, format!("group `{}` has no members", g.name.name), "nobody can take its calls")
-                .help("add `members anna, ben` (agents defined with `agent NAME { ... }`)"),
+            Diagnostic::new(
+                codes::EMPTY_GROUP,
+                g.name.span,
+                format!("group `{}` has no members", g.name.name),
+                "nobody can take its calls",
+            )
+            .help("add `members anna, ben` (agents defined with `agent NAME { ... }`)"),
         );
     }
     let mut seen: HashMap<&str, &Ident> = HashMap::new();
     for m in &g.members {
         if let Some(prev) = seen.insert(&m.agent.name, &m.agent) {
             diags.push(
-                Diagnostic::new(codes::DUPLICATE_MEMBER, m.agent.span, format!("agent `{}` is listed twice in group `{}`", m.agent.name, g.name.name), "listed again here")
-                    .label(prev.span, "first listed here")
-                    .help("list each agent once; for `priority`, put the agent in one tier"),
+                Diagnostic::new(
+                    codes::DUPLICATE_MEMBER,
+                    m.agent.span,
+                    format!(
+                        "agent `{}` is listed twice in group `{}`",
+                        m.agent.name, g.name.name
+                    ),
+                    "listed again here",
+                )
+                .label(prev.span, "first listed here")
+                .help("list each agent once; for `priority`, put the agent in one tier"),
             );
             continue;
         }
-        cx.globals.resolve(&m.agent, DefKind::Agent, file, cx.project, diags);
+        cx.globals
+            .resolve(&m.agent, DefKind::Agent, file, cx.project, diags);
     }
     if let Some(r) = &g.ring {
         if r.millis < 1000 {
             diags.push(
-                Diagnostic::new(codes::BAD_VALUE, r.span, "agents must ring for at least a second", "too short")
-                    .help("typical ring times are `15s` to `30s`"),
+                Diagnostic::new(
+                    codes::BAD_VALUE,
+                    r.span,
+                    "agents must ring for at least a second",
+                    "too short",
+                )
+                .help("typical ring times are `15s` to `30s`"),
             );
         }
     }
-    let strategy = g.strategy.as_ref().map(|s| s.name.as_str()).unwrap_or("ring_all");
+    let strategy = g
+        .strategy
+        .as_ref()
+        .map(|s| s.name.as_str())
+        .unwrap_or("ring_all");
     if let Some(s) = &g.strategy {
         if !STRATEGIES.contains(&s.name.as_str()) {
             diags.push(
-                Diagnostic::new(codes::UNKNOWN_STRATEGY, s.span, format!("unknown strategy `{}`", s.name), "not a ring strategy")
-                    .suggest(&s.name, STRATEGIES.iter().copied(), format!("strategies: {}", STRATEGIES.join(", "))),
+                Diagnostic::new(
+                    codes::UNKNOWN_STRATEGY,
+                    s.span,
+                    format!("unknown strategy `{}`", s.name),
+                    "not a ring strategy",
+                )
+                .suggest(
+                    &s.name,
+                    STRATEGIES.iter().copied(),
+                    format!("strategies: {}", STRATEGIES.join(", ")),
+                ),
             );
         }
     }
@@ -86,7 +118,10 @@ fn agent_of<'a>(cx: &Cx<'a>, name: &Ident) -> Option<&'a Agent> {
 }
 
 fn members_have_skills(cx: &Cx, g: &Group) -> bool {
-    g.members.iter().filter_map(|m| agent_of(cx, &m.agent)).any(|a| !a.skills.is_empty())
+    g.members
+        .iter()
+        .filter_map(|m| agent_of(cx, &m.agent))
+        .any(|a| !a.skills.is_empty())
 }
 
 /// Each required skill is held by at least one member at the required level (CF0608).
@@ -120,19 +155,32 @@ fn required_skills(cx: &Cx, g: &Group, require: &[Skill], diags: &mut Diagnostic
 }
 
 pub fn route(cx: &Cx, file: FileId, r: &Route, diags: &mut Diagnostics) {
-    let Some(id) = cx.globals.resolve(&r.group, DefKind::Group, file, cx.project, diags) else {
+    let Some(id) = cx
+        .globals
+        .resolve(&r.group, DefKind::Group, file, cx.project, diags)
+    else {
         return;
     };
     let Item::Group(g) = cx.item(id) else { return };
     required_skills(cx, g, &r.require, diags);
     let Some(q) = &r.queue else { return };
-    let Some((max_wait, _)) = &q.max_wait else { return };
+    let Some((max_wait, _)) = &q.max_wait else {
+        return;
+    };
     let ring = g.ring.map_or(DEFAULT_RING_MS, |d| d.millis);
-    let strategy = g.strategy.as_ref().map(|s| s.name.as_str()).unwrap_or("ring_all");
+    let strategy = g
+        .strategy
+        .as_ref()
+        .map(|s| s.name.as_str())
+        .unwrap_or("ring_all");
     let rounds = match strategy {
         "ring_all" => 1,
         "priority" => {
-            let mut tiers: Vec<u32> = g.members.iter().filter_map(|m| m.tier.map(|t| t.value)).collect();
+            let mut tiers: Vec<u32> = g
+                .members
+                .iter()
+                .filter_map(|m| m.tier.map(|t| t.value))
+                .collect();
             tiers.sort_unstable();
             tiers.dedup();
             tiers.len().max(1) as u64
@@ -153,8 +201,13 @@ pub fn route(cx: &Cx, file: FileId, r: &Route, diags: &mut Diagnostics) {
                 ),
                 "callers leave the queue before every agent has rung",
             )
-            .label(g.name.span, format!("{rounds} × {} per agent ({strategy})", human(ring)))
-            .help("raise `max_wait`, shorten the group's `ring` time, or ring several agents at once"),
+            .label(
+                g.name.span,
+                format!("{rounds} × {} per agent ({strategy})", human(ring)),
+            )
+            .help(
+                "raise `max_wait`, shorten the group's `ring` time, or ring several agents at once",
+            ),
         );
     }
 }
@@ -172,12 +225,22 @@ pub fn human(ms: u64) -> String {
 pub fn agent(a: &Agent, diags: &mut Diagnostics) {
     match &a.contact {
         None => diags.push(
-            Diagnostic::new(codes::MISSING_SETTING, a.name.span, format!("agent `{}` has no `contact`", a.name.name), "calls cannot reach this agent")
-                .help("add `contact \"sip:NAME@pbx.example.com\"`"),
+            Diagnostic::new(
+                codes::MISSING_SETTING,
+                a.name.span,
+                format!("agent `{}` has no `contact`", a.name.name),
+                "calls cannot reach this agent",
+            )
+            .help("add `contact \"sip:NAME@pbx.example.com\"`"),
         ),
         Some(c) if !super::numbers::is_sip_uri(&c.value) => diags.push(
-            Diagnostic::new(codes::BAD_CONTACT, c.span, format!("\"{}\" is not a SIP address", c.value), "expected sip:user@host")
-                .help("write the agent's phone as a SIP address: \"sip:jan@pbx.example.com\""),
+            Diagnostic::new(
+                codes::BAD_CONTACT,
+                c.span,
+                format!("\"{}\" is not a SIP address", c.value),
+                "expected sip:user@host",
+            )
+            .help("write the agent's phone as a SIP address: \"sip:jan@pbx.example.com\""),
         ),
         Some(_) => {}
     }
@@ -185,8 +248,13 @@ pub fn agent(a: &Agent, diags: &mut Diagnostics) {
     for s in &a.skills {
         if let Some(prev) = seen.insert(&s.name.name, &s.name) {
             diags.push(
-                Diagnostic::new(codes::DUPLICATE_SETTING, s.name.span, format!("skill `{}` is given twice", s.name.name), "given again here")
-                    .label(prev.span, "first given here"),
+                Diagnostic::new(
+                    codes::DUPLICATE_SETTING,
+                    s.name.span,
+                    format!("skill `{}` is given twice", s.name.name),
+                    "given again here",
+                )
+                .label(prev.span, "first given here"),
             );
         }
     }
@@ -195,8 +263,13 @@ pub fn agent(a: &Agent, diags: &mut Diagnostics) {
 pub fn voicemail(v: &Voicemail, diags: &mut Diagnostics) {
     if v.greetings.is_empty() {
         diags.push(
-            Diagnostic::new(codes::MISSING_SETTING, v.name.span, format!("voicemail box `{}` has no greeting", v.name.name), "callers would hear nothing before the beep")
-                .help("add `greeting \"vm-greeting\"`, and per reason `greeting closed \"vm-closed\"`"),
+            Diagnostic::new(
+                codes::MISSING_SETTING,
+                v.name.span,
+                format!("voicemail box `{}` has no greeting", v.name.name),
+                "callers would hear nothing before the beep",
+            )
+            .help("add `greeting \"vm-greeting\"`, and per reason `greeting closed \"vm-closed\"`"),
         );
     }
     let mut seen: HashMap<Option<&str>, &crate::ast::Text> = HashMap::new();
@@ -208,8 +281,13 @@ pub fn voicemail(v: &Voicemail, diags: &mut Diagnostics) {
         }
         if let Some(prev) = seen.insert(reason.as_ref().map(|r| r.name.as_str()), t) {
             diags.push(
-                Diagnostic::new(codes::DUPLICATE_SETTING, t.span, "this greeting is given twice", "given again here")
-                    .label(prev.span, "first given here"),
+                Diagnostic::new(
+                    codes::DUPLICATE_SETTING,
+                    t.span,
+                    "this greeting is given twice",
+                    "given again here",
+                )
+                .label(prev.span, "first given here"),
             );
         }
     }
@@ -225,8 +303,17 @@ fn reason_ok(r: &Ident, diags: &mut Diagnostics) -> bool {
         return true;
     }
     diags.push(
-        Diagnostic::new(codes::BAD_VALUE, r.span, format!("`{}` is not a voicemail reason", r.name), "expected `busy`, `no_answer` or `closed`")
-            .suggest(&r.name, REASONS.iter().copied(), "the reasons are `busy`, `no_answer` and `closed`"),
+        Diagnostic::new(
+            codes::BAD_VALUE,
+            r.span,
+            format!("`{}` is not a voicemail reason", r.name),
+            "expected `busy`, `no_answer` or `closed`",
+        )
+        .suggest(
+            &r.name,
+            REASONS.iter().copied(),
+            "the reasons are `busy`, `no_answer` and `closed`",
+        ),
     );
     false
 }

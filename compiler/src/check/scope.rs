@@ -73,9 +73,16 @@ impl Globals {
                         )
                     };
                     diags.push(
-                        Diagnostic::new(codes::DUPLICATE_NAME, name.span, what, "defined again here")
-                            .label(p.span, "first defined here")
-                            .help("every definition needs its own name, across all files of the project"),
+                        Diagnostic::new(
+                            codes::DUPLICATE_NAME,
+                            name.span,
+                            what,
+                            "defined again here",
+                        )
+                        .label(p.span, "first defined here")
+                        .help(
+                            "every definition needs its own name, across all files of the project",
+                        ),
                     );
                     continue;
                 }
@@ -130,7 +137,12 @@ impl Globals {
                         Diagnostic::new(
                             codes::WRONG_KIND,
                             name.span,
-                            format!("`{}` is {}, not {}", name.name, def.kind.article(), want.article()),
+                            format!(
+                                "`{}` is {}, not {}",
+                                name.name,
+                                def.kind.article(),
+                                want.article()
+                            ),
                             format!("expected {} here", want.article()),
                         )
                         .label(def.span, format!("`{}` is defined here", name.name))
@@ -149,11 +161,19 @@ impl Globals {
                         Diagnostic::new(
                             codes::UNKNOWN_NAME,
                             name.span,
-                            format!("{} `{}` is defined in `{}`, which this file does not use", want.keyword(), name.name, file),
+                            format!(
+                                "{} `{}` is defined in `{}`, which this file does not use",
+                                want.keyword(),
+                                name.name,
+                                file
+                            ),
                             "not visible here",
                         )
                         .label(def.span, "defined here")
-                        .help(format!("add `use \"{}\"` at the top of this file", relative(project, from, def.file))),
+                        .help(format!(
+                            "add `use \"{}\"` at the top of this file",
+                            relative(project, from, def.file)
+                        )),
                     );
                     return None;
                 }
@@ -169,14 +189,22 @@ impl Globals {
                 diags.push(d.suggest(
                     &name.name,
                     self.candidates(want, visible),
-                    format!("define it with `{} {} {{ ... }}`, or `use` the file that defines it", want.keyword(), name.name),
+                    format!(
+                        "define it with `{} {} {{ ... }}`, or `use` the file that defines it",
+                        want.keyword(),
+                        name.name
+                    ),
                 ));
                 None
             }
         }
     }
 
-    fn candidates<'a>(&'a self, want: DefKind, visible: &'a [bool]) -> impl Iterator<Item = &'a str> {
+    fn candidates<'a>(
+        &'a self,
+        want: DefKind,
+        visible: &'a [bool],
+    ) -> impl Iterator<Item = &'a str> {
         self.defs
             .iter()
             .filter(move |d| d.kind == want && visible[d.file.0 as usize])

@@ -3,7 +3,9 @@
 //! and special days that are also holidays are pointed out.
 
 use super::Cx;
-use crate::ast::{DateLit, DefKind, HolidayKind, Holidays, Hours, HoursRule, Item, Text, TimeLit, Weekday, Window};
+use crate::ast::{
+    DateLit, DefKind, HolidayKind, Holidays, Hours, HoursRule, Item, Text, TimeLit, Weekday, Window,
+};
 use crate::calendar;
 use crate::diagnostics::{Diagnostic, Diagnostics, codes};
 use crate::source::{FileId, Span};
@@ -17,9 +19,11 @@ pub fn zone(tz: &Text, diags: &mut Diagnostics) {
     }
     let names: Vec<String> = db.available().map(|n| n.as_str().to_string()).collect();
     // Compare on the last part too, so "Berlin" finds "Europe/Berlin".
-    let by_city = names
-        .iter()
-        .find(|n| n.rsplit('/').next().is_some_and(|c| c.eq_ignore_ascii_case(&tz.value.replace(' ', "_"))));
+    let by_city = names.iter().find(|n| {
+        n.rsplit('/')
+            .next()
+            .is_some_and(|c| c.eq_ignore_ascii_case(&tz.value.replace(' ', "_")))
+    });
     let d = Diagnostic::new(
         codes::UNKNOWN_TIME_ZONE,
         tz.span,
@@ -28,7 +32,11 @@ pub fn zone(tz: &Text, diags: &mut Diagnostics) {
     );
     diags.push(match by_city {
         Some(c) => d.help(format!("did you mean `{c}`?")),
-        None => d.suggest(&tz.value, names.iter().map(String::as_str), "use an IANA zone name such as \"Europe/Berlin\" or \"America/New_York\""),
+        None => d.suggest(
+            &tz.value,
+            names.iter().map(String::as_str),
+            "use an IANA zone name such as \"Europe/Berlin\" or \"America/New_York\"",
+        ),
     });
 }
 
@@ -46,7 +54,10 @@ pub fn date(d: &DateLit, diags: &mut Diagnostics) -> bool {
         Diagnostic::new(
             codes::NO_SUCH_DATE,
             d.span,
-            format!("the date {:04}-{:02}-{:02} does not exist", d.year, d.month, d.day),
+            format!(
+                "the date {:04}-{:02}-{:02} does not exist",
+                d.year, d.month, d.day
+            ),
             why,
         )
         .help("dates are written year-month-day: `2026-12-24`"),
@@ -57,7 +68,9 @@ pub fn date(d: &DateLit, diags: &mut Diagnostics) -> bool {
 fn month_name(m: u8) -> String {
     let n = crate::syntax::calendar::MONTHS[(m as usize).clamp(1, 12) - 1];
     let mut c = n.chars();
-    c.next().map(|f| f.to_ascii_uppercase().to_string() + c.as_str()).unwrap_or_default()
+    c.next()
+        .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
+        .unwrap_or_default()
 }
 
 fn time_ok(t: &TimeLit, is_end: bool, diags: &mut Diagnostics) -> bool {
@@ -79,7 +92,10 @@ fn time_ok(t: &TimeLit, is_end: bool, diags: &mut Diagnostics) -> bool {
 /// Checks one window; returns its minutes `[start, end)` when usable (end may pass 1440 when
 /// overnight).
 fn window(w: &Window, overnight: Option<Span>, diags: &mut Diagnostics) -> Option<(u32, u32)> {
-    let (a, b) = (time_ok(&w.start, false, diags), time_ok(&w.end, true, diags));
+    let (a, b) = (
+        time_ok(&w.start, false, diags),
+        time_ok(&w.end, true, diags),
+    );
     if !(a && b) {
         return None;
     }
@@ -131,7 +147,12 @@ pub fn hours(cx: &Cx, file: FileId, h: &Hours, diags: &mut Diagnostics) {
     let mut specials: Vec<(jiff::civil::Date, Span)> = Vec::new();
     for rule in &h.rules {
         match rule {
-            HoursRule::Weekly { days, windows, overnight, .. } => {
+            HoursRule::Weekly {
+                days,
+                windows,
+                overnight,
+                ..
+            } => {
                 for w in windows {
                     let Some((s, e)) = window(w, *overnight, diags) else {
                         continue;
@@ -142,7 +163,12 @@ pub fn hours(cx: &Cx, file: FileId, h: &Hours, diags: &mut Diagnostics) {
                     }
                 }
             }
-            HoursRule::Special { from, to, windows, span } => {
+            HoursRule::Special {
+                from,
+                to,
+                windows,
+                span,
+            } => {
                 let ok_from = date(from, diags);
                 let ok_to = to.as_ref().is_none_or(|t| date(t, diags));
                 let mut intervals: Vec<(u32, u32, Span)> = Vec::new();
@@ -156,12 +182,22 @@ pub fn hours(cx: &Cx, file: FileId, h: &Hours, diags: &mut Diagnostics) {
                     continue;
                 }
                 let first = calendar::date(from.year, from.month, from.day);
-                let last = to.as_ref().and_then(|t| calendar::date(t.year, t.month, t.day)).or(first);
-                let (Some(first), Some(last)) = (first, last) else { continue };
+                let last = to
+                    .as_ref()
+                    .and_then(|t| calendar::date(t.year, t.month, t.day))
+                    .or(first);
+                let (Some(first), Some(last)) = (first, last) else {
+                    continue;
+                };
                 if last < first {
                     diags.push(
-                        Diagnostic::new(codes::INVERTED_RANGE, *span, "this date range ends before it starts", "the last date is before the first")
-                            .help("write the earlier date first: `2026-12-24..2026-12-26`"),
+                        Diagnostic::new(
+                            codes::INVERTED_RANGE,
+                            *span,
+                            "this date range ends before it starts",
+                            "the last date is before the first",
+                        )
+                        .help("write the earlier date first: `2026-12-24..2026-12-26`"),
                     );
                     continue;
                 }
@@ -204,10 +240,15 @@ pub fn hours(cx: &Cx, file: FileId, h: &Hours, diags: &mut Diagnostics) {
     });
     // Special days that are also holidays of the calendars this hours closes on.
     for cal in &h.closed_on {
-        let Some(id) = cx.globals.resolve(cal, DefKind::Holidays, file, cx.project, diags) else {
+        let Some(id) = cx
+            .globals
+            .resolve(cal, DefKind::Holidays, file, cx.project, diags)
+        else {
             continue;
         };
-        let Item::Holidays(hol) = cx.item(id) else { continue };
+        let Item::Holidays(hol) = cx.item(id) else {
+            continue;
+        };
         for (d, span) in &specials {
             if let Some(e) = hol.entries.iter().find(|e| calendar::names(&e.kind, *d)) {
                 diags.push(
@@ -272,8 +313,13 @@ pub fn holidays(h: &Holidays, diags: &mut Diagnostics) {
                 }
                 if (b.year, b.month, b.day) < (a.year, a.month, a.day) {
                     diags.push(
-                        Diagnostic::new(codes::INVERTED_RANGE, e.span, "this date range ends before it starts", "the last date is before the first")
-                            .help("write the earlier date first: `2026-12-24..2026-12-26`"),
+                        Diagnostic::new(
+                            codes::INVERTED_RANGE,
+                            e.span,
+                            "this date range ends before it starts",
+                            "the last date is before the first",
+                        )
+                        .help("write the earlier date first: `2026-12-24..2026-12-26`"),
                     );
                     continue;
                 }
@@ -295,7 +341,11 @@ pub fn holidays(h: &Holidays, diags: &mut Diagnostics) {
                 }
                 format!("every {month}-{day}")
             }
-            HolidayKind::NthWeekday { nth, weekday, month } => format!("{nth:?} {weekday:?} {month}"),
+            HolidayKind::NthWeekday {
+                nth,
+                weekday,
+                month,
+            } => format!("{nth:?} {weekday:?} {month}"),
             HolidayKind::Easter { offset } => {
                 if offset.unsigned_abs() > 200 {
                     diags.push(
@@ -309,9 +359,14 @@ pub fn holidays(h: &Holidays, diags: &mut Diagnostics) {
         };
         if let Some(prev) = seen.insert(key, e.span) {
             diags.push(
-                Diagnostic::new(codes::DUPLICATE_DATE, e.span, format!("this holiday is listed twice in `{}`", h.name.name), "listed again here")
-                    .label(prev, "first listed here")
-                    .help("remove one of them"),
+                Diagnostic::new(
+                    codes::DUPLICATE_DATE,
+                    e.span,
+                    format!("this holiday is listed twice in `{}`", h.name.name),
+                    "listed again here",
+                )
+                .label(prev, "first listed here")
+                .help("remove one of them"),
             );
         }
     }

@@ -5,20 +5,34 @@
 use super::Parser;
 use super::cursor::{Cursor, PResult, Reported};
 use super::tree::{Line, TokKind};
-use crate::ast::{
-    DateLit, Holiday, HolidayKind, HoursRule, Ident, Nth, TimeLit, Weekday, Window,
-};
+use crate::ast::{DateLit, Holiday, HolidayKind, HoursRule, Ident, Nth, TimeLit, Weekday, Window};
 use crate::diagnostics::{Diagnostic, Diagnostics, codes};
 
 pub const MONTHS: [&str; 12] = [
-    "january", "february", "march", "april", "may", "june", "july", "august", "september",
-    "october", "november", "december",
+    "january",
+    "february",
+    "march",
+    "april",
+    "may",
+    "june",
+    "july",
+    "august",
+    "september",
+    "october",
+    "november",
+    "december",
 ];
 
 const ORDINALS: [&str; 5] = ["first", "second", "third", "fourth", "fifth"];
 
 const FULL_DAYS: [&str; 7] = [
-    "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday",
+    "monday",
+    "tuesday",
+    "wednesday",
+    "thursday",
+    "friday",
+    "saturday",
+    "sunday",
 ];
 
 fn weekday(name: &str) -> Option<Weekday> {
@@ -44,7 +58,11 @@ impl Parser<'_> {
                         format!("`{}` is not a weekday", id.name),
                         "expected a weekday",
                     )
-                    .suggest(&id.name, all, "weekdays are `mon` `tue` `wed` `thu` `fri` `sat` `sun`"),
+                    .suggest(
+                        &id.name,
+                        all,
+                        "weekdays are `mon` `tue` `wed` `thu` `fri` `sat` `sun`",
+                    ),
                 );
                 Err(Reported)
             }
@@ -107,7 +125,10 @@ impl Parser<'_> {
         let first = cur.here();
         let mut days = Vec::new();
         match cur.peek_tok() {
-            Some(t) if t.kind == TokKind::Ident && matches!(t.text.as_str(), "daily" | "weekdays" | "weekend") => {
+            Some(t)
+                if t.kind == TokKind::Ident
+                    && matches!(t.text.as_str(), "daily" | "weekdays" | "weekend") =>
+            {
                 cur.bump();
                 let range = match t.text.as_str() {
                     "daily" => 0..7,
@@ -130,7 +151,9 @@ impl Parser<'_> {
                 } else {
                     days.push(from);
                 }
-                if !(cur.is_punct(",") && matches!(cur.peek_at(1), Some(super::tree::Part::Tok(t)) if t.kind == TokKind::Ident)) {
+                if !(cur.is_punct(",")
+                    && matches!(cur.peek_at(1), Some(super::tree::Part::Tok(t)) if t.kind == TokKind::Ident))
+                {
                     break;
                 }
                 cur.bump();
@@ -139,7 +162,9 @@ impl Parser<'_> {
                 return Err(cur.error(
                     self.diags,
                     "weekdays (`mon-fri`), a date (`2026-12-24`) or `closed`",
-                    Some("hours are written like `mon-fri 08:00-18:00` or `2026-12-31 09:00-12:00`"),
+                    Some(
+                        "hours are written like `mon-fri 08:00-18:00` or `2026-12-31 09:00-12:00`",
+                    ),
                 ));
             }
         }
@@ -162,7 +187,9 @@ impl Parser<'_> {
         let kind = if cur.is_kind(TokKind::Date) {
             let from = self.date(&mut cur, "a date")?;
             match cur.eat_punct("..") {
-                Some(_) => HolidayKind::Range(from, self.date(&mut cur, "the last date of the range")?),
+                Some(_) => {
+                    HolidayKind::Range(from, self.date(&mut cur, "the last date of the range")?)
+                }
                 None => HolidayKind::Date(from),
             }
         } else if cur.eat("every").is_some() {
@@ -182,11 +209,10 @@ impl Parser<'_> {
                     ));
                 }
             }
-        } else if let Some(e) = cur.eat("easter") {
-            let _ = e;
-            let offset = if let Some(_) = cur.eat_punct("+") {
+        } else if cur.eat("easter").is_some() {
+            let offset = if cur.eat_punct("+").is_some() {
                 cur.expect_number("a number of days", self.diags)?.value as i32
-            } else if let Some(_) = cur.eat_punct("-") {
+            } else if cur.eat_punct("-").is_some() {
                 -(cur.expect_number("a number of days", self.diags)?.value as i32)
             } else {
                 0
@@ -214,7 +240,11 @@ impl Parser<'_> {
             cur.bump();
             let (weekday, _) = self.weekday(&mut cur)?;
             if cur.eat("of").is_none() && cur.eat("in").is_none() {
-                return Err(cur.error(self.diags, "`of`", Some("for example `last monday of may`")));
+                return Err(cur.error(
+                    self.diags,
+                    "`of`",
+                    Some("for example `last monday of may`"),
+                ));
             }
             let m = cur.expect_ident("a month such as `november`", self.diags)?;
             let lower = m.name.to_ascii_lowercase();
@@ -228,12 +258,20 @@ impl Parser<'_> {
                             format!("`{}` is not a month", m.name),
                             "expected a month",
                         )
-                        .suggest(&m.name, MONTHS, "months are `january` ... `december`"),
+                        .suggest(
+                            &m.name,
+                            MONTHS,
+                            "months are `january` ... `december`",
+                        ),
                     );
                     return Err(Reported);
                 }
             };
-            HolidayKind::NthWeekday { nth, weekday, month }
+            HolidayKind::NthWeekday {
+                nth,
+                weekday,
+                month,
+            }
         } else {
             return Err(cur.error(
                 self.diags,

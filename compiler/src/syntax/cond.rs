@@ -42,12 +42,15 @@ fn and(cur: &mut Cursor, diags: &mut Diagnostics, depth: usize) -> PResult<Cond>
 
 fn not(cur: &mut Cursor, diags: &mut Diagnostics, depth: usize) -> PResult<Cond> {
     if depth > MAX_NESTING {
-        diags.push(Diagnostic::new(
-            codes::EXPECTED,
-            cur.here(),
-            "this condition is nested too deeply",
-            "too deep",
-        ).help("split it with intermediate `if` statements"));
+        diags.push(
+            Diagnostic::new(
+                codes::EXPECTED,
+                cur.here(),
+                "this condition is nested too deeply",
+                "too deep",
+            )
+            .help("split it with intermediate `if` statements"),
+        );
         return Err(Reported);
     }
     if let Some(span) = cur.eat("not") {
@@ -207,4 +210,3 @@ pub fn value(cur: &mut Cursor, diags: &mut Diagnostics) -> PResult<Expr> {
     }
     Ok(Expr::Name(name))
 }
-

@@ -76,7 +76,9 @@ impl Parser<'_> {
                             format!("`{}` cannot stand outside a flow", kw.name),
                             "not inside a `flow { }`",
                         )
-                        .help("put it inside `flow NAME { ... }` (statements go in `start { ... }`)"),
+                        .help(
+                            "put it inside `flow NAME { ... }` (statements go in `start { ... }`)",
+                        ),
                     );
                 } else {
                     unknown_keyword(self.diags, &kw, "at the top of a file", ITEM_KEYWORDS);
@@ -152,7 +154,9 @@ impl Parser<'_> {
     ) -> PResult<()> {
         match kw.name.as_str() {
             "numbers" | "number" => {
-                let mut list = cur.list(self.diags, |c, d| c.expect_text("a phone number in quotes", d))?;
+                let mut list = cur.list(self.diags, |c, d| {
+                    c.expect_text("a phone number in quotes", d)
+                })?;
                 cur.expect_end("the numbers", self.diags)?;
                 flow.numbers.append(&mut list);
             }
@@ -240,7 +244,9 @@ impl Parser<'_> {
             let mut c = Cursor::new(&line.parts, line.span);
             if c.eat("closed").is_some() {
                 let _ = c.eat("on");
-                if let Ok(list) = c.list(self.diags, |c, d| c.expect_ident("a holiday calendar name", d)) {
+                if let Ok(list) = c.list(self.diags, |c, d| {
+                    c.expect_ident("a holiday calendar name", d)
+                }) {
                     if c.expect_end("the calendars", self.diags).is_ok() {
                         hours.closed_on.extend(list);
                     }
@@ -316,7 +322,8 @@ impl Parser<'_> {
                     }
                 }
                 "ring" => {
-                    let d = cur.expect_duration("how long each agent rings, such as `15s`", p.diags)?;
+                    let d =
+                        cur.expect_duration("how long each agent rings, such as `15s`", p.diags)?;
                     if seen.first(&kw, p.diags) {
                         g.ring = Some(d);
                     }
@@ -365,7 +372,10 @@ impl Parser<'_> {
                     }
                 }
                 "contact" => {
-                    let t = cur.expect_text("a SIP address such as \"sip:jan@pbx.example.com\"", p.diags)?;
+                    let t = cur.expect_text(
+                        "a SIP address such as \"sip:jan@pbx.example.com\"",
+                        p.diags,
+                    )?;
                     if seen.first(&kw, p.diags) {
                         a.contact = Some(t);
                     }
@@ -416,7 +426,12 @@ impl Parser<'_> {
                     }
                 }
                 _ => {
-                    unknown_keyword(p.diags, &kw, "in a voicemail box", &["greeting", "max_length", "email"]);
+                    unknown_keyword(
+                        p.diags,
+                        &kw,
+                        "in a voicemail box",
+                        &["greeting", "max_length", "email"],
+                    );
                     return Err(Reported);
                 }
             }
@@ -436,7 +451,10 @@ impl Parser<'_> {
                 files: vec![(None, file)],
             });
         }
-        let block = cur.expect_block(&format!("the prompt `{}` (or give one file in quotes)", name.name), self.diags)?;
+        let block = cur.expect_block(
+            &format!("the prompt `{}` (or give one file in quotes)", name.name),
+            self.diags,
+        )?;
         cur.expect_end("the prompt", self.diags)?;
         let mut files = Vec::new();
         self.settings(block, |p, lang, cur, _| {
@@ -543,7 +561,10 @@ impl Parser<'_> {
 }
 
 /// A language code: `de` or `"de"`.
-pub(super) fn lang(cur: &mut Cursor, diags: &mut crate::diagnostics::Diagnostics) -> PResult<Ident> {
+pub(super) fn lang(
+    cur: &mut Cursor,
+    diags: &mut crate::diagnostics::Diagnostics,
+) -> PResult<Ident> {
     if let Some(t) = cur.text() {
         return Ok(Ident {
             name: t.value,

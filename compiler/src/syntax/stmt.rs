@@ -9,15 +9,34 @@ use super::tree::{Block, Part, TokKind};
 use super::{Parser, Seen, unknown_keyword};
 use crate::ast::{
     Announce, AnnounceWhat, Body, Collect, Consent, ConsentAnswer, Handler, Ident, If, KeyArm,
-    Menu, Proc, ProcKind, Queue, Route, SayKind, Stmt, StmtKind, Sticky,
+    Menu, Proc, ProcKind, Queue, Route, SayKind, Sticky, Stmt, StmtKind,
 };
 use crate::diagnostics::{Diagnostic, codes};
 use crate::source::Span;
 
 pub const STMT_KEYWORDS: &[&str] = &[
-    "play", "say", "menu", "collect", "language", "if", "set", "goto", "call", "return", "route",
-    "transfer", "forward", "voicemail", "lookup", "ask", "record", "stop", "hangup", "back",
-    "top", "repeat",
+    "play",
+    "say",
+    "menu",
+    "collect",
+    "language",
+    "if",
+    "set",
+    "goto",
+    "call",
+    "return",
+    "route",
+    "transfer",
+    "forward",
+    "voicemail",
+    "lookup",
+    "ask",
+    "record",
+    "stop",
+    "hangup",
+    "back",
+    "top",
+    "repeat",
 ];
 
 impl Parser<'_> {
@@ -75,7 +94,11 @@ impl Parser<'_> {
                 }
                 _ => None,
             };
-            return Err(cur.error(self.diags, "a statement such as `play`, `menu` or `route`", help));
+            return Err(cur.error(
+                self.diags,
+                "a statement such as `play`, `menu` or `route`",
+                help,
+            ));
         };
         let kind = self.stmt_kind(&kw, cur)?;
         cur.expect_end(&format!("the `{}` statement", kw.name), self.diags)?;
@@ -202,7 +225,7 @@ impl Parser<'_> {
 
     /// After `event`: `=> statement` or `=> { ... }`, to the end of the line.
     pub(super) fn arm_body(&mut self, cur: &mut Cursor) -> PResult<Body> {
-        let arrow = cur.expect_punct("=>", self.diags)?;
+        cur.expect_punct("=>", self.diags)?;
         if let Some(Part::Block(b)) = cur.peek() {
             if cur.pos + 1 == cur.parts.len() {
                 cur.bump();
@@ -217,10 +240,6 @@ impl Parser<'_> {
             span: s.span,
             end: s.span.end_point(),
             stmts: vec![s],
-        })
-        .map(|b: Body| {
-            let _ = arrow;
-            b
         })
     }
 
@@ -284,7 +303,11 @@ impl Parser<'_> {
                 continue;
             }
             let Some(kw) = cur.ident() else {
-                let _ = cur.error(self.diags, "a key in quotes such as \"1\", or a menu setting", None);
+                let _ = cur.error(
+                    self.diags,
+                    "a key in quotes such as \"1\", or a menu setting",
+                    None,
+                );
                 continue;
             };
             if cur.is_punct("=>") {
@@ -299,25 +322,37 @@ impl Parser<'_> {
                         format!("unknown menu event `{}`", kw.name),
                         "not a menu event",
                     );
-                    let d = if kw.name.chars().all(|c| c.is_ascii_alphanumeric()) && kw.name.len() <= 3 {
+                    let d = if kw.name.chars().all(|c| c.is_ascii_alphanumeric())
+                        && kw.name.len() <= 3
+                    {
                         d.help(format!("keys go in quotes: \"{}\" => ...", kw.name))
                     } else {
-                        d.suggest(&kw.name, ["invalid", "timeout", "exhausted"], "menu events are `invalid`, `timeout` and `exhausted`")
+                        d.suggest(
+                            &kw.name,
+                            ["invalid", "timeout", "exhausted"],
+                            "menu events are `invalid`, `timeout` and `exhausted`",
+                        )
                     };
                     self.diags.push(d);
                 }
                 continue;
             }
-            let _ = self.digit_setting(&kw, &mut cur, &mut seen, &mut DigitSettings {
-                prompt: &mut m.prompt,
-                repeat_prompt: Some(&mut m.repeat_prompt),
-                timeout: &mut m.timeout,
-                digit_timeout: &mut m.digit_timeout,
-                retries: &mut m.retries,
-                min_len: None,
-                max_len: None,
-                terminator: None,
-            }, "in a menu");
+            let _ = self.digit_setting(
+                &kw,
+                &mut cur,
+                &mut seen,
+                &mut DigitSettings {
+                    prompt: &mut m.prompt,
+                    repeat_prompt: Some(&mut m.repeat_prompt),
+                    timeout: &mut m.timeout,
+                    digit_timeout: &mut m.digit_timeout,
+                    retries: &mut m.retries,
+                    min_len: None,
+                    max_len: None,
+                    terminator: None,
+                },
+                "in a menu",
+            );
         }
         Ok(m)
     }
@@ -347,7 +382,8 @@ impl Parser<'_> {
                 }
             }
             "timeout" => {
-                let t = cur.expect_duration("how long to wait for the first key, such as `5s`", d)?;
+                let t =
+                    cur.expect_duration("how long to wait for the first key, such as `5s`", d)?;
                 if seen.first(kw, d) {
                     *s.timeout = Some(t);
                 }
@@ -406,7 +442,10 @@ impl Parser<'_> {
 
     fn collect(&mut self, cur: &mut Cursor, kw: &Ident) -> PResult<Collect> {
         let var = cur.expect_ident("the variable that receives the digits", self.diags)?;
-        let block = cur.expect_block(&format!("the settings of `collect {}`", var.name), self.diags)?;
+        let block = cur.expect_block(
+            &format!("the settings of `collect {}`", var.name),
+            self.diags,
+        )?;
         let mut c = Collect {
             var,
             prompt: None,
@@ -432,21 +471,33 @@ impl Parser<'_> {
                         c.handlers.push(Handler { event: kw, body });
                     }
                 } else {
-                    unknown_keyword(self.diags, &kw, "as an event of `collect`", &["invalid", "timeout", "exhausted"]);
+                    unknown_keyword(
+                        self.diags,
+                        &kw,
+                        "as an event of `collect`",
+                        &["invalid", "timeout", "exhausted"],
+                    );
                 }
                 continue;
             }
-            let (mut min_len, mut max_len, mut terminator) = (c.min_len, c.max_len, c.terminator.take());
-            let _ = self.digit_setting(&kw, &mut cur, &mut seen, &mut DigitSettings {
-                prompt: &mut c.prompt,
-                repeat_prompt: None,
-                timeout: &mut c.timeout,
-                digit_timeout: &mut c.digit_timeout,
-                retries: &mut c.retries,
-                min_len: Some(&mut min_len),
-                max_len: Some(&mut max_len),
-                terminator: Some(&mut terminator),
-            }, "in `collect`");
+            let (mut min_len, mut max_len, mut terminator) =
+                (c.min_len, c.max_len, c.terminator.take());
+            let _ = self.digit_setting(
+                &kw,
+                &mut cur,
+                &mut seen,
+                &mut DigitSettings {
+                    prompt: &mut c.prompt,
+                    repeat_prompt: None,
+                    timeout: &mut c.timeout,
+                    digit_timeout: &mut c.digit_timeout,
+                    retries: &mut c.retries,
+                    min_len: Some(&mut min_len),
+                    max_len: Some(&mut max_len),
+                    terminator: Some(&mut terminator),
+                },
+                "in `collect`",
+            );
             c.min_len = min_len;
             c.max_len = max_len;
             c.terminator = terminator;
@@ -516,7 +567,14 @@ impl Parser<'_> {
                     }
                 }
                 _ => {
-                    unknown_keyword(d, &kw, "in a consent", &["prompt", "accept", "refuse", "silence", "withdraw", "timeout"]);
+                    unknown_keyword(
+                        d,
+                        &kw,
+                        "in a consent",
+                        &[
+                            "prompt", "accept", "refuse", "silence", "withdraw", "timeout",
+                        ],
+                    );
                     return Err(Reported);
                 }
             }
@@ -552,12 +610,21 @@ impl Parser<'_> {
         Ok(r)
     }
 
-    fn route_line(&mut self, r: &mut Route, kw: &Ident, cur: &mut Cursor, seen: &mut Seen) -> PResult<()> {
+    fn route_line(
+        &mut self,
+        r: &mut Route,
+        kw: &Ident,
+        cur: &mut Cursor,
+        seen: &mut Seen,
+    ) -> PResult<()> {
         match kw.name.as_str() {
             "no_answer" | "busy" => {
                 let body = self.arm_body(cur)?;
                 if seen.first(kw, self.diags) {
-                    r.handlers.push(Handler { event: kw.clone(), body });
+                    r.handlers.push(Handler {
+                        event: kw.clone(),
+                        body,
+                    });
                 }
                 return Ok(());
             }
@@ -566,7 +633,9 @@ impl Parser<'_> {
                     Sticky::Today(t)
                 } else {
                     let _ = cur.eat("for");
-                    Sticky::For(cur.expect_duration("`today` or a duration such as `8h`", self.diags)?)
+                    Sticky::For(
+                        cur.expect_duration("`today` or a duration such as `8h`", self.diags)?,
+                    )
                 };
                 if seen.first(kw, self.diags) {
                     r.sticky = Some(s);
@@ -597,7 +666,19 @@ impl Parser<'_> {
                 }
             }
             _ => {
-                unknown_keyword(self.diags, kw, "in a route", &["sticky", "record", "require", "queue", "no_answer =>", "busy =>"]);
+                unknown_keyword(
+                    self.diags,
+                    kw,
+                    "in a route",
+                    &[
+                        "sticky",
+                        "record",
+                        "require",
+                        "queue",
+                        "no_answer =>",
+                        "busy =>",
+                    ],
+                );
                 return Err(Reported);
             }
         }
@@ -639,7 +720,13 @@ impl Parser<'_> {
         q
     }
 
-    fn queue_line(&mut self, q: &mut Queue, kw: &Ident, cur: &mut Cursor, seen: &mut Seen) -> PResult<()> {
+    fn queue_line(
+        &mut self,
+        q: &mut Queue,
+        kw: &Ident,
+        cur: &mut Cursor,
+        seen: &mut Seen,
+    ) -> PResult<()> {
         let d = &mut *self.diags;
         match kw.name.as_str() {
             "music" | "greeting" => {
@@ -660,7 +747,11 @@ impl Parser<'_> {
                 } else if let Some(t) = cur.text() {
                     AnnounceWhat::Prompt(t)
                 } else {
-                    return Err(cur.error(d, "`position`, `expected_wait` or a prompt in quotes", None));
+                    return Err(cur.error(
+                        d,
+                        "`position`, `expected_wait` or a prompt in quotes",
+                        None,
+                    ));
                 };
                 let every = if cur.eat("every").is_some() {
                     Some(cur.expect_duration("how often, such as `60s`", d)?)
@@ -675,7 +766,11 @@ impl Parser<'_> {
             }
             "max_wait" => {
                 let t = cur.expect_duration("the longest wait, such as `10m`", d)?;
-                let body = if cur.is_punct("=>") { Some(self.arm_body(cur)?) } else { None };
+                let body = if cur.is_punct("=>") {
+                    Some(self.arm_body(cur)?)
+                } else {
+                    None
+                };
                 if seen.first(kw, self.diags) {
                     q.max_wait = Some((t, body));
                 }
@@ -683,7 +778,11 @@ impl Parser<'_> {
             }
             "max_length" => {
                 let n = cur.expect_number("the most callers waiting, such as `20`", d)?;
-                let body = if cur.is_punct("=>") { Some(self.arm_body(cur)?) } else { None };
+                let body = if cur.is_punct("=>") {
+                    Some(self.arm_body(cur)?)
+                } else {
+                    None
+                };
                 if seen.first(kw, self.diags) {
                     q.max_length = Some((n, body));
                 }
@@ -696,7 +795,19 @@ impl Parser<'_> {
                 return Ok(());
             }
             _ => {
-                unknown_keyword(d, kw, "in a queue", &["music", "greeting", "announce", "max_wait", "max_length", "key"]);
+                unknown_keyword(
+                    d,
+                    kw,
+                    "in a queue",
+                    &[
+                        "music",
+                        "greeting",
+                        "announce",
+                        "max_wait",
+                        "max_length",
+                        "key",
+                    ],
+                );
                 return Err(Reported);
             }
         }
