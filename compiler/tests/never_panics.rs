@@ -23,16 +23,107 @@ impl Rng {
 }
 
 const TOKENS: &[&str] = &[
-    "flow", "start", "menu", "route", "if", "else", "not", "and", "or", "play", "\"1\"", "=>",
-    "{", "}", "\n", ";", "(", ")", ",", ":", "..", "-", "==", "record", "ask", "consent", "goto",
-    "call", "subflow", "block", "return", "hours", "holidays", "group", "agent", "members", "tier",
-    "strategy", "priority", "skills", "mon-fri", "08:00-18:00", "22:00-06:00", "overnight",
-    "2026-02-30", "2026-12-24..2026-12-26", "every", "12-25", "easter", "+", "1", "last", "monday",
-    "of", "may", "numbers", "\"+49 30 123456\"", "\"200\"", "timezone", "\"Europe/Berlin\"",
-    "open(h)", "holiday(x)", "consented", "queue", "max_wait", "10m", "5s", "sticky", "today",
-    "\"", "\\", "é", "€", "\u{0}", "/*", "*/", "//", "x", "h", "use", "\"a.flow\"", "collect",
-    "length", "6..10", "lookup", "crm.tier", "voicemail", "greeting", "busy", "switch", "transfer",
-    "\"sip:a@b\"", "caller", "is", "anonymous", "matches", "\"+49*\"", "in", "say", "digits", "key",
+    "flow",
+    "start",
+    "menu",
+    "route",
+    "if",
+    "else",
+    "not",
+    "and",
+    "or",
+    "play",
+    "\"1\"",
+    "=>",
+    "{",
+    "}",
+    "\n",
+    ";",
+    "(",
+    ")",
+    ",",
+    ":",
+    "..",
+    "-",
+    "==",
+    "record",
+    "ask",
+    "consent",
+    "goto",
+    "call",
+    "subflow",
+    "block",
+    "return",
+    "hours",
+    "holidays",
+    "group",
+    "agent",
+    "members",
+    "tier",
+    "strategy",
+    "priority",
+    "skills",
+    "mon-fri",
+    "08:00-18:00",
+    "22:00-06:00",
+    "overnight",
+    "2026-02-30",
+    "2026-12-24..2026-12-26",
+    "every",
+    "12-25",
+    "easter",
+    "+",
+    "1",
+    "last",
+    "monday",
+    "of",
+    "may",
+    "numbers",
+    "\"+49 30 123456\"",
+    "\"200\"",
+    "timezone",
+    "\"Europe/Berlin\"",
+    "open(h)",
+    "holiday(x)",
+    "consented",
+    "queue",
+    "max_wait",
+    "10m",
+    "5s",
+    "sticky",
+    "today",
+    "\"",
+    "\\",
+    "é",
+    "€",
+    "\u{0}",
+    "/*",
+    "*/",
+    "//",
+    "x",
+    "h",
+    "use",
+    "\"a.flow\"",
+    "collect",
+    "length",
+    "6..10",
+    "lookup",
+    "crm.tier",
+    "voicemail",
+    "greeting",
+    "busy",
+    "switch",
+    "transfer",
+    "\"sip:a@b\"",
+    "caller",
+    "is",
+    "anonymous",
+    "matches",
+    "\"+49*\"",
+    "in",
+    "say",
+    "digits",
+    "key",
 ];
 
 fn check(texts: &[(&str, String)]) {
@@ -53,7 +144,9 @@ fn seeds() -> Vec<String> {
     for dir in ["flows", "tests/ui"] {
         let mut stack: Vec<PathBuf> = vec![root.join(dir)];
         while let Some(d) = stack.pop() {
-            let Ok(entries) = std::fs::read_dir(&d) else { continue };
+            let Ok(entries) = std::fs::read_dir(&d) else {
+                continue;
+            };
             for e in entries.flatten() {
                 let p = e.path();
                 if p.is_dir() {
@@ -112,11 +205,17 @@ fn mutate(rng: &mut Rng, text: &str) -> String {
 }
 
 fn iters(default: usize) -> usize {
-    std::env::var("CALLFLOW_FUZZ_ITERS").ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var("CALLFLOW_FUZZ_ITERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 fn seed() -> u64 {
-    std::env::var("CALLFLOW_FUZZ_SEED").ok().and_then(|v| v.parse().ok()).unwrap_or(0x5EED_CA11_F10F)
+    std::env::var("CALLFLOW_FUZZ_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0x5EED_CA11_F10F)
 }
 
 #[test]
@@ -152,11 +251,24 @@ fn pathological_nesting_and_sizes() {
     let deep_parens = "flow f { start { if ".to_string() + &"(".repeat(50_000) + "open(h) {} } }";
     let deep_nots = "flow f { start { if ".to_string() + &"not ".repeat(50_000) + "open(h) {} } }";
     let long_line = "flow f { numbers ".to_string() + &"\"200\", ".repeat(20_000) + "\"201\" }";
-    let many_menus: String = (0..2_000).map(|i| format!("menu m{i} {{ prompt \"p\" \"1\" => menu m{} }}\n", i + 1)).collect();
+    let many_menus: String = (0..2_000)
+        .map(|i| format!("menu m{i} {{ prompt \"p\" \"1\" => menu m{} }}\n", i + 1))
+        .collect();
     let chain = format!("flow f {{ numbers \"300\" start {{ menu m0 }} {many_menus} }}");
-    let gotos: String = (0..2_000).map(|i| format!("block b{i} {{ goto b{} }}\n", (i + 1) % 2_000)).collect();
+    let gotos: String = (0..2_000)
+        .map(|i| format!("block b{i} {{ goto b{} }}\n", (i + 1) % 2_000))
+        .collect();
     let ring = format!("flow f {{ numbers \"301\" start {{ goto b0 }} {gotos} }}");
-    for t in [deep_blocks, deep_parens, deep_nots, long_line, chain, ring, "\u{feff}".into(), "{".repeat(47) + &"}".repeat(47)] {
+    for t in [
+        deep_blocks,
+        deep_parens,
+        deep_nots,
+        long_line,
+        chain,
+        ring,
+        "\u{feff}".into(),
+        "{".repeat(47) + &"}".repeat(47),
+    ] {
         check(&[("a.flow", t)]);
     }
 }

@@ -71,11 +71,6 @@ pub struct Block {
     pub close: Option<Span>,
 }
 
-/// Runs only the pest parser (for profiling).
-pub fn parse_raw(text: &str) -> usize {
-    Grammar::parse(Rule::file, text).map(|p| p.count()).unwrap_or(0)
-}
-
 /// Parses `text` into lines and blocks, reporting structural problems into `diags`.
 pub fn parse(file: FileId, text: &str, diags: &mut Diagnostics) -> Vec<Line> {
     if let Some(deep) = too_deep(text) {

@@ -1,0 +1,101 @@
+//! The `callflow` command line as CI uses it: exit codes, output formats, the summary line,
+//! directory recursion and `explain`.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn callflow(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_callflow"))
+        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/cli"))
+        .env("NO_COLOR", "1")
+        .args(args)
+        .output()
+        .expect("callflow runs")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+#[test]
+fn clean_directory_exits_zero_and_finds_nested_files() {
+    let out = callflow(&["check", "clean"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "");
+    assert_eq!(text(&out.stderr), "no problems in 2 files\n");
+}
+
+#[test]
+fn warnings_pass_unless_denied() {
+    let out = callflow(&["check", "warn"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(text(&out.stdout).contains("CF0302"));
+    assert_eq!(text(&out.stderr), "0 errors, 1 warning in 1 file\n");
+    let out = callflow(&["check", "--deny-warnings", "warn"]);
+    assert_eq!(out.status.code(), Some(1));
+}
+
+#[test]
+fn errors_exit_one() {
+    let out = callflow(&["check", "../ui"]);
+    assert_eq!(out.status.code(), Some(1));
+    let summary = text(&out.stderr);
+    assert!(
+        summary.contains(" errors, ") && summary.ends_with(" files\n"),
+        "{summary}"
+    );
+}
+
+#[test]
+fn json_is_one_object_per_line() {
+    let out = callflow(&["check", "--format", "json", "warn"]);
+    let stdout = text(&out.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 1);
+    let v: serde_json::Value = serde_json::from_str(lines[0]).expect("valid JSON");
+    assert_eq!(v["code"], "CF0302");
+    assert_eq!(v["severity"], "warning");
+    assert_eq!(v["file"], "warn/w.flow");
+    assert_eq!(v["line"], 6);
+    assert_eq!(v["column"], 5);
+    assert!(v["labels"].as_array().is_some_and(|l| l.len() >= 2));
+    assert!(v["help"].as_str().is_some_and(|h| h.contains("hangup")));
+}
+
+#[test]
+fn github_annotations() {
+    let out = callflow(&["check", "--format", "github", "warn"]);
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.starts_with(
+            "::warning file=warn/w.flow,line=6,col=5,endLine=6,endColumn=6,title=CF0302::"
+        ),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn usage_and_io_errors_exit_two() {
+    let out = callflow(&["check", "no/such/dir"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("cannot read `no/such/dir`"));
+    assert_eq!(callflow(&["check"]).status.code(), Some(2));
+    assert_eq!(
+        callflow(&["check", "--format", "xml", "clean"])
+            .status
+            .code(),
+        Some(2)
+    );
+}
+
+#[test]
+fn explain_prints_the_page() {
+    let out = callflow(&["explain", "CF0401"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(text(&out.stdout).starts_with("# CF0401"));
+    let out = callflow(&["explain", "cf0401"]);
+    assert_eq!(out.status.code(), Some(0));
+    let out = callflow(&["explain", "CF9999"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("no diagnostic code CF9999"));
+}
