@@ -76,6 +76,23 @@ pub fn check(project: &Project) -> Checked<'_> {
         consent::check(&cx, f, &checked, &mut diags);
         prompt_files.extend(media::files(&cx, file, f, &checked));
     }
+    // One entry per file, however many flows play it.
+    let mut merged: Vec<PromptFile> = Vec::new();
+    let mut index = std::collections::HashMap::new();
+    for pf in prompt_files {
+        let key = (pf.path.clone(), pf.prompt.clone(), pf.language.clone());
+        match index.get(&key) {
+            Some(&i) => {
+                let m: &mut PromptFile = &mut merged[i];
+                m.uses.extend(pf.uses);
+            }
+            None => {
+                index.insert(key, merged.len());
+                merged.push(pf);
+            }
+        }
+    }
+    let prompt_files = merged;
     numbers::check(&flows, &mut diags);
     unused(&cx, &mut diags);
     Checked {

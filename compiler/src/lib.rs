@@ -2,9 +2,11 @@
 //! diagnostics for every mistake. No I/O and no clock: callers hand in texts and file facts.
 
 pub mod ast;
+pub mod bytecode;
 pub mod calendar;
 pub mod check;
 pub mod diagnostics;
+pub mod lower;
 pub mod pattern;
 pub mod project;
 pub mod source;

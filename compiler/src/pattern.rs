@@ -7,7 +7,7 @@ pub type Set = u16;
 
 const DIGITS: Set = 0x3ff;
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Pattern {
     /// One set of allowed symbols per position.
     pub elems: Vec<Set>,

@@ -47,26 +47,26 @@ switchboard-welcome   | de | Willkommen bei Example. Schön, dass Sie anrufen.
 switchboard-welcome   | en | Welcome to Example. Thank you for calling.
 switchboard-closed    | de | Unsere Zentrale ist gerade geschlossen.
 switchboard-closed    | en | Our switchboard is closed right now.
-main-menu             | de | Vertrieb: 1. Service: 3. Oder die Durchwahl. English: 9. Zentrale: 0.
-main-menu             | en | Sales: 1. Service: 3. Or dial an extension. Deutsch: 9. Operator: 0.
-main-menu-short       | de | 1 Vertrieb, 3 Service, 0 Zentrale.
-main-menu-short       | en | 1 sales, 3 service, 0 operator.
-service-menu          | de | Technik: 1. Rechnungen: 2. Bestellungen: 3. Zurück: Stern.
-service-menu          | en | Technical support: 1. Invoices: 2. Orders: 3. Back: star.
-billing-menu          | de | Frage zur Rechnung: 1. Bankverbindung: 2. Zurück: Stern.
-billing-menu          | en | Invoice question: 1. Bank details: 2. Back: star.
+main-menu             | de | Vertrieb 1, Service 3, English 9, Zentrale 0, oder Durchwahl.
+main-menu             | en | Sales 1, service 3, Deutsch 9, operator 0, or an extension.
+main-menu-short       | de | Vertrieb 1, Service 3, Zentrale 0.
+main-menu-short       | en | Sales 1, service 3, operator 0.
+service-menu          | de | Technik 1, Rechnungen 2, Bestellungen 3, zurück Stern.
+service-menu          | en | Support 1, invoices 2, orders 3, back star.
+billing-menu          | de | Rechnung 1, Bankverbindung 2, zurück Stern, Anfang 0.
+billing-menu          | en | Invoices 1, bank details 2, back star, start 0.
 bank-details          | de | Unsere Bankverbindung steht auf jeder Rechnung.
 bank-details          | en | Our bank details are printed on every invoice.
-language-menu         | de | Deutsch: 1. English: 2.
-language-menu         | en | Deutsch: 1. English: 2.
+language-menu         | de | Deutsch 1, English 2.
+language-menu         | en | Deutsch 1, English 2.
 enter-invoice-number  | de | Bitte die Rechnungsnummer eingeben, dann Raute.
 enter-invoice-number  | en | Please type your invoice number, then hash.
 vm-general            | de | Bitte sprechen Sie nach dem Ton.
 vm-general            | en | Please speak after the tone.
-vm-general-no-answer  | de | Gerade ist niemand frei. Bitte sprechen Sie nach dem Ton.
-vm-general-no-answer  | en | Nobody is free right now. Please speak after the tone.
-vm-general-closed     | de | Wir rufen am nächsten Werktag zurück. Sprechen Sie nach dem Ton.
-vm-general-closed     | en | We will call you back next working day. Speak after the tone.
+vm-general-no-answer  | de | Niemand ist frei. Sprechen Sie nach dem Ton.
+vm-general-no-answer  | en | Nobody is free. Speak after the tone.
+vm-general-closed     | de | Wir rufen zurück. Bitte sprechen Sie nach dem Ton.
+vm-general-closed     | en | We will call you back. Speak after the tone.
 
 # --- support.flow ---
 support-welcome       | de | Willkommen beim Support. Wir verbinden Sie.
@@ -76,7 +76,7 @@ support-queue         | de | Alle Kollegen sind im Gespräch. Bitte bleiben Sie 
 vm-support            | de | Support. Bitte sprechen Sie nach dem Ton.
 vm-support-busy       | de | Alle Leitungen sind belegt. Sprechen Sie nach dem Ton.
 vm-support-no-answer  | de | Leider ist niemand frei. Sprechen Sie nach dem Ton.
-vm-support-closed     | de | Wir rufen am nächsten Werktag zurück. Sprechen Sie nach dem Ton.
+vm-support-closed     | de | Wir rufen zurück. Bitte sprechen Sie nach dem Ton.
 
 # --- sales.flow ---
 sales-welcome         | de | Willkommen im Vertrieb. Einen Moment bitte.
@@ -92,10 +92,10 @@ vm-sales-closed       | de | Wir melden uns. Bitte sprechen Sie nach dem Ton.
 # --- recording.flow (order hotline) ---
 orders-welcome        | de | Willkommen bei der Bestell-Hotline.
 orders-closed         | de | Die Bestell-Hotline ist gerade geschlossen.
-recording-notice      | de | Dürfen wir das Gespräch aufzeichnen? Ja: 1. Nein: 2.
-recording-on          | de | Danke. Mit Stern 9 stoppen Sie die Aufzeichnung.
+recording-notice      | de | Dürfen wir aufzeichnen? Ja 1, nein 2.
+recording-on          | de | Danke. Stern 9 stoppt die Aufzeichnung.
 recording-off         | de | Dieses Gespräch wird nicht aufgezeichnet.
-orders-menu           | de | Neue Bestellung: 1. Frage zur Bestellung: 2. Kartenzahlung: 3.
+orders-menu           | de | Neue Bestellung 1, Bestellfrage 2, Kartenzahlung 3.
 enter-order-number    | de | Bitte die siebenstellige Bestellnummer eingeben.
 vm-orders             | de | Bestell-Hotline. Bitte sprechen Sie nach dem Ton.
 vm-orders-no-answer   | de | Leider ist niemand frei. Sprechen Sie nach dem Ton.
@@ -116,8 +116,8 @@ vm-care-busy          | de | Die Warteschlange ist voll. Sprechen Sie nach dem T
 vm-care-busy          | en | The queue is full. Please speak after the tone.
 vm-care-no-answer     | de | Wir rufen Sie zurück. Sprechen Sie nach dem Ton.
 vm-care-no-answer     | en | We will call you back. Please speak after the tone.
-vm-care-closed        | de | Wir rufen am nächsten Werktag zurück. Sprechen Sie nach dem Ton.
-vm-care-closed        | en | We will call you back next working day. Speak after the tone.
+vm-care-closed        | de | Wir rufen zurück. Bitte sprechen Sie nach dem Ton.
+vm-care-closed        | en | We will call you back. Speak after the tone.
 
 # --- reception.flow (no languages: prompts/<name>.wav) ---
 reception-closed      | -  | Der Empfang ist gerade nicht besetzt.
@@ -139,20 +139,20 @@ while IFS='|' read -r name lang text; do
         *)  echo "make-prompts.sh: unknown language \`$lang\` for \`$name\`" >&2; exit 1 ;;
     esac
     mkdir -p "$(dirname "$out")"
-    espeak-ng -v "$voice" -s 165 -w "$tmp/speech.wav" "$text"
+    espeak-ng -v "$voice" -s 175 -w "$tmp/speech.wav" "$text"
     # Trim the silence espeak leaves at the end, then convert and normalize to -3 dBFS.
     to_phone "$tmp/speech.wav" "$out" reverse silence 1 0.05 1% reverse norm -3
     count=$((count + 1))
 done <<< "$table"
 
-# Hold music: a calm arpeggio of plucked notes (C major, A minor, F major, G major), about 7 s;
+# Hold music: a calm arpeggio of plucked notes (C major, A minor, F major, G major), about 5 s;
 # queues play it in a loop.
 mkdir -p music
-notes=(C4 E4 G4 C5 A3 C4 E4 A4 F3 A3 C4 F4 G3 B3 D4 G4)
+notes=(C4 E4 G4 E4 A3 C4 E4 C4 F3 A3 C4 A3 G3 B3 D4 B3)
 parts=()
 for i in "${!notes[@]}"; do
     part="$tmp/note$i.wav"
-    sox -V1 -D -n -r 8000 -c 1 -b 16 -e signed-integer "$part" synth 0.44 pluck "${notes[$i]}" fade 0 0.44 0.15
+    sox -V1 -D -n -r 8000 -c 1 -b 16 -e signed-integer "$part" synth 0.3 pluck "${notes[$i]}" fade 0 0.3 0.1
     parts+=("$part")
 done
 sox -V1 -D "${parts[@]}" -r 8000 -c 1 -b 16 -e signed-integer music/hold.wav norm -6

@@ -658,7 +658,7 @@ pub fn keys(flow: &Flow, diags: &mut Diagnostics) {
                     diags.push(
                         Diagnostic::new(codes::CONSENT_KEYS_CLASH, tw.span, format!("withdraw key \"{}\" clashes with menu key \"{value}\"", tw.value), "works at any time during the call")
                             .label(*span, "this menu key starts the same way")
-                            .help("the withdraw key is heard during menus too; pick one no menu uses, such as \"*9\""),
+                            .help("the withdraw key is heard during menus too; choose keys so that no menu key starts like the withdraw key"),
                     );
                     break;
                 }

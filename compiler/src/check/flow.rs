@@ -15,6 +15,9 @@ use crate::diagnostics::{Diagnostic, Diagnostics, codes};
 use crate::source::{FileId, Span};
 use std::collections::HashMap;
 
+/// How often a menu or `collect` is offered again after a wrong or missing input, by default.
+pub const DEFAULT_RETRIES: u32 = 2;
+
 /// Names every flow has without defining them.
 pub const BUILTINS: &[&str] = &["caller", "dialled", "key", "language"];
 
@@ -66,6 +69,8 @@ pub struct FlowChecked<'a> {
 struct Place {
     in_menu: bool,
     in_subflow: bool,
+    /// Inside a route's handler: why the caller is there (picks the voicemail greeting).
+    reason: Option<&'static str>,
 }
 
 struct FlowCx<'c, 'a> {
@@ -351,7 +356,7 @@ impl<'a> FlowCx<'_, 'a> {
         self.handlers(&m.handlers, &["invalid", "timeout", "exhausted"], "a menu");
         let inside = Place {
             in_menu: true,
-            in_subflow: false,
+            ..Place::default()
         };
         for a in &m.arms {
             self.body(&a.body, inside);
@@ -361,7 +366,8 @@ impl<'a> FlowCx<'_, 'a> {
         }
         let has = |e: &str| m.handlers.iter().any(|h| h.event.name == e);
         if !has("invalid") && !has("timeout") {
-            let retries = m.retries.map_or(3, |r| r.value);
+            // `retries N`: the menu is offered again N times after a wrong or missing key.
+            let tries = m.retries.map_or(DEFAULT_RETRIES, |r| r.value) + 1;
             let after = if has("exhausted") {
                 "runs `exhausted =>`".to_string()
             } else {
@@ -372,7 +378,7 @@ impl<'a> FlowCx<'_, 'a> {
                     codes::MENU_WITHOUT_HANDLERS,
                     m.name.span,
                     format!("menu `{}` has no `invalid` or `timeout` handling", m.name.name),
-                    format!("a wrong key or no key replays this menu; after {retries} tries the call {after}"),
+                    format!("a wrong key or no key replays this menu; after {tries} tries the call {after}"),
                 )
                 .help("add `invalid => play \"invalid-choice\"` and `timeout => ...` to tell the caller what went wrong"),
             );
@@ -470,11 +476,16 @@ impl<'a> FlowCx<'_, 'a> {
             StmtKind::Route(r) => routing::route(self.cx, self.out.file, r, self.diags),
             StmtKind::Transfer(e) => self.transfer(e),
             StmtKind::Voicemail { target, reason } => {
-                if let Some(id) = self.global(target, DefKind::Voicemail) {
+                let id = self.global(target, DefKind::Voicemail);
+                if let Some(id) = id {
                     self.out.boxes.push(id);
                 }
-                if let Some(r) = reason {
-                    routing::reason(r, self.diags);
+                let ok = reason.as_ref().is_none_or(|r| routing::reason(r, self.diags));
+                let why = reason.as_ref().map(|r| r.name.as_str()).or(place.reason);
+                if let (Some(id), Some(why), true) = (id, why, ok) {
+                    if let Item::Voicemail(v) = self.cx.item(id) {
+                        routing::greeting_for(v, why, s.span, self.diags);
+                    }
                 }
             }
             StmtKind::Lookup { name, handlers } => {
@@ -502,8 +513,10 @@ impl<'a> FlowCx<'_, 'a> {
         // Bodies nested in routes are walked here so each statement is checked once.
         if let StmtKind::Route(r) = &s.kind {
             self.handlers(&r.handlers, &["no_answer", "busy"], "a route");
+            let because = |reason: &'static str| Place { reason: Some(reason), ..place };
             for h in &r.handlers {
-                self.body(&h.body, place);
+                let why = if h.event.name == "busy" { "busy" } else { "no_answer" };
+                self.body(&h.body, because(why));
             }
             if let Some(q) = &r.queue {
                 for p in [&q.music, &q.greeting].into_iter().flatten() {
@@ -515,10 +528,10 @@ impl<'a> FlowCx<'_, 'a> {
                     }
                 }
                 if let Some((_, Some(b))) = &q.max_wait {
-                    self.body(b, place);
+                    self.body(b, because("no_answer"));
                 }
                 if let Some((_, Some(b))) = &q.max_length {
-                    self.body(b, place);
+                    self.body(b, because("busy"));
                 }
                 for k in &q.exit_keys {
                     keys::single_key(&k.key, self.diags);

@@ -187,6 +187,84 @@ pub fn check(cx: &Cx, flow: &Flow, fc: &FlowChecked, diags: &mut Diagnostics) {
         }
     }
     loops(&g, diags);
+    unreached(&g, diags);
+}
+
+/// The procedures and menus a body enters (`goto`, `call`, `menu`), at any depth.
+fn entered(g: &Graph, b: &Body, out: &mut Vec<Node>) {
+    for s in &b.stmts {
+        match &s.kind {
+            StmtKind::Goto(n) | StmtKind::Call(n) => {
+                if let Some(&i) = g.fc.procs.get(n.name.as_str()) {
+                    out.push(Node::Proc(i));
+                }
+            }
+            StmtKind::Menu(n) => {
+                if let Some(&i) = g.fc.menus.get(n.name.as_str()) {
+                    out.push(Node::Menu(i));
+                }
+            }
+            _ => {}
+        }
+        crate::check::flow::for_each_body(s, |inner| entered(g, inner, out));
+    }
+}
+
+fn bodies_of(flow: &Flow, n: Node) -> Vec<&Body> {
+    match n {
+        Node::Start => flow.start.iter().collect(),
+        Node::Proc(i) => vec![&flow.procs[i].body],
+        Node::Menu(i) => {
+            let m = &flow.menus[i];
+            m.arms.iter().map(|a| &a.body).chain(m.handlers.iter().map(|h| &h.body)).collect()
+        }
+    }
+}
+
+/// Blocks, subflows and menus that are named somewhere but never reached from `start` (CF0107;
+/// those named nowhere are reported by the flow check).
+fn unreached(g: &Graph, diags: &mut Diagnostics) {
+    let flow = g.flow;
+    let mut reached = vec![Node::Start];
+    let mut i = 0;
+    while i < reached.len() {
+        let mut next = Vec::new();
+        for b in bodies_of(flow, reached[i]) {
+            entered(g, b, &mut next);
+        }
+        for n in next {
+            if !reached.contains(&n) {
+                reached.push(n);
+            }
+        }
+        i += 1;
+    }
+    let mut named = Vec::new();
+    let all = (0..flow.procs.len()).map(Node::Proc).chain((0..flow.menus.len()).map(Node::Menu));
+    for n in all.clone() {
+        for b in bodies_of(flow, n) {
+            entered(g, b, &mut named);
+        }
+    }
+    for n in all {
+        if reached.contains(&n) || !named.contains(&n) {
+            continue;
+        }
+        let (what, name) = match n {
+            Node::Proc(i) => (if flow.procs[i].kind == ProcKind::Block { "block" } else { "subflow" }, &flow.procs[i].name),
+            Node::Menu(i) => ("menu", &flow.menus[i].name),
+            Node::Start => continue,
+        };
+        diags.push(
+            Diagnostic::new(
+                codes::UNUSED,
+                name.span,
+                format!("{what} `{}` is never reached from `start`", name.name),
+                "only entered from parts that no call reaches",
+            )
+            .help("enter it from `start` (or from a part `start` reaches), or remove it"),
+        );
+    }
 }
 
 /// Reports the statements after one that never completes (CF0301), in every nested body.

@@ -294,8 +294,34 @@ pub fn voicemail(v: &Voicemail, diags: &mut Diagnostics) {
 }
 
 /// A voicemail reason: `busy`, `no_answer` or `closed` (CF0203 otherwise).
-pub fn reason(r: &Ident, diags: &mut Diagnostics) {
-    reason_ok(r, diags);
+pub fn reason(r: &Ident, diags: &mut Diagnostics) -> bool {
+    reason_ok(r, diags)
+}
+
+/// The box has a greeting for `why` (or a plain one) (CF0202 otherwise).
+pub fn greeting_for(v: &Voicemail, why: &str, at: crate::source::Span, diags: &mut Diagnostics) {
+    if v.greetings.is_empty() {
+        return; // reported at the box
+    }
+    let covered = v.greetings.iter().any(|(r, _)| r.as_ref().is_none_or(|r| r.name == why));
+    if covered {
+        return;
+    }
+    let when = match why {
+        "busy" => "every agent is busy",
+        "no_answer" => "nobody answers",
+        _ => "the line is closed",
+    };
+    diags.push(
+        Diagnostic::new(
+            codes::MISSING_SETTING,
+            at,
+            format!("voicemail box `{}` has no greeting for `{why}`", v.name.name),
+            format!("callers sent here when {when} hear no greeting"),
+        )
+        .label(v.name.span, "the box")
+        .help(format!("add `greeting {why} \"PROMPT\"` or a plain `greeting \"PROMPT\"` to the box")),
+    );
 }
 
 fn reason_ok(r: &Ident, diags: &mut Diagnostics) -> bool {

@@ -106,6 +106,11 @@ impl Globals {
         self.by_name.get(name).copied()
     }
 
+    /// Whether the definition is visible from `from` (same file or a used file).
+    pub fn visible_from(&self, id: DefId, from: FileId) -> bool {
+        self.visible[from.0 as usize][self.def(id).file.0 as usize]
+    }
+
     pub fn def(&self, id: DefId) -> &Def {
         &self.defs[id.0 as usize]
     }

@@ -217,7 +217,10 @@ pub fn hours(cx: &Cx, file: FileId, h: &Hours, diags: &mut Diagnostics) {
                         );
                         break;
                     }
-                    specials.push((d, *span));
+                    if !windows.is_empty() {
+                        // A closed special day agrees with a holiday; only opening hours clash.
+                        specials.push((d, *span));
+                    }
                     n += 1;
                     match d.tomorrow() {
                         Ok(x) => d = x,

@@ -274,7 +274,7 @@ impl Parser<'_> {
         })
     }
 
-    fn skills(&mut self, cur: &mut Cursor) -> PResult<Vec<Skill>> {
+    pub(super) fn skills(&mut self, cur: &mut Cursor) -> PResult<Vec<Skill>> {
         let mut out = Vec::new();
         loop {
             let name = cur.expect_ident("a skill such as `de:5`", self.diags)?;

@@ -126,7 +126,7 @@ impl Parser<'_> {
                 } else if cur.eat("digits").is_some() {
                     SayKind::Digits
                 } else {
-                    return Err(cur.error(d, "`number` or `digits`", Some("`say number queue_position` reads 12 as \"twelve\", `say digits account` reads it as \"one two\"")));
+                    return Err(cur.error(d, "`number` or `digits`", Some("`say number queue_length(sales)` reads 12 as \"twelve\", `say digits account` reads it digit by digit")));
                 };
                 StmtKind::Say {
                     kind,
@@ -302,57 +302,65 @@ impl Parser<'_> {
                 }
                 continue;
             }
-            let Some(kw) = cur.ident() else {
-                let _ = cur.error(
-                    self.diags,
-                    "a key in quotes such as \"1\", or a menu setting",
-                    None,
-                );
-                continue;
-            };
-            if cur.is_punct("=>") {
-                if matches!(kw.name.as_str(), "invalid" | "timeout" | "exhausted") {
-                    if let Ok(body) = self.arm_body(&mut cur) {
-                        m.handlers.push(Handler { event: kw, body });
-                    }
-                } else {
-                    let d = Diagnostic::new(
-                        codes::UNKNOWN_KEYWORD,
-                        kw.span,
-                        format!("unknown menu event `{}`", kw.name),
-                        "not a menu event",
+            // Several settings may share a line: `prompt "main" timeout 5s`.
+            while !cur.at_end() {
+                let Some(kw) = cur.ident() else {
+                    let _ = cur.error(
+                        self.diags,
+                        "a key in quotes such as \"1\", or a menu setting",
+                        None,
                     );
-                    let d = if kw.name.chars().all(|c| c.is_ascii_alphanumeric())
-                        && kw.name.len() <= 3
-                    {
-                        d.help(format!("keys go in quotes: \"{}\" => ...", kw.name))
+                    break;
+                };
+                if cur.is_punct("=>") {
+                    if matches!(kw.name.as_str(), "invalid" | "timeout" | "exhausted") {
+                        if let Ok(body) = self.arm_body(&mut cur) {
+                            m.handlers.push(Handler { event: kw, body });
+                        }
                     } else {
-                        d.suggest(
-                            &kw.name,
-                            ["invalid", "timeout", "exhausted"],
-                            "menu events are `invalid`, `timeout` and `exhausted`",
-                        )
-                    };
-                    self.diags.push(d);
+                        let d = Diagnostic::new(
+                            codes::UNKNOWN_KEYWORD,
+                            kw.span,
+                            format!("unknown menu event `{}`", kw.name),
+                            "not a menu event",
+                        );
+                        let d = if kw.name.chars().all(|c| c.is_ascii_alphanumeric())
+                            && kw.name.len() <= 3
+                        {
+                            d.help(format!("keys go in quotes: \"{}\" => ...", kw.name))
+                        } else {
+                            d.suggest(
+                                &kw.name,
+                                ["invalid", "timeout", "exhausted"],
+                                "menu events are `invalid`, `timeout` and `exhausted`",
+                            )
+                        };
+                        self.diags.push(d);
+                    }
+                    break;
                 }
-                continue;
+                if self
+                    .digit_setting(
+                        &kw,
+                        &mut cur,
+                        &mut seen,
+                        &mut DigitSettings {
+                            prompt: &mut m.prompt,
+                            repeat_prompt: Some(&mut m.repeat_prompt),
+                            timeout: &mut m.timeout,
+                            digit_timeout: &mut m.digit_timeout,
+                            retries: &mut m.retries,
+                            min_len: None,
+                            max_len: None,
+                            terminator: None,
+                        },
+                        "in a menu",
+                    )
+                    .is_err()
+                {
+                    break;
+                }
             }
-            let _ = self.digit_setting(
-                &kw,
-                &mut cur,
-                &mut seen,
-                &mut DigitSettings {
-                    prompt: &mut m.prompt,
-                    repeat_prompt: Some(&mut m.repeat_prompt),
-                    timeout: &mut m.timeout,
-                    digit_timeout: &mut m.digit_timeout,
-                    retries: &mut m.retries,
-                    min_len: None,
-                    max_len: None,
-                    terminator: None,
-                },
-                "in a menu",
-            );
         }
         Ok(m)
     }
@@ -437,7 +445,7 @@ impl Parser<'_> {
                 return Err(Reported);
             }
         }
-        cur.expect_end(&format!("`{}`", kw.name), self.diags)
+        Ok(())
     }
 
     fn collect(&mut self, cur: &mut Cursor, kw: &Ident) -> PResult<Collect> {
@@ -461,46 +469,53 @@ impl Parser<'_> {
         let mut seen = Seen::default();
         for line in &block.lines {
             let mut cur = Cursor::new(&line.parts, line.span);
-            let Some(kw) = cur.ident() else {
-                let _ = cur.error(self.diags, "a setting such as `length 6..10`", None);
-                continue;
-            };
-            if cur.is_punct("=>") {
-                if matches!(kw.name.as_str(), "invalid" | "timeout" | "exhausted") {
-                    if let Ok(body) = self.arm_body(&mut cur) {
-                        c.handlers.push(Handler { event: kw, body });
+            while !cur.at_end() {
+                let Some(kw) = cur.ident() else {
+                    let _ = cur.error(self.diags, "a setting such as `length 6..10`", None);
+                    break;
+                };
+                if cur.is_punct("=>") {
+                    if matches!(kw.name.as_str(), "invalid" | "timeout" | "exhausted") {
+                        if let Ok(body) = self.arm_body(&mut cur) {
+                            c.handlers.push(Handler { event: kw, body });
+                        }
+                    } else {
+                        unknown_keyword(
+                            self.diags,
+                            &kw,
+                            "as an event of `collect`",
+                            &["invalid", "timeout", "exhausted"],
+                        );
                     }
-                } else {
-                    unknown_keyword(
-                        self.diags,
-                        &kw,
-                        "as an event of `collect`",
-                        &["invalid", "timeout", "exhausted"],
-                    );
+                    break;
                 }
-                continue;
+                let (mut min_len, mut max_len, mut terminator) =
+                    (c.min_len, c.max_len, c.terminator.take());
+                let failed = self
+                    .digit_setting(
+                        &kw,
+                        &mut cur,
+                        &mut seen,
+                        &mut DigitSettings {
+                            prompt: &mut c.prompt,
+                            repeat_prompt: None,
+                            timeout: &mut c.timeout,
+                            digit_timeout: &mut c.digit_timeout,
+                            retries: &mut c.retries,
+                            min_len: Some(&mut min_len),
+                            max_len: Some(&mut max_len),
+                            terminator: Some(&mut terminator),
+                        },
+                        "in `collect`",
+                    )
+                    .is_err();
+                c.min_len = min_len;
+                c.max_len = max_len;
+                c.terminator = terminator;
+                if failed {
+                    break;
+                }
             }
-            let (mut min_len, mut max_len, mut terminator) =
-                (c.min_len, c.max_len, c.terminator.take());
-            let _ = self.digit_setting(
-                &kw,
-                &mut cur,
-                &mut seen,
-                &mut DigitSettings {
-                    prompt: &mut c.prompt,
-                    repeat_prompt: None,
-                    timeout: &mut c.timeout,
-                    digit_timeout: &mut c.digit_timeout,
-                    retries: &mut c.retries,
-                    min_len: Some(&mut min_len),
-                    max_len: Some(&mut max_len),
-                    terminator: Some(&mut terminator),
-                },
-                "in `collect`",
-            );
-            c.min_len = min_len;
-            c.max_len = max_len;
-            c.terminator = terminator;
         }
         Ok(c)
     }
@@ -601,11 +616,16 @@ impl Parser<'_> {
         let mut seen = Seen::default();
         for line in &block.lines {
             let mut cur = Cursor::new(&line.parts, line.span);
-            let Some(kw) = cur.ident() else {
-                let _ = cur.error(self.diags, "a route setting such as `sticky today`", None);
-                continue;
-            };
-            let _ = self.route_line(&mut r, &kw, &mut cur, &mut seen);
+            // Several settings may share a line: `sticky today  record if consented`.
+            while !cur.at_end() {
+                let Some(kw) = cur.ident() else {
+                    let _ = cur.error(self.diags, "a route setting such as `sticky today`", None);
+                    break;
+                };
+                if self.route_line(&mut r, &kw, &mut cur, &mut seen).is_err() {
+                    break;
+                }
+            }
         }
         Ok(r)
     }
@@ -655,7 +675,7 @@ impl Parser<'_> {
                 }
             }
             "require" | "requires" => {
-                let s = self.route_skills(cur)?;
+                let s = self.skills(cur)?;
                 r.require.extend(s);
             }
             "queue" => {
@@ -685,19 +705,6 @@ impl Parser<'_> {
         cur.expect_end(&format!("`{}`", kw.name), self.diags)
     }
 
-    fn route_skills(&mut self, cur: &mut Cursor) -> PResult<Vec<crate::ast::Skill>> {
-        let mut out = Vec::new();
-        loop {
-            let name = cur.expect_ident("a skill such as `en:3`", self.diags)?;
-            cur.expect_punct(":", self.diags)?;
-            let level = cur.expect_number("the lowest skill level, such as `3`", self.diags)?;
-            out.push(crate::ast::Skill { name, level });
-            if cur.eat_punct(",").is_none() {
-                return Ok(out);
-            }
-        }
-    }
-
     fn queue(&mut self, block: &Block, kw: Span) -> Queue {
         let mut q = Queue {
             music: None,
@@ -711,11 +718,15 @@ impl Parser<'_> {
         let mut seen = Seen::default();
         for line in &block.lines {
             let mut cur = Cursor::new(&line.parts, line.span);
-            let Some(kw) = cur.ident() else {
-                let _ = cur.error(self.diags, "a queue setting such as `music \"hold\"`", None);
-                continue;
-            };
-            let _ = self.queue_line(&mut q, &kw, &mut cur, &mut seen);
+            while !cur.at_end() {
+                let Some(kw) = cur.ident() else {
+                    let _ = cur.error(self.diags, "a queue setting such as `music \"hold\"`", None);
+                    break;
+                };
+                if self.queue_line(&mut q, &kw, &mut cur, &mut seen).is_err() {
+                    break;
+                }
+            }
         }
         q
     }
