@@ -69,7 +69,7 @@ pub fn project(paths: &[PathBuf]) -> Result<(Project, usize), LoadError> {
             }
         }
     }
-    let n = project.sources.len();
+    let n = project.files_read();
     Ok((project, n))
 }
 

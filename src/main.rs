@@ -2,6 +2,7 @@
 //! The binary owns all I/O; the language lives in `callflow-compiler`.
 
 mod check_cmd;
+mod compile_cmd;
 mod explain;
 mod load;
 mod wav;
@@ -55,6 +56,20 @@ enum Command {
         #[arg(required = true)]
         paths: Vec<PathBuf>,
     },
+    /// Compile flow files (checked first) into one bytecode file.
+    Compile {
+        /// Flow files or directories.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Where to write the bytecode.
+        #[arg(short, long, default_value = "flows.cfb")]
+        output: PathBuf,
+    },
+    /// Print a bytecode file as readable instructions, with the source lines they came from.
+    Disasm {
+        /// A bytecode file written by `callflow compile` (or flow files, compiled on the fly).
+        paths: Vec<PathBuf>,
+    },
     /// Explain a diagnostic code, such as CF0401.
     Explain {
         /// The code to explain.
@@ -71,6 +86,8 @@ fn main() -> ExitCode {
             color,
             paths,
         } => check_cmd::run(&paths, format, deny_warnings, color),
+        Command::Compile { paths, output } => compile_cmd::compile(&paths, &output),
+        Command::Disasm { paths } => compile_cmd::disasm(&paths),
         Command::Explain { code } => explain::run(&code),
     }
 }

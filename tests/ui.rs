@@ -80,6 +80,9 @@ fn goldens() {
 
 #[test]
 fn every_code_has_a_golden_and_a_page() {
+    if std::env::var_os("CALLFLOW_BLESS").is_some() {
+        return; // the goldens are being rewritten by the other test right now
+    }
     let mut goldens = String::new();
     for case in cases() {
         goldens

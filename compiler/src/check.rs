@@ -92,6 +92,10 @@ pub fn check(project: &Project) -> Checked<'_> {
             }
         }
     }
+    for m in &mut merged {
+        m.uses.sort();
+        m.uses.dedup();
+    }
     let prompt_files = merged;
     numbers::check(&flows, &mut diags);
     unused(&cx, &mut diags);

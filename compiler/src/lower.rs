@@ -52,6 +52,7 @@ pub fn lower(checked: &Checked) -> Result<Program, LowerError> {
         defs: HashMap::new(),
         prompts: HashMap::new(),
         loc: Loc::default(),
+        label: None,
     };
     for (id, f) in checked.project.sources.iter() {
         let _ = id;
@@ -102,6 +103,8 @@ struct Lower<'c> {
     defs: HashMap<(DefKind, String), u16>,
     prompts: HashMap<String, u32>,
     loc: Loc,
+    /// The last position taken as a jump target.
+    label: Option<Pc>,
 }
 
 impl<'c> Lower<'c> {
@@ -129,6 +132,41 @@ impl<'c> Lower<'c> {
         self.p.code.push(i);
         self.p.debug.push(self.loc);
         self.p.code.len() - 1
+    }
+
+    /// The current position as a jump target: code will follow here, even after a terminator.
+    fn here(&mut self) -> Pc {
+        self.label = Some(self.pc());
+        self.pc()
+    }
+
+    /// Whether the last instruction never falls through and nothing jumps to the current
+    /// position (so a jump or an implicit end emitted here would be dead).
+    fn ended(&self) -> bool {
+        self.label != Some(self.pc())
+            && matches!(
+                self.p.code.last(),
+                Some(
+                    Instr::Jump(_)
+                        | Instr::Goto(_)
+                        | Instr::Return
+                        | Instr::Hangup
+                        | Instr::Transfer
+                        | Instr::Voicemail { .. }
+                        | Instr::MenuExit
+                        | Instr::MenuRetry(_)
+                        | Instr::Back
+                        | Instr::Top
+                        | Instr::Repeat
+                )
+            )
+    }
+
+    /// A jump to be patched, unless the code before it never falls through.
+    fn jump_out(&mut self, jumps: &mut Vec<usize>) {
+        if !self.ended() {
+            jumps.push(self.emit(Instr::Jump(0)));
+        }
     }
 
     fn pc(&self) -> Pc {
@@ -435,7 +473,7 @@ impl<'c> Lower<'c> {
             vars: var_names,
             consents,
         });
-        let entry = self.pc();
+        let entry = self.here();
         self.p.flows[flow_index].entry = entry;
         if let Some(start) = &f.start {
             self.body(
@@ -449,9 +487,12 @@ impl<'c> Lower<'c> {
         } else {
             self.at(f.name.span);
         }
-        self.emit(Instr::Hangup);
+        if !self.ended() {
+            self.emit(Instr::Hangup);
+        }
         for p in &f.procs {
-            st.procs.insert(&p.name.name, self.pc());
+            let entry = self.here();
+            st.procs.insert(&p.name.name, entry);
             self.body(
                 &mut st,
                 &p.body,
@@ -485,7 +526,7 @@ impl<'c> Lower<'c> {
         let mut patterns = Vec::new();
         let mut max_len = 1;
         for arm in &m.arms {
-            let target = self.pc();
+            let target = self.here();
             self.at(arm.key.span);
             if let Ok(p) = pattern::parse_key(&arm.key.value) {
                 max_len = max_len.max(p.elems.len() as u32);
@@ -507,7 +548,7 @@ impl<'c> Lower<'c> {
         }
         let handler = |l: &mut Self, st: &mut FlowState<'c>, event: &str| -> Option<Pc> {
             let h = m.handlers.iter().find(|h| h.event.name == event)?;
-            let pc = l.pc();
+            let pc = l.here();
             l.body(
                 st,
                 &h.body,
@@ -552,10 +593,10 @@ impl<'c> Lower<'c> {
         ctx: Ctx,
         jumps: &mut Vec<usize>,
     ) -> Pc {
-        let pc = self.pc();
+        let pc = self.here();
         self.body(st, b, ctx);
         self.at(b.end);
-        jumps.push(self.emit(Instr::Jump(0)));
+        self.jump_out(jumps);
         pc
     }
 
@@ -616,18 +657,18 @@ impl<'c> Lower<'c> {
                 let mut jumps = Vec::new();
                 for (i, event) in ["invalid", "timeout", "exhausted"].into_iter().enumerate() {
                     if let Some(h) = c.handlers.iter().find(|h| h.event.name == event) {
-                        let pc = self.pc();
+                        let pc = self.here();
                         self.body(st, &h.body, ctx);
                         self.at(h.body.end);
                         if event == "exhausted" {
-                            jumps.push(self.emit(Instr::Jump(0)));
-                        } else {
+                            self.jump_out(&mut jumps);
+                        } else if !self.ended() {
                             self.emit(Instr::CollectRetry(idx));
                         }
                         pcs[i] = Some(pc);
                     }
                 }
-                let done = self.pc();
+                let done = self.here();
                 for j in jumps {
                     self.patch(j, done);
                 }
@@ -644,14 +685,17 @@ impl<'c> Lower<'c> {
             }
             StmtKind::If(i) => {
                 let mut ends = Vec::new();
-                for (cond, body) in &i.branches {
+                let last = i.branches.len() - 1;
+                for (n, (cond, body)) in i.branches.iter().enumerate() {
                     self.at(cond.span());
                     let mut next = Vec::new();
                     self.branch(st, cond, false, &mut next);
                     self.body(st, body, ctx);
                     self.at(body.end);
-                    ends.push(self.emit(Instr::Jump(0)));
-                    let here = self.pc();
+                    if n < last || i.otherwise.is_some() {
+                        self.jump_out(&mut ends);
+                    }
+                    let here = self.here();
                     for j in next {
                         self.patch(j, here);
                     }
@@ -659,7 +703,7 @@ impl<'c> Lower<'c> {
                 if let Some(b) = &i.otherwise {
                     self.body(st, b, ctx);
                 }
-                let end = self.pc();
+                let end = self.here();
                 for j in ends {
                     self.patch(j, end);
                 }
@@ -721,15 +765,14 @@ impl<'c> Lower<'c> {
                     after: 0,
                 });
                 self.emit(Instr::Lookup(site));
-                let skip = self.emit(Instr::Jump(0));
-                let mut jumps = vec![skip];
+                let mut jumps = vec![self.emit(Instr::Jump(0))];
                 let mut on = [None, None];
                 for (i, event) in ["error", "not_found"].into_iter().enumerate() {
                     if let Some(h) = handlers.iter().find(|h| h.event.name == event) {
                         on[i] = Some(self.handler(st, &h.body, ctx, &mut jumps));
                     }
                 }
-                let after = self.pc();
+                let after = self.here();
                 for j in jumps {
                     self.patch(j, after);
                 }
@@ -854,7 +897,7 @@ impl<'c> Lower<'c> {
                 exit_keys.push((key, pc));
             }
         }
-        let after = self.pc();
+        let after = self.here();
         for j in jumps {
             self.patch(j, after);
         }
@@ -949,7 +992,7 @@ impl<'c> Lower<'c> {
                     let mut skip = Vec::new();
                     self.branch(st, a, !when, &mut skip);
                     self.branch(st, b, when, out);
-                    let here = self.pc();
+                    let here = self.here();
                     for j in skip {
                         self.patch(j, here);
                     }
@@ -1037,12 +1080,12 @@ impl<'c> Lower<'c> {
                 self.branch(st, c, true, &mut t);
                 self.emit(Instr::PushBool(false));
                 let j = self.emit(Instr::Jump(0));
-                let here = self.pc();
+                let here = self.here();
                 for x in t {
                     self.patch(x, here);
                 }
                 self.emit(Instr::PushBool(true));
-                let end = self.pc();
+                let end = self.here();
                 self.patch(j, end);
             }
         }

@@ -20,6 +20,8 @@ pub struct Project {
     by_path: HashMap<PathBuf, FileId>,
     /// The files each file uses, once loaded.
     pub uses: Vec<Vec<FileId>>,
+    /// Files that were wanted but could not be read (placeholders without text).
+    pub missing: Vec<FileId>,
     pub diags: Diagnostics,
 }
 
@@ -127,6 +129,11 @@ impl Project {
         self.uses.push(Vec::new());
         self.by_path.insert(key, id);
         self.link_uses();
+    }
+
+    /// How many files were read (not counting used files that could not be read).
+    pub fn files_read(&self) -> usize {
+        self.sources.len() - self.missing.len()
     }
 
     /// The files visible from `file`: itself and everything it uses, transitively.

@@ -1,1 +1,468 @@
-//! TODO
+//! The verifier: proves a `Program` safe to run before any call executes it — every pool
+//! index and jump target in range, every table consistent, the operand stack balanced (same
+//! depth on every path, empty at every effect, never deeper than `MAX_STACK`), and no path
+//! running off the end of the code. A program that fails here is never run; for a program the
+//! compiler just produced, a failure is a compiler bug.
+
+use super::{ANY_CONSENT, Const, Instr, Pc, Program, WEEK_WORDS, var};
+use std::fmt;
+
+/// Deepest operand stack any instruction sequence may build.
+pub const MAX_STACK: u8 = 32;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifyError {
+    /// The instruction (or table) at fault.
+    pub at: String,
+    pub problem: String,
+}
+
+impl fmt::Display for VerifyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.at, self.problem)
+    }
+}
+
+impl std::error::Error for VerifyError {}
+
+struct V<'p> {
+    p: &'p Program,
+    at: String,
+}
+
+type R = Result<(), VerifyError>;
+
+impl V<'_> {
+    fn fail(&self, problem: String) -> R {
+        Err(VerifyError {
+            at: self.at.clone(),
+            problem,
+        })
+    }
+
+    fn idx(&self, what: &str, i: usize, len: usize) -> R {
+        if i < len {
+            Ok(())
+        } else {
+            self.fail(format!("{what} {i} out of range (there are {len})"))
+        }
+    }
+
+    fn s(&self, i: u32) -> R {
+        self.idx("string", i as usize, self.p.strings.len())
+    }
+
+    fn opt_s(&self, i: Option<u32>) -> R {
+        i.map_or(Ok(()), |i| self.s(i))
+    }
+
+    fn pc(&self, pc: Pc) -> R {
+        self.idx("jump target", pc as usize, self.p.code.len())
+    }
+
+    fn opt_pc(&self, pc: Option<Pc>) -> R {
+        pc.map_or(Ok(()), |pc| self.pc(pc))
+    }
+
+    fn prompt(&self, i: u32) -> R {
+        self.idx("prompt", i as usize, self.p.prompts.len())
+    }
+}
+
+/// Checks `p`; `Ok` means the VM can run it without index or stack faults.
+pub fn verify(p: &Program) -> Result<(), VerifyError> {
+    let mut v = V {
+        p,
+        at: "program".into(),
+    };
+    if p.debug.len() != p.code.len() {
+        return v.fail(format!(
+            "{} debug entries for {} instructions",
+            p.debug.len(),
+            p.code.len()
+        ));
+    }
+    if p.code.len() > u32::MAX as usize / 2 {
+        return v.fail("the code is too large".into());
+    }
+    tables(&mut v)?;
+    let max_var =
+        var::FIRST_USER as usize + p.flows.iter().map(|f| f.vars.len()).max().unwrap_or(0);
+    for (pc, i) in p.code.iter().enumerate() {
+        v.at = format!("instruction {pc} ({i:?})");
+        operands(&v, *i, max_var)?;
+        let d = p.debug[pc];
+        v.idx("debug file", d.file as usize, p.files.len().max(1))?;
+    }
+    stack(&mut v)
+}
+
+fn operands(v: &V, i: Instr, max_var: usize) -> R {
+    let p = v.p;
+    match i {
+        Instr::PushStr(s) | Instr::SetLang(s) => v.s(s),
+        Instr::Load(slot) | Instr::Store(slot) => v.idx("variable", slot as usize, max_var),
+        Instr::Field { lookup, field } => {
+            v.idx("lookup", lookup as usize, p.lookups.len())?;
+            v.s(field)
+        }
+        Instr::Open(h) => v.idx("hours", h as usize, p.hours.len()),
+        Instr::Holiday(c) => v.idx("calendar", c as usize, p.calendars.len()),
+        Instr::Switch(s) => v.idx("switch", s as usize, p.switches.len()),
+        Instr::Consented(c) if c != ANY_CONSENT => v.idx("consent", c as usize, p.consents.len()),
+        Instr::Stat { group, .. } => v.idx("group", group as usize, p.groups.len()),
+        Instr::Matches(i) => v.idx("pattern", i as usize, p.patterns.len()),
+        Instr::In(i) => v.idx("set", i as usize, p.sets.len()),
+        Instr::Jump(t)
+        | Instr::JumpIf(t)
+        | Instr::JumpIfNot(t)
+        | Instr::Call(t)
+        | Instr::Goto(t) => v.pc(t),
+        Instr::Play { prompt, .. } => v.prompt(prompt),
+        Instr::MenuEnter(m) | Instr::MenuWait(m) | Instr::MenuRetry(m) => {
+            v.idx("menu", m as usize, p.menus.len())
+        }
+        Instr::CollectEnter(c) | Instr::CollectWait(c) | Instr::CollectRetry(c) => {
+            v.idx("collect", c as usize, p.collects.len())
+        }
+        Instr::Route(r) => v.idx("route", r as usize, p.routes.len()),
+        Instr::Voicemail { vbox, .. } => v.idx("voicemail box", vbox as usize, p.boxes.len()),
+        Instr::Lookup(s) => v.idx("lookup site", s as usize, p.lookup_sites.len()),
+        Instr::Ask(c) => v.idx("consent", c as usize, p.consents.len()),
+        _ => Ok(()),
+    }
+}
+
+fn tables(v: &mut V) -> R {
+    let p = v.p;
+    for (i, f) in p.files.iter().enumerate() {
+        v.at = format!("debug file {i}");
+        if f.name.is_empty() && !f.text.is_empty() {
+            return v.fail("a source text without a name".into());
+        }
+    }
+    for (i, f) in p.flows.iter().enumerate() {
+        v.at = format!("flow {i}");
+        v.s(f.name)?;
+        v.pc(f.entry)?;
+        v.opt_s(f.timezone)?;
+        f.numbers
+            .iter()
+            .chain(&f.languages)
+            .chain(&f.vars)
+            .try_for_each(|&s| v.s(s))?;
+        f.consents
+            .iter()
+            .try_for_each(|&c| v.idx("consent", c as usize, p.consents.len()))?;
+        if f.vars.len() > 4096 {
+            return v.fail("more than 4096 variables".into());
+        }
+    }
+    for (i, pr) in p.prompts.iter().enumerate() {
+        v.at = format!("prompt {i}");
+        v.s(pr.name)?;
+        for (l, f) in &pr.files {
+            v.opt_s(*l)?;
+            v.s(*f)?;
+        }
+    }
+    for (i, h) in p.hours.iter().enumerate() {
+        v.at = format!("hours {i}");
+        v.s(h.name)?;
+        if h.week.len() != WEEK_WORDS {
+            return v.fail(format!(
+                "week table of {} words, expected {WEEK_WORDS}",
+                h.week.len()
+            ));
+        }
+        for (_, ws) in &h.special {
+            if ws.iter().any(|&(a, b)| a > 1440 || b > 1440) {
+                return v.fail("special-day window beyond 24:00".into());
+            }
+        }
+        if h.special.windows(2).any(|w| w[0].0 >= w[1].0) {
+            return v.fail("special days not sorted".into());
+        }
+        h.closed_on
+            .iter()
+            .try_for_each(|&c| v.idx("calendar", c as usize, p.calendars.len()))?;
+    }
+    for (i, c) in p.calendars.iter().enumerate() {
+        v.at = format!("calendar {i}");
+        v.s(c.name)?;
+        if c.days.windows(2).any(|w| w[0].0 >= w[1].0) {
+            return v.fail("days not sorted".into());
+        }
+        c.days.iter().try_for_each(|d| v.opt_s(d.1))?;
+    }
+    for (i, s) in p.switches.iter().enumerate() {
+        v.at = format!("switch {i}");
+        v.s(s.name)?;
+    }
+    for (i, a) in p.agents.iter().enumerate() {
+        v.at = format!("agent {i}");
+        v.s(a.name)?;
+        v.s(a.contact)?;
+        v.opt_s(a.display)?;
+        a.skills.iter().try_for_each(|s| v.s(s.0))?;
+    }
+    for (i, g) in p.groups.iter().enumerate() {
+        v.at = format!("group {i}");
+        v.s(g.name)?;
+        g.members
+            .iter()
+            .try_for_each(|m| v.idx("agent", m.0 as usize, p.agents.len()))?;
+        g.require.iter().try_for_each(|s| v.s(s.0))?;
+    }
+    for (i, b) in p.boxes.iter().enumerate() {
+        v.at = format!("voicemail box {i}");
+        v.s(b.name)?;
+        v.opt_s(b.email)?;
+        b.greetings
+            .iter()
+            .flatten()
+            .try_for_each(|&g| v.prompt(g))?;
+    }
+    for (i, l) in p.lookups.iter().enumerate() {
+        v.at = format!("lookup {i}");
+        v.s(l.name)?;
+        v.s(l.url)?;
+        l.fields.iter().try_for_each(|&f| v.s(f))?;
+    }
+    for (i, l) in p.lookup_sites.iter().enumerate() {
+        v.at = format!("lookup site {i}");
+        v.idx("lookup", l.lookup as usize, p.lookups.len())?;
+        v.opt_pc(l.on_error)?;
+        v.opt_pc(l.on_not_found)?;
+        v.pc(l.after)?;
+    }
+    for (i, c) in p.consents.iter().enumerate() {
+        v.at = format!("consent {i}");
+        v.s(c.name)?;
+        v.prompt(c.prompt)?;
+        v.s(c.accept)?;
+        v.s(c.refuse)?;
+        v.opt_s(c.withdraw)?;
+    }
+    for (i, m) in p.menus.iter().enumerate() {
+        v.at = format!("menu {i}");
+        v.s(m.name)?;
+        v.prompt(m.prompt)?;
+        if let Some(r) = m.repeat_prompt {
+            v.prompt(r)?;
+        }
+        for &(k, pc) in &m.keys {
+            v.s(k)?;
+            v.pc(pc)?;
+        }
+        if m.keys.windows(2).any(|w| p.str(w[0].0) >= p.str(w[1].0)) {
+            return v.fail("exact keys not sorted".into());
+        }
+        for (pat, pc) in &m.patterns {
+            if pat.elems.len() > 64 {
+                return v.fail("a key pattern longer than 64".into());
+            }
+            v.pc(*pc)?;
+        }
+        if m.max_len == 0 || m.max_len > 64 {
+            return v.fail(format!("menu key length {}", m.max_len));
+        }
+        v.opt_pc(m.invalid)?;
+        v.opt_pc(m.timeout)?;
+        v.opt_pc(m.exhausted)?;
+        v.pc(m.wait)?;
+    }
+    let max_var =
+        var::FIRST_USER as usize + p.flows.iter().map(|f| f.vars.len()).max().unwrap_or(0);
+    for (i, c) in p.collects.iter().enumerate() {
+        v.at = format!("collect {i}");
+        v.idx("variable", c.var as usize, max_var)?;
+        v.prompt(c.prompt)?;
+        v.opt_s(c.terminator)?;
+        if c.min_len > c.max_len || c.max_len == 0 || c.max_len > 64 {
+            return v.fail(format!("digit count {}..{}", c.min_len, c.max_len));
+        }
+        v.opt_pc(c.invalid)?;
+        v.opt_pc(c.timeout)?;
+        v.opt_pc(c.exhausted)?;
+        v.pc(c.wait)?;
+        v.pc(c.done)?;
+    }
+    for (i, r) in p.routes.iter().enumerate() {
+        v.at = format!("route {i}");
+        v.idx("group", r.group as usize, p.groups.len())?;
+        r.require.iter().try_for_each(|s| v.s(s.0))?;
+        v.opt_pc(r.no_answer)?;
+        v.opt_pc(r.busy)?;
+        v.pc(r.after)?;
+        if let Some(q) = &r.queue {
+            q.music
+                .iter()
+                .chain(&q.greeting)
+                .try_for_each(|&m| v.prompt(m))?;
+            for (kind, _) in &q.announcements {
+                if let super::AnnounceKind::Prompt(pr) = kind {
+                    v.prompt(*pr)?;
+                }
+            }
+            for &(k, pc) in &q.exit_keys {
+                v.s(k)?;
+                v.pc(pc)?;
+            }
+            v.opt_pc(q.on_max_wait)?;
+            v.opt_pc(q.on_max_length)?;
+        }
+    }
+    for (i, set) in p.sets.iter().enumerate() {
+        v.at = format!("set {i}");
+        for c in set {
+            if let Const::Str(s) = c {
+                v.s(*s)?;
+            }
+        }
+    }
+    for (i, pat) in p.patterns.iter().enumerate() {
+        v.at = format!("pattern {i}");
+        if pat.elems.len() > 64 {
+            return v.fail("a number pattern longer than 64".into());
+        }
+    }
+    Ok(())
+}
+
+/// (pops, pushes) of an instruction.
+fn effect(i: Instr) -> (u8, u8) {
+    match i {
+        Instr::PushBool(_)
+        | Instr::PushInt(_)
+        | Instr::PushStr(_)
+        | Instr::Load(_)
+        | Instr::Field { .. }
+        | Instr::Open(_)
+        | Instr::Holiday(_)
+        | Instr::Switch(_)
+        | Instr::Consented(_)
+        | Instr::Stat { .. }
+        | Instr::Anonymous => (0, 1),
+        Instr::Cmp(_) | Instr::StartsWith => (2, 1),
+        Instr::Matches(_) | Instr::In(_) | Instr::Not => (1, 1),
+        Instr::JumpIf(_)
+        | Instr::JumpIfNot(_)
+        | Instr::Store(_)
+        | Instr::Say { .. }
+        | Instr::Transfer => (1, 0),
+        _ => (0, 0),
+    }
+}
+
+/// Whether the VM may stop (yield or end) at this instruction: the stack must be empty there.
+fn is_effect(i: Instr) -> bool {
+    !matches!(effect(i), (_, 1))
+        && !matches!(
+            i,
+            Instr::Jump(_) | Instr::JumpIf(_) | Instr::JumpIfNot(_) | Instr::Store(_)
+        )
+}
+
+/// Straight-line successors (table continuations are separate entry points).
+fn successors(pc: Pc, i: Instr) -> ([Option<Pc>; 2], bool) {
+    let next = Some(pc + 1);
+    match i {
+        Instr::Jump(t) => ([Some(t), None], false),
+        Instr::JumpIf(t) | Instr::JumpIfNot(t) => ([Some(t), next], false),
+        Instr::Call(t) => ([Some(t), next], true),
+        Instr::Goto(t) => ([Some(t), None], true),
+        Instr::Return
+        | Instr::Transfer
+        | Instr::Hangup
+        | Instr::Voicemail { .. }
+        | Instr::MenuEnter(_)
+        | Instr::MenuWait(_)
+        | Instr::MenuRetry(_)
+        | Instr::MenuExit
+        | Instr::Back
+        | Instr::Top
+        | Instr::Repeat
+        | Instr::CollectWait(_)
+        | Instr::CollectRetry(_)
+        | Instr::Route(_) => ([None, None], false),
+        _ => ([next, None], false),
+    }
+}
+
+fn stack(v: &mut V) -> R {
+    let p = v.p;
+    let n = p.code.len();
+    let mut depth: Vec<Option<u8>> = vec![None; n];
+    let mut work: Vec<(Pc, u8)> = Vec::new();
+    let mut entries: Vec<Pc> = p.flows.iter().map(|f| f.entry).collect();
+    for m in &p.menus {
+        entries.push(m.wait);
+        entries.extend(m.keys.iter().map(|k| k.1));
+        entries.extend(m.patterns.iter().map(|k| k.1));
+        entries.extend(m.invalid.iter().chain(&m.timeout).chain(&m.exhausted));
+    }
+    for c in &p.collects {
+        entries.extend([c.wait, c.done]);
+        entries.extend(c.invalid.iter().chain(&c.timeout).chain(&c.exhausted));
+    }
+    for r in &p.routes {
+        entries.push(r.after);
+        entries.extend(r.no_answer.iter().chain(&r.busy));
+        if let Some(q) = &r.queue {
+            entries.extend(q.exit_keys.iter().map(|k| k.1));
+            entries.extend(q.on_max_wait.iter().chain(&q.on_max_length));
+        }
+    }
+    for l in &p.lookup_sites {
+        entries.push(l.after);
+        entries.extend(l.on_error.iter().chain(&l.on_not_found));
+    }
+    for (pc, i) in p.code.iter().enumerate() {
+        if let Instr::MenuEnter(m) = i {
+            // MenuExit continues after the entering instruction.
+            let _ = m;
+            if pc + 1 < n {
+                entries.push(pc as Pc + 1);
+            }
+        }
+    }
+    work.extend(entries.into_iter().map(|e| (e, 0)));
+    while let Some((pc, d)) = work.pop() {
+        v.at = format!("instruction {pc}");
+        let Some(&i) = p.code.get(pc as usize) else {
+            return v.fail("a path runs past the end of the code".into());
+        };
+        match depth[pc as usize] {
+            Some(prev) if prev == d => continue,
+            Some(prev) => {
+                return v.fail(format!(
+                    "operand stack depth {d} here on one path and {prev} on another"
+                ));
+            }
+            None => depth[pc as usize] = Some(d),
+        }
+        let (pops, pushes) = effect(i);
+        if d < pops {
+            return v.fail(format!("{i:?} needs {pops} operand(s), the stack has {d}"));
+        }
+        let after = d - pops + pushes;
+        if after > MAX_STACK {
+            return v.fail(format!("operand stack deeper than {MAX_STACK}"));
+        }
+        if is_effect(i) && after != 0 {
+            return v.fail(format!(
+                "{i:?} is reached with {after} value(s) left on the stack"
+            ));
+        }
+        let (succ, call) = successors(pc, i);
+        let _ = call;
+        for s in succ.into_iter().flatten() {
+            if s as usize >= n {
+                return v.fail("a path runs past the end of the code".into());
+            }
+            work.push((s, after));
+        }
+    }
+    Ok(())
+}

@@ -600,12 +600,36 @@ fn never_asked(flow: &Flow, diags: &mut Diagnostics) {
 /// clashing with any menu or queue key of the flow (CF0202, CF0307, CF0402).
 pub fn keys(flow: &Flow, diags: &mut Diagnostics) {
     let mut flow_keys: Vec<(Span, String, Pattern)> = Vec::new();
+    let mut add = |k: &crate::ast::Text| {
+        if let Ok(p) = crate::pattern::parse_key(&k.value) {
+            flow_keys.push((k.span, k.value.clone(), p));
+        }
+    };
+    fn queue_keys<'a>(b: &'a Body, out: &mut Vec<&'a crate::ast::Text>) {
+        for s in &b.stmts {
+            if let StmtKind::Route(r) = &s.kind {
+                if let Some(q) = &r.queue {
+                    out.extend(q.exit_keys.iter().map(|k| &k.key));
+                }
+            }
+            crate::check::flow::for_each_body(s, |inner| queue_keys(inner, out));
+        }
+    }
+    let mut qkeys = Vec::new();
+    for b in flow.start.iter().chain(flow.procs.iter().map(|p| &p.body)) {
+        queue_keys(b, &mut qkeys);
+    }
     for m in &flow.menus {
         for a in &m.arms {
-            if let Ok(p) = crate::pattern::parse_key(&a.key.value) {
-                flow_keys.push((a.key.span, a.key.value.clone(), p));
-            }
+            add(&a.key);
+            queue_keys(&a.body, &mut qkeys);
         }
+        for h in &m.handlers {
+            queue_keys(&h.body, &mut qkeys);
+        }
+    }
+    for k in qkeys {
+        add(k);
     }
     for c in &flow.consents {
         for (what, slot) in [
@@ -656,9 +680,9 @@ pub fn keys(flow: &Flow, diags: &mut Diagnostics) {
             for (span, value, p) in &flow_keys {
                 if pw.overlaps_prefix_of(p) || p.overlaps_prefix_of(pw) {
                     diags.push(
-                        Diagnostic::new(codes::CONSENT_KEYS_CLASH, tw.span, format!("withdraw key \"{}\" clashes with menu key \"{value}\"", tw.value), "works at any time during the call")
-                            .label(*span, "this menu key starts the same way")
-                            .help("the withdraw key is heard during menus too; choose keys so that no menu key starts like the withdraw key"),
+                        Diagnostic::new(codes::CONSENT_KEYS_CLASH, tw.span, format!("withdraw key \"{}\" clashes with key \"{value}\"", tw.value), "works at any time during the call")
+                            .label(*span, "this key starts the same way")
+                            .help("the withdraw key is heard during menus and queues too; choose keys so that no menu or queue key starts like the withdraw key"),
                     );
                     break;
                 }

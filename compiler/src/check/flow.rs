@@ -125,7 +125,7 @@ pub fn check<'a>(
     }
     for c in &flow.consents {
         if let Some(p) = &c.prompt {
-            f.out.prompts.push(p);
+            f.prompt(p);
         }
     }
     super::consent::keys(flow, f.diags);
@@ -339,7 +339,7 @@ impl<'a> FlowCx<'_, 'a> {
 
     fn menu(&mut self, m: &'a Menu) {
         for p in [&m.prompt, &m.repeat_prompt].into_iter().flatten() {
-            self.out.prompts.push(p);
+            self.prompt(p);
         }
         if m.prompt.is_none() {
             self.diags.push(
@@ -414,7 +414,7 @@ impl<'a> FlowCx<'_, 'a> {
 
     fn stmt(&mut self, s: &'a Stmt, place: Place) {
         match &s.kind {
-            StmtKind::Play { prompt, .. } => self.out.prompts.push(prompt),
+            StmtKind::Play { prompt, .. } => self.prompt(prompt),
             StmtKind::Say { value, .. } => {
                 if let Some(t) = self.expr(value) {
                     if !matches!(t, Ty::Number | Ty::Text) {
@@ -480,7 +480,9 @@ impl<'a> FlowCx<'_, 'a> {
                 if let Some(id) = id {
                     self.out.boxes.push(id);
                 }
-                let ok = reason.as_ref().is_none_or(|r| routing::reason(r, self.diags));
+                let ok = reason
+                    .as_ref()
+                    .is_none_or(|r| routing::reason(r, self.diags));
                 let why = reason.as_ref().map(|r| r.name.as_str()).or(place.reason);
                 if let (Some(id), Some(why), true) = (id, why, ok) {
                     if let Item::Voicemail(v) = self.cx.item(id) {
@@ -513,18 +515,25 @@ impl<'a> FlowCx<'_, 'a> {
         // Bodies nested in routes are walked here so each statement is checked once.
         if let StmtKind::Route(r) = &s.kind {
             self.handlers(&r.handlers, &["no_answer", "busy"], "a route");
-            let because = |reason: &'static str| Place { reason: Some(reason), ..place };
+            let because = |reason: &'static str| Place {
+                reason: Some(reason),
+                ..place
+            };
             for h in &r.handlers {
-                let why = if h.event.name == "busy" { "busy" } else { "no_answer" };
+                let why = if h.event.name == "busy" {
+                    "busy"
+                } else {
+                    "no_answer"
+                };
                 self.body(&h.body, because(why));
             }
             if let Some(q) = &r.queue {
                 for p in [&q.music, &q.greeting].into_iter().flatten() {
-                    self.out.prompts.push(p);
+                    self.prompt(p);
                 }
                 for a in &q.announcements {
                     if let crate::ast::AnnounceWhat::Prompt(p) = &a.what {
-                        self.out.prompts.push(p);
+                        self.prompt(p);
                     }
                 }
                 if let Some((_, Some(b))) = &q.max_wait {
@@ -539,6 +548,23 @@ impl<'a> FlowCx<'_, 'a> {
                 }
             }
         }
+    }
+
+    /// Records a played prompt, checking that its name can name a file.
+    fn prompt(&mut self, t: &'a Text) {
+        if super::media::valid_name(&t.value) {
+            self.out.prompts.push(t);
+            return;
+        }
+        self.diags.push(
+            Diagnostic::new(
+                codes::BAD_VALUE,
+                t.span,
+                format!("\"{}\" is not a prompt name", t.value),
+                "cannot name a prompt file",
+            )
+            .help("prompt names are file names under the prompt folder, without `..` or a leading `/`, such as \"welcome\" or \"menus/main\""),
+        );
     }
 
     fn misplaced(&mut self, s: &Stmt, msg: &str, help: &str) {
@@ -590,7 +616,7 @@ impl<'a> FlowCx<'_, 'a> {
 
     fn collect(&mut self, c: &'a Collect, place: Place) {
         if let Some(p) = &c.prompt {
-            self.out.prompts.push(p);
+            self.prompt(p);
         } else {
             self.diags.push(
                 Diagnostic::new(

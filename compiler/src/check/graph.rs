@@ -216,7 +216,11 @@ fn bodies_of(flow: &Flow, n: Node) -> Vec<&Body> {
         Node::Proc(i) => vec![&flow.procs[i].body],
         Node::Menu(i) => {
             let m = &flow.menus[i];
-            m.arms.iter().map(|a| &a.body).chain(m.handlers.iter().map(|h| &h.body)).collect()
+            m.arms
+                .iter()
+                .map(|a| &a.body)
+                .chain(m.handlers.iter().map(|h| &h.body))
+                .collect()
         }
     }
 }
@@ -240,7 +244,9 @@ fn unreached(g: &Graph, diags: &mut Diagnostics) {
         i += 1;
     }
     let mut named = Vec::new();
-    let all = (0..flow.procs.len()).map(Node::Proc).chain((0..flow.menus.len()).map(Node::Menu));
+    let all = (0..flow.procs.len())
+        .map(Node::Proc)
+        .chain((0..flow.menus.len()).map(Node::Menu));
     for n in all.clone() {
         for b in bodies_of(flow, n) {
             entered(g, b, &mut named);
@@ -251,7 +257,14 @@ fn unreached(g: &Graph, diags: &mut Diagnostics) {
             continue;
         }
         let (what, name) = match n {
-            Node::Proc(i) => (if flow.procs[i].kind == ProcKind::Block { "block" } else { "subflow" }, &flow.procs[i].name),
+            Node::Proc(i) => (
+                if flow.procs[i].kind == ProcKind::Block {
+                    "block"
+                } else {
+                    "subflow"
+                },
+                &flow.procs[i].name,
+            ),
             Node::Menu(i) => ("menu", &flow.menus[i].name),
             Node::Start => continue,
         };

@@ -137,7 +137,7 @@ pub fn files(cx: &Cx, file: FileId, flow: &Flow, fc: &FlowChecked) -> Vec<Prompt
 }
 
 /// Prompt names are relative paths without `..` (they name files under the prompt folder).
-fn valid_name(name: &str) -> bool {
+pub fn valid_name(name: &str) -> bool {
     !name.is_empty()
         && !name.starts_with('/')
         && !name.split('/').any(|p| p == ".." || p.is_empty())

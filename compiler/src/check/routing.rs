@@ -240,7 +240,10 @@ pub fn agent(a: &Agent, diags: &mut Diagnostics) {
                 format!("\"{}\" is not a SIP address", c.value),
                 "expected sip:user@host",
             )
-            .help("write the agent's phone as a SIP address: \"sip:jan@pbx.example.com\""),
+            .help(format!(
+                "write the agent's phone as a SIP address, such as \"sip:{}@pbx.example.com\"",
+                a.name.name
+            )),
         ),
         Some(_) => {}
     }
@@ -303,7 +306,10 @@ pub fn greeting_for(v: &Voicemail, why: &str, at: crate::source::Span, diags: &m
     if v.greetings.is_empty() {
         return; // reported at the box
     }
-    let covered = v.greetings.iter().any(|(r, _)| r.as_ref().is_none_or(|r| r.name == why));
+    let covered = v
+        .greetings
+        .iter()
+        .any(|(r, _)| r.as_ref().is_none_or(|r| r.name == why));
     if covered {
         return;
     }
@@ -316,11 +322,16 @@ pub fn greeting_for(v: &Voicemail, why: &str, at: crate::source::Span, diags: &m
         Diagnostic::new(
             codes::MISSING_SETTING,
             at,
-            format!("voicemail box `{}` has no greeting for `{why}`", v.name.name),
+            format!(
+                "voicemail box `{}` has no greeting for `{why}`",
+                v.name.name
+            ),
             format!("callers sent here when {when} hear no greeting"),
         )
         .label(v.name.span, "the box")
-        .help(format!("add `greeting {why} \"PROMPT\"` or a plain `greeting \"PROMPT\"` to the box")),
+        .help(format!(
+            "add `greeting {why} \"PROMPT\"` or a plain `greeting \"PROMPT\"` to the box"
+        )),
     );
 }
 

@@ -24,7 +24,8 @@ pub struct Def {
 
 pub struct Globals {
     pub defs: Vec<Def>,
-    by_name: HashMap<String, DefId>,
+    /// Every definition of a name (more than one only when reported as duplicates).
+    by_name: HashMap<String, Vec<DefId>>,
     used: Vec<Cell<bool>>,
     /// Per file: which files it sees.
     visible: Vec<Vec<bool>>,
@@ -61,7 +62,8 @@ impl Globals {
                 let Some((kind, name)) = item_name(item) else {
                     continue;
                 };
-                if let Some(&prev) = g.by_name.get(&name.name) {
+                let id = DefId(g.defs.len() as u32);
+                if let Some(&prev) = g.by_name.get(&name.name).and_then(|v| v.first()) {
                     let p = &g.defs[prev.0 as usize];
                     let what = if p.kind == kind {
                         format!("{} `{}` is defined twice", kind.keyword(), name.name)
@@ -84,10 +86,8 @@ impl Globals {
                             "every definition needs its own name, across all files of the project",
                         ),
                     );
-                    continue;
                 }
-                let id = DefId(g.defs.len() as u32);
-                g.by_name.insert(name.name.clone(), id);
+                g.by_name.entry(name.name.clone()).or_default().push(id);
                 g.defs.push(Def {
                     kind,
                     name: name.name.clone(),
@@ -103,7 +103,7 @@ impl Globals {
 
     /// The definition with this name, if any (no visibility or kind check, no diagnostics).
     pub fn get(&self, name: &str) -> Option<DefId> {
-        self.by_name.get(name).copied()
+        self.by_name.get(name).and_then(|v| v.first()).copied()
     }
 
     /// Whether the definition is visible from `from` (same file or a used file).
@@ -134,8 +134,15 @@ impl Globals {
         diags: &mut Diagnostics,
     ) -> Option<DefId> {
         let visible = &self.visible[from.0 as usize];
-        match self.by_name.get(&name.name) {
-            Some(&id) => {
+        // Among duplicates (already reported), prefer one of the wanted kind that is visible here.
+        let found = self.by_name.get(&name.name).and_then(|ids| {
+            ids.iter()
+                .copied()
+                .find(|&i| self.def(i).kind == want && visible[self.def(i).file.0 as usize])
+                .or_else(|| ids.first().copied())
+        });
+        match found {
+            Some(id) => {
                 let def = self.def(id);
                 if def.kind != want {
                     diags.push(

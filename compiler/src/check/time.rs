@@ -91,7 +91,12 @@ fn time_ok(t: &TimeLit, is_end: bool, diags: &mut Diagnostics) -> bool {
 
 /// Checks one window; returns its minutes `[start, end)` when usable (end may pass 1440 when
 /// overnight).
-fn window(w: &Window, overnight: Option<Span>, diags: &mut Diagnostics) -> Option<(u32, u32)> {
+fn window(
+    w: &Window,
+    overnight: Option<Span>,
+    weekly: bool,
+    diags: &mut Diagnostics,
+) -> Option<(u32, u32)> {
     let (a, b) = (
         time_ok(&w.start, false, diags),
         time_ok(&w.end, true, diags),
@@ -121,10 +126,11 @@ fn window(w: &Window, overnight: Option<Span>, diags: &mut Diagnostics) -> Optio
                     format!("the window {} ends before it starts", text_of(w)),
                     "the end is earlier than the start",
                 )
-                .help(format!(
-                    "if it runs past midnight, add `overnight`: `... {} overnight`; otherwise swap the times",
-                    text_of(w)
-                )),
+.help(if weekly {
+                    format!("if it runs past midnight, add `overnight`: `... {} overnight`; otherwise swap the times", text_of(w))
+                } else {
+                    "special-day hours end by 24:00; give the next day its own line for the hours after midnight".to_string()
+                }),
             );
             return None;
         }
@@ -154,7 +160,7 @@ pub fn hours(cx: &Cx, file: FileId, h: &Hours, diags: &mut Diagnostics) {
                 ..
             } => {
                 for w in windows {
-                    let Some((s, e)) = window(w, *overnight, diags) else {
+                    let Some((s, e)) = window(w, *overnight, true, diags) else {
                         continue;
                     };
                     for d in days {
@@ -173,7 +179,7 @@ pub fn hours(cx: &Cx, file: FileId, h: &Hours, diags: &mut Diagnostics) {
                 let ok_to = to.as_ref().is_none_or(|t| date(t, diags));
                 let mut intervals: Vec<(u32, u32, Span)> = Vec::new();
                 for w in windows {
-                    if let Some((s, e)) = window(w, None, diags) {
+                    if let Some((s, e)) = window(w, None, false, diags) {
                         intervals.push((s, e, w.span));
                     }
                 }

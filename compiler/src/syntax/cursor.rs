@@ -123,6 +123,10 @@ impl<'a> Cursor<'a> {
 
     /// Reports "expected {what}, found {next}" at the next part.
     pub fn error(&self, diags: &mut Diagnostics, what: &str, help: Option<&str>) -> Reported {
+        if self.is_kind(TokKind::Bad) {
+            // The token itself was reported when it was read; one message per mistake.
+            return Reported;
+        }
         let found = describe(self.peek());
         let mut d = Diagnostic::new(
             codes::EXPECTED,
@@ -209,7 +213,7 @@ impl<'a> Cursor<'a> {
                                 format!("the duration `{}` is too long", t.text),
                                 "too long",
                             )
-                            .help("durations go up to a few days"),
+                            .help("durations go up to 30 days"),
                         );
                         Err(Reported)
                     }
@@ -276,6 +280,10 @@ impl<'a> Cursor<'a> {
     pub fn expect_end(&mut self, after: &str, diags: &mut Diagnostics) -> PResult<()> {
         if self.at_end() {
             return Ok(());
+        }
+        if self.is_kind(TokKind::Bad) {
+            self.pos = self.parts.len();
+            return Err(Reported);
         }
         let first = self.here();
         let last = self.parts.last().map(Part::span).unwrap_or(first);

@@ -105,7 +105,7 @@ pub fn parse(file: FileId, text: &str, diags: &mut Diagnostics) -> Vec<Line> {
             return Vec::new();
         }
     };
-    let mut b = Builder { file, diags };
+    let mut b = Builder { file, text, diags };
     let mut lines = Vec::new();
     for p in file_pair.into_iter().flat_map(|fp| fp.into_inner()) {
         match p.as_rule() {
@@ -168,10 +168,21 @@ fn too_deep(text: &str) -> Option<usize> {
 
 struct Builder<'d> {
     file: FileId,
+    text: &'d str,
     diags: &'d mut Diagnostics,
 }
 
 impl Builder<'_> {
+    /// The last visible character up to the end of `span` (where a "file ends" label can show).
+    fn last_char(&self, span: Span) -> Span {
+        let end = (span.end as usize).min(self.text.len());
+        let visible = self.text[..end].trim_end();
+        match visible.char_indices().next_back() {
+            Some((i, c)) => Span::new(self.file, i, i + c.len_utf8()),
+            None => Span::new(self.file, 0, 0),
+        }
+    }
+
     fn span(&self, p: &Pair<Rule>) -> Span {
         let s = p.as_span();
         Span::new(self.file, s.start(), s.end())
@@ -206,10 +217,7 @@ impl Builder<'_> {
                     "this block is never closed",
                     "this `{` has no matching `}`",
                 )
-                .label(
-                    Span::new(self.file, span.end as usize, span.end as usize),
-                    "the file ends here",
-                )
+                .label(self.last_char(span), "the file ends here")
                 .help("add a `}` where the block should end"),
             );
         }

@@ -1,0 +1,1 @@
+//! The callflow runtime (in progress).
