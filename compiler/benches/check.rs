@@ -84,6 +84,8 @@ pub fn generate(copies: usize) -> Vec<(PathBuf, String)> {
             for (kind, start, end, t, special) in toks {
                 let replacement = match kind {
                     TokKind::Ident if globals.contains(&t) => Some(format!("{t}_{k}")),
+                    // Prompt definitions are named in quotes where they are played.
+                    TokKind::Str if globals.contains(&t) => Some(format!("\"{t}_{k}\"")),
                     TokKind::Str if special && t.ends_with(".flow") => {
                         Some(format!("\"{}_{k}.flow\"", t.trim_end_matches(".flow")))
                     }
@@ -107,6 +109,10 @@ pub fn generate(copies: usize) -> Vec<(PathBuf, String)> {
 }
 
 fn check(files: &[(PathBuf, String)]) -> usize {
+    check_diags(files).len()
+}
+
+fn check_diags(files: &[(PathBuf, String)]) -> Vec<String> {
     let mut p = Project::new();
     for (path, text) in files {
         p.add_file(path, text.clone(), true);
@@ -128,7 +134,13 @@ fn check(files: &[(PathBuf, String)]) -> usize {
         ..Facts::default()
     };
     media::check(&mut checked, &facts);
-    checked.diags.list.len()
+    checked
+        .diags
+        .list
+        .iter()
+        .chain(&p.diags.list)
+        .map(|d| format!("{}: {}", d.code, d.message))
+        .collect()
 }
 
 fn bench(c: &mut Criterion) {
@@ -136,7 +148,11 @@ fn bench(c: &mut Criterion) {
     for copies in [1, 10, 100] {
         let files = generate(copies);
         // The generated project must be as clean as the examples, or the figures mean nothing.
-        assert_eq!(check(&files), 0, "generated project has diagnostics");
+        let diags = check_diags(&files);
+        assert!(
+            diags.is_empty(),
+            "generated project has diagnostics: {diags:#?}"
+        );
         let bytes: usize = files.iter().map(|(_, t)| t.len()).sum();
         g.throughput(Throughput::Bytes(bytes as u64));
         if copies == 100 {

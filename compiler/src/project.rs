@@ -22,6 +22,8 @@ pub struct Project {
     pub uses: Vec<Vec<FileId>>,
     /// Files that were wanted but could not be read (placeholders without text).
     pub missing: Vec<FileId>,
+    /// Used paths not loaded yet, with the files that use them.
+    waiting: HashMap<PathBuf, Vec<FileId>>,
     pub diags: Diagnostics,
 }
 
@@ -49,8 +51,8 @@ impl Project {
         self.explicit.push(explicit);
         self.paths.push(key.clone());
         self.uses.push(Vec::new());
-        self.by_path.insert(key, id);
-        self.link_uses();
+        self.by_path.insert(key.clone(), id);
+        self.link(id, &key);
         id
     }
 
@@ -70,27 +72,26 @@ impl Project {
             .collect()
     }
 
-    fn link_uses(&mut self) {
-        for f in 0..self.modules.len() {
-            let targets: Vec<FileId> = self
-                .use_targets(FileId(f as u32))
-                .into_iter()
-                .filter_map(|(_, p)| self.by_path.get(&p).copied())
-                .collect();
-            self.uses[f] = targets;
+    /// Connects a new file with the files it uses and the files that were waiting for it.
+    fn link(&mut self, id: FileId, key: &Path) {
+        let targets: Vec<PathBuf> = self.use_targets(id).into_iter().map(|(_, p)| p).collect();
+        for p in targets {
+            match self.by_path.get(&p) {
+                Some(&t) => self.uses[id.0 as usize].push(t),
+                None => self.waiting.entry(p).or_default().push(id),
+            }
+        }
+        if let Some(users) = self.waiting.remove(key) {
+            for u in users {
+                self.uses[u.0 as usize].push(id);
+            }
         }
     }
 
-    /// Used files that are not loaded yet (normalized paths to read next).
+    /// Used files that are not loaded yet (normalized paths to read next), in a stable order.
     pub fn wanted(&self) -> Vec<PathBuf> {
-        let mut out: Vec<PathBuf> = Vec::new();
-        for f in 0..self.modules.len() {
-            for (_, p) in self.use_targets(FileId(f as u32)) {
-                if !self.by_path.contains_key(&p) && !out.contains(&p) {
-                    out.push(p);
-                }
-            }
-        }
+        let mut out: Vec<PathBuf> = self.waiting.keys().cloned().collect();
+        out.sort();
         out
     }
 
@@ -127,8 +128,8 @@ impl Project {
         self.explicit.push(false);
         self.paths.push(key.clone());
         self.uses.push(Vec::new());
-        self.by_path.insert(key, id);
-        self.link_uses();
+        self.by_path.insert(key.clone(), id);
+        self.link(id, &key);
     }
 
     /// How many files were read (not counting used files that could not be read).

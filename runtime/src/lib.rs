@@ -1,1 +1,6 @@
-//! The callflow runtime (in progress).
+//! The callflow runtime: the bytecode VM that runs a call's flow, and agent selection. (The SIP
+//! transport, transactions and media come next.) The VM does no I/O: whoever drives it — the
+//! simulator, `callflow test`, the SIP server — performs its effects.
+
+pub mod acd;
+pub mod vm;

@@ -7,6 +7,7 @@ use crate::diagnostics::{Diagnostic, Diagnostics, codes};
 use crate::source::{FileId, Span};
 use pest::Parser;
 use pest::iterators::Pair;
+use std::borrow::Cow;
 
 #[derive(pest_derive::Parser)]
 #[grammar = "../../grammar/callflow.pest"]
@@ -73,18 +74,22 @@ pub struct Block {
 
 /// Parses `text` into lines and blocks, reporting structural problems into `diags`.
 pub fn parse(file: FileId, text: &str, diags: &mut Diagnostics) -> Vec<Line> {
-    if let Some(deep) = too_deep(text) {
-        diags.push(
-            Diagnostic::new(
-                codes::TOO_DEEP,
-                Span::new(file, deep, deep + 1),
-                format!("blocks are nested more than {MAX_DEPTH} levels deep"),
-                "this block is too deep",
-            )
-            .help("move inner parts into named menus, blocks or subflows"),
-        );
-        return Vec::new();
-    }
+    let prepared = match prepare(text) {
+        Ok(t) => t,
+        Err(deep) => {
+            diags.push(
+                Diagnostic::new(
+                    codes::TOO_DEEP,
+                    Span::new(file, deep, deep + 1),
+                    format!("blocks are nested more than {MAX_DEPTH} levels deep"),
+                    "this block is too deep",
+                )
+                .help("move inner parts into named menus, blocks or subflows"),
+            );
+            return Vec::new();
+        }
+    };
+    let text: &str = &prepared;
     let file_pair = match Grammar::parse(Rule::file, text) {
         Ok(mut p) => p.next(),
         Err(e) => {
@@ -128,9 +133,13 @@ pub fn parse(file: FileId, text: &str, diags: &mut Diagnostics) -> Vec<Line> {
     lines
 }
 
-/// The byte offset of the first `{` deeper than [`MAX_DEPTH`], skipping text and comments.
-fn too_deep(text: &str) -> Option<usize> {
+/// Prepares a text for the grammar in one pass: comments (`//` to the end of the line, `/* */`)
+/// become spaces, so every byte offset stays the same and the grammar never sees them (pest
+/// matching comment text character by character was most of the parse time); and nesting
+/// deeper than [`MAX_DEPTH`] is refused (`Err` with the offset of the first too-deep `{`).
+pub fn prepare(text: &str) -> Result<Cow<'_, str>, usize> {
     let bytes = text.as_bytes();
+    let mut blank: Vec<(usize, usize)> = Vec::new();
     let (mut depth, mut i) = (0usize, 0usize);
     while i < bytes.len() {
         match bytes[i] {
@@ -141,21 +150,27 @@ fn too_deep(text: &str) -> Option<usize> {
                 }
             }
             b'/' if bytes.get(i + 1) == Some(&b'/') => {
-                while i < bytes.len() && bytes[i] != b'\n' {
+                let start = i;
+                while i < bytes.len() && bytes[i] != b'\n' && bytes[i] != b'\r' {
                     i += 1;
                 }
+                blank.push((start, i));
+                continue;
             }
             b'/' if bytes.get(i + 1) == Some(&b'*') => {
+                let start = i;
                 i += 2;
                 while i < bytes.len() && !(bytes[i] == b'*' && bytes.get(i + 1) == Some(&b'/')) {
                     i += 1;
                 }
-                i += 1;
+                i = (i + 2).min(bytes.len());
+                blank.push((start, i));
+                continue;
             }
             b'{' => {
                 depth += 1;
                 if depth > MAX_DEPTH {
-                    return Some(i);
+                    return Err(i);
                 }
             }
             b'}' => depth = depth.saturating_sub(1),
@@ -163,7 +178,18 @@ fn too_deep(text: &str) -> Option<usize> {
         }
         i += 1;
     }
-    None
+    if blank.is_empty() {
+        return Ok(Cow::Borrowed(text));
+    }
+    let mut out = bytes.to_vec();
+    for (a, b) in blank {
+        let end = b.min(out.len());
+        out[a..end].fill(b' ');
+    }
+    // Whole comments (from an ASCII `/` to a line end or `*/`) were replaced: still UTF-8.
+    Ok(Cow::Owned(String::from_utf8(out).unwrap_or_else(|e| {
+        String::from_utf8_lossy(e.as_bytes()).into_owned()
+    })))
 }
 
 struct Builder<'d> {
