@@ -211,6 +211,9 @@ enum Pending {
     Ended,
 }
 
+/// The fields of a lookup's answer.
+type Answer = Vec<(Box<str>, Box<str>)>;
+
 /// One call's state: small plain data plus its variables.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Call {
@@ -231,7 +234,7 @@ pub struct Call {
     /// Built-ins and the flow's variables (empty text when unset).
     vars: Vec<Box<str>>,
     /// The last answer of each lookup, by lookup index.
-    answers: Vec<(u16, Vec<(Box<str>, Box<str>)>)>,
+    answers: Vec<(u16, Answer)>,
     pub transfer_target: Option<Box<str>>,
 }
 
