@@ -22,8 +22,19 @@ pub fn program(paths: &[PathBuf]) -> Result<Program, ProgramError> {
             return read(one);
         }
     }
+    build(paths).map(|(_, p)| p)
+}
+
+/// Loads and checks the flows at `paths` and compiles them; the project comes back too (its
+/// syntax trees hold the flows' tests).
+pub fn build(paths: &[PathBuf]) -> Result<(callflow_compiler::Project, Program), ProgramError> {
     let (project, _) = load::project(paths).map_err(|e| ProgramError::Io(e.0))?;
-    let mut checked = callflow_compiler::check(&project);
+    let p = lower_checked(&project)?;
+    Ok((project, p))
+}
+
+fn lower_checked(project: &callflow_compiler::Project) -> Result<Program, ProgramError> {
+    let mut checked = callflow_compiler::check(project);
     let facts = load::media_facts(&checked);
     callflow_compiler::check::media::check(&mut checked, &facts);
     let mut all = Diagnostics::default();

@@ -4,7 +4,9 @@
 mod check_cmd;
 mod compile_cmd;
 mod explain;
+mod flowtest;
 mod load;
+mod simulate;
 mod wav;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -70,6 +72,10 @@ enum Command {
         /// A bytecode file written by `callflow compile` (or flow files, compiled on the fly).
         paths: Vec<PathBuf>,
     },
+    /// Simulate one call through a flow and print what happens, step by step.
+    Simulate(simulate::Args),
+    /// Run the flows' tests (`test "..." { }` blocks) and report what failed.
+    Test(flowtest::Args),
     /// Explain a diagnostic code, such as CF0401.
     Explain {
         /// The code to explain.
@@ -88,6 +94,8 @@ fn main() -> ExitCode {
         } => check_cmd::run(&paths, format, deny_warnings, color),
         Command::Compile { paths, output } => compile_cmd::compile(&paths, &output),
         Command::Disasm { paths } => compile_cmd::disasm(&paths),
+        Command::Simulate(args) => simulate::run(&args),
+        Command::Test(args) => flowtest::run(&args),
         Command::Explain { code } => explain::run(&code),
     }
 }

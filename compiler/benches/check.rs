@@ -65,7 +65,7 @@ pub fn generate(copies: usize) -> Vec<(PathBuf, String)> {
                 Item::Prompt(p) => &p.name,
                 Item::Switch(s) => &s.name,
                 Item::Lookup(l) => &l.name,
-                Item::Use(_) => continue,
+                Item::Use(_) | Item::Test(_) => continue,
             };
             globals.insert(name.name.clone());
         }

@@ -46,6 +46,7 @@ pub enum Item {
     Prompt(PromptDef),
     Switch(Switch),
     Lookup(Lookup),
+    Test(TestDef),
 }
 
 /// What kind of thing a top-level or flow-level name defines (for messages and lookups).
@@ -64,6 +65,7 @@ pub enum DefKind {
     Consent,
     Block,
     Subflow,
+    Test,
 }
 
 impl DefKind {
@@ -83,6 +85,7 @@ impl DefKind {
             DefKind::Consent => "consent",
             DefKind::Block => "block",
             DefKind::Subflow => "subflow",
+            DefKind::Test => "test",
         }
     }
 
@@ -572,4 +575,76 @@ impl Cond {
             Cond::Test(e) => e.span(),
         }
     }
+}
+
+/// An admin's test of a flow: a simulated call and what must happen.
+#[derive(Debug)]
+pub struct TestDef {
+    pub name: Text,
+    pub keyword: Span,
+    /// `call "NUMBER" [from "CALLER"] [at DATE TIME]`.
+    pub call: Option<TestCall>,
+    pub keys: Vec<Text>,
+    /// `agents jan busy, lena no_answer`.
+    pub agents: Vec<(Ident, Ident)>,
+    /// `switch NAME on|off`.
+    pub switches: Vec<(Ident, bool)>,
+    pub lookups: Vec<TestLookup>,
+    /// `earlier AGENT [DATE TIME]`: the caller spoke to this agent before.
+    pub earlier: Vec<(Ident, Option<(DateLit, TimeLit)>)>,
+    /// `queue GROUP N`: callers already waiting.
+    pub queues: Vec<(Ident, Count)>,
+    pub seed: Option<Count>,
+    pub expects: Vec<Expect>,
+    pub span: Span,
+}
+
+#[derive(Debug)]
+pub struct TestCall {
+    pub number: Text,
+    pub from: Option<Text>,
+    pub at: Option<(DateLit, TimeLit)>,
+    pub span: Span,
+}
+
+#[derive(Debug)]
+pub enum LookupOutcome {
+    Fields(Vec<(Ident, Text)>),
+    NotFound,
+    Fails,
+}
+
+#[derive(Debug)]
+pub struct TestLookup {
+    pub name: Ident,
+    pub outcome: LookupOutcome,
+}
+
+#[derive(Debug)]
+pub enum ExpectKind {
+    Voicemail {
+        vbox: Ident,
+        reason: Option<Ident>,
+    },
+    /// `expect route GROUP [order A, B, ...]`.
+    Route {
+        group: Ident,
+        order: Vec<Ident>,
+    },
+    /// `expect agent NAME`: who answered.
+    Agent(Ident),
+    Transfer(Text),
+    /// `expect played "a", "b"`: these prompts, in this order (others may come between).
+    Played(Vec<Text>),
+    /// `expect recording` / `expect no recording`.
+    Recording(bool),
+    Hangup,
+    /// `expect queued GROUP`: still waiting in the group's queue.
+    Queued(Ident),
+}
+
+#[derive(Debug)]
+pub struct Expect {
+    pub kind: ExpectKind,
+    pub span: Span,
 }

@@ -12,6 +12,7 @@ pub mod media;
 pub mod numbers;
 pub mod routing;
 pub mod scope;
+pub mod tests;
 pub mod time;
 
 use crate::ast::{DefKind, Flow, Item};
@@ -66,7 +67,7 @@ pub fn check(project: &Project) -> Checked<'_> {
                 Item::Agent(a) => routing::agent(a, &mut diags),
                 Item::Voicemail(v) => routing::voicemail(v, &mut diags),
                 Item::Lookup(l) => flow::lookup_def(l, &mut diags),
-                Item::Use(_) | Item::Prompt(_) | Item::Switch(_) => {}
+                Item::Use(_) | Item::Prompt(_) | Item::Switch(_) | Item::Test(_) => {}
             }
         }
     }
@@ -98,6 +99,13 @@ pub fn check(project: &Project) -> Checked<'_> {
     }
     let prompt_files = merged;
     numbers::check(&flows, &mut diags);
+    for module in &project.modules {
+        for item in &module.items {
+            if let Item::Test(t) = item {
+                tests::check(&cx, module.file, t, &flows, &mut diags);
+            }
+        }
+    }
     unused(&cx, &mut diags);
     Checked {
         project,

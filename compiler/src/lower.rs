@@ -53,6 +53,7 @@ pub fn lower(checked: &Checked) -> Result<Program, LowerError> {
         prompts: HashMap::new(),
         loc: Loc::default(),
         label: None,
+        cur: None,
     };
     for (id, f) in checked.project.sources.iter() {
         let _ = id;
@@ -64,6 +65,14 @@ pub fn lower(checked: &Checked) -> Result<Program, LowerError> {
     for module in &checked.project.modules {
         for item in &module.items {
             if let Item::Flow(f) = item {
+                l.cur = Some(CurFlow {
+                    file: module.file,
+                    languages: f.languages.iter().map(|x| x.name.clone()).collect(),
+                    prompts_dir: f
+                        .prompts_dir
+                        .as_ref()
+                        .map_or("prompts".to_string(), |d| d.value.clone()),
+                });
                 l.flow(f);
             }
         }
@@ -95,13 +104,24 @@ struct FlowState<'a> {
     fixups: Vec<Fixup>,
 }
 
+/// A prompt name with its files per language (the same name may mean other files elsewhere).
+type PromptKey = (String, Vec<(Option<String>, String)>);
+
+struct CurFlow {
+    file: crate::source::FileId,
+    languages: Vec<String>,
+    prompts_dir: String,
+}
+
 struct Lower<'c> {
     checked: &'c Checked<'c>,
     p: Program,
     strings: HashMap<String, u32>,
     /// Global definitions already lowered: (kind, name) → index in their pool.
     defs: HashMap<(DefKind, String), u16>,
-    prompts: HashMap<String, u32>,
+    prompts: HashMap<PromptKey, u32>,
+    /// The flow being lowered (for resolving prompt files).
+    cur: Option<CurFlow>,
     loc: Loc,
     /// The last position taken as a jump target.
     label: Option<Pc>,
@@ -191,25 +211,68 @@ impl<'c> Lower<'c> {
         Some(&self.checked.project.modules[d.file.0 as usize].items[d.item])
     }
 
+    /// A prompt as the current flow plays it: its files per language, resolved like the check
+    /// does (a visible `prompt` definition, else `<flow folder>/<prompts>/<language>/NAME.wav`).
     fn prompt(&mut self, name: &str) -> u32 {
-        if let Some(&i) = self.prompts.get(name) {
+        let mut files: Vec<(Option<String>, String)> = Vec::new();
+        let project = self.checked.project;
+        let dir = |file: crate::source::FileId| {
+            project.paths[file.0 as usize]
+                .parent()
+                .map(std::path::Path::to_path_buf)
+                .unwrap_or_default()
+        };
+        let globals = &self.checked.globals;
+        let def = globals.get(name).filter(|&id| {
+            globals.def(id).kind == DefKind::Prompt
+                && self
+                    .cur
+                    .as_ref()
+                    .is_none_or(|c| globals.visible_from(id, c.file))
+        });
+        if let Some(id) = def {
+            let d = globals.def(id);
+            if let Item::Prompt(pd) = &project.modules[d.file.0 as usize].items[d.item] {
+                for (lang, file) in &pd.files {
+                    let path = dir(d.file).join(&file.value).to_string_lossy().into_owned();
+                    files.push((lang.as_ref().map(|l| l.name.clone()), path));
+                }
+            }
+        } else if let Some(c) = &self.cur {
+            let base = dir(c.file).join(&c.prompts_dir);
+            if c.languages.is_empty() {
+                files.push((
+                    None,
+                    base.join(format!("{name}.wav"))
+                        .to_string_lossy()
+                        .into_owned(),
+                ));
+            }
+            for l in &c.languages {
+                files.push((
+                    Some(l.clone()),
+                    base.join(l)
+                        .join(format!("{name}.wav"))
+                        .to_string_lossy()
+                        .into_owned(),
+                ));
+            }
+        }
+        let key = (name.to_string(), files.clone());
+        if let Some(&i) = self.prompts.get(&key) {
             return i;
         }
         let name_s = self.str(name);
-        let mut files = Vec::new();
-        if let Some(Item::Prompt(def)) = self.item(name) {
-            for (lang, file) in &def.files {
-                let l = lang.as_ref().map(|l| self.str(&l.name));
-                let f = self.str(&file.value);
-                files.push((l, f));
-            }
-        }
+        let files = files
+            .iter()
+            .map(|(l, f)| (l.as_ref().map(|l| self.str(l)), self.str(f)))
+            .collect();
         let i = self.p.prompts.len() as u32;
         self.p.prompts.push(PromptInfo {
             name: name_s,
             files,
         });
-        self.prompts.insert(name.to_string(), i);
+        self.prompts.insert(key, i);
         i
     }
 

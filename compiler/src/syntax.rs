@@ -8,6 +8,7 @@ pub mod cond;
 pub mod cursor;
 pub mod items;
 pub mod stmt;
+pub mod test;
 pub mod tree;
 
 use crate::ast::{Ident, Module};

@@ -3,4 +3,5 @@
 //! simulator, `callflow test`, the SIP server — performs its effects.
 
 pub mod acd;
+pub mod sim;
 pub mod vm;

@@ -10,7 +10,7 @@ pub mod time;
 pub mod value;
 
 use callflow_compiler::bytecode::{
-    ANY_CONSENT, Instr, Pc, Program, Reason, RecordMode, Stat, format::VERSION, var, verify,
+    ANY_CONSENT, Cmp, Instr, Pc, Program, Reason, RecordMode, Stat, format::VERSION, var, verify,
 };
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
@@ -848,8 +848,16 @@ impl<'p> Machine<'p> {
                 let b = pop(stack)?;
                 let a = pop(stack)?;
                 let r = value::compare(&a, &b, op);
+                let sym = match op {
+                    Cmp::Eq => "==",
+                    Cmp::Ne => "!=",
+                    Cmp::Lt => "<",
+                    Cmp::Le => "<=",
+                    Cmp::Gt => ">",
+                    Cmp::Ge => ">=",
+                };
                 note(trace, pc, || {
-                    format!("{} {op:?} {} → {r}", a.show(), b.show())
+                    format!("{} {sym} {} → {r}", a.show(), b.show())
                 });
                 stack.push(Val::Bool(r));
             }

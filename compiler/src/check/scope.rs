@@ -33,7 +33,7 @@ pub struct Globals {
 
 fn item_name(item: &Item) -> Option<(DefKind, &Ident)> {
     Some(match item {
-        Item::Use(_) => return None,
+        Item::Use(_) | Item::Test(_) => return None,
         Item::Flow(f) => (DefKind::Flow, &f.name),
         Item::Hours(h) => (DefKind::Hours, &h.name),
         Item::Holidays(h) => (DefKind::Holidays, &h.name),

@@ -73,6 +73,11 @@ fn month_name(m: u8) -> String {
         .unwrap_or_default()
 }
 
+/// A time of day (not `24:00`) exists (CF0507).
+pub fn time_of_day(t: &TimeLit, diags: &mut Diagnostics) -> bool {
+    time_ok(t, false, diags)
+}
+
 fn time_ok(t: &TimeLit, is_end: bool, diags: &mut Diagnostics) -> bool {
     let ok = t.minute < 60 && (t.hour < 24 || (is_end && t.hour == 24 && t.minute == 0));
     if !ok {

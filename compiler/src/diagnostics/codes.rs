@@ -1,7 +1,7 @@
 //! The registry of diagnostic codes: each code's number, severity and one-line title. Codes are
 //! stable and never reused; blocks per phase: CF00xx syntax, CF01xx-02xx names, references and
 //! values, CF03xx-04xx flow graph and consent, CF05xx time and calendars, CF06xx routing and
-//! queues, CF07xx prompts and media, CF09xx internal. Every code has `docs/errors/CFxxxx.md` and a
+//! queues, CF07xx prompts and media, CF08xx flow tests, CF09xx internal. Every code has `docs/errors/CFxxxx.md` and a
 //! golden test under `tests/ui/` (checked by `tests/ui.rs`).
 
 use super::Severity;
@@ -116,6 +116,9 @@ codes! {
     // CF07xx: prompts and media
     PROMPT_MISSING = "CF0701", Error, "prompt file missing";
     PROMPT_FORMAT = "CF0702", Error, "prompt is not 8 kHz mono WAV";
+    // CF08xx: flow tests
+    TEST_UNKNOWN_NUMBER = "CF0801", Error, "test calls a number no flow answers";
+    TEST_INCOMPLETE = "CF0802", Error, "test is missing its call or its expectations";
     // CF09xx: internal
     INTERNAL = "CF0901", Error, "internal compiler error";
 }

@@ -1,0 +1,154 @@
+//! Flow tests (`test "..." { ... }`): the number they call is answered by a flow, every name
+//! they mention exists (agents, switches, lookups and their fields, groups, voicemail boxes),
+//! states and reasons are known words, dates and times exist, and each test expects something.
+
+use super::Cx;
+use super::routing::REASONS;
+use crate::ast::{DefKind, ExpectKind, Flow, Item, LookupOutcome, TestDef};
+use crate::diagnostics::{Diagnostic, Diagnostics, codes};
+use crate::source::FileId;
+
+pub const AGENT_STATES: &[&str] = &[
+    "ready",
+    "busy",
+    "not_ready",
+    "dnd",
+    "wrap_up",
+    "logged_out",
+    "no_answer",
+];
+
+pub fn check(
+    cx: &Cx,
+    file: FileId,
+    t: &TestDef,
+    flows: &[(FileId, &Flow)],
+    diags: &mut Diagnostics,
+) {
+    let resolve = |name: &crate::ast::Ident, kind: DefKind, diags: &mut Diagnostics| {
+        cx.globals.resolve(name, kind, file, cx.project, diags)
+    };
+    match &t.call {
+        None => diags.push(
+            Diagnostic::new(
+                codes::TEST_INCOMPLETE,
+                t.name.span,
+                format!("test \"{}\" makes no call", t.name.value),
+                "no `call` line",
+            )
+            .help("add `call \"+49 30 2555 5366\" from \"+49 30 1234567\" at 2026-12-24 10:15`"),
+        ),
+        Some(c) => {
+            match super::numbers::normalize(&c.number.value) {
+                None => diags.push(
+                    Diagnostic::new(codes::BAD_NUMBER, c.number.span, format!("\"{}\" is not a valid phone number", c.number.value), "cannot be dialled")
+                        .help("write the number as a flow lists it, such as \"+49 30 2555 5366\" or \"200\""),
+                ),
+                Some(n) => {
+                    let answered = flows.iter().any(|(_, f)| f.numbers.iter().any(|x| super::numbers::normalize(&x.value).as_deref() == Some(n.as_str())));
+                    if !answered {
+                        let all: Vec<String> = flows.iter().flat_map(|(_, f)| f.numbers.iter().map(|x| x.value.clone())).collect();
+                        diags.push(
+                            Diagnostic::new(codes::TEST_UNKNOWN_NUMBER, c.number.span, format!("no flow answers \"{}\"", c.number.value), "no flow has this number")
+                                .suggest(&c.number.value, all.iter().map(String::as_str), "call one of the numbers a flow lists in `numbers`"),
+                        );
+                    }
+                }
+            }
+            if let Some((d, time)) = &c.at {
+                super::time::date(d, diags);
+                super::time::time_of_day(time, diags);
+            }
+        }
+    }
+    if t.expects.is_empty() {
+        diags.push(
+            Diagnostic::new(codes::TEST_INCOMPLETE, t.name.span, format!("test \"{}\" expects nothing", t.name.value), "it cannot fail")
+                .help("add what must happen, such as `expect voicemail support_box closed` or `expect agent jan`"),
+        );
+    }
+    for (agent, state) in &t.agents {
+        resolve(agent, DefKind::Agent, diags);
+        if !AGENT_STATES.contains(&state.name.as_str()) {
+            diags.push(
+                Diagnostic::new(
+                    codes::BAD_VALUE,
+                    state.span,
+                    format!("`{}` is not an agent state", state.name),
+                    "unknown state",
+                )
+                .suggest(
+                    &state.name,
+                    AGENT_STATES.iter().copied(),
+                    format!("agent states: {}", AGENT_STATES.join(", ")),
+                ),
+            );
+        }
+    }
+    for (s, _) in &t.switches {
+        resolve(s, DefKind::Switch, diags);
+    }
+    for l in &t.lookups {
+        let Some(id) = resolve(&l.name, DefKind::Lookup, diags) else {
+            continue;
+        };
+        let (Item::Lookup(def), LookupOutcome::Fields(fields)) = (cx.item(id), &l.outcome) else {
+            continue;
+        };
+        for (f, _) in fields {
+            if !def.fields.is_empty() && !def.fields.iter().any(|x| x.name == f.name) {
+                diags.push(
+                    Diagnostic::new(
+                        codes::UNKNOWN_FIELD,
+                        f.span,
+                        format!("lookup `{}` has no field `{}`", l.name.name, f.name),
+                        "not among its `fields`",
+                    )
+                    .suggest(
+                        &f.name,
+                        def.fields.iter().map(|x| x.name.as_str()),
+                        "use a field the lookup lists",
+                    ),
+                );
+            }
+        }
+    }
+    for (agent, at) in &t.earlier {
+        resolve(agent, DefKind::Agent, diags);
+        if let Some((d, time)) = at {
+            super::time::date(d, diags);
+            super::time::time_of_day(time, diags);
+        }
+    }
+    for (g, _) in &t.queues {
+        resolve(g, DefKind::Group, diags);
+    }
+    for e in &t.expects {
+        match &e.kind {
+            ExpectKind::Voicemail { vbox, reason } => {
+                resolve(vbox, DefKind::Voicemail, diags);
+                if let Some(r) = reason {
+                    if !REASONS.contains(&r.name.as_str()) && r.name != "default" {
+                        super::routing::reason(r, diags);
+                    }
+                }
+            }
+            ExpectKind::Route { group, order } => {
+                resolve(group, DefKind::Group, diags);
+                for a in order {
+                    resolve(a, DefKind::Agent, diags);
+                }
+            }
+            ExpectKind::Agent(a) => {
+                resolve(a, DefKind::Agent, diags);
+            }
+            ExpectKind::Queued(g) => {
+                resolve(g, DefKind::Group, diags);
+            }
+            ExpectKind::Transfer(_)
+            | ExpectKind::Played(_)
+            | ExpectKind::Recording(_)
+            | ExpectKind::Hangup => {}
+        }
+    }
+}

@@ -1,0 +1,250 @@
+//! `test "name" { ... }`: an admin's test of a flow — the call (number, caller, local time), what
+//! the world does (keys, agent states, switches, lookup answers, earlier calls, queues) and
+//! what must happen (`expect ...`).
+
+use super::cursor::{Cursor, PResult, Reported};
+use super::tree::TokKind;
+use super::{Parser, Seen, unknown_keyword};
+use crate::ast::{
+    DateLit, Expect, ExpectKind, Ident, LookupOutcome, TestCall, TestDef, TestLookup, TimeLit,
+};
+use crate::diagnostics::{Diagnostic, codes};
+
+const TEST_KEYWORDS: &[&str] = &[
+    "call", "keys", "agents", "switch", "lookup", "earlier", "queue", "seed", "expect",
+];
+const EXPECTS: &[&str] = &[
+    "voicemail",
+    "route",
+    "agent",
+    "transfer",
+    "played",
+    "recording",
+    "no",
+    "hangup",
+    "queued",
+];
+
+impl Parser<'_> {
+    fn date_time(&mut self, cur: &mut Cursor) -> PResult<(DateLit, TimeLit)> {
+        let d = self.date(cur, "a date such as `2026-12-24`")?;
+        match cur.peek_tok() {
+            Some(t) if t.kind == TokKind::Time => {
+                cur.bump();
+                let (h, m) = t.text.split_once(':').unwrap_or(("0", "0"));
+                Ok((
+                    d,
+                    TimeLit {
+                        hour: h.parse().unwrap_or(0),
+                        minute: m.parse().unwrap_or(0),
+                        span: t.span,
+                    },
+                ))
+            }
+            _ => Err(cur.error(
+                self.diags,
+                "a time such as `10:15`",
+                Some("write the local time of the call: `at 2026-12-24 10:15`"),
+            )),
+        }
+    }
+
+    pub(super) fn test(&mut self, cur: &mut Cursor, kw: &Ident) -> PResult<TestDef> {
+        let name = cur.expect_text("the test's name in quotes", self.diags)?;
+        let block = cur.expect_block(&format!("the test \"{}\"", name.value), self.diags)?;
+        cur.expect_end("the test", self.diags)?;
+        let mut t = TestDef {
+            name,
+            keyword: kw.span,
+            call: None,
+            keys: Vec::new(),
+            agents: Vec::new(),
+            switches: Vec::new(),
+            lookups: Vec::new(),
+            earlier: Vec::new(),
+            queues: Vec::new(),
+            seed: None,
+            expects: Vec::new(),
+            span: kw.span.to(block.span),
+        };
+        let mut seen = Seen::default();
+        for line in &block.lines {
+            let mut cur = Cursor::new(&line.parts, line.span);
+            let Some(kw) = cur.ident() else {
+                let _ = cur.error(
+                    self.diags,
+                    "a test line such as `call`, `keys` or `expect`",
+                    None,
+                );
+                continue;
+            };
+            if self.test_line(&mut t, &kw, &mut cur, &mut seen).is_ok() {
+                let _ = cur.expect_end(&format!("`{}`", kw.name), self.diags);
+            }
+        }
+        Ok(t)
+    }
+
+    fn test_line(
+        &mut self,
+        t: &mut TestDef,
+        kw: &Ident,
+        cur: &mut Cursor,
+        seen: &mut Seen,
+    ) -> PResult<()> {
+        match kw.name.as_str() {
+            "call" => {
+                let number = cur.expect_text("the number dialled, in quotes", self.diags)?;
+                let from = if cur.eat("from").is_some() {
+                    Some(cur.expect_text(
+                        "the caller's number in quotes (or \"anonymous\")",
+                        self.diags,
+                    )?)
+                } else {
+                    None
+                };
+                let at = if cur.eat("at").is_some() {
+                    Some(self.date_time(cur)?)
+                } else {
+                    None
+                };
+                if seen.first(kw, self.diags) {
+                    t.call = Some(TestCall {
+                        span: cur.span_from(kw.span),
+                        number,
+                        from,
+                        at,
+                    });
+                }
+            }
+            "keys" => {
+                let list = cur.list(self.diags, |c, d| {
+                    c.expect_text("keys in quotes, such as \"1\" (\"\" for none)", d)
+                })?;
+                t.keys.extend(list);
+            }
+            "agents" | "agent" => {
+                let list = cur.list(self.diags, |c, d| {
+                    let a = c.expect_ident("an agent name", d)?;
+                    let s = c.expect_ident(
+                        "a state: ready, busy, not_ready, dnd, wrap_up, logged_out or no_answer",
+                        d,
+                    )?;
+                    Ok((a, s))
+                })?;
+                t.agents.extend(list);
+            }
+            "switch" => {
+                let name = cur.expect_ident("a switch name", self.diags)?;
+                let v = cur.expect_ident("`on` or `off`", self.diags)?;
+                let on = match v.name.as_str() {
+                    "on" => true,
+                    "off" => false,
+                    _ => return Err(bad_word(self, &v, "`on` or `off`")),
+                };
+                t.switches.push((name, on));
+            }
+            "lookup" => {
+                let name = cur.expect_ident("a lookup name", self.diags)?;
+                let outcome = if cur.eat("fails").is_some() {
+                    LookupOutcome::Fails
+                } else if cur.eat("not_found").is_some() {
+                    LookupOutcome::NotFound
+                } else {
+                    LookupOutcome::Fields(cur.list(self.diags, |c, d| {
+                        let f = c.expect_ident("a field name (or `fails`, `not_found`)", d)?;
+                        let v = c.expect_text("the field's value in quotes", d)?;
+                        Ok((f, v))
+                    })?)
+                };
+                t.lookups.push(TestLookup { name, outcome });
+            }
+            "earlier" => {
+                let agent = cur.expect_ident("the agent the caller spoke to", self.diags)?;
+                let at = if cur.is_kind(TokKind::Date) {
+                    Some(self.date_time(cur)?)
+                } else {
+                    None
+                };
+                t.earlier.push((agent, at));
+            }
+            "queue" => {
+                let group = cur.expect_ident("a group name", self.diags)?;
+                let n = cur.expect_number("how many callers wait already", self.diags)?;
+                t.queues.push((group, n));
+            }
+            "seed" => {
+                let n = cur.expect_number("a number for the random strategy", self.diags)?;
+                if seen.first(kw, self.diags) {
+                    t.seed = Some(n);
+                }
+            }
+            "expect" => {
+                let e = self.expect(cur, kw)?;
+                t.expects.push(e);
+            }
+            _ => {
+                unknown_keyword(self.diags, kw, "in a test", TEST_KEYWORDS);
+                return Err(Reported);
+            }
+        }
+        Ok(())
+    }
+
+    fn expect(&mut self, cur: &mut Cursor, kw: &Ident) -> PResult<Expect> {
+        let what = cur.expect_ident("what to expect: voicemail, route, agent, transfer, played, recording, hangup or queued", self.diags)?;
+        let kind = match what.name.as_str() {
+            "voicemail" => ExpectKind::Voicemail {
+                vbox: cur.expect_ident("a voicemail box", self.diags)?,
+                reason: cur.ident(),
+            },
+            "route" => {
+                let group = cur.expect_ident("a group name", self.diags)?;
+                let order = if cur.eat("order").is_some() {
+                    cur.list(self.diags, |c, d| c.expect_ident("an agent name", d))?
+                } else {
+                    Vec::new()
+                };
+                ExpectKind::Route { group, order }
+            }
+            "agent" => ExpectKind::Agent(cur.expect_ident("the agent who answers", self.diags)?),
+            "transfer" => ExpectKind::Transfer(
+                cur.expect_text("the number or SIP address in quotes", self.diags)?,
+            ),
+            "played" => ExpectKind::Played(cur.list(self.diags, |c, d| {
+                c.expect_text("prompt names in quotes", d)
+            })?),
+            "recording" => ExpectKind::Recording(true),
+            "no" => {
+                if cur.eat("recording").is_none() {
+                    return Err(cur.error(
+                        self.diags,
+                        "`recording`",
+                        Some("write `expect no recording`"),
+                    ));
+                }
+                ExpectKind::Recording(false)
+            }
+            "hangup" => ExpectKind::Hangup,
+            "queued" => ExpectKind::Queued(cur.expect_ident("a group name", self.diags)?),
+            _ => {
+                unknown_keyword(self.diags, &what, "after `expect`", EXPECTS);
+                return Err(Reported);
+            }
+        };
+        Ok(Expect {
+            kind,
+            span: cur.span_from(kw.span),
+        })
+    }
+}
+
+fn bad_word(p: &mut Parser, v: &Ident, wanted: &str) -> Reported {
+    p.diags.push(Diagnostic::new(
+        codes::EXPECTED,
+        v.span,
+        format!("expected {wanted}, found `{}`", v.name),
+        format!("expected {wanted}"),
+    ));
+    Reported
+}

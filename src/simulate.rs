@@ -1,0 +1,312 @@
+//! `callflow simulate`: one call through a flow without a phone. Builds a scenario from the
+//! command line, runs the runtime's simulator (the real VM and agent selection) and prints the
+//! trace: each source line reached, each decision with its reason, each effect, the outcome.
+
+use crate::compile_cmd;
+use callflow_compiler::bytecode::Program;
+use callflow_runtime::acd::strategy::AgentState;
+use callflow_runtime::sim::{
+    self, AgentSetting, LookupScript, Outcome, Scenario, SimEnd, TraceLine,
+};
+use callflow_runtime::vm::{End, Machine};
+use serde_json::json;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Flow files or directories (or a compiled bytecode file).
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+    /// The number dialled (decides the flow).
+    #[arg(long)]
+    pub number: String,
+    /// The caller's number (`anonymous` for a withheld number).
+    #[arg(long, default_value = "+4930123456")]
+    pub caller: String,
+    /// Local time in the flow's zone, such as 2026-12-24T10:15 (default: now).
+    #[arg(long)]
+    pub at: Option<String>,
+    /// Keys pressed at each prompt, in order; an empty entry is no key (`1,,2`).
+    #[arg(long, value_delimiter = ',', allow_hyphen_values = true)]
+    pub keys: Vec<String>,
+    /// Agent states: `jan=busy,jennifer=ready` (ready, busy, not_ready, dnd, wrap_up,
+    /// logged_out, or no_answer for ready but not picking up). Unlisted agents are ready.
+    #[arg(long, value_delimiter = ',')]
+    pub agents: Vec<String>,
+    /// Operator switches: `emergency=on`.
+    #[arg(long = "switch", value_delimiter = ',')]
+    pub switches: Vec<String>,
+    /// Lookup answers: `crm=answer.json` (a JSON object of fields), `crm=not_found`, `crm=error`.
+    #[arg(long = "lookup", value_delimiter = ',')]
+    pub lookups: Vec<String>,
+    /// Earlier calls of this caller, for sticky agents: `jan@2026-12-24T09:00`.
+    #[arg(long, value_delimiter = ',')]
+    pub earlier: Vec<String>,
+    /// Callers already waiting in a group's queue: `support=5`.
+    #[arg(long = "queue", value_delimiter = ',')]
+    pub queues: Vec<String>,
+    /// Seed for the `random` strategy.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+fn split<'a>(s: &'a str, what: &str) -> Result<(&'a str, &'a str), String> {
+    s.split_once('=')
+        .ok_or_else(|| format!("{what} `{s}` needs the form NAME=VALUE"))
+}
+
+/// Parses a local time (`2026-12-24T10:15` or `2026-12-24 10:15`) in `zone`.
+pub fn local_time(s: &str, zone: &jiff::tz::TimeZone) -> Result<jiff::Timestamp, String> {
+    let dt: jiff::civil::DateTime = s
+        .replace(' ', "T")
+        .parse()
+        .map_err(|e| format!("`{s}` is not a date and time such as 2026-12-24T10:15: {e}"))?;
+    zone.to_ambiguous_zoned_datetime(dt)
+        .compatible()
+        .map(|z| z.timestamp())
+        .map_err(|e| format!("`{s}`: {e}"))
+}
+
+pub fn agent_setting(s: &str) -> Option<AgentSetting> {
+    if s == "no_answer" {
+        Some(AgentSetting::NoAnswer)
+    } else {
+        AgentState::parse(s).map(AgentSetting::State)
+    }
+}
+
+fn scenario(a: &Args, m: &Machine) -> Result<Scenario, String> {
+    let p = m.program;
+    let number = callflow_compiler::check::numbers::normalize(&a.number)
+        .ok_or_else(|| format!("`{}` is not a phone number", a.number))?;
+    let flow = p.flow_for(&number).ok_or_else(|| {
+        let all: Vec<String> = p
+            .flows
+            .iter()
+            .flat_map(|f| f.numbers.iter().map(|&n| p.str(n).to_string()))
+            .collect();
+        format!(
+            "no flow answers {number}; the numbers are: {}",
+            all.join(", ")
+        )
+    })?;
+    let zone = m.zone(flow);
+    let at = match &a.at {
+        Some(t) => local_time(t, zone)?,
+        None => jiff::Timestamp::now(),
+    };
+    let mut s = Scenario::new(&number, &a.caller, at);
+    s.keys = a.keys.clone();
+    s.seed = a.seed;
+    for x in &a.agents {
+        let (name, state) = split(x, "agent")?;
+        let setting = agent_setting(state).ok_or_else(|| format!("unknown agent state `{state}`: use ready, busy, not_ready, dnd, wrap_up, logged_out or no_answer"))?;
+        if !p.agents.iter().any(|ag| p.str(ag.name) == name) {
+            return Err(format!("no agent `{name}` in these flows"));
+        }
+        s.agents.insert(name.to_string(), setting);
+    }
+    for x in &a.switches {
+        let (name, v) = split(x, "switch")?;
+        let on = match v {
+            "on" | "true" | "1" => true,
+            "off" | "false" | "0" => false,
+            _ => return Err(format!("switch `{name}`: `{v}` is neither on nor off")),
+        };
+        s.switches.insert(name.to_string(), on);
+    }
+    for x in &a.lookups {
+        let (name, v) = split(x, "lookup")?;
+        let script = match v {
+            "not_found" => LookupScript::NotFound,
+            "error" | "fails" => LookupScript::Fails,
+            file => {
+                let text = std::fs::read_to_string(file)
+                    .map_err(|e| format!("cannot read `{file}`: {e}"))?;
+                let json: serde_json::Value = serde_json::from_str(&text)
+                    .map_err(|e| format!("`{file}` is not JSON: {e}"))?;
+                let obj = json
+                    .as_object()
+                    .ok_or_else(|| format!("`{file}` must hold a JSON object of fields"))?;
+                LookupScript::Fields(
+                    obj.iter()
+                        .map(|(k, v)| {
+                            (
+                                k.clone(),
+                                v.as_str().map_or_else(|| v.to_string(), str::to_string),
+                            )
+                        })
+                        .collect(),
+                )
+            }
+        };
+        s.lookups.insert(name.to_string(), script);
+    }
+    for x in &a.earlier {
+        let (agent, when) = x
+            .split_once('@')
+            .ok_or_else(|| format!("earlier call `{x}` needs the form AGENT@TIME"))?;
+        s.earlier.push((agent.to_string(), local_time(when, zone)?));
+    }
+    for x in &a.queues {
+        let (group, n) = split(x, "queue")?;
+        let n: i64 = n
+            .parse()
+            .map_err(|_| format!("queue `{group}`: `{n}` is not a number"))?;
+        s.queues.insert(group.to_string(), (n, 0));
+    }
+    Ok(s)
+}
+
+pub fn outcome_text(o: &Outcome) -> String {
+    match &o.end {
+        SimEnd::Vm(End::Hangup) => "the flow hangs up".into(),
+        SimEnd::Vm(End::Transferred(t)) => format!("transferred to {t}"),
+        SimEnd::Vm(End::Voicemail) => match &o.voicemail {
+            Some((b, r)) => format!("voicemail box `{b}` ({r})"),
+            None => "voicemail".into(),
+        },
+        SimEnd::Vm(End::Answered { agent }) => {
+            let g = o
+                .routes
+                .last()
+                .map_or(String::new(), |r| format!(" of group `{}`", r.group));
+            format!("answered by `{agent}`{g}")
+        }
+        SimEnd::Vm(End::CallerHungUp) => "the caller hung up".into(),
+        SimEnd::Vm(End::Failed(e)) => format!("the call failed: {e}"),
+        SimEnd::Queued { group } => {
+            format!("waiting in the queue of `{group}` (no agent free, no maximum wait)")
+        }
+        SimEnd::TooLong => format!(
+            "stopped after {} effects (the flow keeps asking)",
+            sim::MAX_EFFECTS
+        ),
+    }
+}
+
+fn source_line(p: &Program, file: u16, line: u32) -> (String, String) {
+    p.files
+        .get(file as usize)
+        .map_or(("?".into(), String::new()), |f| {
+            (
+                f.name.clone(),
+                f.text
+                    .lines()
+                    .nth(line.saturating_sub(1) as usize)
+                    .unwrap_or("")
+                    .trim()
+                    .to_string(),
+            )
+        })
+}
+
+/// The readable trace.
+pub fn text(p: &Program, o: &Outcome, header: &str) -> String {
+    let mut out = format!("{header} → flow `{}`\n", o.flow);
+    for l in &o.trace {
+        match l {
+            TraceLine::Source { file, line, .. } => {
+                let (name, src) = source_line(p, *file, *line);
+                out.push_str(&format!("  {name}:{line}  {src}\n"));
+            }
+            // The notes already say what each condition was; the jump shows in the next line.
+            TraceLine::Decision { .. } => {}
+            TraceLine::Note { text, .. } => out.push_str(&format!("      · {text}\n")),
+            TraceLine::Effect { text, .. } => out.push_str(&format!("      ▶ {text}\n")),
+            TraceLine::Answer { text } => out.push_str(&format!("      ◀ {text}\n")),
+        }
+    }
+    out.push_str(&format!("outcome: {}\n", outcome_text(o)));
+    out
+}
+
+pub fn json(p: &Program, o: &Outcome) -> serde_json::Value {
+    let trace: Vec<serde_json::Value> = o
+        .trace
+        .iter()
+        .map(|l| match l {
+            TraceLine::Source { pc, file, line } => {
+                let (name, src) = source_line(p, *file, *line);
+                json!({"kind": "source", "pc": pc, "file": name, "line": line, "text": src})
+            }
+            TraceLine::Decision { pc, taken } => {
+                json!({"kind": "decision", "pc": pc, "value": taken})
+            }
+            TraceLine::Note { pc, text } => json!({"kind": "note", "pc": pc, "text": text}),
+            TraceLine::Effect { pc, text } => json!({"kind": "effect", "pc": pc, "text": text}),
+            TraceLine::Answer { text } => json!({"kind": "answer", "text": text}),
+        })
+        .collect();
+    let routes: Vec<serde_json::Value> = o
+        .routes
+        .iter()
+        .map(|r| json!({"group": r.group, "order": r.order, "answered": r.answered, "outcome": r.outcome}))
+        .collect();
+    json!({
+        "flow": o.flow,
+        "outcome": outcome_text(o),
+        "played": o.played,
+        "routes": routes,
+        "voicemail": o.voicemail.as_ref().map(|(b, r)| json!({"box": b, "reason": r})),
+        "transfer": o.transfer,
+        "recorded": o.recorded,
+        "trace": trace,
+    })
+}
+
+pub fn run(a: &Args) -> ExitCode {
+    let program = match compile_cmd::program(&a.paths) {
+        Ok(p) => p,
+        Err(e) => return compile_cmd::report(e),
+    };
+    let m = match Machine::new(&program) {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let s = match scenario(a, &m) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let o = match sim::run(&m, &s) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match a.format {
+        Format::Text => {
+            let when = a.at.clone().unwrap_or_else(|| "now".into());
+            print!(
+                "{}",
+                text(
+                    &program,
+                    &o,
+                    &format!("call from {} to {} at {when}", a.caller, a.number)
+                )
+            );
+        }
+        Format::Json => println!("{}", json(&program, &o)),
+    }
+    if matches!(o.end, SimEnd::Vm(End::Failed(_))) {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
