@@ -42,7 +42,8 @@ pub fn run(paths: &[PathBuf], format: Format, deny_warnings: bool, color: Color)
     let mut out = std::io::BufWriter::new(stdout.lock());
     for d in &diags {
         let text = match format {
-            Format::Human => render::human(d, &project.sources, style),
+            // A blank line between reports, as rustc does.
+            Format::Human => render::human(d, &project.sources, style) + "\n",
             Format::Json => {
                 serde_json::to_string(&render::json(d, &project.sources)).unwrap_or_default() + "\n"
             }

@@ -564,11 +564,13 @@ impl<'c> Lower<'c> {
                 },
             );
             self.at(p.body.end);
-            self.emit(if p.kind == ProcKind::Subflow {
-                Instr::Return
-            } else {
-                Instr::Hangup
-            });
+            if !self.ended() {
+                self.emit(if p.kind == ProcKind::Subflow {
+                    Instr::Return
+                } else {
+                    Instr::Hangup
+                });
+            }
         }
         for m in &f.menus {
             self.menu(&mut st, m);
@@ -607,7 +609,9 @@ impl<'c> Lower<'c> {
                 },
             );
             self.at(arm.body.end);
-            self.emit(Instr::MenuExit);
+            if !self.ended() {
+                self.emit(Instr::MenuExit);
+            }
         }
         let handler = |l: &mut Self, st: &mut FlowState<'c>, event: &str| -> Option<Pc> {
             let h = m.handlers.iter().find(|h| h.event.name == event)?;
@@ -620,11 +624,13 @@ impl<'c> Lower<'c> {
                 },
             );
             l.at(h.body.end);
-            l.emit(if event == "exhausted" {
-                Instr::MenuExit
-            } else {
-                Instr::MenuRetry(idx)
-            });
+            if !l.ended() {
+                l.emit(if event == "exhausted" {
+                    Instr::MenuExit
+                } else {
+                    Instr::MenuRetry(idx)
+                });
+            }
             Some(pc)
         };
         let invalid = handler(self, st, "invalid");
