@@ -224,13 +224,21 @@ fn week_ranges(week: &[u64]) -> String {
             while m < total && super::week_bit(week, m) {
                 m += 1;
             }
-            let day = crate::ast::Weekday((start / 1440) as u8).name();
-            let (s, e) = (start % 1440, m - start / 1440 * 1440);
+            let day = |x: u32| crate::ast::Weekday((x / 1440 % 7) as u8).name();
+            let (s, e) = (start % 1440, m % 1440);
+            // A window that runs past midnight names the day it ends on.
+            let end_day = if (m - 1) / 1440 != start / 1440 && e != 0 {
+                format!("{} ", day(m))
+            } else {
+                String::new()
+            };
+            let e = if e == 0 { 1440 } else { e };
             out.push(format!(
-                "{day} {:02}:{:02}-{:02}:{:02}",
+                "{} {:02}:{:02}-{end_day}{:02}:{:02}",
+                day(start),
                 s / 60,
                 s % 60,
-                e / 60 % 100,
+                e / 60,
                 e % 60
             ));
         } else {

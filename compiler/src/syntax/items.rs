@@ -138,11 +138,16 @@ impl Parser<'_> {
         let mut seen = Seen::default();
         for line in &block.lines {
             let mut cur = Cursor::new(&line.parts, line.span);
-            let Some(kw) = cur.ident() else {
-                let _ = cur.error(self.diags, "a flow setting or block such as `start`", None);
-                continue;
-            };
-            let _ = self.flow_line(&mut flow, &kw, &mut cur, &mut seen);
+            // Several settings may share a line: `numbers "200" start { ... }`.
+            while !cur.at_end() {
+                let Some(kw) = cur.ident() else {
+                    let _ = cur.error(self.diags, "a flow setting or block such as `start`", None);
+                    break;
+                };
+                if self.flow_line(&mut flow, &kw, &mut cur, &mut seen).is_err() {
+                    break;
+                }
+            }
         }
         Ok(flow)
     }
@@ -159,33 +164,28 @@ impl Parser<'_> {
                 let mut list = cur.list(self.diags, |c, d| {
                     c.expect_text("a phone number in quotes", d)
                 })?;
-                cur.expect_end("the numbers", self.diags)?;
                 flow.numbers.append(&mut list);
             }
             "timezone" | "time_zone" => {
                 let tz = cur.expect_text("a time zone such as \"Europe/Berlin\"", self.diags)?;
-                cur.expect_end("the time zone", self.diags)?;
                 if seen.first(kw, self.diags) {
                     flow.timezone = Some(tz);
                 }
             }
             "languages" | "language" => {
                 let list = cur.list(self.diags, |c, d| lang(c, d))?;
-                cur.expect_end("the languages", self.diags)?;
                 if seen.first(kw, self.diags) {
                     flow.languages = list;
                 }
             }
             "prompts" => {
                 let dir = cur.expect_text("the prompt folder in quotes", self.diags)?;
-                cur.expect_end("the prompt folder", self.diags)?;
                 if seen.first(kw, self.diags) {
                     flow.prompts_dir = Some(dir);
                 }
             }
             "start" => {
                 let block = cur.expect_block("the start of the flow", self.diags)?;
-                cur.expect_end("the `start` block", self.diags)?;
                 let body = self.body(block);
                 if seen.first(kw, self.diags) {
                     flow.start = Some(body);

@@ -702,7 +702,7 @@ impl Parser<'_> {
                 return Err(Reported);
             }
         }
-        cur.expect_end(&format!("`{}`", kw.name), self.diags)
+        Ok(())
     }
 
     fn queue(&mut self, block: &Block, kw: Span) -> Queue {
@@ -822,7 +822,7 @@ impl Parser<'_> {
                 return Err(Reported);
             }
         }
-        cur.expect_end(&format!("`{}`", kw.name), self.diags)
+        Ok(())
     }
 }
 

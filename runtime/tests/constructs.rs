@@ -1,0 +1,489 @@
+//! Every construct of the language, run through the VM by the simulator: what is played, which
+//! branch is taken, how menus, collect, consent, routes, lookups and calendars behave.
+
+mod common;
+
+use callflow_runtime::acd::strategy::AgentState;
+use callflow_runtime::sim::{AgentSetting, LookupScript, Outcome, Scenario, SimEnd};
+use callflow_runtime::vm::End;
+use common::{at, compile, run};
+
+const BERLIN: &str = "Europe/Berlin";
+
+fn sim(text: &str, number: &str, local: &str, edit: impl FnOnce(&mut Scenario)) -> Outcome {
+    let p = compile(text);
+    let mut s = Scenario::new(number, "+4930123456", at(BERLIN, local));
+    edit(&mut s);
+    run(&p, &s)
+}
+
+fn keys(k: &[&str]) -> Vec<String> {
+    k.iter().map(|s| s.to_string()).collect()
+}
+
+const AGENTS: &str = r#"
+agent ann { contact "sip:ann@pbx" }
+agent ben { contact "sip:ben@pbx" }
+group desk { members ann, ben strategy sequential ring 10s }
+voicemail box { greeting "vm" greeting busy "vm-busy" greeting no_answer "vm-noanswer" greeting closed "vm-closed" }
+"#;
+
+#[test]
+fn play_say_and_hangup() {
+    let o = sim(
+        r#"flow f { numbers "200" start { play "a" uninterruptible
+            set n = "42"
+            say number n
+            say digits caller
+            hangup } }"#,
+        "200",
+        "2026-01-07T10:00",
+        |_| {},
+    );
+    assert_eq!(
+        o.played,
+        vec!["a", "say number 42", "say digits +4930123456"]
+    );
+    assert_eq!(o.end, SimEnd::Vm(End::Hangup));
+    assert!(
+        o.trace
+            .iter()
+            .any(|l| format!("{l:?}").contains("uninterruptible"))
+    );
+}
+
+const MENUS: &str = r#"
+flow f {
+    numbers "200"
+    start { menu main
+            play "after-main"
+            hangup }
+    menu main {
+        prompt "main" repeat_prompt "main-again"
+        retries 1
+        "1" => menu sub
+        "2XX" => transfer key
+        "9" => play "nine"
+        "*" => repeat
+        invalid => play "invalid"
+        timeout => play "timeout"
+        exhausted => play "given-up"
+    }
+    menu sub {
+        prompt "sub"
+        "1" => play "sub-one"
+        "*" => back
+        "0" => top
+        invalid => repeat
+        timeout => repeat
+    }
+}
+"#;
+
+#[test]
+fn menu_keys_patterns_and_continuing_after_the_menu() {
+    let o = sim(MENUS, "200", "2026-01-07T10:00", |s| s.keys = keys(&["9"]));
+    assert_eq!(o.played, vec!["main", "nine", "after-main"]);
+    let o = sim(MENUS, "200", "2026-01-07T10:00", |s| {
+        s.keys = keys(&["215"])
+    });
+    assert_eq!(o.end, SimEnd::Vm(End::Transferred("215".into())));
+}
+
+#[test]
+fn menu_invalid_timeout_retries_and_exhausted() {
+    // A wrong key, then nothing: both handlers run, the second offer uses the repeat prompt,
+    // then retries (1) are used up and `exhausted` runs; the flow goes on after the menu.
+    let o = sim(MENUS, "200", "2026-01-07T10:00", |s| {
+        s.keys = keys(&["7", ""])
+    });
+    assert_eq!(
+        o.played,
+        vec![
+            "main",
+            "invalid",
+            "main-again",
+            "timeout",
+            "given-up",
+            "after-main"
+        ]
+    );
+}
+
+#[test]
+fn menu_repeat_back_and_top() {
+    let o = sim(MENUS, "200", "2026-01-07T10:00", |s| {
+        s.keys = keys(&["*", "1", "*", "1", "0", "9"])
+    });
+    // repeat main (no retry counted), into sub, back to main, sub again, top to main, 9.
+    assert_eq!(
+        o.played,
+        vec![
+            "main",
+            "main",
+            "sub",
+            "main",
+            "sub",
+            "main",
+            "nine",
+            "after-main"
+        ]
+    );
+}
+
+#[test]
+fn collect_lengths_terminator_and_exhaustion() {
+    let flow = r##"flow f { numbers "200" start {
+        collect acct { prompt "enter" length 4..6 terminator "#" retries 1
+                       invalid => play "bad"
+                       exhausted => play "no-number" }
+        if acct == "" { hangup }
+        say digits acct
+        hangup } }"##;
+    let o = sim(flow, "200", "2026-01-07T10:00", |s| {
+        s.keys = keys(&["12345#"])
+    });
+    assert_eq!(o.played, vec!["enter", "say digits 12345"]);
+    let o = sim(flow, "200", "2026-01-07T10:00", |s| {
+        s.keys = keys(&["12", "123"])
+    });
+    assert_eq!(o.played, vec!["enter", "bad", "enter", "bad", "no-number"]);
+    assert_eq!(o.end, SimEnd::Vm(End::Hangup));
+    // A timeout without a handler is simply asked again.
+    let o = sim(flow, "200", "2026-01-07T10:00", |s| {
+        s.keys = keys(&["", "9876"])
+    });
+    assert_eq!(o.played, vec!["enter", "enter", "say digits 9876"]);
+}
+
+#[test]
+fn language_selects_prompt_files() {
+    let p = compile(
+        r#"flow f { numbers "200" languages de, en start { play "hi"
+        language en
+        play "hi"
+        hangup } }"#,
+    );
+    let o = run(
+        &p,
+        &Scenario::new("200", "+4930123456", at(BERLIN, "2026-01-07T10:00")),
+    );
+    let files: Vec<String> = o
+        .trace
+        .iter()
+        .filter_map(|l| match l {
+            callflow_runtime::sim::TraceLine::Effect { text, .. } => Some(text.clone()),
+            _ => None,
+        })
+        .collect();
+    assert!(files[0].ends_with("[prompts/de/hi.wav]"), "{files:?}");
+    assert!(files[1].ends_with("[prompts/en/hi.wav]"), "{files:?}");
+}
+
+#[test]
+fn conditions_short_circuit_and_compare() {
+    let flow = r#"
+    group g { members a }
+    agent a { contact "sip:a@pbx" }
+    switch night { default off }
+    flow f { numbers "+49 30 2555 5366" start {
+        set tier = "gold"
+        if switch(night) or (caller is anonymous and not dialled starts_with "+49") { play "closed" }
+        else if caller matches "+49 30 *" and tier in ("gold", "platinum") and queue_length(g) < 3 { play "vip" }
+        else { play "normal" }
+        if dialled == "+49 30 2555 5366" and agents_available(g) { play "dialled-ok" }
+        route g { no_answer => hangup }
+    } }"#;
+    let o = sim(flow, "+49 30 2555 5366", "2026-01-07T10:00", |_| {});
+    assert_eq!(o.played, vec!["vip", "dialled-ok"]);
+    let o = sim(flow, "+49 30 2555 5366", "2026-01-07T10:00", |s| {
+        s.switches.insert("night".into(), true);
+    });
+    assert_eq!(o.played[0], "closed");
+    let o = sim(flow, "+49 30 2555 5366", "2026-01-07T10:00", |s| {
+        s.caller = "+44 20 7946 0000".into();
+        s.queues.insert("g".into(), (5, 0));
+        s.agents
+            .insert("a".into(), AgentSetting::State(AgentState::Busy));
+    });
+    assert_eq!(o.played, vec!["normal"]);
+    let o = sim(flow, "+49 30 2555 5366", "2026-01-07T10:00", |s| {
+        s.caller = "anonymous".into()
+    });
+    assert_eq!(
+        o.played[0], "normal",
+        "anonymous, but the dialled number starts with +49"
+    );
+}
+
+#[test]
+fn goto_call_and_return() {
+    let flow = r#"flow f { numbers "200" start { call greet
+        play "back-in-start"
+        goto last }
+        subflow greet { play "greet"
+            if caller starts_with "+49" { return }
+            play "not-german" }
+        block last { play "last" } }"#;
+    let o = sim(flow, "200", "2026-01-07T10:00", |_| {});
+    assert_eq!(o.played, vec!["greet", "back-in-start", "last"]);
+    assert_eq!(o.end, SimEnd::Vm(End::Hangup), "a block's end hangs up");
+}
+
+#[test]
+fn route_outcomes_pick_handlers_and_voicemail_greetings() {
+    let flow = format!(
+        "{AGENTS}\nflow f {{ numbers \"200\" start {{ route desk {{ no_answer => voicemail box\n busy => voicemail box }} }} }}"
+    );
+    let o = sim(&flow, "200", "2026-01-07T10:00", |_| {});
+    assert_eq!(
+        o.end,
+        SimEnd::Vm(End::Answered {
+            agent: "ann".into()
+        })
+    );
+    assert_eq!(o.routes[0].order, vec!["ann", "ben"]);
+    let o = sim(&flow, "200", "2026-01-07T10:00", |s| {
+        s.agents.insert("ann".into(), AgentSetting::NoAnswer);
+        s.agents.insert("ben".into(), AgentSetting::NoAnswer);
+    });
+    assert_eq!(o.voicemail, Some(("box".into(), "no_answer".into())));
+    assert_eq!(o.played, vec!["vm-noanswer"]);
+    let o = sim(&flow, "200", "2026-01-07T10:00", |s| {
+        s.agents
+            .insert("ann".into(), AgentSetting::State(AgentState::Busy));
+        s.agents
+            .insert("ben".into(), AgentSetting::State(AgentState::LoggedOut));
+    });
+    assert_eq!(o.voicemail, Some(("box".into(), "busy".into())));
+}
+
+#[test]
+fn queue_timeout_full_and_exit_key() {
+    let flow = format!(
+        "{AGENTS}\nflow f {{ numbers \"200\" start {{ route desk {{
+            queue {{ music \"hold\" announce position every 30s max_wait 1m => voicemail box
+                    max_length 3 => play \"full\"
+                    key \"0\" => transfer \"100\" }}
+            no_answer => hangup }}
+            hangup }} }}"
+    );
+    let busy = |s: &mut Scenario| {
+        s.agents
+            .insert("ann".into(), AgentSetting::State(AgentState::Busy));
+        s.agents
+            .insert("ben".into(), AgentSetting::State(AgentState::Busy));
+    };
+    let o = sim(&flow, "200", "2026-01-07T10:00", busy);
+    assert_eq!(o.voicemail, Some(("box".into(), "no_answer".into())));
+    let o = sim(&flow, "200", "2026-01-07T10:00", |s| {
+        busy(s);
+        s.queues.insert("desk".into(), (3, 0));
+    });
+    assert_eq!(o.played, vec!["full"]);
+    let o = sim(&flow, "200", "2026-01-07T10:00", |s| {
+        busy(s);
+        s.keys = keys(&["0"]);
+    });
+    assert_eq!(o.end, SimEnd::Vm(End::Transferred("100".into())));
+}
+
+#[test]
+fn sticky_today_in_the_flows_zone() {
+    let flow = format!(
+        "{AGENTS}\nflow f {{ numbers \"200\" timezone \"Europe/Berlin\" start {{ route desk {{ sticky today no_answer => hangup }} }} }}"
+    );
+    let o = sim(&flow, "200", "2026-01-07T10:00", |s| {
+        s.earlier
+            .push(("ben".into(), at(BERLIN, "2026-01-07T00:30")))
+    });
+    assert_eq!(o.routes[0].order, vec!["ben", "ann"]);
+    // 23:30 the evening before is not today, even though it is the same UTC date... minus one.
+    let o = sim(&flow, "200", "2026-01-07T10:00", |s| {
+        s.earlier
+            .push(("ben".into(), at(BERLIN, "2026-01-06T23:30")))
+    });
+    assert_eq!(o.routes[0].order, vec!["ann", "ben"]);
+}
+
+#[test]
+fn lookups_fields_and_failures() {
+    let flow = r#"lookup crm { url "https://crm/c?n={caller}" fields tier }
+    flow f { numbers "200" start {
+        lookup crm { error => play "crm-down"
+                     not_found => play "new-caller" }
+        if crm.tier == "gold" { play "gold" }
+        hangup } }"#;
+    let o = sim(flow, "200", "2026-01-07T10:00", |s| {
+        s.lookups.insert(
+            "crm".into(),
+            LookupScript::Fields(vec![("tier".into(), "gold".into())]),
+        );
+    });
+    assert_eq!(o.played, vec!["gold"]);
+    assert!(
+        o.trace
+            .iter()
+            .any(|l| format!("{l:?}").contains("https://crm/c?n=%2B4930123456"))
+    );
+    let o = sim(flow, "200", "2026-01-07T10:00", |s| {
+        s.lookups.insert("crm".into(), LookupScript::NotFound);
+    });
+    assert_eq!(o.played, vec!["new-caller"]);
+    let o = sim(flow, "200", "2026-01-07T10:00", |s| {
+        s.lookups.insert("crm".into(), LookupScript::Fails);
+    });
+    assert_eq!(o.played, vec!["crm-down"]);
+}
+
+const CONSENT: &str = r#"
+agent ann { contact "sip:ann@pbx" }
+group desk { members ann }
+flow f {
+    numbers "200"
+    start {
+        ask rec
+        if consented(rec) { record }
+        menu m
+        route desk { record if consented  no_answer => hangup }
+    }
+    menu m { prompt "m"
+             "1" => play "one"
+             invalid => repeat
+             timeout => repeat }
+    consent rec { prompt "notice" accept "1" refuse "2" silence means refuse withdraw "*9" }
+}
+"#;
+
+#[test]
+fn consent_accept_refuse_silence_and_withdrawal() {
+    let o = sim(CONSENT, "200", "2026-01-07T10:00", |s| {
+        s.keys = keys(&["1", "1"])
+    });
+    assert!(o.recorded, "accepted: recorded");
+    assert!(
+        o.trace
+            .iter()
+            .any(|l| format!("{l:?}").contains("start recording"))
+    );
+    let o = sim(CONSENT, "200", "2026-01-07T10:00", |s| {
+        s.keys = keys(&["2", "1"])
+    });
+    assert!(!o.recorded, "refused: never recorded");
+    let o = sim(CONSENT, "200", "2026-01-07T10:00", |s| {
+        s.keys = keys(&["", "1"])
+    });
+    assert!(!o.recorded, "silence means refuse");
+    // Accepted, then withdrawn during the menu: the recording stops and the agent call is not
+    // recorded.
+    let o = sim(CONSENT, "200", "2026-01-07T10:00", |s| {
+        s.keys = keys(&["1", "*9", "1"])
+    });
+    let t = format!("{:?}", o.trace);
+    assert!(
+        t.contains("withdrawn") && t.contains("stop recording (consent withdrawn)"),
+        "{t}"
+    );
+    assert!(
+        t.contains("the conversation will not be recorded: no consent"),
+        "{t}"
+    );
+}
+
+#[test]
+fn business_hours_holidays_and_special_days() {
+    let flow = r#"
+    hours office { mon-fri 08:00-18:00
+                   sat 22:00-02:00 overnight
+                   2026-12-31 09:00-12:00
+                   closed public }
+    holidays public { every 12-25
+                      easter + 1 }
+    flow f { numbers "200" timezone "Europe/Berlin" start {
+        if open(office) { play "open" } else { play "closed" }
+        if holiday(public) { play "holiday" }
+        hangup } }"#;
+    let played = |local: &str| sim(flow, "200", local, |_| {}).played;
+    assert_eq!(played("2026-01-07T10:00"), vec!["open"]);
+    assert_eq!(
+        played("2026-01-07T18:00"),
+        vec!["closed"],
+        "windows end exclusive"
+    );
+    assert_eq!(
+        played("2026-01-10T23:30"),
+        vec!["open"],
+        "saturday overnight"
+    );
+    assert_eq!(played("2026-01-11T01:59"), vec!["open"], "into sunday");
+    assert_eq!(played("2026-01-11T02:00"), vec!["closed"]);
+    assert_eq!(played("2026-12-25T10:00"), vec!["closed", "holiday"]);
+    assert_eq!(
+        played("2026-04-06T10:00"),
+        vec!["closed", "holiday"],
+        "Easter Monday 2026"
+    );
+    assert_eq!(
+        played("2026-12-31T11:00"),
+        vec!["open"],
+        "special day hours"
+    );
+    assert_eq!(played("2026-12-31T13:00"), vec!["closed"]);
+}
+
+#[test]
+fn opening_hours_across_dst_switches() {
+    let flow = |zone: &str| {
+        format!(
+            r#"hours h {{ daily 02:00-03:00 }}
+            flow f {{ numbers "200" timezone "{zone}" start {{ if open(h) {{ play "open" }}
+ hangup }} }}"#
+        )
+    };
+    let p = compile(&flow("Europe/Berlin"));
+    let run_at = |p: &callflow_compiler::bytecode::Program, utc: &str| {
+        let s = Scenario::new("200", "+4930123456", utc.parse().unwrap());
+        run(p, &s).played
+    };
+    // 2026-03-29 in Berlin: 02:00-03:00 does not exist; 00:59 UTC is 01:59 CET, 01:00 UTC 03:00 CEST.
+    assert!(run_at(&p, "2026-03-29T00:59:00Z").is_empty());
+    assert!(run_at(&p, "2026-03-29T01:00:00Z").is_empty());
+    // 2026-10-25: 02:00-03:00 happens twice; both are open.
+    assert_eq!(
+        run_at(&p, "2026-10-25T00:30:00Z"),
+        vec!["open"],
+        "02:30 CEST"
+    );
+    assert_eq!(
+        run_at(&p, "2026-10-25T01:30:00Z"),
+        vec!["open"],
+        "02:30 CET"
+    );
+    let p = compile(&flow("America/New_York"));
+    // 2026-03-08: 02:00 EST jumps to 03:00 EDT.
+    assert!(run_at(&p, "2026-03-08T06:59:00Z").is_empty(), "01:59 EST");
+    assert!(run_at(&p, "2026-03-08T07:00:00Z").is_empty(), "03:00 EDT");
+    assert_eq!(
+        run_at(&p, "2026-11-01T07:30:00Z"),
+        vec!["open"],
+        "02:30 EST after fall back"
+    );
+}
+
+#[test]
+fn transfer_targets_are_normalized() {
+    let o = sim(
+        r#"flow f { numbers "200" start { transfer "+49 (30) 2555-5000" } }"#,
+        "200",
+        "2026-01-07T10:00",
+        |_| {},
+    );
+    assert_eq!(o.transfer.as_deref(), Some("+493025555000"));
+    let o = sim(
+        r#"flow f { numbers "200" start { forward "sip:desk@pbx.example.com" } }"#,
+        "200",
+        "2026-01-07T10:00",
+        |_| {},
+    );
+    assert_eq!(o.transfer.as_deref(), Some("sip:desk@pbx.example.com"));
+}
