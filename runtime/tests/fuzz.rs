@@ -71,7 +71,7 @@ fn examples() -> Program {
 
 fn random_event(rng: &mut Rng, keys: &[&str]) -> Event {
     match rng.below(14) {
-        0 | 1 | 2 => Event::Done,
+        0..=2 => Event::Done,
         3..=7 => Event::Keys(keys[rng.below(keys.len())].to_string()),
         8 => Event::Answered { agent: "x".into() },
         9 => Event::NoAnswer,
