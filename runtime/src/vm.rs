@@ -1182,3 +1182,19 @@ fn show_open(p: &Program, open: bool, why: &OpenWhy) -> String {
         OpenWhy::Weekly => format!("{state} (weekly hours)"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn call_state_is_small() {
+        // docs/PERFORMANCE.md: the target is 256 bytes plus the variables' texts.
+        let size = std::mem::size_of::<Call>();
+        assert!(size <= 256, "Call is {size} bytes");
+        println!(
+            "Call: {size} bytes, Frame: {} bytes",
+            std::mem::size_of::<Frame>()
+        );
+    }
+}
