@@ -2,6 +2,7 @@
 //! - a call from its start to the first effect (the decision path: calendars, conditions);
 //! - a full traversal of the three-level IVR menu of `flows/ivr.flow`, answering every effect;
 //! - compiling the example project (check + lower + verify).
+//!
 //! Run: `cargo bench -p callflow-runtime --bench vm`.
 
 use callflow_compiler::Project;
