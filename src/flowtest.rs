@@ -93,8 +93,11 @@ fn scenario(t: &TestDef, m: &Machine) -> Result<Scenario, String> {
         };
         s.earlier.push((a.name.clone(), t_at));
     }
-    for (g, n) in &t.queues {
-        s.queues.insert(g.name.clone(), (i64::from(n.value), 0));
+    for (g, n, wait) in &t.queues {
+        s.queues.insert(
+            g.name.clone(),
+            (i64::from(n.value), wait.map_or(0, |w| w.millis as i64)),
+        );
     }
     if let Some(seed) = t.seed {
         s.seed = u64::from(seed.value);
@@ -211,6 +214,9 @@ fn failures(t: &TestDef, o: &Outcome) -> Vec<String> {
 fn coverage(project: &Project, p: &Program, covered: &BTreeSet<u32>) -> String {
     let mut lines: BTreeMap<u16, (BTreeSet<u32>, BTreeSet<u32>)> = BTreeMap::new();
     for (pc, loc) in p.debug.iter().enumerate() {
+        if loc.implicit {
+            continue; // the compiler's own ends: no line of the admin's to reach
+        }
         let e = lines.entry(loc.file).or_default();
         e.0.insert(loc.line);
         if covered.contains(&(pc as u32)) {
@@ -310,7 +316,7 @@ pub fn run(a: &Args) -> ExitCode {
                         for x in &f {
                             println!("    {x}");
                         }
-                        let trace = text(&program, &o, "    the call:");
+                        let trace = text(&program, &o, "the call:");
                         for l in trace.lines() {
                             println!("    {l}");
                         }

@@ -43,7 +43,8 @@ pub struct Args {
     /// Earlier calls of this caller, for sticky agents: `jan@2026-12-24T09:00`.
     #[arg(long, value_delimiter = ',')]
     pub earlier: Vec<String>,
-    /// Callers already waiting in a group's queue: `support=5`.
+    /// Callers already waiting in a group's queue, and optionally the longest wait so far:
+    /// `support=5` or `support=5:15m`.
     #[arg(long = "queue", value_delimiter = ',')]
     pub queues: Vec<String>,
     /// Seed for the `random` strategy.
@@ -158,11 +159,14 @@ fn scenario(a: &Args, m: &Machine) -> Result<Scenario, String> {
         s.earlier.push((agent.to_string(), local_time(when, zone)?));
     }
     for x in &a.queues {
-        let (group, n) = split(x, "queue")?;
+        let (group, v) = split(x, "queue")?;
+        let (n, wait) = v.split_once(':').unwrap_or((v, "0s"));
         let n: i64 = n
             .parse()
             .map_err(|_| format!("queue `{group}`: `{n}` is not a number"))?;
-        s.queues.insert(group.to_string(), (n, 0));
+        let wait = callflow_compiler::syntax::cursor::parse_duration(wait)
+            .ok_or_else(|| format!("queue `{group}`: `{wait}` is not a duration such as 15m"))?;
+        s.queues.insert(group.to_string(), (n, wait as i64));
     }
     Ok(s)
 }

@@ -592,8 +592,8 @@ pub struct TestDef {
     pub lookups: Vec<TestLookup>,
     /// `earlier AGENT [DATE TIME]`: the caller spoke to this agent before.
     pub earlier: Vec<(Ident, Option<(DateLit, TimeLit)>)>,
-    /// `queue GROUP N`: callers already waiting.
-    pub queues: Vec<(Ident, Count)>,
+    /// `queue GROUP N [wait DURATION]`: callers already waiting, and the longest wait so far.
+    pub queues: Vec<(Ident, Count, Option<Duration>)>,
     pub seed: Option<Count>,
     pub expects: Vec<Expect>,
     pub span: Span,

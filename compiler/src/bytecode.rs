@@ -188,6 +188,8 @@ pub struct Loc {
     pub start: u32,
     pub end: u32,
     pub line: u32,
+    /// Added by the compiler at the end of a body (not written by the admin).
+    pub implicit: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -77,6 +77,19 @@ pub fn lower(checked: &Checked) -> Result<Program, LowerError> {
             }
         }
     }
+    // Keep the source text only of files that produced code (for disasm and traces); the
+    // others (definitions only, tests) keep their name so file indices stay valid.
+    let mut used = vec![false; l.p.files.len()];
+    for d in &l.p.debug {
+        if let Some(u) = used.get_mut(d.file as usize) {
+            *u = true;
+        }
+    }
+    for (f, used) in l.p.files.iter_mut().zip(used) {
+        if !used {
+            f.text.clear();
+        }
+    }
     Ok(l.p)
 }
 
@@ -145,7 +158,15 @@ impl<'c> Lower<'c> {
             start: span.start,
             end: span.end,
             line: file.line_col(span.start).line,
+            implicit: false,
         };
+    }
+
+    /// Like `at`, for what the compiler adds at the end of a body (implicit hang-ups, returns,
+    /// jumps over the other branches): traces and coverage leave these out.
+    fn at_end(&mut self, span: Span) {
+        self.at(span);
+        self.loc.implicit = true;
     }
 
     fn emit(&mut self, i: Instr) -> usize {
@@ -546,7 +567,7 @@ impl<'c> Lower<'c> {
                     reason: Reason::Default,
                 },
             );
-            self.at(start.end);
+            self.at_end(start.end);
         } else {
             self.at(f.name.span);
         }
@@ -563,7 +584,7 @@ impl<'c> Lower<'c> {
                     reason: Reason::Default,
                 },
             );
-            self.at(p.body.end);
+            self.at_end(p.body.end);
             if !self.ended() {
                 self.emit(if p.kind == ProcKind::Subflow {
                     Instr::Return
@@ -608,7 +629,7 @@ impl<'c> Lower<'c> {
                     reason: Reason::Default,
                 },
             );
-            self.at(arm.body.end);
+            self.at_end(arm.body.end);
             if !self.ended() {
                 self.emit(Instr::MenuExit);
             }
@@ -623,7 +644,7 @@ impl<'c> Lower<'c> {
                     reason: Reason::Default,
                 },
             );
-            l.at(h.body.end);
+            l.at_end(h.body.end);
             if !l.ended() {
                 l.emit(if event == "exhausted" {
                     Instr::MenuExit
@@ -664,7 +685,7 @@ impl<'c> Lower<'c> {
     ) -> Pc {
         let pc = self.here();
         self.body(st, b, ctx);
-        self.at(b.end);
+        self.at_end(b.end);
         self.jump_out(jumps);
         pc
     }
@@ -728,7 +749,7 @@ impl<'c> Lower<'c> {
                     if let Some(h) = c.handlers.iter().find(|h| h.event.name == event) {
                         let pc = self.here();
                         self.body(st, &h.body, ctx);
-                        self.at(h.body.end);
+                        self.at_end(h.body.end);
                         if event == "exhausted" {
                             self.jump_out(&mut jumps);
                         } else if !self.ended() {
@@ -760,7 +781,7 @@ impl<'c> Lower<'c> {
                     let mut next = Vec::new();
                     self.branch(st, cond, false, &mut next);
                     self.body(st, body, ctx);
-                    self.at(body.end);
+                    self.at_end(body.end);
                     if n < last || i.otherwise.is_some() {
                         self.jump_out(&mut ends);
                     }

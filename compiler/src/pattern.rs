@@ -141,6 +141,35 @@ fn parse(text: &str, kind: Kind) -> Result<Pattern, PatternError> {
 }
 
 impl Pattern {
+    /// The pattern written back as text (`+4930XXX*`), for traces.
+    pub fn describe(&self) -> String {
+        const SYMS: [char; 13] = [
+            '0', '1', '2', '3', '4', '5', '6', '7', '8', '9', '*', '#', '+',
+        ];
+        let mut out = String::new();
+        for &e in &self.elems {
+            let syms: Vec<char> = (0..13)
+                .filter(|b| e >> b & 1 == 1)
+                .map(|b| SYMS[b])
+                .collect();
+            match (e, syms.as_slice()) {
+                (_, [one]) => out.push(*one),
+                (0x3ff, _) => out.push('X'),
+                (0x3fc, _) => out.push('N'),
+                (0x3fe, _) => out.push('Z'),
+                (_, many) => {
+                    out.push('[');
+                    out.extend(many.iter());
+                    out.push(']');
+                }
+            }
+        }
+        if self.rest {
+            out.push('*');
+        }
+        out
+    }
+
     /// True when every position allows exactly one symbol and nothing may follow.
     pub fn is_exact(&self) -> bool {
         !self.rest && self.elems.iter().all(|s| s.count_ones() == 1)
@@ -221,5 +250,12 @@ mod tests {
         assert!(one.overlaps_prefix_of(&xx));
         assert!(!parse_key("3").unwrap().overlaps_prefix_of(&twelve));
         assert!(xx.covers(&twelve) && !twelve.covers(&xx));
+    }
+
+    #[test]
+    fn patterns_describe_themselves() {
+        assert_eq!(parse_number("+49 30 *").unwrap().describe(), "+4930*");
+        assert_eq!(parse_key("2XX").unwrap().describe(), "2XX");
+        assert_eq!(parse_key("[1-3]NZ#").unwrap().describe(), "[123]NZ#");
     }
 }

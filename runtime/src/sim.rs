@@ -6,7 +6,7 @@
 
 use crate::acd::strategy::{self, AgentSnapshot, AgentState, Input, Skip};
 use crate::vm::{Call, Effect, End, Event, KeysFor, Machine, Step, Trace, World, time::Local};
-use callflow_compiler::bytecode::{Pc, Program, Stat, Sticky};
+use callflow_compiler::bytecode::{AnnounceKind, Pc, Program, Stat, Sticky};
 use jiff::Timestamp;
 use std::collections::{HashMap, VecDeque};
 
@@ -173,7 +173,8 @@ struct Recorder {
     lines: Vec<TraceLine>,
     covered: Vec<bool>,
     last: Option<(u16, u32)>,
-    debug: Vec<(u16, u32)>,
+    /// File and line per instruction; `None` for implicit ones (no line of the admin's).
+    debug: Vec<Option<(u16, u32)>>,
 }
 
 impl Trace for Recorder {
@@ -184,7 +185,7 @@ impl Trace for Recorder {
         if let Some(c) = self.covered.get_mut(pc as usize) {
             *c = true;
         }
-        let loc = self.debug.get(pc as usize).copied();
+        let loc = self.debug.get(pc as usize).copied().flatten();
         if loc.is_some() && loc != self.last {
             self.last = loc;
             let (file, line) = loc.unwrap_or_default();
@@ -213,7 +214,11 @@ pub fn run(m: &Machine, scenario: &Scenario) -> Result<Outcome, String> {
         lines: Vec::new(),
         covered: vec![false; p.code.len()],
         last: None,
-        debug: p.debug.iter().map(|d| (d.file, d.line)).collect(),
+        debug: p
+            .debug
+            .iter()
+            .map(|d| (!d.implicit).then_some((d.file, d.line)))
+            .collect(),
     };
     let mut out = Outcome {
         flow: p.str(p.flows[flow].name).to_string(),
@@ -339,6 +344,7 @@ pub fn run(m: &Machine, scenario: &Scenario) -> Result<Outcome, String> {
                     &mut keys,
                     &mut rr,
                     &mut rec.lines,
+                    &mut out.played,
                     pc,
                 );
                 if record && matches!(ev, Event::Answered { .. }) {
@@ -484,6 +490,7 @@ fn route_call(
     keys: &mut VecDeque<String>,
     rr: &mut HashMap<String, usize>,
     lines: &mut Vec<TraceLine>,
+    played: &mut Vec<String>,
     pc: Pc,
 ) -> (Event, RouteTry) {
     let p = m.program;
@@ -564,6 +571,43 @@ fn route_call(
                 lines.push(TraceLine::Answer {
                     text: format!("the caller waits in the queue (position {})", waiting + 1),
                 });
+                let prompt = |i: u32| p.str(p.prompts[i as usize].name).to_string();
+                if let Some(g) = q.greeting {
+                    lines.push(TraceLine::Effect {
+                        pc,
+                        text: format!("queue greeting \"{}\"", prompt(g)),
+                    });
+                    played.push(prompt(g));
+                }
+                for (what, every) in &q.announcements {
+                    let (text, heard) = match what {
+                        AnnounceKind::Position => (
+                            format!("say position {}", waiting + 1),
+                            format!("say number {}", waiting + 1),
+                        ),
+                        AnnounceKind::ExpectedWait => {
+                            let wait = s.queues.get(&tried.group).map_or(0, |x| x.1) / 60_000;
+                            (
+                                format!("say expected wait of {wait} minute(s)"),
+                                format!("say number {wait}"),
+                            )
+                        }
+                        AnnounceKind::Prompt(x) => (format!("play \"{}\"", prompt(*x)), prompt(*x)),
+                    };
+                    let when = every.map_or(String::new(), |e| format!(", every {}s", e / 1000));
+                    lines.push(TraceLine::Effect {
+                        pc,
+                        text: format!("announce: {text}{when}"),
+                    });
+                    played.push(heard);
+                }
+                if let Some(music) = q.music {
+                    lines.push(TraceLine::Effect {
+                        pc,
+                        text: format!("hold music \"{}\"", prompt(music)),
+                    });
+                    played.push(prompt(music));
+                }
                 let exit = keys
                     .front()
                     .and_then(|k| q.exit_keys.iter().find(|(e, _)| p.str(*e) == k))

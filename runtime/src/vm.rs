@@ -478,6 +478,7 @@ impl<'p> Machine<'p> {
             }
             (Pending::Collect(c), Event::Keys(d)) => {
                 let info = &p.collects[c as usize];
+                let pressed = !d.is_empty();
                 let mut d = d;
                 if let Some(t) = info.terminator {
                     if let Some(stripped) = d.strip_suffix(p.str(t)) {
@@ -488,7 +489,7 @@ impl<'p> Machine<'p> {
                 let digits_ok = d
                     .chars()
                     .all(|c| c.is_ascii_digit() || c == '*' || c == '#');
-                call.pc = if d.is_empty() {
+                call.pc = if !pressed {
                     note(trace, pc, || "no digits before the timeout".into());
                     info.timeout
                         .map_or_else(|| self.collect_retry(call, c, trace), Ok)?
@@ -872,9 +873,11 @@ impl<'p> Machine<'p> {
             }
             Instr::Matches(i) => {
                 let a = pop(stack)?;
-                let r = p.patterns[i as usize].matches(&a.text());
+                let pat = &p.patterns[i as usize];
+                let r = pat.matches(&a.text());
                 note(trace, pc, || {
-                    format!("{} matches the pattern → {r}", a.show())
+                    let verb = if r { "matches" } else { "does not match" };
+                    format!("{} {verb} \"{}\"", a.show(), pat.describe())
                 });
                 stack.push(Val::Bool(r));
             }
@@ -1001,7 +1004,11 @@ impl<'p> Machine<'p> {
                 self.pop(call, FrameKind::Menu)?;
                 let parent = self.top(call, FrameKind::Menu);
                 return match parent {
-                    Ok(f) => Ok(Flow::Jump(p.menus[f.id as usize].wait)),
+                    Ok(f) => {
+                        // Back in the menu before: a fresh offer, with its full prompt.
+                        call.frames[call.depth as usize - 1].tries = 0;
+                        Ok(Flow::Jump(p.menus[f.id as usize].wait))
+                    }
                     Err(_) => {
                         // No menu before this one: `back` offers this menu again.
                         let this = Frame {
@@ -1020,11 +1027,14 @@ impl<'p> Machine<'p> {
                 {
                     call.depth -= 1;
                 }
-                let f = call.frames[call.depth as usize - 1];
-                return Ok(Flow::Jump(p.menus[f.id as usize].wait));
+                let top = call.depth as usize - 1;
+                call.frames[top].tries = 0;
+                return Ok(Flow::Jump(p.menus[call.frames[top].id as usize].wait));
             }
             Instr::Repeat => {
+                // The caller asked to hear the menu again: its full prompt, a fresh offer.
                 let f = self.top(call, FrameKind::Menu)?;
+                call.frames[call.depth as usize - 1].tries = 0;
                 return Ok(Flow::Jump(p.menus[f.id as usize].wait));
             }
             Instr::CollectEnter(c) => {

@@ -309,45 +309,21 @@ impl<'a> Walk<'_, 'a> {
                 if let Some((false, span)) = r.record {
                     self.record(span, &s);
                 }
-                let mut out: Slots = if r.handlers.iter().any(|h| h.event.name == "no_answer") {
-                    [None, None]
-                } else {
-                    s.clone()
-                };
-                for h in &r.handlers {
-                    let text = if h.event.name == "busy" {
-                        "when every agent is busy"
-                    } else {
-                        "when nobody answers"
+                let mut out: Slots = [None, None];
+                for (event, body) in super::routing::outcomes(r) {
+                    let Some(b) = body else {
+                        join(&mut out, s.clone());
+                        continue;
                     };
-                    let x = self.branch(ctx, &h.body, &s, h.event.span, text.into());
+                    let text = match event {
+                        "busy" => "when every agent is busy",
+                        "max_wait" => "when the caller waited too long",
+                        "max_length" => "when the queue is full",
+                        "key" => "when the caller leaves the queue with a key",
+                        _ => "when nobody answers",
+                    };
+                    let x = self.branch(ctx, b, &s, b.span, text.into());
                     join(&mut out, x);
-                }
-                if let Some(q) = &r.queue {
-                    if let Some((d, Some(b))) = &q.max_wait {
-                        let x = self.branch(
-                            ctx,
-                            b,
-                            &s,
-                            d.span,
-                            "when the caller waited too long".into(),
-                        );
-                        join(&mut out, x);
-                    }
-                    if let Some((c, Some(b))) = &q.max_length {
-                        let x = self.branch(ctx, b, &s, c.span, "when the queue is full".into());
-                        join(&mut out, x);
-                    }
-                    for k in &q.exit_keys {
-                        let x = self.branch(
-                            ctx,
-                            &k.body,
-                            &s,
-                            k.key.span,
-                            format!("caller presses \"{}\" in the queue", k.key.value),
-                        );
-                        join(&mut out, x);
-                    }
                 }
                 out
             }

@@ -131,25 +131,7 @@ impl<'a> Graph<'a> {
                 self.arms(bodies)
             }
             StmtKind::Route(r) => {
-                let find = |e: &str| {
-                    r.handlers
-                        .iter()
-                        .find(|h| h.event.name == e)
-                        .map(|h| &h.body)
-                };
-                let no_answer = find("no_answer");
-                let busy = find("busy").or(no_answer);
-                let mut bodies = vec![no_answer, busy];
-                if let Some(q) = &r.queue {
-                    if let Some((_, b)) = &q.max_wait {
-                        bodies.push(b.as_ref().or(no_answer));
-                    }
-                    if let Some((_, b)) = &q.max_length {
-                        bodies.push(b.as_ref().or(busy));
-                    }
-                    bodies.extend(q.exit_keys.iter().map(|k| Some(&k.body)));
-                }
-                self.arms(bodies)
+                self.arms(super::routing::outcomes(r).into_iter().map(|(_, b)| b))
             }
             StmtKind::Lookup { handlers, .. } => {
                 let (_, returns) = self.arms(handlers.iter().map(|h| Some(&h.body)));
@@ -339,14 +321,13 @@ fn end_reasons(g: &Graph, b: &Body, out: &mut Vec<End>) {
             }
         }
         StmtKind::Route(r) => {
-            let no_answer = r.handlers.iter().find(|h| h.event.name == "no_answer");
-            match no_answer {
-                None => out.push(End::Route(r.group.span.to(last.keyword))),
-                Some(h) => end_reasons(g, &h.body, out),
+            for (_, body) in super::routing::outcomes(r) {
+                match body {
+                    None => out.push(End::Route(r.group.span.to(last.keyword))),
+                    Some(b) => end_reasons(g, b, out),
+                }
             }
-            for h in r.handlers.iter().filter(|h| h.event.name != "no_answer") {
-                end_reasons(g, &h.body, out);
-            }
+            out.dedup_by(|a, b| matches!((a, b), (End::Route(x), End::Route(y)) if x == y));
         }
         StmtKind::Menu(_) => out.push(End::Plain(last.span, "when the caller leaves this menu")),
         _ => out.push(End::Plain(last.span, "the path goes on after this")),
@@ -476,24 +457,12 @@ impl<'a> LoopWalk<'_, 'a> {
                 out
             }
             StmtKind::Route(r) => {
-                let mut out = if r.handlers.iter().any(|h| h.event.name == "no_answer") {
-                    0
-                } else {
-                    effect
-                };
-                for h in &r.handlers {
-                    out |= self.body(from, &h.body, effect, ret);
-                }
-                if let Some(q) = &r.queue {
-                    for b in [
-                        q.max_wait.as_ref().and_then(|m| m.1.as_ref()),
-                        q.max_length.as_ref().and_then(|m| m.1.as_ref()),
-                    ]
-                    .into_iter()
-                    .flatten()
-                    {
-                        out |= self.body(from, b, effect, ret);
-                    }
+                let mut out = 0;
+                for (_, body) in super::routing::outcomes(r) {
+                    out |= match body {
+                        Some(b) => self.body(from, b, effect, ret),
+                        None => effect,
+                    };
                 }
                 out
             }

@@ -3,7 +3,7 @@
 //! the members, ringing fits in the queue's maximum wait, contacts are SIP addresses.
 
 use super::Cx;
-use crate::ast::{Agent, DefKind, Group, Ident, Item, Route, Skill, Voicemail};
+use crate::ast::{Agent, Body, DefKind, Group, Ident, Item, Route, Skill, Voicemail};
 use crate::diagnostics::{Diagnostic, Diagnostics, codes};
 use crate::source::FileId;
 use std::collections::HashMap;
@@ -155,6 +155,7 @@ fn required_skills(cx: &Cx, g: &Group, require: &[Skill], diags: &mut Diagnostic
 }
 
 pub fn route(cx: &Cx, file: FileId, r: &Route, diags: &mut Diagnostics) {
+    dead_handlers(r, diags);
     let Some(id) = cx
         .globals
         .resolve(&r.group, DefKind::Group, file, cx.project, diags)
@@ -353,4 +354,54 @@ fn reason_ok(r: &Ident, diags: &mut Diagnostics) -> bool {
         ),
     );
     false
+}
+
+/// How a route can end without an agent answering, and where each outcome continues: the
+/// handler's body, or `None` for "after the route statement". The one place that says which
+/// handler serves which outcome (the VM follows the same rules in `vm::apply`):
+/// without a queue, `no_answer` and `busy` (falling back to `no_answer`); with one, callers
+/// nobody answers wait, so only the end of the wait (`max_wait =>`, else `no_answer`), a full
+/// queue (`max_length =>`, else `busy`, else `no_answer`) and exit keys remain.
+pub fn outcomes(r: &Route) -> Vec<(&'static str, Option<&Body>)> {
+    let find = |e: &str| {
+        r.handlers
+            .iter()
+            .find(|h| h.event.name == e)
+            .map(|h| &h.body)
+    };
+    let (no_answer, busy) = (find("no_answer"), find("busy"));
+    let Some(q) = &r.queue else {
+        return vec![("no_answer", no_answer), ("busy", busy.or(no_answer))];
+    };
+    let mut out = Vec::new();
+    if let Some((_, b)) = &q.max_wait {
+        out.push(("max_wait", b.as_ref().or(no_answer)));
+    }
+    if let Some((_, b)) = &q.max_length {
+        out.push(("max_length", b.as_ref().or(busy).or(no_answer)));
+    }
+    out.extend(q.exit_keys.iter().map(|k| ("key", Some(&k.body))));
+    out
+}
+
+/// Handlers that no outcome of the route can reach (CF0301).
+fn dead_handlers(r: &Route, diags: &mut Diagnostics) {
+    let used = outcomes(r);
+    for h in &r.handlers {
+        if used
+            .iter()
+            .any(|(_, b)| b.is_some_and(|b| std::ptr::eq(b, &h.body)))
+        {
+            continue;
+        }
+        let why = if r.queue.is_some() {
+            "callers nobody answers wait in the queue; its `max_wait` and `max_length` handlers decide what follows"
+        } else {
+            "no outcome of this route leads here"
+        };
+        diags.push(
+            Diagnostic::new(codes::UNREACHABLE, h.event.span, format!("this `{}` handler never runs", h.event.name), why)
+                .help("remove it; with a queue, `no_answer` only serves a `max_wait` without `=>`, and `busy` a `max_length` without `=>`"),
+        );
+    }
 }

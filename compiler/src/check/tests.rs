@@ -120,7 +120,7 @@ pub fn check(
             super::time::time_of_day(time, diags);
         }
     }
-    for (g, _) in &t.queues {
+    for (g, _, _) in &t.queues {
         resolve(g, DefKind::Group, diags);
     }
     for e in &t.expects {

@@ -171,7 +171,14 @@ impl Parser<'_> {
             "queue" => {
                 let group = cur.expect_ident("a group name", self.diags)?;
                 let n = cur.expect_number("how many callers wait already", self.diags)?;
-                t.queues.push((group, n));
+                let wait = match cur.eat("wait") {
+                    Some(_) => Some(cur.expect_duration(
+                        "how long the first caller has waited, such as `15m`",
+                        self.diags,
+                    )?),
+                    None => None,
+                };
+                t.queues.push((group, n, wait));
             }
             "seed" => {
                 let n = cur.expect_number("a number for the random strategy", self.diags)?;

@@ -105,7 +105,11 @@ pub struct Input<'a> {
 
 /// A small, fast, seedable generator (xorshift64*), enough for shuffling a ring order.
 pub fn shuffle<T>(items: &mut [T], seed: u64) {
-    let mut x = seed | 1;
+    // Mix the seed (splitmix64 finaliser) so that neighbouring seeds give unrelated orders.
+    let mut x = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    x = (x ^ (x >> 31)) | 1;
     for i in (1..items.len()).rev() {
         x ^= x >> 12;
         x ^= x << 25;
