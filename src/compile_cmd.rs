@@ -131,3 +131,14 @@ pub fn disasm(paths: &[PathBuf]) -> ExitCode {
         Err(e) => report(e),
     }
 }
+
+/// A machine for `program`, with the cranelift tier when asked for (off by default: the
+/// benchmark in docs/PERFORMANCE.md shows the interpreter is faster on these flows).
+pub fn machine(program: &Program, jit: bool) -> Result<callflow_runtime::vm::Machine<'_>, String> {
+    let mut m = callflow_runtime::vm::Machine::new(program).map_err(|e| e.to_string())?;
+    if jit {
+        m.enable_jit()
+            .map_err(|e| format!("the JIT could not compile the flows: {e}"))?;
+    }
+    Ok(m)
+}

@@ -30,6 +30,9 @@ pub struct Args {
     /// Only tests whose name contains this text.
     #[arg(long)]
     pub filter: Option<String>,
+    /// Run decision code through the cranelift tier (native code) instead of the interpreter.
+    #[arg(long)]
+    pub jit: bool,
 }
 
 fn scenario(t: &TestDef, m: &Machine) -> Result<Scenario, String> {
@@ -277,7 +280,7 @@ pub fn run(a: &Args) -> ExitCode {
         Ok(x) => x,
         Err(e) => return compile_cmd::report(e),
     };
-    let m = match Machine::new(&program) {
+    let m = match crate::compile_cmd::machine(&program, a.jit) {
         Ok(m) => m,
         Err(e) => {
             eprintln!("error: {e}");

@@ -52,6 +52,9 @@ pub struct Args {
     pub seed: u64,
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
+    /// Run decision code through the cranelift tier (native code) instead of the interpreter.
+    #[arg(long)]
+    pub jit: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -273,7 +276,7 @@ pub fn run(a: &Args) -> ExitCode {
         Ok(p) => p,
         Err(e) => return compile_cmd::report(e),
     };
-    let m = match Machine::new(&program) {
+    let m = match crate::compile_cmd::machine(&program, a.jit) {
         Ok(m) => m,
         Err(e) => {
             eprintln!("error: {e}");

@@ -63,36 +63,52 @@ fn bench(c: &mut Criterion) {
     let support = program.flow_for("+493025555366").unwrap();
     let ivr = program.flow_for("+493025555000").unwrap();
 
-    c.bench_function("vm/start_to_first_effect (support)", |b| {
-        b.iter(|| {
-            let mut call = m.start(support, "+4930123456", "+493025555366");
-            black_box(m.resume(&mut call, Event::Start, &world, &mut NoTrace))
-        })
-    });
-
-    // The IVR: main menu "3" (service), "2" (billing), "*" (back to service), "2" (billing),
-    // "0" (top: main), "215" (extension pattern) → transfer.
-    let keys = ["3", "2", "*", "2", "0", "215"];
-    let traverse = || {
-        let mut call = m.start(ivr, "+4930123456", "+493025555000");
-        let mut event = Event::Start;
-        let mut k = keys.iter();
-        loop {
-            match m.resume(&mut call, event, &world, &mut NoTrace) {
-                Step::End(end) => return end,
-                Step::Effect(callflow_runtime::vm::Effect::Keys { .. }) => {
-                    event = Event::Keys(k.next().map_or("", |s| *s).to_string())
-                }
-                Step::Effect(_) => event = Event::Done,
-            }
-        }
-    };
-    assert!(
-        matches!(traverse(), callflow_runtime::vm::End::Transferred(_)),
-        "the traversal reaches the extension"
+    let mut jitted = Machine::new(&program).unwrap();
+    let code = jitted.enable_jit().expect("the JIT compiles the examples");
+    eprintln!(
+        "jit: {} regions compiled in {:?}",
+        code.compiled_regions, code.compile_time
     );
-    c.bench_function("vm/ivr_menu_traversal", |b| {
-        b.iter(|| black_box(traverse()))
+    for (tier, m) in [("interpreter", &m), ("jit", &jitted)] {
+        c.bench_function(&format!("vm/{tier}/start_to_first_effect (support)"), |b| {
+            b.iter(|| {
+                let mut call = m.start(support, "+4930123456", "+493025555366");
+                black_box(m.resume(&mut call, Event::Start, &world, &mut NoTrace))
+            })
+        });
+        // The IVR: main menu "3" (service), "2" (billing), "*" (back to service), "2"
+        // (billing), "0" (top: main), "215" (extension pattern) → transfer.
+        let keys = ["3", "2", "*", "2", "0", "215"];
+        let traverse = || {
+            let mut call = m.start(ivr, "+4930123456", "+493025555000");
+            let mut event = Event::Start;
+            let mut k = keys.iter();
+            loop {
+                match m.resume(&mut call, event, &world, &mut NoTrace) {
+                    Step::End(end) => return end,
+                    Step::Effect(callflow_runtime::vm::Effect::Keys { .. }) => {
+                        event = Event::Keys(k.next().map_or("", |s| *s).to_string())
+                    }
+                    Step::Effect(_) => event = Event::Done,
+                }
+            }
+        };
+        assert!(
+            matches!(traverse(), callflow_runtime::vm::End::Transferred(_)),
+            "the traversal reaches the extension"
+        );
+        c.bench_function(&format!("vm/{tier}/ivr_menu_traversal"), |b| {
+            b.iter(|| black_box(traverse()))
+        });
+    }
+    c.bench_function("jit/compile_example_program", |b| {
+        b.iter(|| {
+            black_box(
+                callflow_runtime::jit::compile(&program)
+                    .unwrap()
+                    .compiled_regions,
+            )
+        })
     });
 
     c.bench_function("compile/example_project", |b| {

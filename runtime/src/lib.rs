@@ -3,5 +3,7 @@
 //! simulator, `callflow test`, the SIP server — performs its effects.
 
 pub mod acd;
+#[cfg(feature = "jit")]
+pub mod jit;
 pub mod sim;
 pub mod vm;

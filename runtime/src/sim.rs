@@ -111,7 +111,7 @@ pub enum SimEnd {
     TooLong,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Outcome {
     pub flow: String,
     pub end: SimEnd,

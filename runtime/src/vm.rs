@@ -242,6 +242,9 @@ pub struct Call {
 pub struct Machine<'p> {
     pub program: &'p Program,
     zones: Vec<TimeZone>,
+    /// Native code for the pure decision regions, when the JIT tier is on.
+    #[cfg(feature = "jit")]
+    jit: Option<crate::jit::Code>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -282,7 +285,12 @@ impl<'p> Machine<'p> {
                 }
             });
         }
-        Ok(Machine { program, zones })
+        Ok(Machine {
+            program,
+            zones,
+            #[cfg(feature = "jit")]
+            jit: None,
+        })
     }
 
     /// A new call to `flow` from `caller` (as signalled) to `dialled`.
@@ -390,7 +398,7 @@ impl<'p> Machine<'p> {
     }
 
     /// Runs the call until it needs something or ends.
-    pub fn resume<T: Trace + ?Sized>(
+    pub fn resume<T: Trace>(
         &self,
         call: &mut Call,
         event: Event,
@@ -688,17 +696,39 @@ impl<'p> Machine<'p> {
         }
     }
 
-    fn run<T: Trace + ?Sized>(
-        &self,
-        call: &mut Call,
-        world: &dyn World,
-        trace: &mut T,
-    ) -> Step<'p> {
+    fn run<T: Trace>(&self, call: &mut Call, world: &dyn World, trace: &mut T) -> Step<'p> {
         let p = self.program;
         let mut stack: Vec<Val<'p>> = Vec::with_capacity(8);
         let mut local: Option<Local> = None;
         call.since_effect = 0;
         loop {
+            #[cfg(feature = "jit")]
+            if let Some(region) = self.jit.as_ref().and_then(|j| j.region(call.pc)) {
+                let mut env = crate::jit::Env {
+                    machine: self,
+                    call: &mut *call,
+                    stack: &mut stack,
+                    local: &mut local,
+                    world,
+                    trace: &mut *trace,
+                    error: None,
+                };
+                // SAFETY: `region` was compiled for this program with the `Region` signature; it
+                // only calls back into the helpers with this environment.
+                let exit = unsafe { region(&mut env) };
+                if let Some(e) = env.error.take() {
+                    call.pending = Pending::Ended;
+                    return Step::End(End::Failed(e));
+                }
+                call.pc = exit;
+                if call.since_effect > STEPS_BETWEEN_EFFECTS || call.steps > STEPS_PER_CALL {
+                    call.pending = Pending::Ended;
+                    return Step::End(End::Failed(VmError::StepBudget(u64::from(
+                        call.since_effect,
+                    ))));
+                }
+                continue;
+            }
             call.steps += 1;
             call.since_effect += 1;
             if call.since_effect > STEPS_BETWEEN_EFFECTS || call.steps > STEPS_PER_CALL {
@@ -732,6 +762,44 @@ impl<'p> Machine<'p> {
                 }
             }
         }
+    }
+
+    /// Counts one executed instruction (the budget is checked by `run`).
+    pub(crate) fn count_step(&self, call: &mut Call) {
+        call.steps += 1;
+        call.since_effect += 1;
+    }
+
+    /// Runs the pure, non-jumping instruction at `pc` exactly as the interpreter loop would
+    /// (step counted, trace told): the JIT's helpers call this.
+    #[cfg(feature = "jit")]
+    pub(crate) fn exec_one(
+        &self,
+        call: &mut Call,
+        pc: Pc,
+        stack: &mut Vec<Val<'p>>,
+        local: &mut Option<Local>,
+        world: &dyn World,
+        trace: &mut dyn Trace,
+    ) -> Result<(), VmError> {
+        self.count_step(call);
+        call.pc = pc;
+        trace.step(pc);
+        let instr = self.program.code[pc as usize];
+        match self.exec(call, instr, stack, local, world, trace)? {
+            Flow::Next => Ok(()),
+            _ => Err(VmError::BadState(
+                "the native code ran an instruction that is not pure",
+            )),
+        }
+    }
+
+    /// Compiles the program's decision code to native code (the cranelift tier) and uses it
+    /// from now on; the interpreter runs everything else.
+    #[cfg(feature = "jit")]
+    pub fn enable_jit(&mut self) -> Result<&crate::jit::Code, String> {
+        let code = crate::jit::compile(self.program)?;
+        Ok(self.jit.insert(code))
     }
 
     fn local(&self, call: &Call, local: &mut Option<Local>, world: &dyn World) -> Local {
