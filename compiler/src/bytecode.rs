@@ -479,6 +479,36 @@ impl Program {
             .position(|f| f.numbers.iter().any(|&n| self.str(n) == number))
     }
 
+    /// Where execution goes on after an effect, as listed in the tables: menu waits, keys and
+    /// handlers, collect waits, results and handlers, route and lookup outcomes. (Besides these,
+    /// code is entered at flow entries, jump and call targets, and after a `MenuEnter`.)
+    pub fn continuations(&self) -> Vec<Pc> {
+        let mut out = Vec::new();
+        for m in &self.menus {
+            out.push(m.wait);
+            out.extend(m.keys.iter().map(|k| k.1));
+            out.extend(m.patterns.iter().map(|k| k.1));
+            out.extend(m.invalid.iter().chain(&m.timeout).chain(&m.exhausted));
+        }
+        for c in &self.collects {
+            out.extend([c.wait, c.done]);
+            out.extend(c.invalid.iter().chain(&c.timeout).chain(&c.exhausted));
+        }
+        for r in &self.routes {
+            out.push(r.after);
+            out.extend(r.no_answer.iter().chain(&r.busy));
+            if let Some(q) = &r.queue {
+                out.extend(q.exit_keys.iter().map(|k| k.1));
+                out.extend(q.on_max_wait.iter().chain(&q.on_max_length));
+            }
+        }
+        for l in &self.lookup_sites {
+            out.push(l.after);
+            out.extend(l.on_error.iter().chain(&l.on_not_found));
+        }
+        out
+    }
+
     pub fn flow_named(&self, name: &str) -> Option<usize> {
         self.flows.iter().position(|f| self.str(f.name) == name)
     }

@@ -177,27 +177,7 @@ unsafe extern "C" fn h_jump(env: *mut Env<'_, '_>, pc: u32) {
 /// after anything that suspends or calls, and every jump target.
 fn heads(p: &Program) -> HashSet<Pc> {
     let mut h: HashSet<Pc> = p.flows.iter().map(|f| f.entry).collect();
-    for m in &p.menus {
-        h.extend(m.keys.iter().map(|k| k.1));
-        h.extend(m.patterns.iter().map(|k| k.1));
-        h.extend(m.invalid.iter().chain(&m.timeout).chain(&m.exhausted));
-    }
-    for c in &p.collects {
-        h.insert(c.done);
-        h.extend(c.invalid.iter().chain(&c.timeout).chain(&c.exhausted));
-    }
-    for r in &p.routes {
-        h.insert(r.after);
-        h.extend(r.no_answer.iter().chain(&r.busy));
-        if let Some(q) = &r.queue {
-            h.extend(q.exit_keys.iter().map(|k| k.1));
-            h.extend(q.on_max_wait.iter().chain(&q.on_max_length));
-        }
-    }
-    for s in &p.lookup_sites {
-        h.insert(s.after);
-        h.extend(s.on_error.iter().chain(&s.on_not_found));
-    }
+    h.extend(p.continuations());
     for (pc, i) in p.code.iter().enumerate() {
         match i {
             Instr::Jump(t)

@@ -6,31 +6,10 @@
 
 mod common;
 
-use callflow_compiler::Project;
+use common::{Rng, examples, iters};
+
 use callflow_compiler::bytecode::{Program, Stat, format, verify};
 use callflow_runtime::vm::{Event, Machine, NoTrace, Step, World};
-use std::path::Path;
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-}
-
-fn iters(default: usize) -> usize {
-    std::env::var("CALLFLOW_FUZZ_ITERS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 struct RandomWorld {
     now: jiff::Timestamp,
@@ -47,26 +26,6 @@ impl World for RandomWorld {
     fn stat(&self, group: &str, stat: Stat) -> i64 {
         ((self.bits >> ((group.len() + stat as usize) % 60)) & 0xF) as i64
     }
-}
-
-/// The example flows, compiled (prompt files are not needed to run).
-fn examples() -> Program {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../flows");
-    let mut p = Project::new();
-    let mut paths: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap()
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .collect();
-    paths.sort();
-    for path in paths
-        .into_iter()
-        .filter(|p| p.extension().is_some_and(|x| x == "flow"))
-    {
-        let text = std::fs::read_to_string(&path).unwrap();
-        p.add_file(&path, text, true);
-    }
-    let checked = callflow_compiler::check(&p);
-    callflow_compiler::lower::lower(&checked).expect("the examples compile")
 }
 
 fn random_event(rng: &mut Rng, keys: &[&str]) -> Event {

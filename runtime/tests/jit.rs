@@ -6,43 +6,13 @@
 
 mod common;
 
-use callflow_compiler::Project;
+use common::{Rng, examples, iters};
+
 use callflow_compiler::bytecode::Program;
 use callflow_runtime::acd::strategy::AgentState;
 use callflow_runtime::sim::{self, AgentSetting, LookupScript, Scenario};
 use callflow_runtime::vm::Machine;
 use std::path::Path;
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-}
-
-fn examples() -> Program {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../flows");
-    let mut p = Project::new();
-    let mut paths: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap()
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .collect();
-    paths.sort();
-    for path in paths
-        .into_iter()
-        .filter(|p| p.extension().is_some_and(|x| x == "flow"))
-    {
-        p.add_file(&path, std::fs::read_to_string(&path).unwrap(), true);
-    }
-    callflow_compiler::lower::lower(&callflow_compiler::check(&p)).expect("examples compile")
-}
 
 fn scenario(p: &Program, rng: &mut Rng) -> Scenario {
     let numbers: Vec<&str> = p
@@ -154,10 +124,7 @@ fn interpreter_and_jit_agree_on_every_example_flow() {
             p.str(f.name)
         );
     }
-    let iters: usize = std::env::var("CALLFLOW_FUZZ_ITERS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(2000);
+    let iters = iters(2000);
     let mut rng = Rng(0xD1FF);
     for i in 0..iters {
         let s = scenario(&p, &mut rng);

@@ -396,28 +396,7 @@ fn stack(v: &mut V) -> R {
     let mut depth: Vec<Option<u8>> = vec![None; n];
     let mut work: Vec<(Pc, u8)> = Vec::new();
     let mut entries: Vec<Pc> = p.flows.iter().map(|f| f.entry).collect();
-    for m in &p.menus {
-        entries.push(m.wait);
-        entries.extend(m.keys.iter().map(|k| k.1));
-        entries.extend(m.patterns.iter().map(|k| k.1));
-        entries.extend(m.invalid.iter().chain(&m.timeout).chain(&m.exhausted));
-    }
-    for c in &p.collects {
-        entries.extend([c.wait, c.done]);
-        entries.extend(c.invalid.iter().chain(&c.timeout).chain(&c.exhausted));
-    }
-    for r in &p.routes {
-        entries.push(r.after);
-        entries.extend(r.no_answer.iter().chain(&r.busy));
-        if let Some(q) = &r.queue {
-            entries.extend(q.exit_keys.iter().map(|k| k.1));
-            entries.extend(q.on_max_wait.iter().chain(&q.on_max_length));
-        }
-    }
-    for l in &p.lookup_sites {
-        entries.push(l.after);
-        entries.extend(l.on_error.iter().chain(&l.on_not_found));
-    }
+    entries.extend(p.continuations());
     for (pc, i) in p.code.iter().enumerate() {
         if let Instr::MenuEnter(m) = i {
             // MenuExit continues after the entering instruction.

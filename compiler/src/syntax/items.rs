@@ -103,13 +103,14 @@ impl Parser<'_> {
     pub(super) fn settings(
         &mut self,
         block: &Block,
+        what: &str,
         mut f: impl FnMut(&mut Self, Ident, &mut Cursor, &Line) -> PResult<()>,
     ) {
         for line in &block.lines {
             let mut cur = Cursor::new(&line.parts, line.span);
             while !cur.at_end() {
                 let Some(kw) = cur.ident() else {
-                    let _ = cur.error(self.diags, "a setting name", None);
+                    let _ = cur.error(self.diags, what, None);
                     break;
                 };
                 if f(self, kw, &mut cur, line).is_err() {
@@ -136,19 +137,11 @@ impl Parser<'_> {
             span: kw.span.to(block.span),
         };
         let mut seen = Seen::default();
-        for line in &block.lines {
-            let mut cur = Cursor::new(&line.parts, line.span);
-            // Several settings may share a line: `numbers "200" start { ... }`.
-            while !cur.at_end() {
-                let Some(kw) = cur.ident() else {
-                    let _ = cur.error(self.diags, "a flow setting or block such as `start`", None);
-                    break;
-                };
-                if self.flow_line(&mut flow, &kw, &mut cur, &mut seen).is_err() {
-                    break;
-                }
-            }
-        }
+        self.settings(
+            block,
+            "a flow setting or block such as `start`",
+            |p, kw, cur, _| p.flow_line(&mut flow, &kw, cur, &mut seen),
+        );
         Ok(flow)
     }
 
@@ -305,7 +298,7 @@ impl Parser<'_> {
             span: kw.span.to(block.span),
         };
         let mut seen = Seen::default();
-        self.settings(block, |p, kw, cur, _| {
+        self.settings(block, "a setting name", |p, kw, cur, _| {
             match kw.name.as_str() {
                 "members" => {
                     let list = member_list(cur, p, None)?;
@@ -365,7 +358,7 @@ impl Parser<'_> {
             span: kw.span.to(block.span),
         };
         let mut seen = Seen::default();
-        self.settings(block, |p, kw, cur, _| {
+        self.settings(block, "a setting name", |p, kw, cur, _| {
             match kw.name.as_str() {
                 "name" => {
                     let t = cur.expect_text("the agent's name in quotes", p.diags)?;
@@ -408,7 +401,7 @@ impl Parser<'_> {
             span: kw.span.to(block.span),
         };
         let mut seen = Seen::default();
-        self.settings(block, |p, kw, cur, _| {
+        self.settings(block, "a setting name", |p, kw, cur, _| {
             match kw.name.as_str() {
                 "greeting" => {
                     let reason = cur.ident();
@@ -459,7 +452,7 @@ impl Parser<'_> {
         )?;
         cur.expect_end("the prompt", self.diags)?;
         let mut files = Vec::new();
-        self.settings(block, |p, lang, cur, _| {
+        self.settings(block, "a language code such as `de`", |p, lang, cur, _| {
             let file = cur.expect_text("the WAV file for this language, in quotes", p.diags)?;
             files.push((Some(lang), file));
             Ok(())
@@ -486,7 +479,7 @@ impl Parser<'_> {
         s.span = kw.span.to(block.span);
         cur.expect_end("the switch", self.diags)?;
         let mut seen = Seen::default();
-        self.settings(block, |p, kw, cur, _| {
+        self.settings(block, "a setting name", |p, kw, cur, _| {
             match kw.name.as_str() {
                 "default" => {
                     let v = cur.expect_ident("`on` or `off`", p.diags)?;
@@ -533,7 +526,7 @@ impl Parser<'_> {
             span: kw.span.to(block.span),
         };
         let mut seen = Seen::default();
-        self.settings(block, |p, kw, cur, _| {
+        self.settings(block, "a setting name", |p, kw, cur, _| {
             match kw.name.as_str() {
                 "url" => {
                     let t = cur.expect_text("the URL in quotes", p.diags)?;

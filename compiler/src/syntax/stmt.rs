@@ -535,66 +535,71 @@ impl Parser<'_> {
             span: kw.span.to(block.span),
         };
         let mut seen = Seen::default();
-        self.settings(block, |p, kw, cur, _| {
-            let d = &mut *p.diags;
-            match kw.name.as_str() {
-                "prompt" => {
-                    let t = cur.expect_text("the announcement prompt in quotes", d)?;
-                    if seen.first(&kw, d) {
-                        c.prompt = Some(t);
-                    }
-                }
-                "accept" | "refuse" | "withdraw" => {
-                    let t = cur.expect_text("a key in quotes, such as \"1\"", d)?;
-                    if seen.first(&kw, d) {
-                        let slot = match kw.name.as_str() {
-                            "accept" => &mut c.accept,
-                            "refuse" => &mut c.refuse,
-                            _ => &mut c.withdraw,
-                        };
-                        *slot = Some(t);
-                    }
-                }
-                "silence" => {
-                    let _ = cur.eat("means");
-                    let v = cur.expect_ident("`accept` or `refuse`", d)?;
-                    let answer = match v.name.as_str() {
-                        "accept" => ConsentAnswer::Accept,
-                        "refuse" => ConsentAnswer::Refuse,
-                        _ => {
-                            d.push(Diagnostic::new(
-                                codes::EXPECTED,
-                                v.span,
-                                format!("expected `accept` or `refuse`, found `{}`", v.name),
-                                "what silence means",
-                            ));
-                            return Err(Reported);
+        self.settings(
+            block,
+            "a consent setting such as `accept \"1\"`",
+            |p, kw, cur, _| {
+                let d = &mut *p.diags;
+                match kw.name.as_str() {
+                    "prompt" => {
+                        let t = cur.expect_text("the announcement prompt in quotes", d)?;
+                        if seen.first(&kw, d) {
+                            c.prompt = Some(t);
                         }
-                    };
-                    if seen.first(&kw, d) {
-                        c.silence = Some((answer, kw.span.to(v.span)));
+                    }
+                    "accept" | "refuse" | "withdraw" => {
+                        let t = cur.expect_text("a key in quotes, such as \"1\"", d)?;
+                        if seen.first(&kw, d) {
+                            let slot = match kw.name.as_str() {
+                                "accept" => &mut c.accept,
+                                "refuse" => &mut c.refuse,
+                                _ => &mut c.withdraw,
+                            };
+                            *slot = Some(t);
+                        }
+                    }
+                    "silence" => {
+                        let _ = cur.eat("means");
+                        let v = cur.expect_ident("`accept` or `refuse`", d)?;
+                        let answer = match v.name.as_str() {
+                            "accept" => ConsentAnswer::Accept,
+                            "refuse" => ConsentAnswer::Refuse,
+                            _ => {
+                                d.push(Diagnostic::new(
+                                    codes::EXPECTED,
+                                    v.span,
+                                    format!("expected `accept` or `refuse`, found `{}`", v.name),
+                                    "what silence means",
+                                ));
+                                return Err(Reported);
+                            }
+                        };
+                        if seen.first(&kw, d) {
+                            c.silence = Some((answer, kw.span.to(v.span)));
+                        }
+                    }
+                    "timeout" => {
+                        let t =
+                            cur.expect_duration("how long to wait for a key, such as `5s`", d)?;
+                        if seen.first(&kw, d) {
+                            c.timeout = Some(t);
+                        }
+                    }
+                    _ => {
+                        unknown_keyword(
+                            d,
+                            &kw,
+                            "in a consent",
+                            &[
+                                "prompt", "accept", "refuse", "silence", "withdraw", "timeout",
+                            ],
+                        );
+                        return Err(Reported);
                     }
                 }
-                "timeout" => {
-                    let t = cur.expect_duration("how long to wait for a key, such as `5s`", d)?;
-                    if seen.first(&kw, d) {
-                        c.timeout = Some(t);
-                    }
-                }
-                _ => {
-                    unknown_keyword(
-                        d,
-                        &kw,
-                        "in a consent",
-                        &[
-                            "prompt", "accept", "refuse", "silence", "withdraw", "timeout",
-                        ],
-                    );
-                    return Err(Reported);
-                }
-            }
-            Ok(())
-        });
+                Ok(())
+            },
+        );
         Ok(c)
     }
 
@@ -614,19 +619,11 @@ impl Parser<'_> {
         };
         r.span = kw.span.to(block.span);
         let mut seen = Seen::default();
-        for line in &block.lines {
-            let mut cur = Cursor::new(&line.parts, line.span);
-            // Several settings may share a line: `sticky today  record if consented`.
-            while !cur.at_end() {
-                let Some(kw) = cur.ident() else {
-                    let _ = cur.error(self.diags, "a route setting such as `sticky today`", None);
-                    break;
-                };
-                if self.route_line(&mut r, &kw, &mut cur, &mut seen).is_err() {
-                    break;
-                }
-            }
-        }
+        self.settings(
+            block,
+            "a route setting such as `sticky today`",
+            |p, kw, cur, _| p.route_line(&mut r, &kw, cur, &mut seen),
+        );
         Ok(r)
     }
 
@@ -716,18 +713,11 @@ impl Parser<'_> {
             span: kw.to(block.span),
         };
         let mut seen = Seen::default();
-        for line in &block.lines {
-            let mut cur = Cursor::new(&line.parts, line.span);
-            while !cur.at_end() {
-                let Some(kw) = cur.ident() else {
-                    let _ = cur.error(self.diags, "a queue setting such as `music \"hold\"`", None);
-                    break;
-                };
-                if self.queue_line(&mut q, &kw, &mut cur, &mut seen).is_err() {
-                    break;
-                }
-            }
-        }
+        self.settings(
+            block,
+            "a queue setting such as `music \"hold\"`",
+            |p, kw, cur, _| p.queue_line(&mut q, &kw, cur, &mut seen),
+        );
         q
     }
 

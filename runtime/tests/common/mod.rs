@@ -46,3 +46,45 @@ pub fn run(program: &Program, s: &Scenario) -> Outcome {
     let m = Machine::new(program).expect("program loads");
     sim::run(&m, s).expect("simulation runs")
 }
+
+/// A small, seedable generator for property tests (xorshift64*).
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+}
+
+/// The example flows in `flows/` (with their tests), compiled.
+pub fn examples() -> Program {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../flows");
+    let mut p = Project::new();
+    let mut paths: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
+    paths.sort();
+    for path in paths
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|x| x == "flow"))
+    {
+        let text = std::fs::read_to_string(&path).unwrap();
+        p.add_file(&path, text, true);
+    }
+    callflow_compiler::lower::lower(&callflow_compiler::check(&p)).expect("the examples compile")
+}
+
+/// How many iterations a property test runs (`CALLFLOW_FUZZ_ITERS` overrides).
+pub fn iters(default: usize) -> usize {
+    std::env::var("CALLFLOW_FUZZ_ITERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
