@@ -11,6 +11,10 @@ use callflow_compiler::diagnostics::Diagnostics;
 use callflow_compiler::source::FileId;
 use callflow_compiler::syntax::tree::{self, Line, Part, TokKind};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+
+/// The allocator the `callflow` binary uses, so the figures are what users get.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 

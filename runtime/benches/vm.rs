@@ -12,6 +12,10 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use std::hint::black_box;
 use std::path::Path;
 
+/// The allocator the `callflow` binary uses, so the figures are what users get.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 struct Fixed(jiff::Timestamp);
 
 impl World for Fixed {
