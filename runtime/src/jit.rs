@@ -37,10 +37,21 @@ const FAILED: u32 = u32::MAX;
 pub struct Code {
     /// Per pc, the region starting there.
     regions: Vec<Option<Region>>,
-    /// Keeps the native code alive.
-    _module: JITModule,
+    /// Owns the native code; freed when the `Code` is dropped.
+    module: Option<JITModule>,
     pub compiled_regions: usize,
     pub compile_time: std::time::Duration,
+}
+
+impl Drop for Code {
+    fn drop(&mut self) {
+        self.regions.clear();
+        if let Some(m) = self.module.take() {
+            // SAFETY: the only pointers into this memory were in `regions`, cleared above, and
+            // `region()` hands out copies only for the duration of one `Machine::run` borrow.
+            unsafe { m.free_memory() };
+        }
+    }
 }
 
 impl Code {
@@ -419,7 +430,7 @@ pub fn compile(p: &Program) -> Result<Code, String> {
     }
     Ok(Code {
         regions,
-        _module: module,
+        module: Some(module),
         compiled_regions: declared.len(),
         compile_time: started.elapsed(),
     })
