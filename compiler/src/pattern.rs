@@ -7,6 +7,9 @@ pub type Set = u16;
 
 const DIGITS: Set = 0x3ff;
 
+/// The longest key or number pattern, in digits (phone numbers have at most 15).
+pub const MAX_LEN: usize = 32;
+
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Pattern {
     /// One set of allowed symbols per position.
@@ -136,6 +139,9 @@ fn parse(text: &str, kind: Kind) -> Result<Pattern, PatternError> {
     }
     if elems.is_empty() && !rest {
         return err(0, "the pattern is empty".into());
+    }
+    if elems.len() > MAX_LEN {
+        return err(0, format!("longer than {MAX_LEN} digits"));
     }
     Ok(Pattern { elems, rest })
 }

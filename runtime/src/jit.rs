@@ -43,6 +43,12 @@ pub struct Code {
     pub compile_time: std::time::Duration,
 }
 
+// SAFETY: once `compile` has returned, nothing calls into the `JITModule` again: it only owns
+// the executable memory the region pointers point into, and `Drop` frees it with exclusive
+// access. Regions are plain functions that touch nothing but the `Env` they are given.
+unsafe impl Send for Code {}
+unsafe impl Sync for Code {}
+
 impl Drop for Code {
     fn drop(&mut self) {
         self.regions.clear();
@@ -111,33 +117,38 @@ fn predicate(i: Instr) -> bool {
 
 // ---- helpers called by native code (the interpreter's semantics, one instruction each) ----
 
-/// Runs the pure instruction at `pc` as the interpreter would. 0: fine, 1: failed.
-unsafe extern "C" fn h_exec(env: *mut Env<'_, '_>, pc: u32) -> u32 {
+/// Runs a helper's body; a panic (from a `World` or `Trace` implementation) must not unwind
+/// into native code, so it becomes an error of the call, reported by `Machine::run`.
+fn guarded(env: *mut Env<'_, '_>, failed: u32, body: impl FnOnce(&mut Env<'_, '_>) -> u32) -> u32 {
     // SAFETY: native code passes back the environment pointer `run` gave it, exclusively.
     let env = unsafe { &mut *env };
-    match env
-        .machine
-        .exec_one(env.call, pc, env.stack, env.local, env.world, env.trace)
-    {
-        Ok(()) => 0,
-        Err(e) => {
-            env.error = Some(e);
-            1
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| body(&mut *env))) {
+        Ok(r) => r,
+        Err(_) => {
+            env.error = Some(VmError::BadState("a check panicked"));
+            failed
         }
     }
 }
 
-/// Runs the predicate at `pc` and takes its value off the stack. 0/1: the value, 2: failed.
-unsafe extern "C" fn h_test(env: *mut Env<'_, '_>, pc: u32) -> u32 {
-    // SAFETY: as in `h_exec`.
-    let env = unsafe { &mut *env };
-    if let Err(e) = env
-        .machine
-        .exec_one(env.call, pc, env.stack, env.local, env.world, env.trace)
-    {
-        env.error = Some(e);
-        return 2;
-    }
+/// Runs the pure instruction at `pc` as the interpreter would. 0: fine, 1: failed.
+unsafe extern "C" fn h_exec(env: *mut Env<'_, '_>, pc: u32) -> u32 {
+    guarded(env, 1, |env| {
+        match env
+            .machine
+            .exec_one(env.call, pc, env.stack, env.local, env.world, env.trace)
+        {
+            Ok(()) => 0,
+            Err(e) => {
+                env.error = Some(e);
+                1
+            }
+        }
+    })
+}
+
+/// Takes a yes/no off the stack: 0/1, or 2 when the stack is empty.
+fn pop_flag(env: &mut Env<'_, '_>) -> u32 {
     match env.stack.pop() {
         Some(v) => u32::from(v.truthy()),
         None => {
@@ -147,41 +158,51 @@ unsafe extern "C" fn h_test(env: *mut Env<'_, '_>, pc: u32) -> u32 {
     }
 }
 
+/// Runs the predicate at `pc` and takes its value off the stack. 0/1: the value, 2: failed.
+unsafe extern "C" fn h_test(env: *mut Env<'_, '_>, pc: u32) -> u32 {
+    guarded(env, 2, |env| {
+        if let Err(e) = env
+            .machine
+            .exec_one(env.call, pc, env.stack, env.local, env.world, env.trace)
+        {
+            env.error = Some(e);
+            return 2;
+        }
+        pop_flag(env)
+    })
+}
+
 /// The conditional jump at `pc` with a value already known (from `h_test`): counts the step
 /// and tells the trace, as the interpreter does.
 unsafe extern "C" fn h_decide(env: *mut Env<'_, '_>, pc: u32, value: u32) {
-    // SAFETY: as in `h_exec`.
-    let env = unsafe { &mut *env };
-    env.machine.count_step(env.call);
-    env.trace.step(pc);
-    env.trace.decision(pc, value == 1);
+    guarded(env, 0, |env| {
+        env.machine.count_step(env.call);
+        env.trace.step(pc);
+        env.trace.decision(pc, value == 1);
+        0
+    });
 }
 
 /// The conditional jump at `pc`, taking its value from the stack. 0/1: the value, 2: failed.
 unsafe extern "C" fn h_branch(env: *mut Env<'_, '_>, pc: u32) -> u32 {
-    // SAFETY: as in `h_exec`.
-    let env = unsafe { &mut *env };
-    env.machine.count_step(env.call);
-    env.trace.step(pc);
-    match env.stack.pop() {
-        Some(v) => {
-            let v = v.truthy();
-            env.trace.decision(pc, v);
-            u32::from(v)
+    guarded(env, 2, |env| {
+        env.machine.count_step(env.call);
+        env.trace.step(pc);
+        let v = pop_flag(env);
+        if v < 2 {
+            env.trace.decision(pc, v == 1);
         }
-        None => {
-            env.error = Some(VmError::BadState("operand stack empty"));
-            2
-        }
-    }
+        v
+    })
 }
 
 /// An unconditional jump at `pc`: counts the step and tells the trace.
 unsafe extern "C" fn h_jump(env: *mut Env<'_, '_>, pc: u32) {
-    // SAFETY: as in `h_exec`.
-    let env = unsafe { &mut *env };
-    env.machine.count_step(env.call);
-    env.trace.step(pc);
+    guarded(env, 0, |env| {
+        env.machine.count_step(env.call);
+        env.trace.step(pc);
+        0
+    });
 }
 
 /// The pcs where regions start: flow entries, the continuations in tables, the instruction

@@ -135,7 +135,11 @@ pub enum Event {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum VmError {
-    StepBudget(u64),
+    /// A budget ran out: `per_call` for the whole call, else between two effects.
+    StepBudget {
+        steps: u64,
+        per_call: bool,
+    },
     TooDeep,
     /// The event does not answer the pending effect.
     UnexpectedEvent(String),
@@ -146,10 +150,24 @@ pub enum VmError {
 impl std::fmt::Display for VmError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            VmError::StepBudget(n) => write!(
-                f,
-                "the flow ran {n} steps without waiting for anything and was stopped"
-            ),
+            VmError::StepBudget {
+                steps,
+                per_call: false,
+            } => {
+                write!(
+                    f,
+                    "the flow ran {steps} steps without waiting for anything and was stopped"
+                )
+            }
+            VmError::StepBudget {
+                steps,
+                per_call: true,
+            } => {
+                write!(
+                    f,
+                    "the call used up its budget of {steps} steps and was stopped"
+                )
+            }
             VmError::TooDeep => write!(
                 f,
                 "menus, collects and subflows nested more than {MAX_FRAMES} deep"
@@ -503,7 +521,9 @@ impl<'p> Machine<'p> {
                         .map_or_else(|| self.collect_retry(call, c, trace), Ok)?
                 } else if (info.min_len..=info.max_len).contains(&n) && digits_ok {
                     note(trace, pc, || format!("collected \"{d}\""));
-                    call.vars[info.var as usize] = d.into();
+                    if let Some(v) = call.vars.get_mut(info.var as usize) {
+                        *v = d.into();
+                    }
                     self.pop(call, FrameKind::Collect)?;
                     info.done
                 } else {
@@ -634,6 +654,14 @@ impl<'p> Machine<'p> {
         Ok(f)
     }
 
+    /// Ends `collect`s open on top of the frames (a menu key's `collect` handler that says
+    /// `back`, `top` or `repeat` leaves the collect first).
+    fn leave_collects(&self, call: &mut Call) {
+        while call.depth > 0 && call.frames[call.depth as usize - 1].kind == FrameKind::Collect {
+            call.depth -= 1;
+        }
+    }
+
     /// After a wrong or missing key: offer the menu again, or give up.
     fn menu_retry<T: Trace + ?Sized>(
         &self,
@@ -680,7 +708,9 @@ impl<'p> Machine<'p> {
             return Ok(info.wait);
         }
         self.pop(call, FrameKind::Collect)?;
-        call.vars[info.var as usize] = "".into();
+        if let Some(v) = call.vars.get_mut(info.var as usize) {
+            *v = "".into();
+        }
         note(trace, call.pc, || {
             "no valid input: the variable stays empty".into()
         });
@@ -721,21 +751,17 @@ impl<'p> Machine<'p> {
                     return Step::End(End::Failed(e));
                 }
                 call.pc = exit;
-                if call.since_effect > STEPS_BETWEEN_EFFECTS || call.steps > STEPS_PER_CALL {
+                if let Some(e) = over_budget(call) {
                     call.pending = Pending::Ended;
-                    return Step::End(End::Failed(VmError::StepBudget(u64::from(
-                        call.since_effect,
-                    ))));
+                    return Step::End(End::Failed(e));
                 }
                 continue;
             }
             call.steps += 1;
             call.since_effect += 1;
-            if call.since_effect > STEPS_BETWEEN_EFFECTS || call.steps > STEPS_PER_CALL {
+            if let Some(e) = over_budget(call) {
                 call.pending = Pending::Ended;
-                return Step::End(End::Failed(VmError::StepBudget(u64::from(
-                    call.since_effect,
-                ))));
+                return Step::End(End::Failed(e));
             }
             let pc = call.pc;
             let Some(&instr) = p.code.get(pc as usize) else {
@@ -911,6 +937,12 @@ impl<'p> Machine<'p> {
                         c.as_str(),
                         "anonymous" | "unknown" | "restricted" | "private" | "unavailable"
                     );
+                note(trace, pc, || {
+                    format!(
+                        "the caller is {}",
+                        if anon { "anonymous" } else { "not anonymous" }
+                    )
+                });
                 stack.push(Val::Bool(anon));
             }
             Instr::Cmp(op) => {
@@ -1036,6 +1068,21 @@ impl<'p> Machine<'p> {
                 ));
             }
             Instr::MenuEnter(m) => {
+                // A menu that is already open (main → billing → "0" => menu main): go back to
+                // it instead of opening it once more, so menus reached in circles never pile up.
+                let open = call.frames[..call.depth as usize]
+                    .iter()
+                    .rposition(|f| f.kind == FrameKind::Sub)
+                    .map_or(0, |i| i + 1);
+                if let Some(i) = call.frames[open..call.depth as usize]
+                    .iter()
+                    .rposition(|f| f.kind == FrameKind::Menu && f.id == m)
+                {
+                    call.depth = (open + i + 1) as u8;
+                    call.frames[open + i].tries = 0;
+                    note(trace, pc, || "this menu is already open: back to it".into());
+                    return Ok(Flow::Jump(p.menus[m as usize].wait));
+                }
                 self.push(
                     call,
                     Frame {
@@ -1069,6 +1116,7 @@ impl<'p> Machine<'p> {
             Instr::MenuRetry(m) => return Ok(Flow::Jump(self.menu_retry(call, m, trace)?)),
             Instr::MenuExit => return Ok(Flow::Jump(self.pop(call, FrameKind::Menu)?.ret)),
             Instr::Back => {
+                self.leave_collects(call);
                 self.pop(call, FrameKind::Menu)?;
                 let parent = self.top(call, FrameKind::Menu);
                 return match parent {
@@ -1080,7 +1128,7 @@ impl<'p> Machine<'p> {
                     Err(_) => {
                         // No menu before this one: `back` offers this menu again.
                         let this = Frame {
-                            ret: call.frames[call.depth as usize].ret,
+                            tries: 0,
                             ..call.frames[call.depth as usize]
                         };
                         self.push(call, this)?;
@@ -1089,6 +1137,7 @@ impl<'p> Machine<'p> {
                 };
             }
             Instr::Top => {
+                self.leave_collects(call);
                 self.top(call, FrameKind::Menu)?;
                 while call.depth >= 2
                     && call.frames[call.depth as usize - 2].kind == FrameKind::Menu
@@ -1101,6 +1150,7 @@ impl<'p> Machine<'p> {
             }
             Instr::Repeat => {
                 // The caller asked to hear the menu again: its full prompt, a fresh offer.
+                self.leave_collects(call);
                 let f = self.top(call, FrameKind::Menu)?;
                 call.frames[call.depth as usize - 1].tries = 0;
                 return Ok(Flow::Jump(p.menus[f.id as usize].wait));
@@ -1241,6 +1291,23 @@ fn percent(s: &str) -> String {
     out
 }
 
+/// The step budget a call has run out of, if any.
+fn over_budget(call: &Call) -> Option<VmError> {
+    if call.since_effect > STEPS_BETWEEN_EFFECTS {
+        Some(VmError::StepBudget {
+            steps: u64::from(call.since_effect),
+            per_call: false,
+        })
+    } else if call.steps > STEPS_PER_CALL {
+        Some(VmError::StepBudget {
+            steps: call.steps,
+            per_call: true,
+        })
+    } else {
+        None
+    }
+}
+
 fn note<T: Trace + ?Sized>(trace: &mut T, pc: Pc, text: impl FnOnce() -> String) {
     if trace.enabled() {
         trace.note(pc, text());
@@ -1264,6 +1331,13 @@ fn show_open(p: &Program, open: bool, why: &OpenWhy) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn machines_can_be_shared_between_threads() {
+        fn shared<T: Send + Sync>() {}
+        shared::<Machine<'static>>();
+        shared::<Call>();
+    }
 
     #[test]
     fn call_state_is_small() {

@@ -194,7 +194,7 @@ fn a_runaway_loop_is_stopped_by_the_step_budget() {
     let mut call = m.start(0, "1", "200");
     match m.resume(&mut call, Event::Start, &world, &mut NoTrace) {
         Step::End(callflow_runtime::vm::End::Failed(
-            callflow_runtime::vm::VmError::StepBudget(_),
+            callflow_runtime::vm::VmError::StepBudget { .. },
         )) => {}
         other => panic!("expected the step budget to end the call, got {other:?}"),
     }

@@ -367,7 +367,10 @@ impl<'a> FlowCx<'_, 'a> {
         let has = |e: &str| m.handlers.iter().any(|h| h.event.name == e);
         if !has("invalid") && !has("timeout") {
             // `retries N`: the menu is offered again N times after a wrong or missing key.
-            let tries = m.retries.map_or(DEFAULT_RETRIES, |r| r.value) + 1;
+            let tries = m
+                .retries
+                .map_or(DEFAULT_RETRIES, |r| r.value)
+                .saturating_add(1);
             let after = if has("exhausted") {
                 "runs `exhausted =>`".to_string()
             } else {
@@ -958,6 +961,18 @@ impl<'a> FlowCx<'_, 'a> {
             Cond::In { left, list, .. } => {
                 let lt = self.expr(left);
                 for e in list {
+                    if !matches!(e, Expr::Text(_) | Expr::Number(_) | Expr::Duration(_)) {
+                        self.diags.push(
+                            Diagnostic::new(
+                                codes::BAD_VALUE,
+                                e.span(),
+                                "lists after `in` hold fixed values",
+                                "not text in quotes or a number",
+                            )
+                            .help("write the values themselves, such as `caller in (\"+4930123\", \"+4930124\")`; compare with a variable using `==`"),
+                        );
+                        continue;
+                    }
                     let t = self.expr(e);
                     if let (Some(a), Some(b)) = (lt, t) {
                         self.compatible(left, a, CmpOp::Eq, e, b, e.span());

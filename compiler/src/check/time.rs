@@ -212,6 +212,9 @@ pub fn hours(cx: &Cx, file: FileId, h: &Hours, diags: &mut Diagnostics) {
                     );
                     continue;
                 }
+                if !short_enough(first, last, *span, diags) {
+                    continue;
+                }
                 let mut d = first;
                 let mut n = 0;
                 while d <= last && n < 400 {
@@ -337,6 +340,15 @@ pub fn holidays(h: &Holidays, diags: &mut Diagnostics) {
                     );
                     continue;
                 }
+                let (Some(x), Some(y)) = (
+                    calendar::date(a.year, a.month, a.day),
+                    calendar::date(b.year, b.month, b.day),
+                ) else {
+                    continue;
+                };
+                if !short_enough(x, y, e.span, diags) {
+                    continue;
+                }
                 format!("{:?}", (a.year, a.month, a.day, b.year, b.month, b.day))
             }
             HolidayKind::Yearly { month, day } => {
@@ -384,4 +396,27 @@ pub fn holidays(h: &Holidays, diags: &mut Diagnostics) {
             );
         }
     }
+}
+
+/// Date ranges cover at most a year (longer ones are typos in the year) (CF0203).
+fn short_enough(
+    first: jiff::civil::Date,
+    last: jiff::civil::Date,
+    span: Span,
+    diags: &mut Diagnostics,
+) -> bool {
+    let days = crate::bytecode::day_number(last) - crate::bytecode::day_number(first) + 1;
+    if days <= 366 {
+        return true;
+    }
+    diags.push(
+        Diagnostic::new(
+            codes::BAD_VALUE,
+            span,
+            format!("this date range covers {days} days"),
+            "longer than a year",
+        )
+        .help("check the years; for every year, write `every 12-24` or list each year's range"),
+    );
+    false
 }

@@ -259,6 +259,29 @@ impl<'a> Cursor<'a> {
         }
     }
 
+    /// A number no larger than `max` (CF0203 when larger: counts beyond it are mistakes).
+    pub fn expect_number_max(
+        &mut self,
+        what: &str,
+        max: u32,
+        diags: &mut Diagnostics,
+    ) -> PResult<Count> {
+        let n = self.expect_number(what, diags)?;
+        if n.value > max {
+            diags.push(
+                Diagnostic::new(
+                    codes::BAD_VALUE,
+                    n.span,
+                    format!("{} is too large here", n.value),
+                    format!("at most {max}"),
+                )
+                .help(format!("use a number up to {max}")),
+            );
+            return Err(Reported);
+        }
+        Ok(n)
+    }
+
     pub fn block(&mut self) -> Option<&'a Block> {
         match self.peek() {
             Some(Part::Block(b)) => {

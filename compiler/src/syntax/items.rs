@@ -274,7 +274,7 @@ impl Parser<'_> {
         loop {
             let name = cur.expect_ident("a skill such as `de:5`", self.diags)?;
             cur.expect_punct(":", self.diags)?;
-            let level = cur.expect_number("a skill level such as `5`", self.diags)?;
+            let level = cur.expect_number_max("a skill level such as `5`", 100, self.diags)?;
             out.push(Skill { name, level });
             let _ = cur.eat_punct(",");
             // Skills continue while the next words look like `name:level`.

@@ -403,7 +403,7 @@ impl Parser<'_> {
                 }
             }
             "retries" => {
-                let n = cur.expect_number("how many times to ask again, such as `3`", d)?;
+                let n = cur.expect_number_max("how many times to ask again, such as `3`", 20, d)?;
                 if seen.first(kw, d) {
                     *s.retries = Some(n);
                 }

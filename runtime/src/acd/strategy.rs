@@ -207,7 +207,10 @@ pub fn plan(input: &Input, snapshot: impl Fn(u16) -> AgentSnapshot) -> Plan {
                     order.sort_by_key(|e| (e.0 + n - start) % n);
                 }
                 Strategy::Skills => order.sort_by_key(|e| {
-                    let score: u32 = require.iter().map(|(s, _)| level(p, e.1, *s)).sum();
+                    let score: u64 = require
+                        .iter()
+                        .map(|(s, _)| u64::from(level(p, e.1, *s)))
+                        .sum();
                     (std::cmp::Reverse(score), e.0)
                 }),
                 _ => {}
