@@ -188,14 +188,22 @@ pub enum StmtKind {
         handlers: Vec<Handler>,
     },
     Ask(Ident),
-    Record {
-        if_consented: bool,
-    },
+    Record(RecordSpec),
     StopRecording,
     Hangup,
     Back,
     Top,
     Repeat,
+}
+
+/// `record`, `record if consented`, `record if consented(NAME)` (statement or route setting).
+#[derive(Clone, Debug)]
+pub struct RecordSpec {
+    /// `if consented`: records only when the consent is given (never an error).
+    pub guarded: bool,
+    /// The consent it needs; `None`: the flow's only consent.
+    pub consent: Option<Ident>,
+    pub span: Span,
 }
 
 #[derive(Clone, Debug)]
@@ -279,7 +287,7 @@ pub struct Route {
     pub group: Ident,
     pub sticky: Option<Sticky>,
     /// `record` (false) or `record if consented` (true), with its span.
-    pub record: Option<(bool, Span)>,
+    pub record: Option<RecordSpec>,
     pub require: Vec<Skill>,
     pub queue: Option<Queue>,
     pub handlers: Vec<Handler>,

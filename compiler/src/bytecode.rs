@@ -172,11 +172,9 @@ pub enum Instr {
     /// Ask a lookup (a [`LookupSite`]).
     Lookup(u16),
     Ask(u16),
-    /// Start recording; `guarded` records only if consent is given (the VM checks consent
-    /// either way and refuses to record without it).
-    Record {
-        guarded: bool,
-    },
+    /// Start recording, if the consent it needs is given (the VM checks whatever the flow
+    /// says; [`ANY_CONSENT`] when the flow asks for none, so it never records).
+    Record(u16),
     StopRecording,
     Hangup,
 }
@@ -427,6 +425,8 @@ pub struct RouteInfo {
     pub group: u16,
     pub sticky: Sticky,
     pub record: RecordMode,
+    /// The consent the recording needs ([`ANY_CONSENT`] when the flow asks for none).
+    pub record_consent: u16,
     pub require: Vec<(u32, u32)>,
     pub queue: Option<QueueInfo>,
     pub no_answer: Option<Pc>,

@@ -875,10 +875,9 @@ impl<'c> Lower<'c> {
                 let c = st.consents.get(name.name.as_str()).copied().unwrap_or(0);
                 self.emit(Instr::Ask(c));
             }
-            StmtKind::Record { if_consented } => {
-                self.emit(Instr::Record {
-                    guarded: *if_consented,
-                });
+            StmtKind::Record(spec) => {
+                let c = needed_consent(st, spec);
+                self.emit(Instr::Record(c));
             }
             StmtKind::StopRecording => {
                 self.emit(Instr::StopRecording);
@@ -911,11 +910,15 @@ impl<'c> Lower<'c> {
             Some(AstSticky::Today(_)) => Sticky::Today,
             Some(AstSticky::For(d)) => Sticky::For(d.millis),
         };
-        let record = match r.record {
+        let record = match &r.record {
             None => RecordMode::Off,
-            Some((true, _)) => RecordMode::IfConsented,
-            Some((false, _)) => RecordMode::Always,
+            Some(spec) if spec.guarded => RecordMode::IfConsented,
+            Some(_) => RecordMode::Always,
         };
+        let record_consent = r
+            .record
+            .as_ref()
+            .map_or(bytecode::ANY_CONSENT, |spec| needed_consent(st, spec));
         let queue = r.queue.as_ref().map(|q| {
             let music = q.music.as_ref().map(|m| self.prompt(&m.value));
             let greeting = q.greeting.as_ref().map(|m| self.prompt(&m.value));
@@ -946,6 +949,7 @@ impl<'c> Lower<'c> {
             group,
             sticky,
             record,
+            record_consent,
             require,
             queue,
             no_answer: None,
@@ -1215,4 +1219,23 @@ fn flow_vars(f: &Flow) -> Vec<&str> {
         }
     }
     out
+}
+
+/// The consent a recording needs (as the checker proves it): the one it names, else the flow's
+/// only one, else none ([`bytecode::ANY_CONSENT`]: nothing can be given, so nothing records).
+fn needed_consent(st: &FlowState, spec: &crate::ast::RecordSpec) -> u16 {
+    match &spec.consent {
+        Some(n) => st
+            .consents
+            .get(n.name.as_str())
+            .copied()
+            .unwrap_or(bytecode::ANY_CONSENT),
+        None if st.consents.len() == 1 => st
+            .consents
+            .values()
+            .next()
+            .copied()
+            .unwrap_or(bytecode::ANY_CONSENT),
+        None => bytecode::ANY_CONSENT,
+    }
 }

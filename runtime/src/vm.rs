@@ -245,6 +245,8 @@ pub struct Call {
     /// Consents asked and refused (or withdrawn).
     refused: u32,
     pub recording: bool,
+    /// The consent the running recording relies on.
+    recording_consent: u16,
     /// The prompt language (a string index), `u32::MAX` before any is chosen.
     lang: u32,
     pub steps: u64,
@@ -333,6 +335,7 @@ impl<'p> Machine<'p> {
             consent: 0,
             refused: 0,
             recording: false,
+            recording_consent: ANY_CONSENT,
             lang,
             steps: 0,
             since_effect: 0,
@@ -362,7 +365,8 @@ impl<'p> Machine<'p> {
             call.consent &= !bit;
             call.refused |= bit;
         }
-        if call.recording && call.consent == 0 {
+        let relies = call.recording_consent == consent || call.recording_consent == ANY_CONSENT;
+        if call.recording && relies {
             call.recording = false;
             return true;
         }
@@ -585,7 +589,16 @@ impl<'p> Machine<'p> {
                 let info = &p.routes[r as usize];
                 let q = info.queue.as_ref();
                 call.pc = match event {
-                    Event::Answered { agent } => return Ok(Some(End::Answered { agent })),
+                    Event::Answered { agent } => {
+                        // The runtime records the conversation from here; a withdrawal stops it.
+                        if info.record != RecordMode::Off
+                            && self.consented(call, info.record_consent)
+                        {
+                            call.recording = true;
+                            call.recording_consent = info.record_consent;
+                        }
+                        return Ok(Some(End::Answered { agent }));
+                    }
                     Event::NoAnswer => info.no_answer.unwrap_or(info.after),
                     Event::Busy => info.busy.or(info.no_answer).unwrap_or(info.after),
                     Event::QueueTimeout => q
@@ -1189,7 +1202,7 @@ impl<'p> Machine<'p> {
                 let record = match info.record {
                     RecordMode::Off => false,
                     RecordMode::Always | RecordMode::IfConsented => {
-                        let yes = call.consent != 0;
+                        let yes = self.consented(call, info.record_consent);
                         note(trace, pc, || {
                             if yes {
                                 "the conversation will be recorded (consent given)".into()
@@ -1251,16 +1264,16 @@ impl<'p> Machine<'p> {
                 };
                 return Ok(Flow::Yield(effect, Pending::Consent(c)));
             }
-            Instr::Record { guarded } => {
+            Instr::Record(c) => {
                 if call.recording {
                     note(trace, pc, || "already recording".into());
-                } else if call.consent != 0 {
+                } else if self.consented(call, c) {
                     call.recording = true;
+                    call.recording_consent = c;
                     return Ok(Flow::Yield(Effect::StartRecording, Pending::Continue));
                 } else {
                     // The checker proves unguarded recording unreachable without consent; the VM
-                    // enforces it anyway (consent may have been withdrawn since).
-                    let _ = guarded;
+                    // enforces it anyway (consent may have been refused or withdrawn since).
                     note(trace, pc, || {
                         "not recording: the caller has not consented".into()
                     });

@@ -487,3 +487,42 @@ fn transfer_targets_are_normalized() {
     );
     assert_eq!(o.transfer.as_deref(), Some("sip:desk@pbx.example.com"));
 }
+
+const TWO_CONSENTS: &str = r#"
+flow f {
+    numbers "200"
+    start {
+        ask rec
+        ask marketing
+        record if consented(rec)
+        menu m
+        hangup
+    }
+    menu m { prompt "m"
+             "1" => play "one"
+             invalid => repeat
+             timeout => repeat }
+    consent rec { prompt "rec-notice" accept "1" refuse "2" withdraw "*9" }
+    consent marketing { prompt "mkt-notice" accept "1" refuse "2" withdraw "*8" }
+}
+"#;
+
+#[test]
+fn recording_needs_its_own_consent_not_any() {
+    // Refused recording, accepted marketing: nothing is recorded.
+    let o = sim(TWO_CONSENTS, "200", "2026-01-07T10:00", |s| {
+        s.keys = keys(&["2", "1", "1"])
+    });
+    assert!(!o.recorded);
+    // Accepted recording: recorded; withdrawing marketing does not stop it, withdrawing it does.
+    let o = sim(TWO_CONSENTS, "200", "2026-01-07T10:00", |s| {
+        s.keys = keys(&["1", "1", "*8", "1"])
+    });
+    let t = format!("{:?}", o.trace);
+    assert!(o.recorded && !t.contains("stop recording"), "{t}");
+    let o = sim(TWO_CONSENTS, "200", "2026-01-07T10:00", |s| {
+        s.keys = keys(&["1", "2", "*9", "1"])
+    });
+    let t = format!("{:?}", o.trace);
+    assert!(t.contains("stop recording (consent withdrawn)"), "{t}");
+}

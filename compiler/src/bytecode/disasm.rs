@@ -197,8 +197,8 @@ fn operands(p: &Program, i: Instr, vars: &[u32]) -> String {
                 |s| name_of(p, &p.lookups, s.lookup as usize, |l| l.name)
             )
         ),
-        Instr::Record { guarded } => {
-            if guarded {
+        Instr::Record(c) => {
+            if c != super::ANY_CONSENT {
                 "if consented".into()
             } else {
                 String::new()

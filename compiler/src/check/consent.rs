@@ -7,7 +7,7 @@
 use super::Cx;
 use super::flow::FlowChecked;
 use super::keys;
-use crate::ast::{Body, Cond, Expr, Flow, ProcKind, Stmt, StmtKind};
+use crate::ast::{Body, Cond, Expr, Flow, ProcKind, RecordSpec, Stmt, StmtKind};
 use crate::diagnostics::{Diagnostic, Diagnostics, codes};
 use crate::pattern::Pattern;
 use crate::source::Span;
@@ -54,19 +54,42 @@ fn live(s: &Slots) -> bool {
     s[N].is_some() || s[G].is_some()
 }
 
-/// What `cond` having the value `outcome` says about consent: given, not given, or nothing.
-fn implies(c: &Cond, outcome: bool) -> Option<bool> {
+/// Which consent an analysis is about: its name, and whether it is the flow's only consent
+/// (then a bare `consented` means it too).
+#[derive(Clone, Copy)]
+struct Target<'a> {
+    name: &'a str,
+    only: bool,
+}
+
+/// What `cond` having the value `outcome` says about the target consent: given, not given, or
+/// nothing.
+fn implies(c: &Cond, outcome: bool, t: Target) -> Option<bool> {
     match c {
-        Cond::Test(Expr::Call { func, .. }) if func.name == "consented" => Some(outcome),
-        Cond::Test(Expr::Name(n)) if n.name == "consented" => Some(outcome),
-        Cond::Not(c, _) => implies(c, !outcome),
-        Cond::And(a, b) if outcome => implies(a, true).or(implies(b, true)),
-        Cond::Or(a, b) if !outcome => implies(a, false).or(implies(b, false)),
+        Cond::Test(Expr::Call { func, args, .. }) if func.name == "consented" => match args.first()
+        {
+            Some(a) if a.name == t.name => Some(outcome),
+            None if t.only => Some(outcome),
+            _ => None,
+        },
+        Cond::Test(Expr::Name(n)) if n.name == "consented" && t.only => Some(outcome),
+        Cond::Not(c, _) => implies(c, !outcome, t),
+        Cond::And(a, b) if outcome => implies(a, true, t).or(implies(b, true, t)),
+        Cond::Or(a, b) if !outcome => implies(a, false, t).or(implies(b, false, t)),
         Cond::And(a, b) | Cond::Or(a, b) => {
-            let (x, y) = (implies(a, outcome), implies(b, outcome));
+            let (x, y) = (implies(a, outcome, t), implies(b, outcome, t));
             if x == y { x } else { None }
         }
         _ => None,
+    }
+}
+
+/// The consent a recording needs: the one it names, else the flow's only one.
+pub fn needed<'a>(flow: &'a Flow, spec: &'a RecordSpec) -> Option<&'a str> {
+    match &spec.consent {
+        Some(n) => Some(n.name.as_str()),
+        None if flow.consents.len() == 1 => Some(flow.consents[0].name.name.as_str()),
+        None => None,
     }
 }
 
@@ -93,6 +116,10 @@ struct Violation {
 
 struct Walk<'f, 'a> {
     cx: &'f Cx<'f>,
+    /// The consent this walk proves (`None`: the flow asks for none, nothing is ever given).
+    target: Option<Target<'a>>,
+    /// Re-offers of a menu in another state: the exits of the second count for the first.
+    aliases: Vec<((Node, usize), (Node, usize))>,
     flow: &'a Flow,
     fc: &'f FlowChecked<'a>,
     /// Exit states of each (procedure, entry state), from the previous round.
@@ -117,6 +144,17 @@ impl<'a> Walk<'_, 'a> {
         }
     }
 
+    /// The menu `node`, entered in state `entry`, is offered again (after a handler, `repeat`,
+    /// `back`, `top`) in states `s`: walk those too, and let their exits count as this entry's.
+    fn reoffer(&mut self, node: Node, entry: usize, s: &Slots) {
+        for st in [N, G] {
+            if s[st].is_some() && st != entry {
+                self.aliases.push(((node, entry), (node, st)));
+            }
+        }
+        self.enqueue(node, s);
+    }
+
     fn exit(&mut self, node: Node, entry: usize, s: &Slots) {
         let e = self.found.entry((node, entry)).or_default();
         e[N] |= s[N].is_some();
@@ -138,6 +176,21 @@ impl<'a> Walk<'_, 'a> {
             }
         }
         out
+    }
+
+    /// A recording: a violation when it needs this walk's consent (or the flow has none) and
+    /// is not guarded, on a path where that consent is not known to be given.
+    fn record_spec(&mut self, spec: &RecordSpec, s: &Slots) {
+        if spec.guarded {
+            return;
+        }
+        let mine = match self.target {
+            None => true,
+            Some(t) => needed(self.flow, spec) == Some(t.name),
+        };
+        if mine {
+            self.record(spec.span, s);
+        }
     }
 
     fn record(&mut self, span: Span, s: &Slots) {
@@ -184,12 +237,11 @@ impl<'a> Walk<'_, 'a> {
     fn stmt(&mut self, ctx: (Node, usize), st: &'a Stmt, s: Slots) -> Slots {
         let none: Slots = [None, None];
         match &st.kind {
-            StmtKind::Record {
-                if_consented: false,
-            } => {
-                self.record(st.span, &s);
+            StmtKind::Record(spec) => {
+                self.record_spec(spec, &s);
                 s
             }
+            StmtKind::Ask(name) if self.target.is_some_and(|t| t.name != name.name) => s,
             StmtKind::Ask(name) => {
                 let [n, g] = s;
                 let g = g.map(|t| {
@@ -261,7 +313,7 @@ impl<'a> Walk<'_, 'a> {
                 none
             }
             StmtKind::Repeat => {
-                self.enqueue(ctx.0, &s);
+                self.reoffer(ctx.0, ctx.1, &s);
                 none
             }
             StmtKind::Back | StmtKind::Top => {
@@ -272,7 +324,10 @@ impl<'a> Walk<'_, 'a> {
                         self.tops.clone()
                     };
                     for t in targets {
-                        self.enqueue(Node::Menu(t), &s);
+                        // The exits of the menu gone back to also count for either state it
+                        // was entered in before.
+                        self.reoffer(Node::Menu(t), N, &s);
+                        self.reoffer(Node::Menu(t), G, &s);
                     }
                 }
                 none
@@ -282,12 +337,15 @@ impl<'a> Walk<'_, 'a> {
                 let mut out: Slots = [None, None];
                 let mut before_false: Option<bool> = None;
                 for (c, b) in &i.branches {
-                    let given = implies(c, true).or(before_false);
+                    let given = self
+                        .target
+                        .and_then(|t| implies(c, true, t))
+                        .or(before_false);
                     let text = format!("when `{}` holds", self.cx.text(c.span()));
                     let entry = settle(s.clone(), given);
                     let r = self.branch(ctx, b, &entry, c.span(), text);
                     join(&mut out, r);
-                    before_false = before_false.or(implies(c, false));
+                    before_false = before_false.or(self.target.and_then(|t| implies(c, false, t)));
                 }
                 let rest = settle(s, before_false);
                 match &i.otherwise {
@@ -306,8 +364,8 @@ impl<'a> Walk<'_, 'a> {
                 out
             }
             StmtKind::Route(r) => {
-                if let Some((false, span)) = r.record {
-                    self.record(span, &s);
+                if let Some(spec) = &r.record {
+                    self.record_spec(spec, &s);
                 }
                 let mut out: Slots = [None, None];
                 for (event, body) in super::routing::outcomes(r) {
@@ -403,7 +461,7 @@ impl<'a> Walk<'_, 'a> {
                         self.exit(node, entry, &end);
                     } else {
                         // The menu is offered again, in whatever state the handler left.
-                        self.enqueue(node, &end);
+                        self.reoffer(node, entry, &end);
                     }
                 }
                 if !exhausted {
@@ -454,10 +512,43 @@ fn menu_links(flow: &Flow, fc: &FlowChecked) -> (HashMap<usize, Vec<usize>>, Vec
     (parents, tops)
 }
 
-pub fn check(cx: &Cx, flow: &Flow, fc: &FlowChecked, diags: &mut Diagnostics) {
+/// Every recording of the flow (statements and routes).
+fn recordings(flow: &Flow) -> Vec<&RecordSpec> {
+    fn walk<'a>(b: &'a Body, out: &mut Vec<&'a RecordSpec>) {
+        for s in &b.stmts {
+            match &s.kind {
+                StmtKind::Record(spec) => out.push(spec),
+                StmtKind::Route(r) => out.extend(r.record.as_ref()),
+                _ => {}
+            }
+            crate::check::flow::for_each_body(s, |inner| walk(inner, out));
+        }
+    }
+    let mut out = Vec::new();
+    let mut bodies: Vec<&Body> = flow.start.iter().collect();
+    bodies.extend(flow.procs.iter().map(|p| &p.body));
+    for m in &flow.menus {
+        bodies.extend(m.arms.iter().map(|a| &a.body));
+        bodies.extend(m.handlers.iter().map(|h| &h.body));
+    }
+    for b in bodies {
+        walk(b, &mut out);
+    }
+    out
+}
+
+/// Walks the flow for one consent (or, with `target` `None`, for a flow that asks none).
+fn walk_for<'f, 'a>(
+    cx: &'f Cx<'f>,
+    flow: &'a Flow,
+    fc: &'f FlowChecked<'a>,
+    target: Option<Target<'a>>,
+) -> Vec<Violation> {
     let (parents, tops) = menu_links(flow, fc);
     let mut w = Walk {
         cx,
+        target,
+        aliases: Vec::new(),
         flow,
         fc,
         exits: HashMap::new(),
@@ -473,97 +564,161 @@ pub fn check(cx: &Cx, flow: &Flow, fc: &FlowChecked, diags: &mut Diagnostics) {
         w.found.clear();
         w.seen.clear();
         w.violations.clear();
+        w.aliases.clear();
         w.seen.insert((Node::Start, N), ());
         w.queue.push_back((Node::Start, N, None));
         while let Some((node, entry, trail)) = w.queue.pop_front() {
             w.proc(node, entry, trail);
+        }
+        // A menu offered again in another state can leave in that state too.
+        loop {
+            let mut changed = false;
+            for &(to, from) in &w.aliases {
+                let add = w.found.get(&from).copied().unwrap_or_default();
+                let e = w.found.entry(to).or_default();
+                for st in [N, G] {
+                    if add[st] && !e[st] {
+                        e[st] = true;
+                        changed = true;
+                    }
+                }
+            }
+            if !changed {
+                break;
+            }
         }
         if w.found == w.exits {
             break;
         }
         w.exits = std::mem::take(&mut w.found);
     }
-    let mut reported: Vec<Span> = Vec::new();
-    for v in std::mem::take(&mut w.violations) {
-        if reported.contains(&v.span) {
-            continue;
+    w.violations
+}
+
+pub fn check(cx: &Cx, flow: &Flow, fc: &FlowChecked, diags: &mut Diagnostics) {
+    // A recording that does not say which of several consents it needs cannot be proven.
+    if flow.consents.len() > 1 {
+        for spec in recordings(flow).into_iter().filter(|s| s.consent.is_none()) {
+            let names: Vec<String> = flow
+                .consents
+                .iter()
+                .map(|c| format!("`{}`", c.name.name))
+                .collect();
+            diags.push(
+                Diagnostic::new(
+                    codes::RECORD_WITHOUT_CONSENT,
+                    spec.span,
+                    "this recording does not say which consent it needs",
+                    format!("the flow asks for {}", names.join(" and ")),
+                )
+                .help(format!("name it: `record if consented({})`, or guard it with `if consented(NAME) {{ record }}` and write `record if consented(NAME)`", flow.consents[0].name.name)),
+            );
         }
-        reported.push(v.span);
-        let mut steps = Vec::new();
-        let mut cur = v.trail.clone();
-        while let Some(step) = cur {
-            steps.push((step.span, step.text.clone()));
-            cur = step.prev.clone();
-        }
-        steps.reverse();
-        let total = steps.len();
-        // Keep the first two and the last five steps of long paths.
-        let keep: Vec<(usize, &(Span, String))> = steps
+    }
+    let targets: Vec<Option<Target>> = if flow.consents.is_empty() {
+        vec![None]
+    } else {
+        flow.consents
             .iter()
-            .enumerate()
-            .filter(|(i, _)| *i < 2 || *i + 5 >= total)
-            .collect();
-        let label = if v.asked {
-            "recording starts here, but the caller may have refused consent"
-        } else {
-            "recording starts here, but consent was never asked on this path"
-        };
-        let mut d = Diagnostic::new(
-            codes::RECORD_WITHOUT_CONSENT,
-            v.span,
-            "this recording can start without the caller's consent",
-            label,
-        );
-        for (i, (span, text)) in keep {
-            d = d.label(*span, format!("{}. {text}", i + 1));
+            .map(|c| {
+                Some(Target {
+                    name: &c.name.name,
+                    only: flow.consents.len() == 1,
+                })
+            })
+            .collect()
+    };
+    let mut reported: Vec<Span> = Vec::new();
+    for target in targets {
+        for v in walk_for(cx, flow, fc, target) {
+            if reported.contains(&v.span) {
+                continue;
+            }
+            reported.push(v.span);
+            report(flow, target, v, diags);
         }
-        let first = flow
-            .consents
-            .first()
-            .map_or("recording_consent", |c| c.name.name.as_str());
-        diags.push(d.help(format!(
-            "record only where consent is known: `if consented({first}) {{ record }}`, or `record if consented` in a route"
-        )));
     }
     never_asked(flow, diags);
 }
 
+fn report(flow: &Flow, target: Option<Target>, v: Violation, diags: &mut Diagnostics) {
+    let mut steps = Vec::new();
+    let mut cur = v.trail.clone();
+    while let Some(step) = cur {
+        steps.push((step.span, step.text.clone()));
+        cur = step.prev.clone();
+    }
+    steps.reverse();
+    let total = steps.len();
+    // Keep the first two and the last five steps of long paths.
+    let keep: Vec<(usize, &(Span, String))> = steps
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i < 2 || *i + 5 >= total)
+        .collect();
+    let label = match (target, v.asked) {
+        (None, _) => "recording starts here, but this flow never asks for consent".to_string(),
+        (Some(t), true) => format!(
+            "recording starts here, but the caller may have refused `{}`",
+            t.name
+        ),
+        (Some(t), false) => format!(
+            "recording starts here, but `{}` was never asked on this path",
+            t.name
+        ),
+    };
+    let mut d = Diagnostic::new(
+        codes::RECORD_WITHOUT_CONSENT,
+        v.span,
+        "this recording can start without the caller's consent",
+        label,
+    );
+    for (i, (span, text)) in keep {
+        d = d.label(*span, format!("{}. {text}", i + 1));
+    }
+    let name = target.map_or_else(
+        || {
+            flow.consents
+                .first()
+                .map_or("recording_consent", |c| c.name.name.as_str())
+        },
+        |t| t.name,
+    );
+    diags.push(d.help(format!(
+        "record only where consent is known: `if consented({name}) {{ record }}`, or `record if consented` in a route"
+    )));
+}
+
 /// `record if consented` in a flow that never asks: it can never record (CF0403).
 fn never_asked(flow: &Flow, diags: &mut Diagnostics) {
-    let mut asks = false;
-    let mut guarded: Vec<Span> = Vec::new();
-    fn walk(b: &Body, asks: &mut bool, guarded: &mut Vec<Span>) {
-        for s in &b.stmts {
-            match &s.kind {
-                StmtKind::Ask(_) => *asks = true,
-                StmtKind::Record { if_consented: true } => guarded.push(s.span),
-                StmtKind::Route(r) => {
-                    if let Some((true, span)) = r.record {
-                        guarded.push(span);
-                    }
-                }
-                _ => {}
-            }
-            crate::check::flow::for_each_body(s, |inner| walk(inner, asks, guarded));
+    let asks = {
+        fn any_ask(b: &Body) -> bool {
+            b.stmts.iter().any(|s| {
+                let mut found = matches!(s.kind, StmtKind::Ask(_));
+                crate::check::flow::for_each_body(s, |inner| found |= any_ask(inner));
+                found
+            })
         }
-    }
-    let mut bodies: Vec<&Body> = flow.start.iter().collect();
-    bodies.extend(flow.procs.iter().map(|p| &p.body));
-    for m in &flow.menus {
-        bodies.extend(m.arms.iter().map(|a| &a.body));
-        bodies.extend(m.handlers.iter().map(|h| &h.body));
-    }
-    for b in bodies {
-        walk(b, &mut asks, &mut guarded);
-    }
+        flow.start
+            .iter()
+            .chain(flow.procs.iter().map(|p| &p.body))
+            .any(any_ask)
+            || flow.menus.iter().any(|m| {
+                m.arms
+                    .iter()
+                    .map(|a| &a.body)
+                    .chain(m.handlers.iter().map(|h| &h.body))
+                    .any(any_ask)
+            })
+    };
     if asks {
         return;
     }
-    for span in guarded {
+    for spec in recordings(flow).into_iter().filter(|s| s.guarded) {
         diags.push(
             Diagnostic::new(
                 codes::CONSENT_NEVER_ASKED,
-                span,
+                spec.span,
                 "this never records: the flow never asks for consent",
                 "consent is never given in this flow",
             )

@@ -503,7 +503,12 @@ impl<'a> FlowCx<'_, 'a> {
             StmtKind::Ask(name) => {
                 self.local(name, DefKind::Consent);
             }
-            StmtKind::Record { .. } | StmtKind::StopRecording | StmtKind::Hangup => {}
+            StmtKind::Record(spec) => {
+                if let Some(c) = &spec.consent {
+                    self.local(c, DefKind::Consent);
+                }
+            }
+            StmtKind::StopRecording | StmtKind::Hangup => {}
             StmtKind::Back | StmtKind::Top | StmtKind::Repeat => {
                 if !place.in_menu {
                     let kw = self.cx.text(s.keyword).to_string();
@@ -517,6 +522,9 @@ impl<'a> FlowCx<'_, 'a> {
         }
         // Bodies nested in routes are walked here so each statement is checked once.
         if let StmtKind::Route(r) = &s.kind {
+            if let Some(c) = r.record.as_ref().and_then(|spec| spec.consent.as_ref()) {
+                self.local(c, DefKind::Consent);
+            }
             self.handlers(&r.handlers, &["no_answer", "busy"], "a route");
             let because = |reason: &'static str| Place {
                 reason: Some(reason),

@@ -9,7 +9,7 @@ use super::tree::{Block, Part, TokKind};
 use super::{Parser, Seen, unknown_keyword};
 use crate::ast::{
     Announce, AnnounceWhat, Body, Collect, Consent, ConsentAnswer, Handler, Ident, If, KeyArm,
-    Menu, Proc, ProcKind, Queue, Route, SayKind, Sticky, Stmt, StmtKind,
+    Menu, Proc, ProcKind, Queue, RecordSpec, Route, SayKind, Sticky, Stmt, StmtKind,
 };
 use crate::diagnostics::{Diagnostic, codes};
 use crate::source::Span;
@@ -173,17 +173,7 @@ impl Parser<'_> {
                 StmtKind::Lookup { name, handlers }
             }
             "ask" => StmtKind::Ask(cur.expect_ident("the name of a consent", d)?),
-            "record" => {
-                let if_consented = if cur.eat("if").is_some() {
-                    if cur.eat("consented").is_none() {
-                        return Err(cur.error(d, "`consented`", Some("write `record if consented`, or guard `record` with `if consented(NAME) { ... }`")));
-                    }
-                    true
-                } else {
-                    false
-                };
-                StmtKind::Record { if_consented }
-            }
+            "record" => StmtKind::Record(self.record_spec(cur, kw)?),
             "stop" => {
                 if cur.eat("recording").is_none() {
                     return Err(cur.error(d, "`recording`", Some("write `stop recording`")));
@@ -198,6 +188,30 @@ impl Parser<'_> {
                 unknown_keyword(d, kw, "as a statement", STMT_KEYWORDS);
                 return Err(Reported);
             }
+        })
+    }
+
+    /// After `record`: nothing, `if consented`, or `if consented(NAME)`.
+    fn record_spec(&mut self, cur: &mut Cursor, kw: &Ident) -> PResult<RecordSpec> {
+        let (mut guarded, mut consent) = (false, None);
+        if cur.eat("if").is_some() {
+            if cur.eat("consented").is_none() {
+                return Err(cur.error(
+                    self.diags,
+                    "`consented`",
+                    Some("write `record if consented`, or guard `record` with `if consented(NAME) { ... }`"),
+                ));
+            }
+            guarded = true;
+            if cur.eat_punct("(").is_some() {
+                consent = Some(cur.expect_ident("the name of a consent", self.diags)?);
+                cur.expect_punct(")", self.diags)?;
+            }
+        }
+        Ok(RecordSpec {
+            guarded,
+            consent,
+            span: cur.span_from(kw.span),
         })
     }
 
@@ -659,16 +673,9 @@ impl Parser<'_> {
                 }
             }
             "record" => {
-                let guarded = if cur.eat("if").is_some() {
-                    if cur.eat("consented").is_none() {
-                        return Err(cur.error(self.diags, "`consented`", None));
-                    }
-                    true
-                } else {
-                    false
-                };
+                let spec = self.record_spec(cur, kw)?;
                 if seen.first(kw, self.diags) {
-                    r.record = Some((guarded, cur.span_from(kw.span)));
+                    r.record = Some(spec);
                 }
             }
             "require" | "requires" => {
