@@ -1,6 +1,6 @@
 //! `callflow compile` (flows → checked → bytecode file) and `callflow disasm` (bytecode file or
 //! flows → readable instructions). Also the one place the CLI turns paths into a verified
-//! program, for `simulate`, `test` and `serve`.
+//! program, for `simulate` and `test`.
 
 use crate::load;
 use callflow_compiler::bytecode::{Program, disasm as dis, format, verify};
@@ -15,28 +15,69 @@ pub enum ProgramError {
     Flows(String),
 }
 
+/// Whether prompt files must exist and be playable: for what will answer calls (`compile`), yes;
+/// for trying flows (`simulate`, `test`, `disasm`), no — flows can be tried before the prompts
+/// are recorded, with a note.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Prompts {
+    Required,
+    Optional,
+}
+
+/// Whether `path` is a bytecode file (it starts with the magic), whatever its name.
+fn is_bytecode(path: &Path) -> bool {
+    use std::io::Read;
+    let mut head = [0u8; 8];
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut head))
+        .is_ok()
+        && &head == format::MAGIC
+}
+
 /// Loads, checks (printing errors) and lowers the flows at `paths`; or reads a bytecode file.
-pub fn program(paths: &[PathBuf]) -> Result<Program, ProgramError> {
+pub fn program(paths: &[PathBuf], prompts: Prompts) -> Result<Program, ProgramError> {
     if let [one] = paths {
-        if one.is_file() && one.extension().is_none_or(|x| x != "flow") {
+        // Bytecode by its magic, whatever its name, and `.cfb` files even when damaged (so they
+        // get a clear "not bytecode" error rather than flow syntax errors).
+        if one.is_file() && (is_bytecode(one) || one.extension().is_some_and(|x| x == "cfb")) {
             return read(one);
         }
     }
-    build(paths).map(|(_, p)| p)
+    build(paths, prompts).map(|(_, p)| p)
 }
 
 /// Loads and checks the flows at `paths` and compiles them; the project comes back too (its
 /// syntax trees hold the flows' tests).
-pub fn build(paths: &[PathBuf]) -> Result<(callflow_compiler::Project, Program), ProgramError> {
+pub fn build(
+    paths: &[PathBuf],
+    prompts: Prompts,
+) -> Result<(callflow_compiler::Project, Program), ProgramError> {
     let (project, _) = load::project(paths).map_err(|e| ProgramError::Io(e.0))?;
-    let p = lower_checked(&project)?;
+    let p = lower_checked(&project, prompts)?;
     Ok((project, p))
 }
 
-fn lower_checked(project: &callflow_compiler::Project) -> Result<Program, ProgramError> {
+fn lower_checked(
+    project: &callflow_compiler::Project,
+    prompts: Prompts,
+) -> Result<Program, ProgramError> {
     let mut checked = callflow_compiler::check(project);
     let facts = load::media_facts(&checked);
     callflow_compiler::check::media::check(&mut checked, &facts);
+    if prompts == Prompts::Optional {
+        use callflow_compiler::diagnostics::codes;
+        let before = checked.diags.list.len();
+        checked
+            .diags
+            .list
+            .retain(|d| d.code != codes::PROMPT_MISSING && d.code != codes::PROMPT_FORMAT);
+        let skipped = before - checked.diags.list.len();
+        if skipped > 0 {
+            eprintln!(
+                "note: {skipped} prompt file(s) missing or not playable; going on without them (`callflow check` lists them)"
+            );
+        }
+    }
     let mut all = Diagnostics::default();
     all.list.extend(project.diags.list.iter().cloned());
     all.list.extend(checked.diags.list.iter().cloned());
@@ -102,7 +143,7 @@ pub fn report(e: ProgramError) -> ExitCode {
 }
 
 pub fn compile(paths: &[PathBuf], output: &Path) -> ExitCode {
-    match program(paths) {
+    match program(paths, Prompts::Required) {
         Ok(p) => {
             let bytes = format::encode(&p);
             if let Err(e) = std::fs::write(output, &bytes) {
@@ -123,7 +164,7 @@ pub fn compile(paths: &[PathBuf], output: &Path) -> ExitCode {
 }
 
 pub fn disasm(paths: &[PathBuf]) -> ExitCode {
-    match program(paths) {
+    match program(paths, Prompts::Optional) {
         Ok(p) => {
             print!("{}", dis::disasm(&p));
             ExitCode::SUCCESS

@@ -276,7 +276,7 @@ fn ranges(v: &[u32]) -> String {
 }
 
 pub fn run(a: &Args) -> ExitCode {
-    let (project, program) = match compile_cmd::build(&a.paths) {
+    let (project, program) = match compile_cmd::build(&a.paths, compile_cmd::Prompts::Optional) {
         Ok(x) => x,
         Err(e) => return compile_cmd::report(e),
     };
@@ -332,6 +332,15 @@ pub fn run(a: &Args) -> ExitCode {
         print!("{}", coverage(&project, &program, &covered));
     }
     let total = passed + failed;
+    if total == 0 {
+        match &a.filter {
+            Some(f) => eprintln!("error: no test name contains \"{f}\""),
+            None => eprintln!(
+                "no tests: write `test \"...\" {{ ... }}` blocks (see docs/language.md, Testing flows)"
+            ),
+        }
+        return ExitCode::from(if a.filter.is_some() { 1 } else { 0 });
+    }
     eprintln!(
         "{passed} passed, {failed} failed ({total} test{})",
         if total == 1 { "" } else { "s" }

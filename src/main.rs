@@ -1,4 +1,5 @@
-//! `callflow`: check flow files (and, in later versions, compile, simulate and serve them).
+//! `callflow`: check, compile, disassemble, simulate and test call flows (answering real SIP
+//! calls comes next).
 //! The binary owns all I/O; the language lives in `callflow-compiler`.
 
 mod check_cmd;
@@ -75,6 +76,7 @@ enum Command {
     /// Print a bytecode file as readable instructions, with the source lines they came from.
     Disasm {
         /// A bytecode file written by `callflow compile` (or flow files, compiled on the fly).
+        #[arg(required = true)]
         paths: Vec<PathBuf>,
     },
     /// Simulate one call through a flow and print what happens, step by step.

@@ -80,6 +80,22 @@ pub fn local_time(s: &str, zone: &jiff::tz::TimeZone) -> Result<jiff::Timestamp,
         .map_err(|e| format!("`{s}`: {e}"))
 }
 
+/// `name` is one of `names`, or an error with a did-you-mean.
+fn known<'a>(
+    name: &str,
+    what: &str,
+    names: impl Iterator<Item = &'a str> + Clone,
+) -> Result<(), String> {
+    if names.clone().any(|n| n == name) {
+        return Ok(());
+    }
+    let hint = callflow_compiler::diagnostics::suggest::closest(name, names.clone()).map_or_else(
+        || format!("the flows define: {}", names.collect::<Vec<_>>().join(", ")),
+        |c| format!("did you mean `{c}`?"),
+    );
+    Err(format!("no {what} `{name}` in these flows; {hint}"))
+}
+
 pub fn agent_setting(s: &str) -> Option<AgentSetting> {
     if s == "no_answer" {
         Some(AgentSetting::NoAnswer)
@@ -126,6 +142,7 @@ fn scenario(a: &Args, m: &Machine) -> Result<Scenario, String> {
             "off" | "false" | "0" => false,
             _ => return Err(format!("switch `{name}`: `{v}` is neither on nor off")),
         };
+        known(name, "switch", p.switches.iter().map(|x| p.str(x.name)))?;
         s.switches.insert(name.to_string(), on);
     }
     for x in &a.lookups {
@@ -153,6 +170,7 @@ fn scenario(a: &Args, m: &Machine) -> Result<Scenario, String> {
                 )
             }
         };
+        known(name, "lookup", p.lookups.iter().map(|x| p.str(x.name)))?;
         s.lookups.insert(name.to_string(), script);
     }
     for x in &a.earlier {
@@ -169,6 +187,7 @@ fn scenario(a: &Args, m: &Machine) -> Result<Scenario, String> {
             .map_err(|_| format!("queue `{group}`: `{n}` is not a number"))?;
         let wait = callflow_compiler::syntax::cursor::parse_duration(wait)
             .ok_or_else(|| format!("queue `{group}`: `{wait}` is not a duration such as 15m"))?;
+        known(group, "group", p.groups.iter().map(|x| p.str(x.name)))?;
         s.queues.insert(group.to_string(), (n, wait as i64));
     }
     Ok(s)
@@ -272,7 +291,7 @@ pub fn json(p: &Program, o: &Outcome) -> serde_json::Value {
 }
 
 pub fn run(a: &Args) -> ExitCode {
-    let program = match compile_cmd::program(&a.paths) {
+    let program = match compile_cmd::program(&a.paths, compile_cmd::Prompts::Optional) {
         Ok(p) => p,
         Err(e) => return compile_cmd::report(e),
     };
@@ -299,7 +318,14 @@ pub fn run(a: &Args) -> ExitCode {
     };
     match a.format {
         Format::Text => {
-            let when = a.at.clone().unwrap_or_else(|| "now".into());
+            let when = match &a.at {
+                Some(t) => t.clone(),
+                None => {
+                    let flow = program.flow_for(&s.dialled).unwrap_or(0);
+                    let local = m.zone(flow).to_datetime(s.at);
+                    format!("{} (now)", local.strftime("%Y-%m-%dT%H:%M"))
+                }
+            };
             print!(
                 "{}",
                 text(

@@ -312,7 +312,13 @@ pub fn run(m: &Machine, scenario: &Scenario) -> Result<Outcome, String> {
                     }
                     answer = keys.pop_front();
                 }
-                let k = answer.unwrap_or_default();
+                let mut k = answer.unwrap_or_default();
+                // A phone stops listening after `max_digits` keys; the rest is typed ahead for
+                // the next prompt.
+                if let Some((cut, _)) = k.char_indices().nth(max_digits as usize) {
+                    keys.push_front(k[cut..].to_string());
+                    k.truncate(cut);
+                }
                 rec.lines.push(TraceLine::Answer {
                     text: if k.is_empty() {
                         "caller presses nothing (timeout)".into()

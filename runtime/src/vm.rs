@@ -382,31 +382,6 @@ impl<'p> Machine<'p> {
             .map(|i| 1 << i)
     }
 
-    /// Whether `digits` already completes a key of `menu` (so collection can stop early).
-    pub fn menu_complete(&self, menu: &str, digits: &str) -> bool {
-        let Some(m) = self
-            .program
-            .menus
-            .iter()
-            .find(|m| self.program.str(m.name) == menu)
-        else {
-            return true;
-        };
-        let p = self.program;
-        let n = digits.chars().count();
-        let longer = m
-            .keys
-            .iter()
-            .any(|(k, _)| p.str(*k).len() > n && p.str(*k).starts_with(digits))
-            || m.patterns.iter().any(|(pat, _)| {
-                pat.elems.len() > n
-                    && digits.chars().zip(&pat.elems).all(|(c, e)| {
-                        callflow_compiler::pattern::symbol(c).is_some_and(|s| s & e != 0)
-                    })
-            });
-        !longer || n as u32 >= m.max_len
-    }
-
     fn prompt_file(&self, call: &Call, prompt: u32) -> Option<&'p str> {
         let p = self.program;
         let files = &p.prompts.get(prompt as usize)?.files;
@@ -940,7 +915,19 @@ impl<'p> Machine<'p> {
             Instr::Stat { group, stat } => {
                 let g = p.str(p.groups[group as usize].name);
                 let v = world.stat(g, stat);
-                note(trace, pc, || format!("{}({g}) = {v}", stat.name()));
+                note(trace, pc, || match stat {
+                    // Waiting times are milliseconds; say them in minutes and seconds too.
+                    Stat::WaitingTime | Stat::ExpectedWait => {
+                        let secs = v / 1000;
+                        format!(
+                            "{}({g}) = {}m {:02}s ({v} ms)",
+                            stat.name(),
+                            secs / 60,
+                            secs % 60
+                        )
+                    }
+                    _ => format!("{}({g}) = {v}", stat.name()),
+                });
                 stack.push(Val::Int(v));
             }
             Instr::Anonymous => {

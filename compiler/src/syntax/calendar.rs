@@ -114,6 +114,13 @@ impl Parser<'_> {
             } else {
                 self.windows(&mut cur)?
             };
+            if let Some(o) = cur.eat("overnight") {
+                self.diags.push(
+                    Diagnostic::new(codes::EXPECTED, o, "special days cannot run past midnight", "not for a single date")
+                        .help("give the hours up to 24:00 on this date, and the rest on the next date: `2026-12-31 20:00-24:00` and `2027-01-01 00:00-02:00`"),
+                );
+                return Err(Reported);
+            }
             cur.expect_end("the special day", self.diags)?;
             return Ok(HoursRule::Special {
                 from,
