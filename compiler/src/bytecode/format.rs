@@ -36,10 +36,17 @@ impl fmt::Display for FormatError {
                 f,
                 "bytecode format version {found}, but this callflow reads version {supported}: compile the flows again with this version"
             ),
-            FormatError::Truncated { expected, found } => {
+            FormatError::Truncated { expected, found } if found < expected => {
                 write!(
                     f,
                     "the file is truncated: {expected} bytes of program expected, {found} present"
+                )
+            }
+            FormatError::Truncated { expected, found } => {
+                write!(
+                    f,
+                    "the file has {} bytes after the program's {expected}: it is damaged",
+                    found - expected
                 )
             }
             FormatError::Checksum => write!(f, "the file is corrupted (checksum mismatch)"),

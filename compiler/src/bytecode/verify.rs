@@ -86,8 +86,7 @@ pub fn verify(p: &Program) -> Result<(), VerifyError> {
         return v.fail("the code is too large".into());
     }
     tables(&mut v)?;
-    let max_var =
-        var::FIRST_USER as usize + p.flows.iter().map(|f| f.vars.len()).max().unwrap_or(0);
+    let max_var = max_var(p);
     for (pc, i) in p.code.iter().enumerate() {
         v.at = format!("instruction {pc} ({i:?})");
         operands(&v, *i, max_var)?;
@@ -272,8 +271,7 @@ fn tables(v: &mut V) -> R {
         v.opt_pc(m.exhausted)?;
         v.pc(m.wait)?;
     }
-    let max_var =
-        var::FIRST_USER as usize + p.flows.iter().map(|f| f.vars.len()).max().unwrap_or(0);
+    let max_var = max_var(p);
     for (i, c) in p.collects.iter().enumerate() {
         v.at = format!("collect {i}");
         v.idx("variable", c.var as usize, max_var)?;
@@ -330,6 +328,12 @@ fn tables(v: &mut V) -> R {
     Ok(())
 }
 
+/// The variable slots a program may use: the built-ins and the largest flow's variables (the VM
+/// bounds-checks against the running flow's own count).
+fn max_var(p: &Program) -> usize {
+    var::FIRST_USER as usize + p.flows.iter().map(|f| f.vars.len()).max().unwrap_or(0)
+}
+
 /// (pops, pushes) of an instruction.
 fn effect(i: Instr) -> (u8, u8) {
     match i {
@@ -365,13 +369,13 @@ fn is_effect(i: Instr) -> bool {
 }
 
 /// Straight-line successors (table continuations are separate entry points).
-fn successors(pc: Pc, i: Instr) -> ([Option<Pc>; 2], bool) {
+fn successors(pc: Pc, i: Instr) -> [Option<Pc>; 2] {
     let next = Some(pc + 1);
     match i {
-        Instr::Jump(t) => ([Some(t), None], false),
-        Instr::JumpIf(t) | Instr::JumpIfNot(t) => ([Some(t), next], false),
-        Instr::Call(t) => ([Some(t), next], true),
-        Instr::Goto(t) => ([Some(t), None], true),
+        Instr::Jump(t) => [Some(t), None],
+        Instr::JumpIf(t) | Instr::JumpIfNot(t) => [Some(t), next],
+        Instr::Call(t) => [Some(t), next],
+        Instr::Goto(t) => [Some(t), None],
         Instr::Return
         | Instr::Transfer
         | Instr::Hangup
@@ -385,8 +389,8 @@ fn successors(pc: Pc, i: Instr) -> ([Option<Pc>; 2], bool) {
         | Instr::Repeat
         | Instr::CollectWait(_)
         | Instr::CollectRetry(_)
-        | Instr::Route(_) => ([None, None], false),
-        _ => ([next, None], false),
+        | Instr::Route(_) => [None, None],
+        _ => [next, None],
     }
 }
 
@@ -434,8 +438,7 @@ fn stack(v: &mut V) -> R {
                 "{i:?} is reached with {after} value(s) left on the stack"
             ));
         }
-        let (succ, call) = successors(pc, i);
-        let _ = call;
+        let succ = successors(pc, i);
         for s in succ.into_iter().flatten() {
             if s as usize >= n {
                 return v.fail("a path runs past the end of the code".into());
