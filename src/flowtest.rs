@@ -146,7 +146,7 @@ fn failures(t: &TestDef, o: &Outcome) -> Vec<String> {
                             format!("only {} was rung", routed.join(", "))
                         }
                     ))
-                } else if !order.is_empty() {
+                } else if let Some(order) = order {
                     let want: Vec<&str> = order.iter().map(|a| a.name.as_str()).collect();
                     let got = &tries[0].order;
                     (got.iter().map(String::as_str).collect::<Vec<_>>() != want).then(|| {
@@ -200,6 +200,12 @@ fn failures(t: &TestDef, o: &Outcome) -> Vec<String> {
             }),
             ExpectKind::Hangup => (!matches!(o.end, SimEnd::Vm(End::Hangup)))
                 .then(|| format!("expected the flow to hang up, but the outcome was: {actual}")),
+            ExpectKind::Language(l) => (o.language != l.name).then(|| {
+                format!(
+                    "expected the call to end in language `{}`, but it ended in `{}`",
+                    l.name, o.language
+                )
+            }),
             ExpectKind::Queued(g) => {
                 let ok = matches!(&o.end, SimEnd::Queued { group } if *group == g.name);
                 (!ok).then(|| format!("expected the caller to wait in `{}`'s queue, but the outcome was: {actual}", g.name))

@@ -634,10 +634,10 @@ pub enum ExpectKind {
         vbox: Ident,
         reason: Option<Ident>,
     },
-    /// `expect route GROUP [order A, B, ...]`.
+    /// `expect route GROUP [order A, B, ... | order nobody]`.
     Route {
         group: Ident,
-        order: Vec<Ident>,
+        order: Option<Vec<Ident>>,
     },
     /// `expect agent NAME`: who answered.
     Agent(Ident),
@@ -649,6 +649,8 @@ pub enum ExpectKind {
     Hangup,
     /// `expect queued GROUP`: still waiting in the group's queue.
     Queued(Ident),
+    /// `expect language en`: the prompt language at the end of the call.
+    Language(Ident),
 }
 
 #[derive(Debug)]

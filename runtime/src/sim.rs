@@ -124,6 +124,8 @@ pub struct Outcome {
     pub transfer: Option<String>,
     /// Whether any recording happened during the call.
     pub recorded: bool,
+    /// The prompt language at the end of the call.
+    pub language: String,
     /// Instructions executed (for coverage).
     pub covered: Vec<Pc>,
 }
@@ -229,6 +231,7 @@ pub fn run(m: &Machine, scenario: &Scenario) -> Result<Outcome, String> {
         voicemail: None,
         transfer: None,
         recorded: false,
+        language: String::new(),
         covered: Vec::new(),
     };
     let mut keys: VecDeque<String> = scenario.keys.iter().cloned().collect();
@@ -451,6 +454,7 @@ pub fn run(m: &Machine, scenario: &Scenario) -> Result<Outcome, String> {
             }
         };
     }
+    out.language = m.language(&call).to_string();
     out.trace = rec.lines;
     out.covered = rec
         .covered

@@ -345,6 +345,11 @@ impl<'p> Machine<'p> {
         }
     }
 
+    /// The prompt language the call is in now (empty for flows without languages).
+    pub fn language<'c>(&self, call: &'c Call) -> &'c str {
+        &call.vars[var::LANGUAGE as usize]
+    }
+
     pub fn zone(&self, flow: usize) -> &TimeZone {
         &self.zones[flow]
     }

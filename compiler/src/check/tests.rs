@@ -118,6 +118,16 @@ pub fn check(
         if let Some((d, time)) = at {
             super::time::date(d, diags);
             super::time::time_of_day(time, diags);
+            let call_at = t.call.as_ref().and_then(|c| c.at.as_ref());
+            let key = |d: &crate::ast::DateLit, t: &crate::ast::TimeLit| {
+                (d.year, d.month, d.day, t.hour, t.minute)
+            };
+            if call_at.is_some_and(|(cd, ct)| key(d, time) > key(cd, ct)) {
+                diags.push(
+                    Diagnostic::new(codes::BAD_VALUE, d.span.to(time.span), "this earlier call is after the test's call", "later than the call")
+                        .help("earlier calls happen before the call being tested; without a time, an earlier call is an hour before"),
+                );
+            }
         }
     }
     for (g, _, _) in &t.queues {
@@ -135,7 +145,7 @@ pub fn check(
             }
             ExpectKind::Route { group, order } => {
                 resolve(group, DefKind::Group, diags);
-                for a in order {
+                for a in order.iter().flatten() {
                     resolve(a, DefKind::Agent, diags);
                 }
             }
@@ -145,10 +155,44 @@ pub fn check(
             ExpectKind::Queued(g) => {
                 resolve(g, DefKind::Group, diags);
             }
+            ExpectKind::Language(l) => {
+                let langs: Vec<&str> = called_flow(t, flows).map_or_else(Vec::new, |f| {
+                    f.languages.iter().map(|x| x.name.as_str()).collect()
+                });
+                if !langs.contains(&l.name.as_str()) {
+                    diags.push(
+                        Diagnostic::new(
+                            codes::UNDECLARED_LANGUAGE,
+                            l.span,
+                            format!("the called flow has no language `{}`", l.name),
+                            "not among the flow's languages",
+                        )
+                        .suggest(
+                            &l.name,
+                            langs.iter().copied(),
+                            if langs.is_empty() {
+                                "the flow declares no `languages`".to_string()
+                            } else {
+                                format!("the flow's languages: {}", langs.join(", "))
+                            },
+                        ),
+                    );
+                }
+            }
             ExpectKind::Transfer(_)
             | ExpectKind::Played(_)
             | ExpectKind::Recording(_)
             | ExpectKind::Hangup => {}
         }
     }
+}
+
+/// The flow the test calls, if its number is answered.
+fn called_flow<'a>(t: &TestDef, flows: &[(FileId, &'a Flow)]) -> Option<&'a Flow> {
+    let n = super::numbers::normalize(&t.call.as_ref()?.number.value)?;
+    flows.iter().map(|(_, f)| *f).find(|f| {
+        f.numbers
+            .iter()
+            .any(|x| super::numbers::normalize(&x.value).as_deref() == Some(n.as_str()))
+    })
 }

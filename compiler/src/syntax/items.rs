@@ -556,7 +556,7 @@ impl Parser<'_> {
 }
 
 /// A language code: `de` or `"de"`.
-pub(super) fn lang(
+pub(crate) fn lang(
     cur: &mut Cursor,
     diags: &mut crate::diagnostics::Diagnostics,
 ) -> PResult<Ident> {

@@ -23,6 +23,7 @@ const EXPECTS: &[&str] = &[
     "no",
     "hangup",
     "queued",
+    "language",
 ];
 
 impl Parser<'_> {
@@ -208,9 +209,15 @@ impl Parser<'_> {
             "route" => {
                 let group = cur.expect_ident("a group name", self.diags)?;
                 let order = if cur.eat("order").is_some() {
-                    cur.list(self.diags, |c, d| c.expect_ident("an agent name", d))?
+                    if cur.eat("nobody").is_some() {
+                        Some(Vec::new())
+                    } else {
+                        Some(cur.list(self.diags, |c, d| {
+                            c.expect_ident("an agent name (or `nobody`)", d)
+                        })?)
+                    }
                 } else {
-                    Vec::new()
+                    None
                 };
                 ExpectKind::Route { group, order }
             }
@@ -234,6 +241,7 @@ impl Parser<'_> {
             }
             "hangup" => ExpectKind::Hangup,
             "queued" => ExpectKind::Queued(cur.expect_ident("a group name", self.diags)?),
+            "language" => ExpectKind::Language(super::items::lang(cur, self.diags)?),
             _ => {
                 unknown_keyword(self.diags, &what, "after `expect`", EXPECTS);
                 return Err(Reported);
