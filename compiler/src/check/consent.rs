@@ -763,6 +763,17 @@ pub fn keys(flow: &Flow, diags: &mut Diagnostics) {
         add(k);
     }
     for c in &flow.consents {
+        if let Some((crate::ast::ConsentAnswer::Accept, span)) = c.silence {
+            diags.push(
+                Diagnostic::new(
+                    codes::CONSENT_BY_SILENCE,
+                    span,
+                    format!("consent `{}` counts silence as consent", c.name.name),
+                    "a caller who presses nothing is recorded",
+                )
+                .help("consent to recording is usually an explicit key press; write `silence means refuse` unless the law where your callers are says otherwise"),
+            );
+        }
         for (what, slot) in [
             ("prompt", c.prompt.is_some()),
             ("accept", c.accept.is_some()),
