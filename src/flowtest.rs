@@ -6,7 +6,7 @@
 use crate::compile_cmd;
 use crate::simulate::{agent_setting, local_time, outcome_text, text};
 use callflow_compiler::Project;
-use callflow_compiler::ast::{ExpectKind, Item, LookupOutcome, TestDef};
+use callflow_compiler::ast::{DateLit, ExpectKind, Item, LookupOutcome, TestDef, TimeLit};
 use callflow_compiler::bytecode::Program;
 use callflow_compiler::check::numbers::normalize;
 use callflow_runtime::sim::{self, LookupScript, Outcome, Scenario, SimEnd};
@@ -44,13 +44,7 @@ fn scenario(t: &TestDef, m: &Machine) -> Result<Scenario, String> {
         .ok_or_else(|| format!("no flow answers {number}"))?;
     let zone = m.zone(flow);
     let at = match &call.at {
-        Some((d, time)) => local_time(
-            &format!(
-                "{:04}-{:02}-{:02}T{:02}:{:02}",
-                d.year, d.month, d.day, time.hour, time.minute
-            ),
-            zone,
-        )?,
+        Some(when) => at_local(when, zone)?,
         None => local_time(DEFAULT_AT, zone)?,
     };
     let caller = call
@@ -82,13 +76,7 @@ fn scenario(t: &TestDef, m: &Machine) -> Result<Scenario, String> {
     }
     for (a, when) in &t.earlier {
         let t_at = match when {
-            Some((d, time)) => local_time(
-                &format!(
-                    "{:04}-{:02}-{:02}T{:02}:{:02}",
-                    d.year, d.month, d.day, time.hour, time.minute
-                ),
-                zone,
-            )?,
+            Some(when) => at_local(when, zone)?,
             // Without a time: an hour before this call.
             None => at
                 .checked_sub(jiff::SignedDuration::from_hours(1))
@@ -106,6 +94,20 @@ fn scenario(t: &TestDef, m: &Machine) -> Result<Scenario, String> {
         s.seed = u64::from(seed.value);
     }
     Ok(s)
+}
+
+/// A test's `DATE TIME` as an instant in the flow's zone.
+fn at_local(
+    (d, t): &(DateLit, TimeLit),
+    zone: &jiff::tz::TimeZone,
+) -> Result<jiff::Timestamp, String> {
+    local_time(
+        &format!(
+            "{:04}-{:02}-{:02}T{:02}:{:02}",
+            d.year, d.month, d.day, t.hour, t.minute
+        ),
+        zone,
+    )
 }
 
 fn same_target(a: &str, b: &str) -> bool {

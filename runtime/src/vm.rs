@@ -655,7 +655,31 @@ impl<'p> Machine<'p> {
         }
     }
 
-    /// After a wrong or missing key: offer the menu again, or give up.
+    /// Counts a failed try of the menu or collect on top; true while it may be offered again.
+    fn another_try<T: Trace + ?Sized>(
+        &self,
+        call: &mut Call,
+        kind: FrameKind,
+        retries: u32,
+        trace: &mut T,
+    ) -> Result<bool, VmError> {
+        self.top(call, kind)?;
+        let top = call.depth as usize - 1;
+        let tries = call.frames[top].tries.saturating_add(1);
+        call.frames[top].tries = tries;
+        let again = u32::from(tries) <= retries;
+        note(trace, call.pc, || match (again, kind) {
+            (true, FrameKind::Menu) => {
+                format!("offering the menu again ({tries} of {retries} retries)")
+            }
+            (true, _) => format!("asking again ({tries} of {retries} retries)"),
+            (false, FrameKind::Menu) => format!("no valid choice after {tries} tries"),
+            (false, _) => "no valid input: the variable stays empty".into(),
+        });
+        Ok(again)
+    }
+
+    /// After a wrong or missing key: offer the menu again, or give up (`exhausted`, else leave).
     fn menu_retry<T: Trace + ?Sized>(
         &self,
         call: &mut Call,
@@ -663,27 +687,16 @@ impl<'p> Machine<'p> {
         trace: &mut T,
     ) -> Result<Pc, VmError> {
         let info = &self.program.menus[m as usize];
-        let mut f = self.top(call, FrameKind::Menu)?;
-        f.tries = f.tries.saturating_add(1);
-        call.frames[call.depth as usize - 1] = f;
-        if u32::from(f.tries) <= info.retries {
-            note(trace, call.pc, || {
-                format!(
-                    "offering the menu again ({} of {} retries)",
-                    f.tries, info.retries
-                )
-            });
+        if self.another_try(call, FrameKind::Menu, info.retries, trace)? {
             return Ok(info.wait);
         }
-        note(trace, call.pc, || {
-            format!("no valid choice after {} tries", f.tries)
-        });
         match info.exhausted {
             Some(pc) => Ok(pc),
             None => Ok(self.pop(call, FrameKind::Menu)?.ret),
         }
     }
 
+    /// After invalid or missing digits: ask again, or give up with the variable empty.
     fn collect_retry<T: Trace + ?Sized>(
         &self,
         call: &mut Call,
@@ -691,22 +704,13 @@ impl<'p> Machine<'p> {
         trace: &mut T,
     ) -> Result<Pc, VmError> {
         let info = &self.program.collects[c as usize];
-        let mut f = self.top(call, FrameKind::Collect)?;
-        f.tries = f.tries.saturating_add(1);
-        call.frames[call.depth as usize - 1] = f;
-        if u32::from(f.tries) <= info.retries {
-            note(trace, call.pc, || {
-                format!("asking again ({} of {} retries)", f.tries, info.retries)
-            });
+        if self.another_try(call, FrameKind::Collect, info.retries, trace)? {
             return Ok(info.wait);
         }
         self.pop(call, FrameKind::Collect)?;
         if let Some(v) = call.vars.get_mut(info.var as usize) {
             *v = "".into();
         }
-        note(trace, call.pc, || {
-            "no valid input: the variable stays empty".into()
-        });
         Ok(info.exhausted.unwrap_or(info.done))
     }
 
