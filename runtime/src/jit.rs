@@ -372,16 +372,7 @@ pub fn compile(p: &Program) -> Result<Code, String> {
                     // check → branch, with the value in a register.
                     let call = b.ins().call(test, &[env, pcv]);
                     let v = b.inst_results(call)[0];
-                    let failed_blk = b.create_block();
-                    let ok_blk = b.create_block();
-                    let two = b.ins().iconst(types::I32, 2);
-                    let is_err =
-                        b.ins()
-                            .icmp(cranelift_codegen::ir::condcodes::IntCC::Equal, v, two);
-                    b.ins().brif(is_err, failed_blk, &[], ok_blk, &[]);
-                    b.switch_to_block(failed_blk);
-                    fail(&mut b);
-                    b.switch_to_block(ok_blk);
+                    bail_if(&mut b, v, 2);
                     let jpc = b.ins().iconst(types::I32, i64::from(pc + 1));
                     b.ins().call(decide, &[env, jpc, v]);
                     let (target, when_true) = match p.code[pc as usize + 1] {
@@ -401,16 +392,7 @@ pub fn compile(p: &Program) -> Result<Code, String> {
                     Instr::JumpIf(t) | Instr::JumpIfNot(t) => {
                         let call = b.ins().call(branch, &[env, pcv]);
                         let v = b.inst_results(call)[0];
-                        let failed_blk = b.create_block();
-                        let ok_blk = b.create_block();
-                        let two = b.ins().iconst(types::I32, 2);
-                        let is_err =
-                            b.ins()
-                                .icmp(cranelift_codegen::ir::condcodes::IntCC::Equal, v, two);
-                        b.ins().brif(is_err, failed_blk, &[], ok_blk, &[]);
-                        b.switch_to_block(failed_blk);
-                        fail(&mut b);
-                        b.switch_to_block(ok_blk);
+                        bail_if(&mut b, v, 2);
                         emit_branch(
                             &mut b,
                             v,
@@ -423,12 +405,7 @@ pub fn compile(p: &Program) -> Result<Code, String> {
                     _ => {
                         let call = b.ins().call(exec, &[env, pcv]);
                         let r = b.inst_results(call)[0];
-                        let failed_blk = b.create_block();
-                        let ok_blk = b.create_block();
-                        b.ins().brif(r, failed_blk, &[], ok_blk, &[]);
-                        b.switch_to_block(failed_blk);
-                        fail(&mut b);
-                        b.switch_to_block(ok_blk);
+                        bail_if(&mut b, r, 1);
                         goto(&mut b, pc + 1);
                     }
                 }
@@ -455,6 +432,21 @@ pub fn compile(p: &Program) -> Result<Code, String> {
         compiled_regions: declared.len(),
         compile_time: started.elapsed(),
     })
+}
+
+/// Returns `FAILED` from the region when a helper's result `v` is `code` (its failure value),
+/// and goes on in a fresh block otherwise.
+fn bail_if(b: &mut FunctionBuilder, v: cranelift_codegen::ir::Value, code: i64) {
+    let failed = b.create_block();
+    let ok = b.create_block();
+    let is_err = b
+        .ins()
+        .icmp_imm_u(cranelift_codegen::ir::condcodes::IntCC::Equal, v, code);
+    b.ins().brif(is_err, failed, &[], ok, &[]);
+    b.switch_to_block(failed);
+    let f = b.ins().iconst(types::I32, i64::from(FAILED));
+    b.ins().return_(&[f]);
+    b.switch_to_block(ok);
 }
 
 /// Branches on `v` (0/1): to `target` when it equals `when_true`, else to `fallthrough`.
