@@ -10,6 +10,8 @@ fn main() {
         for e in entries.flatten() {
             let path = e.path();
             if path.extension().is_some_and(|x| x == "md") {
+                // A page's edits must rebuild the binary (a folder only changes when files come or go).
+                println!("cargo:rerun-if-changed={}", path.display());
                 let code = path
                     .file_stem()
                     .unwrap_or_default()
