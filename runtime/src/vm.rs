@@ -200,7 +200,7 @@ pub enum Step<'p> {
     End(End),
 }
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 enum FrameKind {
     #[default]
     Sub,
@@ -208,7 +208,7 @@ enum FrameKind {
     Collect,
 }
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 struct Frame {
     ret: Pc,
     id: u16,
@@ -216,7 +216,7 @@ struct Frame {
     tries: u8,
 }
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 enum Pending {
     #[default]
     Start,
@@ -234,8 +234,9 @@ enum Pending {
 /// The fields of a lookup's answer.
 type Answer = Vec<(Box<str>, Box<str>)>;
 
-/// One call's state: small plain data plus its variables.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// One call's state: small plain data plus its variables. It serializes, so a call suspended at
+/// an effect can be stored or moved and resumed elsewhere with the same program.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Call {
     pub flow: u16,
     pub pc: Pc,
