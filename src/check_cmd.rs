@@ -16,9 +16,7 @@ pub fn run(paths: &[PathBuf], format: Format, deny_warnings: bool, color: Color)
             return ExitCode::from(2);
         }
     };
-    let mut checked = callflow_compiler::check(&project);
-    let facts = load::media_facts(&checked);
-    callflow_compiler::check::media::check(&mut checked, &facts);
+    let mut checked = load::check(&project);
     let mut all = Diagnostics::default();
     all.list.extend(project.diags.list.iter().cloned());
     all.extend(std::mem::take(&mut checked.diags));

@@ -61,9 +61,7 @@ fn lower_checked(
     project: &callflow_compiler::Project,
     prompts: Prompts,
 ) -> Result<Program, ProgramError> {
-    let mut checked = callflow_compiler::check(project);
-    let facts = load::media_facts(&checked);
-    callflow_compiler::check::media::check(&mut checked, &facts);
+    let mut checked = load::check(project);
     if prompts == Prompts::Optional {
         use callflow_compiler::diagnostics::codes;
         let before = checked.diags.list.len();
@@ -175,11 +173,19 @@ pub fn disasm(paths: &[PathBuf]) -> ExitCode {
 
 /// A machine for `program`, with the cranelift tier when asked for (off by default: the
 /// benchmark in docs/PERFORMANCE.md shows the interpreter is faster on these flows).
-pub fn machine(program: &Program, jit: bool) -> Result<callflow_runtime::vm::Machine<'_>, String> {
-    let mut m = callflow_runtime::vm::Machine::new(program).map_err(|e| e.to_string())?;
+/// On failure the error is printed and the exit code (2) comes back.
+pub fn machine(
+    program: &Program,
+    jit: bool,
+) -> Result<callflow_runtime::vm::Machine<'_>, ExitCode> {
+    let fail = |e: String| {
+        eprintln!("error: {e}");
+        ExitCode::from(2)
+    };
+    let mut m = callflow_runtime::vm::Machine::new(program).map_err(|e| fail(e.to_string()))?;
     if jit {
         m.enable_jit()
-            .map_err(|e| format!("the JIT could not compile the flows: {e}"))?;
+            .map_err(|e| fail(format!("the JIT could not compile the flows: {e}")))?;
     }
     Ok(m)
 }

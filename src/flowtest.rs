@@ -290,10 +290,7 @@ pub fn run(a: &Args) -> ExitCode {
     };
     let m = match crate::compile_cmd::machine(&program, a.jit) {
         Ok(m) => m,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
     let (mut passed, mut failed) = (0, 0);
     let mut covered: BTreeSet<u32> = BTreeSet::new();

@@ -73,6 +73,15 @@ pub fn project(paths: &[PathBuf]) -> Result<(Project, usize), LoadError> {
     Ok((project, n))
 }
 
+/// Checks a loaded project completely: the language checks, then the prompt files the flows
+/// play, read from disk. The one pipeline `check`, `compile`, `simulate` and `test` share.
+pub fn check(project: &Project) -> Checked<'_> {
+    let mut checked = callflow_compiler::check(project);
+    let facts = media_facts(&checked);
+    callflow_compiler::check::media::check(&mut checked, &facts);
+    checked
+}
+
 /// Reads the header of every prompt file the checked flows play.
 pub fn media_facts(checked: &Checked) -> Facts {
     let mut facts = Facts::default();

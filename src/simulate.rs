@@ -297,10 +297,7 @@ pub fn run(a: &Args) -> ExitCode {
     };
     let m = match crate::compile_cmd::machine(&program, a.jit) {
         Ok(m) => m,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
     let s = match scenario(a, &m) {
         Ok(s) => s,

@@ -179,6 +179,38 @@ pub enum Instr {
     Hangup,
 }
 
+impl Instr {
+    /// Whether the instruction only computes and branches: no effect, no frame change, nothing
+    /// that suspends the call. The VM may stop only at the others, so the operand stack must be
+    /// empty there (the verifier), and native code may run runs of these (the JIT).
+    pub fn is_pure(self) -> bool {
+        matches!(
+            self,
+            Instr::PushBool(_)
+                | Instr::PushInt(_)
+                | Instr::PushStr(_)
+                | Instr::Load(_)
+                | Instr::Field { .. }
+                | Instr::Open(_)
+                | Instr::Holiday(_)
+                | Instr::Switch(_)
+                | Instr::Consented(_)
+                | Instr::Stat { .. }
+                | Instr::Anonymous
+                | Instr::Cmp(_)
+                | Instr::StartsWith
+                | Instr::Matches(_)
+                | Instr::In(_)
+                | Instr::Not
+                | Instr::Jump(_)
+                | Instr::JumpIf(_)
+                | Instr::JumpIfNot(_)
+                | Instr::Store(_)
+                | Instr::SetLang(_)
+        )
+    }
+}
+
 /// Where an instruction came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct Loc {

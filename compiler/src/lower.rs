@@ -99,6 +99,13 @@ struct Ctx {
     reason: Reason,
 }
 
+impl Ctx {
+    /// Outside route handlers: a voicemail plays the box's plain greeting.
+    const PLAIN: Ctx = Ctx {
+        reason: Reason::Default,
+    };
+}
+
 /// A jump whose target is filled in later.
 struct Fixup {
     at: usize,
@@ -560,13 +567,7 @@ impl<'c> Lower<'c> {
         let entry = self.here();
         self.p.flows[flow_index].entry = entry;
         if let Some(start) = &f.start {
-            self.body(
-                &mut st,
-                start,
-                Ctx {
-                    reason: Reason::Default,
-                },
-            );
+            self.body(&mut st, start, Ctx::PLAIN);
             self.at_end(start.end);
         } else {
             self.at(f.name.span);
@@ -577,13 +578,7 @@ impl<'c> Lower<'c> {
         for p in &f.procs {
             let entry = self.here();
             st.procs.insert(&p.name.name, entry);
-            self.body(
-                &mut st,
-                &p.body,
-                Ctx {
-                    reason: Reason::Default,
-                },
-            );
+            self.body(&mut st, &p.body, Ctx::PLAIN);
             self.at_end(p.body.end);
             if !self.ended() {
                 self.emit(if p.kind == ProcKind::Subflow {
@@ -622,13 +617,7 @@ impl<'c> Lower<'c> {
                     patterns.push((p, target));
                 }
             }
-            self.body(
-                st,
-                &arm.body,
-                Ctx {
-                    reason: Reason::Default,
-                },
-            );
+            self.body(st, &arm.body, Ctx::PLAIN);
             self.at_end(arm.body.end);
             if !self.ended() {
                 self.emit(Instr::MenuExit);
@@ -637,13 +626,7 @@ impl<'c> Lower<'c> {
         let handler = |l: &mut Self, st: &mut FlowState<'c>, event: &str| -> Option<Pc> {
             let h = m.handlers.iter().find(|h| h.event.name == event)?;
             let pc = l.here();
-            l.body(
-                st,
-                &h.body,
-                Ctx {
-                    reason: Reason::Default,
-                },
-            );
+            l.body(st, &h.body, Ctx::PLAIN);
             l.at_end(h.body.end);
             if !l.ended() {
                 l.emit(if event == "exhausted" {
@@ -980,14 +963,7 @@ impl<'c> Lower<'c> {
             }
             for k in &q.exit_keys {
                 let key = self.str(&k.key.value);
-                let pc = self.handler(
-                    st,
-                    &k.body,
-                    Ctx {
-                        reason: Reason::Default,
-                    },
-                    &mut jumps,
-                );
+                let pc = self.handler(st, &k.body, Ctx::PLAIN, &mut jumps);
                 exit_keys.push((key, pc));
             }
         }

@@ -71,34 +71,6 @@ impl Code {
     }
 }
 
-/// Instructions the native code may run: no effects, no frames, nothing that suspends.
-fn pure(i: Instr) -> bool {
-    matches!(
-        i,
-        Instr::PushBool(_)
-            | Instr::PushInt(_)
-            | Instr::PushStr(_)
-            | Instr::Load(_)
-            | Instr::Field { .. }
-            | Instr::Open(_)
-            | Instr::Holiday(_)
-            | Instr::Switch(_)
-            | Instr::Consented(_)
-            | Instr::Stat { .. }
-            | Instr::Anonymous
-            | Instr::Cmp(_)
-            | Instr::StartsWith
-            | Instr::Matches(_)
-            | Instr::In(_)
-            | Instr::Not
-            | Instr::Jump(_)
-            | Instr::JumpIf(_)
-            | Instr::JumpIfNot(_)
-            | Instr::Store(_)
-            | Instr::SetLang(_)
-    )
-}
-
 /// Instructions whose value is a yes/no that a following conditional jump consumes.
 fn predicate(i: Instr) -> bool {
     matches!(
@@ -221,11 +193,11 @@ fn heads(p: &Program) -> HashSet<Pc> {
             }
             _ => {}
         }
-        if !pure(*i) {
+        if !i.is_pure() {
             h.insert(pc as Pc + 1);
         }
     }
-    h.retain(|&pc| p.code.get(pc as usize).is_some_and(|i| pure(*i)));
+    h.retain(|&pc| p.code.get(pc as usize).is_some_and(|i| i.is_pure()));
     h
 }
 
@@ -236,7 +208,7 @@ fn region_pcs(p: &Program, head: Pc) -> Option<Vec<Pc>> {
     let mut seen: Vec<Pc> = Vec::new();
     let mut work = vec![head];
     while let Some(pc) = work.pop() {
-        if seen.contains(&pc) || !p.code.get(pc as usize).is_some_and(|i| pure(*i)) {
+        if seen.contains(&pc) || !p.code.get(pc as usize).is_some_and(|i| i.is_pure()) {
             continue;
         }
         seen.push(pc);

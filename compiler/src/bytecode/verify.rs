@@ -359,15 +359,6 @@ fn effect(i: Instr) -> (u8, u8) {
     }
 }
 
-/// Whether the VM may stop (yield or end) at this instruction: the stack must be empty there.
-fn is_effect(i: Instr) -> bool {
-    !matches!(effect(i), (_, 1))
-        && !matches!(
-            i,
-            Instr::Jump(_) | Instr::JumpIf(_) | Instr::JumpIfNot(_) | Instr::Store(_)
-        )
-}
-
 /// Straight-line successors (table continuations are separate entry points).
 fn successors(pc: Pc, i: Instr) -> [Option<Pc>; 2] {
     let next = Some(pc + 1);
@@ -433,7 +424,7 @@ fn stack(v: &mut V) -> R {
         if after > MAX_STACK {
             return v.fail(format!("operand stack deeper than {MAX_STACK}"));
         }
-        if is_effect(i) && after != 0 {
+        if !i.is_pure() && after != 0 {
             return v.fail(format!(
                 "{i:?} is reached with {after} value(s) left on the stack"
             ));

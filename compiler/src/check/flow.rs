@@ -736,18 +736,13 @@ impl<'a> FlowCx<'_, 'a> {
                     "jump to a block with `goto`"
                 };
                 self.diags.push(
-                    Diagnostic::new(
-                        codes::WRONG_KIND,
-                        name.span,
-                        format!(
-                            "`{}` is {}, not {}",
-                            name.name,
-                            actual.article(),
-                            kind.article()
-                        ),
-                        format!("expected {} here", kind.article()),
+                    super::scope::wrong_kind(
+                        name,
+                        actual,
+                        kind,
+                        flow.procs[i].name.span,
+                        "defined here",
                     )
-                    .label(flow.procs[i].name.span, "defined here")
                     .help(how),
                 );
                 return None;
@@ -782,15 +777,13 @@ impl<'a> FlowCx<'_, 'a> {
         .find_map(|(k, s)| s.map(|s| (k, s)));
         if let Some((k, span)) = other {
             self.mark_local(k, &name.name);
-            self.diags.push(
-                Diagnostic::new(
-                    codes::WRONG_KIND,
-                    name.span,
-                    format!("`{}` is {}, not {}", name.name, k.article(), kind.article()),
-                    format!("expected {} here", kind.article()),
-                )
-                .label(span, "defined here"),
-            );
+            self.diags.push(super::scope::wrong_kind(
+                name,
+                k,
+                kind,
+                span,
+                "defined here",
+            ));
             return None;
         }
         let candidates: Vec<&str> = match kind {

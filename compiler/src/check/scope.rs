@@ -146,18 +146,13 @@ impl Globals {
                 let def = self.def(id);
                 if def.kind != want {
                     diags.push(
-                        Diagnostic::new(
-                            codes::WRONG_KIND,
-                            name.span,
-                            format!(
-                                "`{}` is {}, not {}",
-                                name.name,
-                                def.kind.article(),
-                                want.article()
-                            ),
-                            format!("expected {} here", want.article()),
+                        wrong_kind(
+                            name,
+                            def.kind,
+                            want,
+                            def.span,
+                            &format!("`{}` is defined here", name.name),
                         )
-                        .label(def.span, format!("`{}` is defined here", name.name))
                         .suggest(
                             &name.name,
                             self.candidates(want, visible),
@@ -235,4 +230,27 @@ fn relative(project: &Project, from: FileId, to: FileId) -> String {
             .unwrap_or_default(),
         _ => b.to_string_lossy().into_owned(),
     }
+}
+
+/// "`NAME` is a set of hours, not a group": a name used for the wrong kind of definition
+/// (CF0106), with where it is defined (`label`). Callers add the help.
+pub fn wrong_kind(
+    name: &Ident,
+    actual: DefKind,
+    want: DefKind,
+    defined: Span,
+    label: &str,
+) -> Diagnostic {
+    Diagnostic::new(
+        codes::WRONG_KIND,
+        name.span,
+        format!(
+            "`{}` is {}, not {}",
+            name.name,
+            actual.article(),
+            want.article()
+        ),
+        format!("expected {} here", want.article()),
+    )
+    .label(defined, label)
 }
