@@ -8,6 +8,8 @@ use callflow_compiler::bytecode::{GroupInfo, Program, Strategy};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum AgentState {
     Ready,
+    /// Offered a call: the phone rings.
+    Ringing,
     /// On a call.
     Busy,
     NotReady,
@@ -21,6 +23,7 @@ impl AgentState {
     pub fn name(self) -> &'static str {
         match self {
             AgentState::Ready => "ready",
+            AgentState::Ringing => "ringing",
             AgentState::Busy => "busy",
             AgentState::NotReady => "not ready",
             AgentState::DoNotDisturb => "do not disturb",

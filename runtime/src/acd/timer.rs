@@ -1,0 +1,68 @@
+//! The engine's timers in one ordered set (not a task per timer): deadlines in milliseconds
+//! since the epoch, fired in order. Timers are never cancelled; each carries what it needs to
+//! tell whether it is still current (the call's serial and phase generation, the agent's
+//! wrap-up end), and a stale one is ignored when it fires.
+
+use super::{AgentId, CallId};
+use std::collections::BTreeMap;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Timer {
+    /// The ring time of a dialling step is over.
+    Ring {
+        call: CallId,
+        serial: u64,
+        round: u32,
+    },
+    /// A waiting caller may be offered again after a round nobody answered.
+    Retry {
+        call: CallId,
+        serial: u64,
+        round: u32,
+    },
+    /// The queue's maximum wait (or the engine's ceiling) is reached.
+    MaxWait { call: CallId, serial: u64 },
+    /// The announcement `index` of the caller's queue is due.
+    Announce {
+        call: CallId,
+        serial: u64,
+        index: usize,
+    },
+    /// The agent's wrap-up (or a call outside the engine) ends at this instant.
+    Free { agent: AgentId, until: i64 },
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct Timers {
+    set: BTreeMap<(i64, u64), Timer>,
+    next: u64,
+}
+
+impl Timers {
+    pub fn at(&mut self, when: i64, timer: Timer) {
+        self.next += 1;
+        self.set.insert((when, self.next), timer);
+    }
+
+    /// The earliest deadline.
+    pub fn first(&self) -> Option<i64> {
+        self.set.keys().next().map(|k| k.0)
+    }
+
+    /// Takes the earliest timer due at `now`.
+    pub fn pop_due(&mut self, now: i64) -> Option<(i64, Timer)> {
+        let (&(when, n), _) = self.set.iter().next()?;
+        if when > now {
+            return None;
+        }
+        self.set.remove(&(when, n)).map(|t| (when, t))
+    }
+
+    pub fn len(&self) -> usize {
+        self.set.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.set.is_empty()
+    }
+}
