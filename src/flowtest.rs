@@ -52,7 +52,7 @@ fn scenario(t: &TestDef, m: &Machine) -> Result<Scenario, String> {
         .as_ref()
         .map_or(DEFAULT_CALLER.to_string(), |f| f.value.clone());
     let mut s = Scenario::new(&number, &caller, at);
-    s.keys = t.keys.iter().map(|k| k.value.clone()).collect();
+    s.call().keys = t.keys.iter().map(|k| k.value.clone()).collect();
     for (a, st) in &t.agents {
         s.agents.insert(
             a.name.clone(),

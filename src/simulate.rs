@@ -125,7 +125,7 @@ fn scenario(a: &Args, m: &Machine) -> Result<Scenario, String> {
         None => jiff::Timestamp::now(),
     };
     let mut s = Scenario::new(&number, &a.caller, at);
-    s.keys = a.keys.clone();
+    s.call().keys = a.keys.clone();
     s.seed = a.seed;
     for x in &a.agents {
         let (name, state) = split(x, "agent")?;
@@ -211,7 +211,7 @@ pub fn outcome_text(o: &Outcome) -> String {
         SimEnd::Vm(End::CallerHungUp) => "the caller hung up".into(),
         SimEnd::Vm(End::Failed(e)) => format!("the call failed: {e}"),
         SimEnd::Queued { group } => {
-            format!("waiting in the queue of `{group}` (no agent free, no maximum wait)")
+            format!("still waiting in the queue of `{group}` when the simulation stopped")
         }
         SimEnd::TooLong => format!(
             "stopped after {} effects (the flow keeps asking)",
@@ -236,6 +236,16 @@ fn source_line(p: &Program, file: u16, line: u32) -> (String, String) {
         })
 }
 
+/// Time since the call began: `0:05`, `12:30`, `1:02:03`.
+pub fn clock(ms: u64) -> String {
+    let s = ms / 1000;
+    if s >= 3600 {
+        format!("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
+    } else {
+        format!("{}:{:02}", s / 60, s % 60)
+    }
+}
+
 /// The readable trace.
 pub fn text(p: &Program, o: &Outcome, header: &str) -> String {
     let mut out = format!("{header} → flow `{}`\n", o.flow);
@@ -250,6 +260,7 @@ pub fn text(p: &Program, o: &Outcome, header: &str) -> String {
             TraceLine::Note { text, .. } => out.push_str(&format!("      · {text}\n")),
             TraceLine::Effect { text, .. } => out.push_str(&format!("      ▶ {text}\n")),
             TraceLine::Answer { text } => out.push_str(&format!("      ◀ {text}\n")),
+            TraceLine::Time { ms } => out.push_str(&format!("  [{}]\n", clock(*ms))),
         }
     }
     out.push_str(&format!("outcome: {}\n", outcome_text(o)));
@@ -271,12 +282,13 @@ pub fn json(p: &Program, o: &Outcome) -> serde_json::Value {
             TraceLine::Note { pc, text } => json!({"kind": "note", "pc": pc, "text": text}),
             TraceLine::Effect { pc, text } => json!({"kind": "effect", "pc": pc, "text": text}),
             TraceLine::Answer { text } => json!({"kind": "answer", "text": text}),
+            TraceLine::Time { ms } => json!({"kind": "time", "ms": ms}),
         })
         .collect();
     let routes: Vec<serde_json::Value> = o
         .routes
         .iter()
-        .map(|r| json!({"group": r.group, "order": r.order, "answered": r.answered, "outcome": r.outcome}))
+        .map(|r| json!({"group": r.group, "order": r.order, "answered": r.answered, "outcome": r.outcome, "waited_ms": r.waited_ms}))
         .collect();
     json!({
         "flow": o.flow,
@@ -318,8 +330,8 @@ pub fn run(a: &Args) -> ExitCode {
             let when = match &a.at {
                 Some(t) => t.clone(),
                 None => {
-                    let flow = program.flow_for(&s.dialled).unwrap_or(0);
-                    let local = m.zone(flow).to_datetime(s.at);
+                    let flow = program.flow_for(&s.calls[0].dialled).unwrap_or(0);
+                    let local = m.zone(flow).to_datetime(s.calls[0].at);
                     format!("{} (now)", local.strftime("%Y-%m-%dT%H:%M"))
                 }
             };

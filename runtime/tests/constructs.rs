@@ -82,10 +82,12 @@ flow f {
 
 #[test]
 fn menu_keys_patterns_and_continuing_after_the_menu() {
-    let o = sim(MENUS, "200", "2026-01-07T10:00", |s| s.keys = keys(&["9"]));
+    let o = sim(MENUS, "200", "2026-01-07T10:00", |s| {
+        s.call().keys = keys(&["9"])
+    });
     assert_eq!(o.played, vec!["main", "nine", "after-main"]);
     let o = sim(MENUS, "200", "2026-01-07T10:00", |s| {
-        s.keys = keys(&["215"])
+        s.call().keys = keys(&["215"])
     });
     assert_eq!(o.end, SimEnd::Vm(End::Transferred("215".into())));
 }
@@ -95,7 +97,7 @@ fn menu_invalid_timeout_retries_and_exhausted() {
     // A wrong key, then nothing: both handlers run, the second offer uses the repeat prompt,
     // then retries (1) are used up and `exhausted` runs; the flow goes on after the menu.
     let o = sim(MENUS, "200", "2026-01-07T10:00", |s| {
-        s.keys = keys(&["7", ""])
+        s.call().keys = keys(&["7", ""])
     });
     assert_eq!(
         o.played,
@@ -113,7 +115,7 @@ fn menu_invalid_timeout_retries_and_exhausted() {
 #[test]
 fn menu_repeat_back_and_top() {
     let o = sim(MENUS, "200", "2026-01-07T10:00", |s| {
-        s.keys = keys(&["*", "1", "*", "1", "0", "9"])
+        s.call().keys = keys(&["*", "1", "*", "1", "0", "9"])
     });
     // repeat main (no retry counted), into sub, back to main, sub again, top to main, 9.
     assert_eq!(
@@ -141,17 +143,17 @@ fn collect_lengths_terminator_and_exhaustion() {
         say digits acct
         hangup } }"##;
     let o = sim(flow, "200", "2026-01-07T10:00", |s| {
-        s.keys = keys(&["12345#"])
+        s.call().keys = keys(&["12345#"])
     });
     assert_eq!(o.played, vec!["enter", "say digits 12345"]);
     let o = sim(flow, "200", "2026-01-07T10:00", |s| {
-        s.keys = keys(&["12", "123"])
+        s.call().keys = keys(&["12", "123"])
     });
     assert_eq!(o.played, vec!["enter", "bad", "enter", "bad", "no-number"]);
     assert_eq!(o.end, SimEnd::Vm(End::Hangup));
     // A timeout without a handler is simply asked again.
     let o = sim(flow, "200", "2026-01-07T10:00", |s| {
-        s.keys = keys(&["", "9876"])
+        s.call().keys = keys(&["", "9876"])
     });
     assert_eq!(o.played, vec!["enter", "enter", "say digits 9876"]);
 }
@@ -201,14 +203,14 @@ fn conditions_short_circuit_and_compare() {
     });
     assert_eq!(o.played[0], "closed");
     let o = sim(flow, "+49 30 2555 5366", "2026-01-07T10:00", |s| {
-        s.caller = "+44 20 7946 0000".into();
+        s.call().caller = "+44 20 7946 0000".into();
         s.queues.insert("g".into(), (5, 0));
         s.agents
             .insert("a".into(), AgentSetting::State(AgentState::Busy));
     });
     assert_eq!(o.played, vec!["normal"]);
     let o = sim(flow, "+49 30 2555 5366", "2026-01-07T10:00", |s| {
-        s.caller = "anonymous".into()
+        s.call().caller = "anonymous".into()
     });
     assert_eq!(
         o.played[0], "normal",
@@ -283,7 +285,7 @@ fn queue_timeout_full_and_exit_key() {
     assert_eq!(o.played, vec!["full"]);
     let o = sim(&flow, "200", "2026-01-07T10:00", |s| {
         busy(s);
-        s.keys = keys(&["0"]);
+        s.call().keys = keys(&["0"]);
     });
     assert_eq!(o.end, SimEnd::Vm(End::Transferred("100".into())));
 }
@@ -358,7 +360,7 @@ flow f {
 #[test]
 fn consent_accept_refuse_silence_and_withdrawal() {
     let o = sim(CONSENT, "200", "2026-01-07T10:00", |s| {
-        s.keys = keys(&["1", "1"])
+        s.call().keys = keys(&["1", "1"])
     });
     assert!(o.recorded, "accepted: recorded");
     assert!(
@@ -367,17 +369,17 @@ fn consent_accept_refuse_silence_and_withdrawal() {
             .any(|l| format!("{l:?}").contains("start recording"))
     );
     let o = sim(CONSENT, "200", "2026-01-07T10:00", |s| {
-        s.keys = keys(&["2", "1"])
+        s.call().keys = keys(&["2", "1"])
     });
     assert!(!o.recorded, "refused: never recorded");
     let o = sim(CONSENT, "200", "2026-01-07T10:00", |s| {
-        s.keys = keys(&["", "1"])
+        s.call().keys = keys(&["", "1"])
     });
     assert!(!o.recorded, "silence means refuse");
     // Accepted, then withdrawn during the menu: the recording stops and the agent call is not
     // recorded.
     let o = sim(CONSENT, "200", "2026-01-07T10:00", |s| {
-        s.keys = keys(&["1", "*9", "1"])
+        s.call().keys = keys(&["1", "*9", "1"])
     });
     let t = format!("{:?}", o.trace);
     assert!(
@@ -511,17 +513,17 @@ flow f {
 fn recording_needs_its_own_consent_not_any() {
     // Refused recording, accepted marketing: nothing is recorded.
     let o = sim(TWO_CONSENTS, "200", "2026-01-07T10:00", |s| {
-        s.keys = keys(&["2", "1", "1"])
+        s.call().keys = keys(&["2", "1", "1"])
     });
     assert!(!o.recorded);
     // Accepted recording: recorded; withdrawing marketing does not stop it, withdrawing it does.
     let o = sim(TWO_CONSENTS, "200", "2026-01-07T10:00", |s| {
-        s.keys = keys(&["1", "1", "*8", "1"])
+        s.call().keys = keys(&["1", "1", "*8", "1"])
     });
     let t = format!("{:?}", o.trace);
     assert!(o.recorded && !t.contains("stop recording"), "{t}");
     let o = sim(TWO_CONSENTS, "200", "2026-01-07T10:00", |s| {
-        s.keys = keys(&["1", "2", "*9", "1"])
+        s.call().keys = keys(&["1", "2", "*9", "1"])
     });
     let t = format!("{:?}", o.trace);
     assert!(t.contains("stop recording (consent withdrawn)"), "{t}");

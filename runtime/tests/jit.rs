@@ -51,7 +51,7 @@ fn scenario(p: &Program, rng: &mut Rng) -> Scenario {
         "12345678#",
         "7",
     ];
-    s.keys = (0..rng.below(10))
+    s.call().keys = (0..rng.below(10))
         .map(|_| keys[rng.below(keys.len())].to_string())
         .collect();
     for a in &p.agents {

@@ -21,6 +21,7 @@ use callflow_compiler::bytecode::{AnnounceKind, Program, RouteInfo, Stat, Sticky
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 use std::collections::{HashMap, VecDeque};
+use std::ops::Deref;
 use std::sync::Arc;
 
 /// How the engine behaves where the flows say nothing.
@@ -234,8 +235,10 @@ struct GroupRt {
     handle_times: VecDeque<u64>,
 }
 
-pub struct Engine {
-    program: Arc<Program>,
+/// The engine over a program it shares (`Arc<Program>` in the server, `&Program` in a
+/// simulation).
+pub struct Engine<P: Deref<Target = Program> = Arc<Program>> {
+    program: P,
     config: Config,
     agents: Vec<Agent>,
     groups: Vec<GroupRt>,
@@ -266,8 +269,8 @@ fn day_of(zone: &TimeZone, at: i64) -> i32 {
     callflow_compiler::bytecode::day_number(zone.to_datetime(ts(at)).date())
 }
 
-impl Engine {
-    pub fn new(program: Arc<Program>, config: Config, durable: &Durable) -> Engine {
+impl<P: Deref<Target = Program>> Engine<P> {
+    pub fn new(program: P, config: Config, durable: &Durable) -> Engine<P> {
         let p = &*program;
         let mut groups_of = vec![Vec::new(); p.agents.len()];
         for (g, info) in p.groups.iter().enumerate() {
@@ -785,6 +788,56 @@ impl Engine {
         Ok(true)
     }
 
+    /// Puts an idle agent into wrap-up until `until` (`None`: until told otherwise), as after
+    /// a call. Returns whether the agent was idle.
+    pub fn wrap_up(
+        &mut self,
+        agent: AgentId,
+        until: Option<Timestamp>,
+    ) -> Result<bool, EngineError> {
+        let a = self
+            .agents
+            .get_mut(agent as usize)
+            .ok_or(EngineError::UnknownAgent(agent))?;
+        if a.activity != Activity::Idle {
+            return Ok(false);
+        }
+        let until = until.map_or(i64::MAX, ms);
+        a.activity = Activity::WrapUp { until };
+        if until != i64::MAX {
+            self.timers.at(until, Timer::Free { agent, until });
+        }
+        self.changed(agent);
+        Ok(true)
+    }
+
+    /// Remembers that `caller` spoke to `agent` at `at`, in every group of the agent (as an
+    /// answered call does): the sticky memory of calls taken elsewhere.
+    pub fn remember(
+        &mut self,
+        caller: &str,
+        agent: AgentId,
+        at: Timestamp,
+    ) -> Result<(), EngineError> {
+        let groups = self
+            .groups_of
+            .get(agent as usize)
+            .ok_or(EngineError::UnknownAgent(agent))?
+            .clone();
+        let at = ms(at);
+        for g in groups {
+            let entry = self
+                .sticky
+                .entry((g, caller.trim().into()))
+                .or_insert((agent, at));
+            if entry.1 <= at {
+                *entry = (agent, at);
+            }
+        }
+        self.dirty = true;
+        Ok(())
+    }
+
     /// The agent's call outside the engine is over.
     pub fn back(&mut self, now: Timestamp, agent: AgentId) -> Result<(), EngineError> {
         let a = self
@@ -894,7 +947,7 @@ impl Engine {
                     return;
                 };
                 let group = job.group;
-                let p = self.program.clone();
+                let p = &*self.program;
                 let Some(q) = &p.routes[route as usize].queue else {
                     return;
                 };
@@ -1132,8 +1185,8 @@ impl Engine {
             return;
         };
         let (group, serial) = (job.group, job.serial);
-        let p = self.program.clone();
-        let Some(q) = job.route.and_then(|r| p.routes[r as usize].queue.as_ref()) else {
+        let p = &*self.program;
+        let Some(q) = job.route.and_then(|r| p.routes[r as usize].queue.clone()) else {
             return;
         };
         if self.stat(ts(now), group, Stat::LoggedIn) == 0 {
