@@ -6,10 +6,12 @@
 use crate::compile_cmd;
 use crate::simulate::{agent_setting, local_time, outcome_text, text};
 use callflow_compiler::Project;
-use callflow_compiler::ast::{DateLit, ExpectKind, Item, LookupOutcome, TestDef, TimeLit};
+use callflow_compiler::ast::{
+    DateLit, ExpectKind, Item, LookupOutcome, TestCall, TestDef, TimeLit,
+};
 use callflow_compiler::bytecode::Program;
 use callflow_compiler::check::numbers::normalize;
-use callflow_runtime::sim::{self, LookupScript, Outcome, Scenario, SimEnd};
+use callflow_runtime::sim::{self, CallScript, LookupScript, Outcome, Scenario, SimEnd};
 use callflow_runtime::vm::{End, Machine};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -37,27 +39,48 @@ pub struct Args {
 
 fn scenario(t: &TestDef, m: &Machine) -> Result<Scenario, String> {
     let p = m.program;
-    let call = t.call.as_ref().ok_or("the test makes no call")?;
-    let number = normalize(&call.number.value).ok_or("not a phone number")?;
-    let flow = p
-        .flow_for(&number)
-        .ok_or_else(|| format!("no flow answers {number}"))?;
-    let zone = m.zone(flow);
-    let at = match &call.at {
-        Some(when) => at_local(when, zone)?,
-        None => local_time(DEFAULT_AT, zone)?,
-    };
-    let caller = call
-        .from
-        .as_ref()
-        .map_or(DEFAULT_CALLER.to_string(), |f| f.value.clone());
-    let mut s = Scenario::new(&number, &caller, at);
-    s.call().keys = t.keys.iter().map(|k| k.value.clone()).collect();
-    for (a, st) in &t.agents {
+    if t.calls.is_empty() {
+        return Err("the test makes no call".into());
+    }
+    let mut calls = Vec::new();
+    let mut previous: Option<jiff::Timestamp> = None;
+    for c in &t.calls {
+        let number = normalize(&c.number.value).ok_or("not a phone number")?;
+        let flow = p
+            .flow_for(&number)
+            .ok_or_else(|| format!("no flow answers {number}"))?;
+        let zone = m.zone(flow);
+        // Without `at`: the first call at the default time, later ones with the call before.
+        let at = match (&c.at, previous) {
+            (Some(when), _) => at_local(when, zone)?,
+            (None, Some(prev)) => prev,
+            (None, None) => local_time(DEFAULT_AT, zone)?,
+        };
+        previous = Some(at);
+        let caller = c
+            .from
+            .as_ref()
+            .map_or(DEFAULT_CALLER.to_string(), |f| f.value.clone());
+        let mut script = CallScript::new(&number, &caller, at);
+        script.keys = c.lines.keys.iter().map(|k| k.value.clone()).collect();
+        script.hang_up_after_ms = c.lines.hangs_up.map(|d| d.millis);
+        if let Some(talk) = c.lines.talks {
+            script.talk_ms = talk.millis;
+        }
+        calls.push(script);
+    }
+    let at = calls[0].at;
+    let mut s = Scenario::new(&calls[0].dialled, &calls[0].caller, at);
+    s.calls = calls;
+    for a in &t.agents {
         s.agents.insert(
-            a.name.clone(),
-            agent_setting(&st.name).ok_or_else(|| format!("unknown state {}", st.name))?,
+            a.agent.name.clone(),
+            agent_setting(&a.state.name)
+                .ok_or_else(|| format!("unknown state {}", a.state.name))?,
         );
+        if let Some(d) = a.lasts {
+            s.agent_for.insert(a.agent.name.clone(), d.millis);
+        }
     }
     for (sw, on) in &t.switches {
         s.switches.insert(sw.name.clone(), *on);
@@ -74,10 +97,11 @@ fn scenario(t: &TestDef, m: &Machine) -> Result<Scenario, String> {
         };
         s.lookups.insert(l.name.name.clone(), script);
     }
+    let zone = m.zone(p.flow_for(&s.calls[0].dialled).unwrap_or(0));
     for (a, when) in &t.earlier {
         let t_at = match when {
             Some(when) => at_local(when, zone)?,
-            // Without a time: an hour before this call.
+            // Without a time: an hour before the first call.
             None => at
                 .checked_sub(jiff::SignedDuration::from_hours(1))
                 .map_err(|e| e.to_string())?,
@@ -114,11 +138,11 @@ fn same_target(a: &str, b: &str) -> bool {
     a == b || normalize(a).is_some_and(|x| normalize(b).as_deref() == Some(x.as_str()))
 }
 
-/// Each expectation that does not hold, as "expected ..., but ...".
-fn failures(t: &TestDef, o: &Outcome) -> Vec<String> {
+/// Each expectation of a call that does not hold, as "expected ..., but ...".
+fn failures(c: &TestCall, o: &Outcome) -> Vec<String> {
     let mut out = Vec::new();
     let actual = outcome_text(o);
-    for e in &t.expects {
+    for e in &c.lines.expects {
         let fail = match &e.kind {
             ExpectKind::Voicemail { vbox, reason } => {
                 let ok = o.voicemail.as_ref().is_some_and(|(b, r)| {
@@ -192,6 +216,26 @@ fn failures(t: &TestDef, o: &Outcome) -> Vec<String> {
                 let mut it = o.played.iter();
                 let missing = list.iter().find(|want| !it.any(|p| *p == want.value));
                 missing.map(|m| format!("expected \"{}\" to be played (in this order: {}), but the caller heard: {}", m.value, list.iter().map(|x| format!("\"{}\"", x.value)).collect::<Vec<_>>().join(", "), o.played.iter().map(|x| format!("\"{x}\"")).collect::<Vec<_>>().join(", ")))
+            }
+            ExpectKind::PlayedTimes(prompt, n) => {
+                let heard = o.played.iter().filter(|p| **p == prompt.value).count();
+                (heard != n.value as usize).then(|| {
+                    format!(
+                        "expected \"{}\" to be played {} time(s), but it was played {heard} time(s)",
+                        prompt.value, n.value
+                    )
+                })
+            }
+            ExpectKind::Waited(d) => {
+                let waited: u64 = o.routes.iter().map(|r| r.waited_ms).sum();
+                // Whole seconds: what a test can write.
+                (waited / 1000 != d.millis / 1000).then(|| {
+                    format!(
+                        "expected the caller to wait {} in queues, but they waited {}",
+                        sim::duration(d.millis),
+                        sim::duration(waited)
+                    )
+                })
             }
             ExpectKind::Recording(want) => (o.recorded != *want).then(|| {
                 if *want {
@@ -306,28 +350,49 @@ pub fn run(a: &Args) -> ExitCode {
             }
             let at = file.line_col(t.keyword.start);
             let label = format!("test \"{}\" ({}:{})", t.name.value, file.name, at.line);
-            let result = scenario(t, &m).and_then(|s| sim::run(&m, &s));
+            let result = scenario(t, &m).and_then(|s| sim::run_all(&m, &s));
             match result {
                 Err(e) => {
                     failed += 1;
                     println!("{label} ... FAILED\n    {e}");
                 }
-                Ok(o) => {
-                    covered.extend(o.covered.iter().copied());
-                    let f = failures(t, &o);
-                    if f.is_empty() {
+                Ok(outs) => {
+                    let several = outs.len() > 1;
+                    let mut report = String::new();
+                    for (i, (c, o)) in t.calls.iter().zip(&outs).enumerate() {
+                        covered.extend(o.covered.iter().copied());
+                        let f = failures(c, o);
+                        if f.is_empty() {
+                            continue;
+                        }
+                        let who = if several {
+                            format!("call {} ({} from {})", i + 1, c.number.value, o.caller)
+                        } else {
+                            String::new()
+                        };
+                        for x in &f {
+                            if several {
+                                report.push_str(&format!("    {who}: {x}\n"));
+                            } else {
+                                report.push_str(&format!("    {x}\n"));
+                            }
+                        }
+                        let header = if several {
+                            format!("{who}:")
+                        } else {
+                            "the call:".to_string()
+                        };
+                        for l in text(&program, o, &header).lines() {
+                            report.push_str(&format!("    {l}\n"));
+                        }
+                    }
+                    if report.is_empty() {
                         passed += 1;
                         println!("{label} ... ok");
                     } else {
                         failed += 1;
                         println!("{label} ... FAILED");
-                        for x in &f {
-                            println!("    {x}");
-                        }
-                        let trace = text(&program, &o, "the call:");
-                        for l in trace.lines() {
-                            println!("    {l}");
-                        }
+                        print!("{report}");
                     }
                 }
             }

@@ -585,26 +585,57 @@ impl Cond {
     }
 }
 
-/// An admin's test of a flow: a simulated call and what must happen.
+/// An admin's test of a flow: simulated calls, the world they meet, and what must happen.
 #[derive(Debug)]
 pub struct TestDef {
     pub name: Text,
     pub keyword: Span,
-    /// `call "NUMBER" [from "CALLER"] [at DATE TIME]`.
-    pub call: Option<TestCall>,
-    pub keys: Vec<Text>,
-    /// `agents jan busy, lena no_answer`.
-    pub agents: Vec<(Ident, Ident)>,
+    /// The calls in the written order; the lines after a `call` line belong to that call.
+    pub calls: Vec<TestCall>,
+    /// Call lines (`keys`, `expect`, ...) written before the first `call`: they belong to the
+    /// first call (the parser moves them there when there is one).
+    pub before: CallLines,
+    /// `agents jan busy for 30m, lena no_answer`.
+    pub agents: Vec<TestAgent>,
     /// `switch NAME on|off`.
     pub switches: Vec<(Ident, bool)>,
     pub lookups: Vec<TestLookup>,
-    /// `earlier AGENT [DATE TIME]`: the caller spoke to this agent before.
+    /// `earlier AGENT [DATE TIME]`: the first caller spoke to this agent before.
     pub earlier: Vec<(Ident, Option<(DateLit, TimeLit)>)>,
     /// `queue GROUP N [wait DURATION]`: callers already waiting, and the longest wait so far.
     pub queues: Vec<(Ident, Count, Option<Duration>)>,
     pub seed: Option<Count>,
-    pub expects: Vec<Expect>,
     pub span: Span,
+}
+
+impl TestDef {
+    /// Every expectation of the test.
+    pub fn expects(&self) -> impl Iterator<Item = &Expect> {
+        self.before
+            .expects
+            .iter()
+            .chain(self.calls.iter().flat_map(|c| c.lines.expects.iter()))
+    }
+}
+
+/// `agents NAME STATE [for DURATION]`.
+#[derive(Debug)]
+pub struct TestAgent {
+    pub agent: Ident,
+    pub state: Ident,
+    /// How long the state lasts from the first call (then the agent is ready).
+    pub lasts: Option<Duration>,
+}
+
+/// What one call of a test does and expects.
+#[derive(Debug, Default)]
+pub struct CallLines {
+    pub keys: Vec<Text>,
+    pub expects: Vec<Expect>,
+    /// `hangs_up after 2m`: the caller hangs up this long after calling.
+    pub hangs_up: Option<Duration>,
+    /// `talks 5m`: the conversation lasts this long once an agent answers.
+    pub talks: Option<Duration>,
 }
 
 #[derive(Debug)]
@@ -613,6 +644,7 @@ pub struct TestCall {
     pub from: Option<Text>,
     pub at: Option<(DateLit, TimeLit)>,
     pub span: Span,
+    pub lines: CallLines,
 }
 
 #[derive(Debug)]
@@ -644,6 +676,10 @@ pub enum ExpectKind {
     Transfer(Text),
     /// `expect played "a", "b"`: these prompts, in this order (others may come between).
     Played(Vec<Text>),
+    /// `expect played "a" 3 times`: heard exactly this often.
+    PlayedTimes(Text, Count),
+    /// `expect waited 10m`: the time spent waiting in queues.
+    Waited(Duration),
     /// `expect recording` / `expect no recording`.
     Recording(bool),
     Hangup,

@@ -195,6 +195,22 @@ pub struct Outcome {
     pub covered: Vec<Pc>,
 }
 
+/// A duration as an admin writes it: `15s`, `10m`, `1m30s`, `2.5s`.
+pub fn duration(ms: u64) -> String {
+    if !ms.is_multiple_of(1000) {
+        return format!("{:.1}s", ms as f64 / 1000.0);
+    }
+    let s = ms / 1000;
+    match (s / 3600, s / 60 % 60, s % 60) {
+        (0, 0, s) => format!("{s}s"),
+        (0, m, 0) => format!("{m}m"),
+        (0, m, s) => format!("{m}m{s}s"),
+        (h, 0, 0) => format!("{h}h"),
+        (h, m, 0) => format!("{h}h{m}m"),
+        (h, m, s) => format!("{h}h{m}m{s}s"),
+    }
+}
+
 /// Runs every call of the scenario; outcomes in the order of `scenario.calls`.
 pub fn run_all(m: &crate::vm::Machine, scenario: &Scenario) -> Result<Vec<Outcome>, String> {
     run::Sim::new(m, scenario)?.run()

@@ -4,7 +4,7 @@
 
 use super::Cx;
 use super::routing::REASONS;
-use crate::ast::{DefKind, ExpectKind, Flow, Item, LookupOutcome, TestDef};
+use crate::ast::{DefKind, ExpectKind, Flow, Item, LookupOutcome, TestAgent, TestCall, TestDef};
 use crate::diagnostics::{Diagnostic, Diagnostics, codes};
 use crate::source::FileId;
 
@@ -28,8 +28,8 @@ pub fn check(
     let resolve = |name: &crate::ast::Ident, kind: DefKind, diags: &mut Diagnostics| {
         cx.globals.resolve(name, kind, file, cx.project, diags)
     };
-    match &t.call {
-        None => diags.push(
+    if t.calls.is_empty() {
+        diags.push(
             Diagnostic::new(
                 codes::TEST_INCOMPLETE,
                 t.name.span,
@@ -37,38 +37,77 @@ pub fn check(
                 "no `call` line",
             )
             .help("add `call \"+49 30 2555 5366\" from \"+49 30 1234567\" at 2026-12-24 10:15`"),
-        ),
-        Some(c) => {
-            match super::numbers::normalize(&c.number.value) {
-                None => diags.push(
-                    Diagnostic::new(codes::BAD_NUMBER, c.number.span, format!("\"{}\" is not a valid phone number", c.number.value), "cannot be dialled")
-                        .help("write the number as a flow lists it, such as \"+49 30 2555 5366\" or \"200\""),
+        );
+    }
+    for c in &t.calls {
+        match super::numbers::normalize(&c.number.value) {
+            None => diags.push(
+                Diagnostic::new(
+                    codes::BAD_NUMBER,
+                    c.number.span,
+                    format!("\"{}\" is not a valid phone number", c.number.value),
+                    "cannot be dialled",
+                )
+                .help(
+                    "write the number as a flow lists it, such as \"+49 30 2555 5366\" or \"200\"",
                 ),
-                Some(n) => {
-                    let answered = flows.iter().any(|(_, f)| f.numbers.iter().any(|x| super::numbers::normalize(&x.value).as_deref() == Some(n.as_str())));
-                    if !answered {
-                        let all: Vec<String> = flows.iter().flat_map(|(_, f)| f.numbers.iter().map(|x| x.value.clone())).collect();
-                        diags.push(
-                            Diagnostic::new(codes::TEST_UNKNOWN_NUMBER, c.number.span, format!("no flow answers \"{}\"", c.number.value), "no flow has this number")
-                                .suggest(&c.number.value, all.iter().map(String::as_str), "call one of the numbers a flow lists in `numbers`"),
-                        );
-                    }
+            ),
+            Some(n) => {
+                let answered = flows.iter().any(|(_, f)| {
+                    f.numbers
+                        .iter()
+                        .any(|x| super::numbers::normalize(&x.value).as_deref() == Some(n.as_str()))
+                });
+                if !answered {
+                    let all: Vec<String> = flows
+                        .iter()
+                        .flat_map(|(_, f)| f.numbers.iter().map(|x| x.value.clone()))
+                        .collect();
+                    diags.push(
+                        Diagnostic::new(
+                            codes::TEST_UNKNOWN_NUMBER,
+                            c.number.span,
+                            format!("no flow answers \"{}\"", c.number.value),
+                            "no flow has this number",
+                        )
+                        .suggest(
+                            &c.number.value,
+                            all.iter().map(String::as_str),
+                            "call one of the numbers a flow lists in `numbers`",
+                        ),
+                    );
                 }
             }
-            if let Some((d, time)) = &c.at {
-                super::time::date(d, diags);
-                super::time::time_of_day(time, diags);
-            }
+        }
+        if let Some((d, time)) = &c.at {
+            super::time::date(d, diags);
+            super::time::time_of_day(time, diags);
         }
     }
-    if t.expects.is_empty() {
+    if t.expects().next().is_none() {
         diags.push(
             Diagnostic::new(codes::TEST_INCOMPLETE, t.name.span, format!("test \"{}\" expects nothing", t.name.value), "it cannot fail")
                 .help("add what must happen, such as `expect voicemail support_box closed` or `expect agent jan`"),
         );
     }
-    for (agent, state) in &t.agents {
+    for TestAgent {
+        agent,
+        state,
+        lasts,
+    } in &t.agents
+    {
         resolve(agent, DefKind::Agent, diags);
+        if let (Some(d), "ready" | "no_answer") = (lasts, state.name.as_str()) {
+            diags.push(
+                Diagnostic::new(
+                    codes::BAD_VALUE,
+                    d.span,
+                    format!("`{}` lasts all along; `for` is for states that end", state.name),
+                    "nothing to end",
+                )
+                .help("write `for` after busy, wrap_up, not_ready, dnd or logged_out: the agent is ready afterwards"),
+            );
+        }
         if !AGENT_STATES.contains(&state.name.as_str()) {
             diags.push(
                 Diagnostic::new(
@@ -118,7 +157,7 @@ pub fn check(
         if let Some((d, time)) = at {
             super::time::date(d, diags);
             super::time::time_of_day(time, diags);
-            let call_at = t.call.as_ref().and_then(|c| c.at.as_ref());
+            let call_at = t.calls.first().and_then(|c| c.at.as_ref());
             let key = |d: &crate::ast::DateLit, t: &crate::ast::TimeLit| {
                 (d.year, d.month, d.day, t.hour, t.minute)
             };
@@ -133,7 +172,11 @@ pub fn check(
     for (g, _, _) in &t.queues {
         resolve(g, DefKind::Group, diags);
     }
-    for e in &t.expects {
+    for (e, call) in t
+        .calls
+        .iter()
+        .flat_map(|c| c.lines.expects.iter().map(move |e| (e, c)))
+    {
         match &e.kind {
             ExpectKind::Voicemail { vbox, reason } => {
                 resolve(vbox, DefKind::Voicemail, diags);
@@ -156,7 +199,7 @@ pub fn check(
                 resolve(g, DefKind::Group, diags);
             }
             ExpectKind::Language(l) => {
-                let langs: Vec<&str> = called_flow(t, flows).map_or_else(Vec::new, |f| {
+                let langs: Vec<&str> = called_flow(call, flows).map_or_else(Vec::new, |f| {
                     f.languages.iter().map(|x| x.name.as_str()).collect()
                 });
                 if !langs.contains(&l.name.as_str()) {
@@ -181,15 +224,17 @@ pub fn check(
             }
             ExpectKind::Transfer(_)
             | ExpectKind::Played(_)
+            | ExpectKind::PlayedTimes(..)
+            | ExpectKind::Waited(_)
             | ExpectKind::Recording(_)
             | ExpectKind::Hangup => {}
         }
     }
 }
 
-/// The flow the test calls, if its number is answered.
-fn called_flow<'a>(t: &TestDef, flows: &[(FileId, &'a Flow)]) -> Option<&'a Flow> {
-    let n = super::numbers::normalize(&t.call.as_ref()?.number.value)?;
+/// The flow a call of the test reaches, if its number is answered.
+fn called_flow<'a>(c: &TestCall, flows: &[(FileId, &'a Flow)]) -> Option<&'a Flow> {
+    let n = super::numbers::normalize(&c.number.value)?;
     flows.iter().map(|(_, f)| *f).find(|f| {
         f.numbers
             .iter()

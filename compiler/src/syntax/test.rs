@@ -6,12 +6,14 @@ use super::cursor::{Cursor, PResult, Reported};
 use super::tree::TokKind;
 use super::{Parser, Seen, unknown_keyword};
 use crate::ast::{
-    DateLit, Expect, ExpectKind, Ident, LookupOutcome, TestCall, TestDef, TestLookup, TimeLit,
+    CallLines, DateLit, Expect, ExpectKind, Ident, LookupOutcome, TestAgent, TestCall, TestDef,
+    TestLookup, TimeLit,
 };
 use crate::diagnostics::{Diagnostic, codes};
 
 const TEST_KEYWORDS: &[&str] = &[
-    "call", "keys", "agents", "switch", "lookup", "earlier", "queue", "seed", "expect",
+    "call", "keys", "agents", "switch", "lookup", "earlier", "queue", "seed", "expect", "hangs_up",
+    "talks",
 ];
 const EXPECTS: &[&str] = &[
     "voicemail",
@@ -24,6 +26,7 @@ const EXPECTS: &[&str] = &[
     "hangup",
     "queued",
     "language",
+    "waited",
 ];
 
 impl Parser<'_> {
@@ -57,15 +60,14 @@ impl Parser<'_> {
         let mut t = TestDef {
             name,
             keyword: kw.span,
-            call: None,
-            keys: Vec::new(),
+            calls: Vec::new(),
+            before: CallLines::default(),
             agents: Vec::new(),
             switches: Vec::new(),
             lookups: Vec::new(),
             earlier: Vec::new(),
             queues: Vec::new(),
             seed: None,
-            expects: Vec::new(),
             span: kw.span.to(block.span),
         };
         let mut seen = Seen::default();
@@ -82,6 +84,15 @@ impl Parser<'_> {
             if self.test_line(&mut t, &kw, &mut cur, &mut seen).is_ok() {
                 let _ = cur.expect_end(&format!("`{}`", kw.name), self.diags);
             }
+        }
+        // Lines written before the first call belong to it.
+        if let Some(first) = t.calls.first_mut() {
+            let before = std::mem::take(&mut t.before);
+            let lines = &mut first.lines;
+            lines.keys.splice(0..0, before.keys);
+            lines.expects.splice(0..0, before.expects);
+            lines.hangs_up = lines.hangs_up.or(before.hangs_up);
+            lines.talks = lines.talks.or(before.talks);
         }
         Ok(t)
     }
@@ -109,29 +120,59 @@ impl Parser<'_> {
                 } else {
                     None
                 };
-                if seen.first(kw, self.diags) {
-                    t.call = Some(TestCall {
-                        span: cur.span_from(kw.span),
-                        number,
-                        from,
-                        at,
-                    });
-                }
+                t.calls.push(TestCall {
+                    span: cur.span_from(kw.span),
+                    number,
+                    from,
+                    at,
+                    lines: CallLines::default(),
+                });
             }
             "keys" => {
                 let list = cur.list(self.diags, |c, d| {
                     c.expect_text("keys in quotes, such as \"1\" (\"\" for none)", d)
                 })?;
-                t.keys.extend(list);
+                lines(t).keys.extend(list);
+            }
+            "hangs_up" => {
+                if cur.eat("after").is_none() {
+                    return Err(cur.error(
+                        self.diags,
+                        "`after`",
+                        Some("write when the caller hangs up: `hangs_up after 2m`"),
+                    ));
+                }
+                let d = cur.expect_duration(
+                    "how long after calling the caller hangs up, such as `2m`",
+                    self.diags,
+                )?;
+                lines(t).hangs_up = Some(d);
+            }
+            "talks" => {
+                let d = cur.expect_duration(
+                    "how long the conversation lasts once an agent answers, such as `5m`",
+                    self.diags,
+                )?;
+                lines(t).talks = Some(d);
             }
             "agents" | "agent" => {
                 let list = cur.list(self.diags, |c, d| {
-                    let a = c.expect_ident("an agent name", d)?;
-                    let s = c.expect_ident(
+                    let agent = c.expect_ident("an agent name", d)?;
+                    let state = c.expect_ident(
                         "a state: ready, busy, not_ready, dnd, wrap_up, logged_out or no_answer",
                         d,
                     )?;
-                    Ok((a, s))
+                    let lasts = match c.eat("for") {
+                        Some(_) => {
+                            Some(c.expect_duration("how long the state lasts, such as `30m`", d)?)
+                        }
+                        None => None,
+                    };
+                    Ok(TestAgent {
+                        agent,
+                        state,
+                        lasts,
+                    })
                 })?;
                 t.agents.extend(list);
             }
@@ -189,7 +230,7 @@ impl Parser<'_> {
             }
             "expect" => {
                 let e = self.expect(cur, kw)?;
-                t.expects.push(e);
+                lines(t).expects.push(e);
             }
             _ => {
                 unknown_keyword(self.diags, kw, "in a test", TEST_KEYWORDS);
@@ -225,9 +266,37 @@ impl Parser<'_> {
             "transfer" => ExpectKind::Transfer(
                 cur.expect_text("the number or SIP address in quotes", self.diags)?,
             ),
-            "played" => ExpectKind::Played(cur.list(self.diags, |c, d| {
-                c.expect_text("prompt names in quotes", d)
-            })?),
+            "played" => {
+                let list = cur.list(self.diags, |c, d| {
+                    c.expect_text("prompt names in quotes", d)
+                })?;
+                if cur.is_kind(TokKind::Number) {
+                    let n = cur.expect_number("how many times", self.diags)?;
+                    if cur.eat("times").is_none() && cur.eat("time").is_none() {
+                        return Err(cur.error(
+                            self.diags,
+                            "`times`",
+                            Some("write `expect played \"hold_music\" 3 times`"),
+                        ));
+                    }
+                    match <[_; 1]>::try_from(list) {
+                        Ok([one]) => ExpectKind::PlayedTimes(one, n),
+                        Err(_) => {
+                            return Err(cur.error(
+                                self.diags,
+                                "one prompt before the count",
+                                Some("count one prompt per line: `expect played \"a\" 3 times`"),
+                            ));
+                        }
+                    }
+                } else {
+                    ExpectKind::Played(list)
+                }
+            }
+            "waited" => ExpectKind::Waited(cur.expect_duration(
+                "how long the caller waited in queues, such as `10m`",
+                self.diags,
+            )?),
             "recording" => ExpectKind::Recording(true),
             "no" => {
                 if cur.eat("recording").is_none() {
@@ -251,6 +320,14 @@ impl Parser<'_> {
             kind,
             span: cur.span_from(kw.span),
         })
+    }
+}
+
+/// Where a call line goes: the last call written, or (before any) the first call's lines.
+fn lines(t: &mut TestDef) -> &mut CallLines {
+    match t.calls.last_mut() {
+        Some(c) => &mut c.lines,
+        None => &mut t.before,
     }
 }
 

@@ -169,19 +169,6 @@ fn file_note(file: Option<&str>) -> String {
     file.map_or(String::new(), |f| format!(" [{f}]"))
 }
 
-/// A duration as an admin writes it: `15s`, `10m`, `1m 30s`, `2.5s`.
-fn secs(ms: u64) -> String {
-    if !ms.is_multiple_of(1000) {
-        return format!("{:.1}s", ms as f64 / 1000.0);
-    }
-    let s = ms / 1000;
-    match (s / 60, s % 60) {
-        (0, s) => format!("{s}s"),
-        (m, 0) => format!("{m}m"),
-        (m, s) => format!("{m}m {s}s"),
-    }
-}
-
 impl<'a, 'p> Sim<'a, 'p> {
     pub fn new(m: &'a Machine<'p>, s: &'a Scenario) -> Result<Sim<'a, 'p>, String> {
         let p = m.program;
@@ -476,8 +463,14 @@ impl<'a, 'p> Sim<'a, 'p> {
                     return;
                 }
                 self.answer_line(i, "the caller hangs up".into());
-                if self.runs[i].routing.is_some() {
+                if let Some(routing) = self.runs[i].routing {
                     let _ = self.engine.left(ts(self.now), Self::id(i));
+                    let waited = self.runs[i]
+                        .queued_at
+                        .map_or(0, |q| (self.now - q).max(0) as u64);
+                    let tried = &mut self.runs[i].out.routes[routing.tried];
+                    tried.waited_ms = waited;
+                    tried.outcome = "caller hung up".into();
                 }
                 self.runs[i].routing = None;
                 self.runs[i].queued_at = None;
@@ -872,7 +865,11 @@ impl<'a, 'p> Sim<'a, 'p> {
             let names: Vec<&str> = agents.iter().map(|&a| self.agent_name(a)).collect();
             self.answer_line(
                 i,
-                format!("ringing {} for {}", names.join(" and "), secs(ring)),
+                format!(
+                    "ringing {} for {}",
+                    names.join(" and "),
+                    super::duration(ring)
+                ),
             );
         }
         let picks = agents
@@ -976,7 +973,10 @@ impl<'a, 'p> Sim<'a, 'p> {
                 Event::QueueFull
             }
             engine::Outcome::QueueTimeout => {
-                self.answer_line(i, format!("no agent took the call within {}", secs(waited)));
+                self.answer_line(
+                    i,
+                    format!("no agent took the call within {}", super::duration(waited)),
+                );
                 Event::QueueTimeout
             }
             engine::Outcome::QueueKey(k) => Event::QueueKey(k.clone()),
