@@ -311,7 +311,8 @@ fn sticky_agent_rings_first_on_the_same_local_day_only() {
     });
     let plan = plan.unwrap();
     assert_eq!(plan.sticky_first, Some(h.agent("cara")));
-    assert!(plan.why.contains("`cara` first"), "{}", plan.why);
+    let why = plan.why(h.e.program());
+    assert!(why.contains("`cara` first"), "{why}");
     h.answer(2, "cara");
     h.e.ended(h.now, 2).unwrap();
     h.wait(40);

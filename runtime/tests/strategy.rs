@@ -57,6 +57,7 @@ fn order(
         sticky: sticky.map(|s| agent(p, s)),
         round_robin_next: rr,
         seed,
+        explain: true,
     };
     let snap = |a: u16| {
         let n = p.str(p.agents[a as usize].name);
@@ -76,7 +77,7 @@ fn order(
         .iter()
         .map(|(a, s)| (p.str(p.agents[*a as usize].name).to_string(), s.clone()))
         .collect();
-    (names(p, &plan.rounds), skipped)
+    (names(p, &plan.rounds()), skipped)
 }
 
 const NOBODY: World = World {
@@ -177,6 +178,15 @@ fn priority_rings_tier_by_tier() {
     assert_eq!(
         order(&p, None, 0, 1, &w).0,
         v(&[&["ann", "ben"], &["cara"]])
+    );
+}
+
+#[test]
+fn priority_rings_members_without_a_tier_after_every_tier() {
+    let p = program("group g { members dan\n tier 2 cara\n tier 1 ann\n members ben\n strategy priority }");
+    assert_eq!(
+        order(&p, None, 0, 1, &NOBODY).0,
+        v(&[&["ann"], &["cara"], &["dan", "ben"]])
     );
 }
 

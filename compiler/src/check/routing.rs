@@ -184,7 +184,9 @@ pub fn route(cx: &Cx, file: FileId, r: &Route, diags: &mut Diagnostics) {
                 .collect();
             tiers.sort_unstable();
             tiers.dedup();
-            tiers.len().max(1) as u64
+            // Members without a tier ring in a round of their own, after every tier.
+            let untiered = g.members.iter().any(|m| m.tier.is_none());
+            (tiers.len() + usize::from(untiered)).max(1) as u64
         }
         _ => g.members.len() as u64,
     };

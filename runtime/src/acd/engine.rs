@@ -20,6 +20,7 @@ use super::{AgentId, CallId, GroupId};
 use callflow_compiler::bytecode::{AnnounceKind, Program, RouteInfo, Stat, Sticky};
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
+use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
 use std::ops::Deref;
 use std::sync::Arc;
@@ -37,6 +38,8 @@ pub struct Config {
     pub max_wait_ceiling_ms: u64,
     /// How many recent handle times per group estimate the expected wait.
     pub handle_times: usize,
+    /// Whether dialling plans list the agents skipped and why (for traces and logs).
+    pub explain: bool,
 }
 
 impl Default for Config {
@@ -46,6 +49,7 @@ impl Default for Config {
             retry_ms: 5_000,
             max_wait_ceiling_ms: 60 * 60_000,
             handle_times: 20,
+            explain: true,
         }
     }
 }
@@ -222,7 +226,9 @@ struct Job {
     /// Whether any agent was rung in the current round.
     rang: bool,
     attempts: u32,
-    steps: VecDeque<Vec<AgentId>>,
+    /// The round's plan and the next step to ring.
+    plan: Plan,
+    step: usize,
     ringing: Vec<AgentId>,
     answered_at: i64,
 }
@@ -235,6 +241,9 @@ struct GroupRt {
     handle_times: VecDeque<u64>,
 }
 
+/// A local day: the zone's name, its start and end (ms since the epoch), its number.
+type LocalDay = (Box<str>, i64, i64, i32);
+
 /// The engine over a program it shares (`Arc<Program>` in the server, `&Program` in a
 /// simulation).
 pub struct Engine<P: Deref<Target = Program> = Arc<Program>> {
@@ -245,7 +254,10 @@ pub struct Engine<P: Deref<Target = Program> = Arc<Program>> {
     /// The groups each agent belongs to.
     groups_of: Vec<Vec<GroupId>>,
     jobs: HashMap<CallId, Job>,
-    sticky: HashMap<(GroupId, Box<str>), (AgentId, i64)>,
+    /// Sticky memory: by caller, the agent spoken to last in each group, and when.
+    sticky: HashMap<Box<str>, Vec<(GroupId, AgentId, i64)>>,
+    /// The local day last computed.
+    day: RefCell<Option<LocalDay>>,
     timers: Timers,
     actions: VecDeque<Action>,
     serial: u64,
@@ -263,10 +275,6 @@ fn ms(t: Timestamp) -> i64 {
 
 fn ts(ms: i64) -> Timestamp {
     Timestamp::from_millisecond(ms).unwrap_or(Timestamp::MAX)
-}
-
-fn day_of(zone: &TimeZone, at: i64) -> i32 {
-    callflow_compiler::bytecode::day_number(zone.to_datetime(ts(at)).date())
 }
 
 impl<P: Deref<Target = Program>> Engine<P> {
@@ -305,6 +313,7 @@ impl<P: Deref<Target = Program>> Engine<P> {
             groups_of,
             jobs: HashMap::new(),
             sticky: HashMap::new(),
+            day: RefCell::new(None),
             timers: Timers::default(),
             actions: VecDeque::new(),
             serial: 0,
@@ -358,7 +367,7 @@ impl<P: Deref<Target = Program>> Engine<P> {
         }
         for s in &d.sticky {
             if let (Some(g), Some(a)) = (self.group_id(&s.group), self.agent_id(&s.agent)) {
-                self.sticky.insert((g, s.caller.as_str().into()), (a, s.at));
+                self.sticky_set(&s.caller, g, a, s.at);
             }
         }
     }
@@ -380,13 +389,15 @@ impl<P: Deref<Target = Program>> Engine<P> {
             d.round_robin
                 .insert(p.str(p.groups[g].name).to_string(), rt.round_robin as u32);
         }
-        for ((g, caller), (a, at)) in &self.sticky {
-            d.sticky.push(StickyEntry {
-                group: p.str(p.groups[*g as usize].name).to_string(),
-                caller: caller.to_string(),
-                agent: self.agent_name(*a).to_string(),
-                at: *at,
-            });
+        for (caller, entries) in &self.sticky {
+            for (g, a, at) in entries {
+                d.sticky.push(StickyEntry {
+                    group: p.str(p.groups[*g as usize].name).to_string(),
+                    caller: caller.to_string(),
+                    agent: self.agent_name(*a).to_string(),
+                    at: *at,
+                });
+            }
         }
         d.sticky
             .sort_by(|a, b| (&a.group, &a.caller).cmp(&(&b.group, &b.caller)));
@@ -463,6 +474,95 @@ impl<P: Deref<Target = Program>> Engine<P> {
         average * (position as u64).div_ceil(agents)
     }
 
+    /// Checks the engine's invariants (for tests): agents and calls agree about who rings
+    /// for and talks to whom, queues hold exactly the waiting calls, and no waiting caller who
+    /// could be offered has an available agent who could take the call.
+    pub fn audit(&self) -> Result<(), String> {
+        for (i, a) in self.agents.iter().enumerate() {
+            let agent = i as AgentId;
+            match a.activity {
+                Activity::Ringing(call) => {
+                    let job = self
+                        .jobs
+                        .get(&call)
+                        .ok_or(format!("agent {i} rings for gone call {call}"))?;
+                    if job.phase != Phase::Dialling || !job.ringing.contains(&agent) {
+                        return Err(format!(
+                            "agent {i} rings for call {call}, which does not ring it"
+                        ));
+                    }
+                }
+                Activity::Busy(call) => {
+                    let job = self
+                        .jobs
+                        .get(&call)
+                        .ok_or(format!("agent {i} talks to gone call {call}"))?;
+                    if job.phase != Phase::Talking(agent) {
+                        return Err(format!(
+                            "agent {i} talks to call {call}, which is {:?}",
+                            job.phase
+                        ));
+                    }
+                }
+                _ => {}
+            }
+        }
+        let mut queued = 0;
+        for (call, job) in &self.jobs {
+            for &a in &job.ringing {
+                if self.agents[a as usize].activity != Activity::Ringing(*call) {
+                    return Err(format!(
+                        "call {call} rings agent {a}, who is {:?}",
+                        self.agents[a as usize].activity
+                    ));
+                }
+            }
+            if job.phase != Phase::Dialling && !job.ringing.is_empty() {
+                return Err(format!(
+                    "call {call} is {:?} but rings {:?}",
+                    job.phase, job.ringing
+                ));
+            }
+            if let Phase::Talking(a) = job.phase {
+                if self.agents[a as usize].activity != Activity::Busy(*call) {
+                    return Err(format!(
+                        "call {call} talks to agent {a}, who is {:?}",
+                        self.agents[a as usize].activity
+                    ));
+                }
+            }
+            let Some(place) = job.place else { continue };
+            queued += 1;
+            let q = &self.groups[job.group as usize].queue;
+            if !q.calls().any(|(p, c)| p == place && c == *call) {
+                return Err(format!("call {call} is not in its queue"));
+            }
+            if q.is_ready(place) != (job.phase == Phase::Waiting) {
+                return Err(format!(
+                    "call {call} is {:?} but ready = {}",
+                    job.phase,
+                    q.is_ready(place)
+                ));
+            }
+            if job.phase == Phase::Waiting {
+                let members = &self.program.groups[job.group as usize].members;
+                if let Some((a, _)) = members
+                    .iter()
+                    .find(|(a, _)| self.agents[*a as usize].available() && self.qualified(*a, job))
+                {
+                    return Err(format!("call {call} waits while agent {a} is free for it"));
+                }
+            }
+        }
+        let in_queues: usize = self.groups.iter().map(|g| g.queue.len()).sum();
+        if in_queues != queued {
+            return Err(format!(
+                "{in_queues} calls in queues, {queued} jobs waiting"
+            ));
+        }
+        Ok(())
+    }
+
     // ---- events ----------------------------------------------------------------------------
 
     /// A call's flow routes it (the VM's `Route` effect): ring agents, queue, or answer at once
@@ -498,7 +598,8 @@ impl<P: Deref<Target = Program>> Engine<P> {
                 place: None,
                 rang: false,
                 attempts: 0,
-                steps: VecDeque::new(),
+                plan: Plan::default(),
+                step: 0,
                 ringing: Vec::new(),
                 answered_at: 0,
             },
@@ -544,7 +645,8 @@ impl<P: Deref<Target = Program>> Engine<P> {
                 place: None,
                 rang: false,
                 attempts: 0,
-                steps: VecDeque::new(),
+                plan: Plan::default(),
+                step: 0,
                 ringing: Vec::new(),
                 answered_at: 0,
             },
@@ -584,7 +686,8 @@ impl<P: Deref<Target = Program>> Engine<P> {
         }
         let job = self.jobs.get_mut(&call).expect("checked above");
         job.ringing.clear();
-        job.steps.clear();
+        job.plan = Plan::default();
+        job.step = 0;
         job.round += 1;
         job.phase = Phase::Talking(agent);
         job.answered_at = now;
@@ -597,13 +700,13 @@ impl<P: Deref<Target = Program>> Engine<P> {
         if let Some(place) = place {
             self.groups[group as usize].queue.remove(place);
         }
-        let day = day_of(&zone, now);
+        let day = self.day_of(&zone, now);
         let a = &mut self.agents[agent as usize];
         a.activity = Activity::Busy(call);
         a.answered(day);
         self.dirty = true;
         if !caller.is_empty() {
-            self.sticky.insert((group, caller), (agent, now));
+            self.sticky_set(&caller, group, agent, now);
         }
         self.changed(agent);
         self.actions.push_back(Action::Outcome {
@@ -693,7 +796,7 @@ impl<P: Deref<Target = Program>> Engine<P> {
         while rt.handle_times.len() > self.config.handle_times.max(1) {
             rt.handle_times.pop_front();
         }
-        let day = day_of(&job.zone, now);
+        let day = self.day_of(&job.zone, now);
         let a = &mut self.agents[agent as usize];
         a.call_ended(day, now);
         self.dirty = true;
@@ -826,12 +929,13 @@ impl<P: Deref<Target = Program>> Engine<P> {
             .clone();
         let at = ms(at);
         for g in groups {
-            let entry = self
+            let newer = self
                 .sticky
-                .entry((g, caller.trim().into()))
-                .or_insert((agent, at));
-            if entry.1 <= at {
-                *entry = (agent, at);
+                .get(caller.trim())
+                .and_then(|v| v.iter().find(|e| e.0 == g))
+                .is_none_or(|e| e.2 <= at);
+            if newer {
+                self.sticky_set(caller.trim(), g, agent, at);
             }
         }
         self.dirty = true;
@@ -863,6 +967,41 @@ impl<P: Deref<Target = Program>> Engine<P> {
 
     // ---- inside ----------------------------------------------------------------------------
 
+    /// The local day of `at` in `zone` (days since 1970-01-01), remembering the last day's
+    /// bounds: most events of a day fall into it, and converting time zones is not free.
+    fn day_of(&self, zone: &TimeZone, at: i64) -> i32 {
+        let name = zone.iana_name().unwrap_or("");
+        if let Some((n, start, end, day)) = &*self.day.borrow() {
+            if **n == *name && *start <= at && at < *end {
+                return *day;
+            }
+        }
+        let date = zone.to_datetime(ts(at)).date();
+        let day = callflow_compiler::bytecode::day_number(date);
+        let bound = |d: jiff::civil::Date| {
+            d.to_zoned_datetime(zone.clone())
+                .ok()
+                .map(|z| z.timestamp().as_millisecond())
+        };
+        let start = bound(date);
+        let end = date.tomorrow().ok().and_then(bound);
+        if let (Some(start), Some(end), false) = (start, end, name.is_empty()) {
+            *self.day.borrow_mut() = Some((name.into(), start, end, day));
+        }
+        day
+    }
+
+    fn sticky_set(&mut self, caller: &str, group: GroupId, agent: AgentId, at: i64) {
+        let entries = match self.sticky.get_mut(caller) {
+            Some(e) => e,
+            None => self.sticky.entry(caller.into()).or_default(),
+        };
+        match entries.iter_mut().find(|e| e.0 == group) {
+            Some(e) => *e = (group, agent, at),
+            None => entries.push((group, agent, at)),
+        }
+    }
+
     /// Forgets sticky memories no route can use any more, each time the memory has doubled
     /// (amortised constant time per route).
     fn forget_old(&mut self, now: i64) {
@@ -870,7 +1009,10 @@ impl<P: Deref<Target = Program>> Engine<P> {
             return;
         }
         let keep = self.sticky_keep_ms;
-        self.sticky.retain(|_, (_, at)| now - *at <= keep);
+        self.sticky.retain(|_, entries| {
+            entries.retain(|(_, _, at)| now - *at <= keep);
+            !entries.is_empty()
+        });
         self.sticky_kept = self.sticky.len();
         self.dirty = true;
     }
@@ -1036,10 +1178,18 @@ impl<P: Deref<Target = Program>> Engine<P> {
 
     /// The sticky agent for this job, if the memory is recent enough.
     fn sticky_agent(&self, job: &Job, info: &RouteInfo, now: i64) -> Option<AgentId> {
-        let &(agent, at) = self.sticky.get(&(job.group, job.caller.clone()))?;
+        let &(_, agent, at) = self
+            .sticky
+            .get(&*job.caller)?
+            .iter()
+            .find(|e| e.0 == job.group)?;
         let fresh = match info.sticky {
             Sticky::None => false,
-            Sticky::Today => day_of(&job.zone, at) == day_of(&job.zone, now),
+            Sticky::Today => {
+                self.day_of(&job.zone, now);
+                let cached = self.day.borrow();
+                cached.as_ref().is_some_and(|c| c.1 <= at && at < c.2)
+            }
             Sticky::For(keep) => now - at <= keep as i64,
         };
         fresh.then_some(agent)
@@ -1054,7 +1204,7 @@ impl<P: Deref<Target = Program>> Engine<P> {
             }
             None => (&[], None),
         };
-        let day = day_of(&job.zone, now);
+        let day = self.day_of(&job.zone, now);
         let input = Input {
             program: p,
             group: job.group,
@@ -1062,6 +1212,7 @@ impl<P: Deref<Target = Program>> Engine<P> {
             sticky,
             round_robin_next: self.groups[job.group as usize].round_robin,
             seed: job.entropy.wrapping_add(u64::from(job.attempts)),
+            explain: self.config.explain,
         };
         strategy::plan(&input, |a| self.snapshot(a, day))
     }
@@ -1073,7 +1224,7 @@ impl<P: Deref<Target = Program>> Engine<P> {
         };
         let plan = self.plan(now, job);
         let queued = job.place.is_some();
-        if plan.rounds.is_empty() && queued {
+        if plan.is_empty() && queued {
             // Waiting already: nothing to say until an agent becomes free.
             return;
         }
@@ -1081,7 +1232,8 @@ impl<P: Deref<Target = Program>> Engine<P> {
         job.attempts += 1;
         job.rang = false;
         job.phase = Phase::Dialling;
-        job.steps = plan.rounds.iter().cloned().collect();
+        job.plan = plan.steps_only();
+        job.step = 0;
         if let Some(place) = job.place {
             let g = job.group as usize;
             self.groups[g].queue.set_ready(place, false);
@@ -1093,22 +1245,26 @@ impl<P: Deref<Target = Program>> Engine<P> {
     /// Rings the next step's agents that are still available; at the end of the plan, the
     /// round is over.
     fn next_step(&mut self, now: i64, call: CallId) {
+        let Some(day) = self.jobs.get(&call).map(|j| self.day_of(&j.zone, now)) else {
+            return;
+        };
         loop {
             let Some(job) = self.jobs.get_mut(&call) else {
                 return;
             };
-            let Some(step) = job.steps.pop_front() else {
+            let Some(step) = job.plan.step(job.step) else {
                 return self.round_over(now, call);
             };
+            job.step += 1;
             let agents: Vec<AgentId> = step
-                .into_iter()
+                .iter()
+                .copied()
                 .filter(|&a| self.agents[a as usize].available())
                 .collect();
             if agents.is_empty() {
                 continue;
             }
             let group = job.group;
-            let day = day_of(&job.zone, now);
             let ring = self.program.groups[group as usize].ring_ms.max(1) as i64;
             job.ringing = agents.clone();
             job.rang = true;
@@ -1144,6 +1300,7 @@ impl<P: Deref<Target = Program>> Engine<P> {
         let Some(job) = self.jobs.get_mut(&call) else {
             return;
         };
+        job.plan = Plan::default();
         if let Some(place) = job.place {
             let g = job.group as usize;
             if job.rang {

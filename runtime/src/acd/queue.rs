@@ -65,6 +65,10 @@ impl Queue {
         self.ready.iter().map(|p| (*p, self.all[p]))
     }
 
+    pub fn is_ready(&self, place: Place) -> bool {
+        self.ready.contains(&place)
+    }
+
     /// 1 for the first in line. O(position).
     pub fn position(&self, place: Place) -> usize {
         self.all.range(..place).count() + 1

@@ -76,21 +76,91 @@ pub enum Skip {
     },
 }
 
-/// The order of ringing: each round rings its agents together for the group's ring time.
+/// The order of ringing: agents in order, cut into steps whose agents ring together for the
+/// group's ring time (one agent per step, except `ring_all` and `priority` tiers).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Plan {
-    pub rounds: Vec<Vec<u16>>,
+    agents: Vec<u16>,
+    /// Where each step ends in `agents`.
+    ends: Vec<u32>,
     pub skipped: Vec<(u16, Skip)>,
     /// The sticky agent, when it was put first.
     pub sticky_first: Option<u16>,
-    /// Why the order is what it is, in words (for traces).
-    pub why: String,
+    strategy: Option<Strategy>,
+    round_robin_from: usize,
 }
 
 impl Plan {
     /// Every agent in ringing order.
-    pub fn order(&self) -> Vec<u16> {
-        self.rounds.iter().flatten().copied().collect()
+    pub fn order(&self) -> &[u16] {
+        &self.agents
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.agents.is_empty()
+    }
+
+    /// The agents of step `i`.
+    pub fn step(&self, i: usize) -> Option<&[u16]> {
+        let end = *self.ends.get(i)? as usize;
+        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
+        self.agents.get(start..end)
+    }
+
+    pub fn steps(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// The steps as lists of agents.
+    pub fn rounds(&self) -> Vec<Vec<u16>> {
+        (0..self.steps())
+            .filter_map(|i| self.step(i).map(<[u16]>::to_vec))
+            .collect()
+    }
+
+    /// Why the order is what it is, in words (for traces).
+    pub fn why(&self, p: &Program) -> String {
+        let why = match self.strategy {
+            None => String::new(),
+            Some(Strategy::RingAll) => "all available agents ring at once".to_string(),
+            Some(Strategy::Sequential) => "one after another in the listed order".to_string(),
+            Some(Strategy::Random) => "one after another in random order".to_string(),
+            Some(Strategy::Priority) => "tier by tier, each tier ringing together".to_string(),
+            Some(Strategy::LeastBusy) => "fewest calls today first".to_string(),
+            Some(Strategy::LongestIdle) => "longest without a call first".to_string(),
+            Some(Strategy::RoundRobin) => format!(
+                "round robin, continuing at member {}",
+                self.round_robin_from + 1
+            ),
+            Some(Strategy::Skills) => "best qualified for the required skills first".to_string(),
+        };
+        match self.sticky_first {
+            Some(s) => format!(
+                "`{}` first (spoke to this caller before), then {why}",
+                p.str(p.agents[s as usize].name)
+            ),
+            None => why,
+        }
+    }
+
+    /// The plan without the explanation of who was skipped (what a call keeps).
+    pub fn steps_only(&self) -> Plan {
+        Plan {
+            agents: self.agents.clone(),
+            ends: self.ends.clone(),
+            skipped: Vec::new(),
+            sticky_first: self.sticky_first,
+            strategy: self.strategy,
+            round_robin_from: self.round_robin_from,
+        }
+    }
+
+    fn push_step(&mut self, agents: impl IntoIterator<Item = u16>) {
+        let before = self.agents.len();
+        self.agents.extend(agents);
+        if self.agents.len() > before {
+            self.ends.push(self.agents.len() as u32);
+        }
     }
 }
 
@@ -104,6 +174,8 @@ pub struct Input<'a> {
     pub round_robin_next: usize,
     /// Seed for `random` (injectable so tests and simulations are repeatable).
     pub seed: u64,
+    /// Whether to list the agents skipped, with the reasons (traces want them; they cost).
+    pub explain: bool,
 }
 
 /// A small, fast, seedable generator (xorshift64*), enough for shuffling a ring order.
@@ -135,18 +207,32 @@ fn level(p: &Program, agent: u16, skill: u32) -> u32 {
 pub fn plan(input: &Input, snapshot: impl Fn(u16) -> AgentSnapshot) -> Plan {
     let p = input.program;
     let g: &GroupInfo = &p.groups[input.group as usize];
-    let require: Vec<(u32, u32)> = g.require.iter().chain(input.require).copied().collect();
-    let mut skipped = Vec::new();
-    // Members that can take a call, in the written order, with their position.
-    let mut eligible: Vec<(usize, u16, u32)> = Vec::new();
+    let require = || g.require.iter().chain(input.require);
+    let n = g.members.len().max(1);
+    let rr_start = input.round_robin_next % n;
+    let mut plan = Plan {
+        agents: Vec::with_capacity(g.members.len()),
+        ends: Vec::new(),
+        skipped: Vec::new(),
+        sticky_first: None,
+        strategy: Some(g.strategy),
+        round_robin_from: rr_start,
+    };
+    // Members that can take a call, in the written order: (sort key, position, agent, tier).
+    let mut eligible: Vec<(i64, usize, u16, u32)> = Vec::with_capacity(g.members.len());
     for (i, &(agent, tier)) in g.members.iter().enumerate() {
         let snap = snapshot(agent);
         if snap.state != AgentState::Ready {
-            skipped.push((agent, Skip::NotAvailable(snap.state)));
+            if input.explain {
+                plan.skipped.push((agent, Skip::NotAvailable(snap.state)));
+            }
             continue;
         }
-        if let Some(&(skill, need)) = require.iter().find(|(s, need)| level(p, agent, *s) < *need) {
-            skipped.push((
+        if let Some(&(skill, need)) = require().find(|(s, need)| level(p, agent, *s) < *need) {
+            if !input.explain {
+                continue;
+            }
+            plan.skipped.push((
                 agent,
                 Skip::Skill {
                     skill: p.str(skill).to_string(),
@@ -156,80 +242,56 @@ pub fn plan(input: &Input, snapshot: impl Fn(u16) -> AgentSnapshot) -> Plan {
             ));
             continue;
         }
-        eligible.push((i, agent, tier));
-    }
-    let mut why = match g.strategy {
-        Strategy::RingAll => "all available agents ring at once".to_string(),
-        Strategy::Sequential => "one after another in the listed order".to_string(),
-        Strategy::Random => "one after another in random order".to_string(),
-        Strategy::Priority => "tier by tier, each tier ringing together".to_string(),
-        Strategy::LeastBusy => "fewest calls today first".to_string(),
-        Strategy::LongestIdle => "longest without a call first".to_string(),
-        Strategy::RoundRobin => format!(
-            "round robin, continuing at member {}",
-            input.round_robin_next % g.members.len().max(1) + 1
-        ),
-        Strategy::Skills => "best qualified for the required skills first".to_string(),
-    };
-    let sticky_first = input
-        .sticky
-        .and_then(|s| eligible.iter().position(|e| e.1 == s))
-        .map(|i| eligible.remove(i).1);
-    if let Some(s) = sticky_first {
-        why = format!(
-            "`{}` first (spoke to this caller before), then {why}",
-            p.str(p.agents[s as usize].name)
-        );
-    }
-    let mut rounds: Vec<Vec<u16>> = Vec::new();
-    match g.strategy {
-        Strategy::RingAll => {
-            if !eligible.is_empty() {
-                rounds.push(eligible.iter().map(|e| e.1).collect());
-            }
+        if Some(agent) == input.sticky && plan.sticky_first.is_none() {
+            plan.sticky_first = Some(agent);
+            continue;
         }
+        let key = match g.strategy {
+            Strategy::LeastBusy => i64::from(snap.calls_today),
+            Strategy::LongestIdle => snap.last_call_end.unwrap_or(i64::MIN),
+            Strategy::RoundRobin => ((i + n - rr_start) % n) as i64,
+            Strategy::Skills => {
+                -(require()
+                    .map(|(s, _)| i64::from(level(p, agent, *s)))
+                    .sum::<i64>())
+            }
+            _ => 0,
+        };
+        eligible.push((key, i, agent, tier));
+    }
+    if let Some(s) = plan.sticky_first {
+        plan.push_step([s]);
+    }
+    match g.strategy {
+        Strategy::RingAll => plan.push_step(eligible.iter().map(|e| e.2)),
         Strategy::Priority => {
-            let mut tiers: Vec<u32> = eligible.iter().map(|e| e.2).collect();
-            tiers.sort_unstable();
-            tiers.dedup();
-            for t in tiers {
-                rounds.push(eligible.iter().filter(|e| e.2 == t).map(|e| e.1).collect());
+            // Members without a tier ring last, after every numbered tier.
+            eligible.sort_unstable_by_key(|e| (if e.3 == 0 { u32::MAX } else { e.3 }, e.1));
+            let mut i = 0;
+            while i < eligible.len() {
+                let tier = eligible[i].3;
+                let j = eligible[i..]
+                    .iter()
+                    .position(|e| e.3 != tier)
+                    .map_or(eligible.len(), |k| i + k);
+                plan.push_step(eligible[i..j].iter().map(|e| e.2));
+                i = j;
             }
         }
         other => {
-            let mut order = eligible.clone();
             match other {
-                Strategy::Random => shuffle(&mut order, input.seed),
-                Strategy::LeastBusy => order.sort_by_key(|e| (snapshot(e.1).calls_today, e.0)),
-                Strategy::LongestIdle => {
-                    order.sort_by_key(|e| (snapshot(e.1).last_call_end.unwrap_or(i64::MIN), e.0))
-                }
-                Strategy::RoundRobin => {
-                    let n = g.members.len().max(1);
-                    let start = input.round_robin_next % n;
-                    order.sort_by_key(|e| (e.0 + n - start) % n);
-                }
-                Strategy::Skills => order.sort_by_key(|e| {
-                    let score: u64 = require
-                        .iter()
-                        .map(|(s, _)| u64::from(level(p, e.1, *s)))
-                        .sum();
-                    (std::cmp::Reverse(score), e.0)
-                }),
-                _ => {}
+                Strategy::Random => shuffle(&mut eligible, input.seed),
+                Strategy::Sequential => {}
+                // (key, position) is unique: an unstable sort gives the stable order.
+                _ => eligible.sort_unstable_by_key(|e| (e.0, e.1)),
             }
-            rounds.extend(order.iter().map(|e| vec![e.1]));
+            for e in &eligible {
+                plan.agents.push(e.2);
+                plan.ends.push(plan.agents.len() as u32);
+            }
         }
     }
-    if let Some(s) = sticky_first {
-        rounds.insert(0, vec![s]);
-    }
-    Plan {
-        rounds,
-        skipped,
-        sticky_first,
-        why,
-    }
+    plan
 }
 
 /// Where round robin continues after `agent` answered a call of `group`.

@@ -828,8 +828,8 @@ impl<'a, 'p> Sim<'a, 'p> {
         };
         let names: Vec<String> = plan
             .order()
-            .into_iter()
-            .map(|a| self.agent_name(a).to_string())
+            .iter()
+            .map(|&a| self.agent_name(a).to_string())
             .collect();
         let pc = self.runs[i].pc;
         let first = !routing.dialled;
@@ -852,7 +852,7 @@ impl<'a, 'p> Sim<'a, 'p> {
         let text = if names.is_empty() {
             "nobody to ring".to_string()
         } else if first {
-            format!("ring order ({}): {}", plan.why, names.join(", "))
+            format!("ring order ({}): {}", plan.why(self.p), names.join(", "))
         } else {
             format!("offered again: {}", names.join(", "))
         };
