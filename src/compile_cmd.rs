@@ -174,15 +174,13 @@ pub fn disasm(paths: &[PathBuf]) -> ExitCode {
 /// A machine for `program`, with the cranelift tier when asked for (off by default: the
 /// benchmark in docs/PERFORMANCE.md shows the interpreter is faster on these flows).
 /// On failure the error is printed and the exit code (2) comes back.
-pub fn machine(
-    program: &Program,
-    jit: bool,
-) -> Result<callflow_runtime::vm::Machine<'_>, ExitCode> {
+pub fn machine(program: &Program, jit: bool) -> Result<callflow_runtime::vm::Machine, ExitCode> {
     let fail = |e: String| {
         eprintln!("error: {e}");
         ExitCode::from(2)
     };
-    let mut m = callflow_runtime::vm::Machine::new(program).map_err(|e| fail(e.to_string()))?;
+    let mut m =
+        callflow_runtime::vm::Machine::new(program.clone()).map_err(|e| fail(e.to_string()))?;
     if jit {
         m.enable_jit()
             .map_err(|e| fail(format!("the JIT could not compile the flows: {e}")))?;

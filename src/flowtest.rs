@@ -38,7 +38,7 @@ pub struct Args {
 }
 
 fn scenario(t: &TestDef, m: &Machine) -> Result<Scenario, String> {
-    let p = m.program;
+    let p = m.program();
     if t.calls.is_empty() {
         return Err("the test makes no call".into());
     }

@@ -105,7 +105,7 @@ pub fn agent_setting(s: &str) -> Option<AgentSetting> {
 }
 
 fn scenario(a: &Args, m: &Machine) -> Result<Scenario, String> {
-    let p = m.program;
+    let p = m.program();
     let number = callflow_compiler::check::numbers::normalize(&a.number)
         .ok_or_else(|| format!("`{}` is not a phone number", a.number))?;
     let flow = p.flow_for(&number).ok_or_else(|| {

@@ -62,12 +62,12 @@ fn morning() -> jiff::Timestamp {
 fn bench(c: &mut Criterion) {
     let project = project();
     let program = compile(&project);
-    let m = Machine::new(&program).unwrap();
+    let m = Machine::new(program.clone()).unwrap();
     let world = Fixed(morning());
     let support = program.flow_for("+493025555366").unwrap();
     let ivr = program.flow_for("+493025555000").unwrap();
 
-    let mut jitted = Machine::new(&program).unwrap();
+    let mut jitted = Machine::new(program.clone()).unwrap();
     let code = jitted.enable_jit().expect("the JIT compiles the examples");
     eprintln!(
         "jit: {} regions compiled in {:?}",

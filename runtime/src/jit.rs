@@ -18,7 +18,7 @@ use std::collections::HashSet;
 
 /// What a helper needs: everything the interpreter's `exec` takes.
 pub(crate) struct Env<'a, 'p> {
-    pub machine: &'a Machine<'p>,
+    pub machine: &'p Machine,
     pub call: &'a mut Call,
     pub stack: &'a mut Vec<Val<'p>>,
     pub local: &'a mut Option<Local>,

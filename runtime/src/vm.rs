@@ -17,6 +17,7 @@ use callflow_compiler::bytecode::{
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 use std::borrow::Cow;
+use std::sync::Arc;
 use time::{Local, OpenWhy};
 use value::Val;
 
@@ -261,9 +262,13 @@ pub struct Call {
     pub transfer_target: Option<Box<str>>,
 }
 
-/// A program ready to run: verified, with each flow's time zone loaded.
-pub struct Machine<'p> {
-    pub program: &'p Program,
+/// A program ready to run: verified, with each flow's time zone loaded. It owns its program
+/// (shared), so machines can live as long as the calls that run on them — across a reload the
+/// calls in progress keep theirs.
+pub struct Machine {
+    program: Arc<Program>,
+    /// Identifies the program: calls record it, and resuming a call on another program fails.
+    checksum: u64,
     zones: Vec<TimeZone>,
     /// Native code for the pure decision regions, when the JIT tier is on.
     #[cfg(feature = "jit")]
@@ -293,9 +298,13 @@ enum Flow<'p> {
     End(End),
 }
 
-impl<'p> Machine<'p> {
-    pub fn new(program: &'p Program) -> Result<Machine<'p>, LoadError> {
-        verify::verify(program).map_err(LoadError::Verify)?;
+impl Machine {
+    pub fn new(program: impl Into<Arc<Program>>) -> Result<Machine, LoadError> {
+        let program: Arc<Program> = program.into();
+        verify::verify(&program).map_err(LoadError::Verify)?;
+        let checksum = callflow_compiler::bytecode::format::checksum(
+            &callflow_compiler::bytecode::format::encode(&program),
+        );
         let mut zones = Vec::new();
         for f in &program.flows {
             zones.push(match f.timezone {
@@ -310,15 +319,30 @@ impl<'p> Machine<'p> {
         }
         Ok(Machine {
             program,
+            checksum,
             zones,
             #[cfg(feature = "jit")]
             jit: None,
         })
     }
 
+    pub fn program(&self) -> &Program {
+        &self.program
+    }
+
+    /// The program, shared.
+    pub fn shared_program(&self) -> &Arc<Program> {
+        &self.program
+    }
+
+    /// Identifies the program (a checksum of its encoding).
+    pub fn checksum(&self) -> u64 {
+        self.checksum
+    }
+
     /// A new call to `flow` from `caller` (as signalled) to `dialled`.
     pub fn start(&self, flow: usize, caller: &str, dialled: &str) -> Call {
-        let p = self.program;
+        let p = &*self.program;
         let f = &p.flows[flow];
         let mut vars = vec![Box::<str>::default(); var::FIRST_USER as usize + f.vars.len()];
         vars[var::CALLER as usize] = caller.trim().into();
@@ -358,8 +382,8 @@ impl<'p> Machine<'p> {
     }
 
     /// The consent keys that withdraw consent at any time during calls of `flow`.
-    pub fn withdraw_keys(&self, flow: usize) -> Vec<(u16, &'p str)> {
-        let p = self.program;
+    pub fn withdraw_keys(&self, flow: usize) -> Vec<(u16, &str)> {
+        let p = &*self.program;
         p.flows[flow]
             .consents
             .iter()
@@ -390,8 +414,8 @@ impl<'p> Machine<'p> {
             .map(|i| 1 << i)
     }
 
-    fn prompt_file(&self, call: &Call, prompt: u32) -> Option<&'p str> {
-        let p = self.program;
+    fn prompt_file(&self, call: &Call, prompt: u32) -> Option<&str> {
+        let p = &*self.program;
         let files = &p.prompts.get(prompt as usize)?.files;
         let lang = (call.lang != u32::MAX).then(|| p.str(call.lang));
         files
@@ -403,13 +427,13 @@ impl<'p> Machine<'p> {
     }
 
     /// Runs the call until it needs something or ends.
-    pub fn resume<T: Trace>(
-        &self,
+    pub fn resume<'m, T: Trace>(
+        &'m self,
         call: &mut Call,
         event: Event,
         world: &dyn World,
         trace: &mut T,
-    ) -> Step<'p> {
+    ) -> Step<'m> {
         if call.pending == Pending::Ended {
             return Step::End(End::Failed(VmError::UnexpectedEvent(format!(
                 "{event:?} after the end"
@@ -446,7 +470,7 @@ mod tests {
     #[test]
     fn machines_can_be_shared_between_threads() {
         fn shared<T: Send + Sync>() {}
-        shared::<Machine<'static>>();
+        shared::<Machine>();
         shared::<Call>();
     }
 

@@ -60,7 +60,9 @@ fn random_event(rng: &mut Rng, keys: &[&str]) -> Event {
 
 /// Runs random calls on every flow of `p`; returns how many ended.
 fn random_calls(p: &Program, rng: &mut Rng, calls: usize) -> usize {
-    let Ok(m) = Machine::new(p) else { return 0 };
+    let Ok(m) = Machine::new(p.clone()) else {
+        return 0;
+    };
     let keys = [
         "",
         "1",
@@ -186,7 +188,7 @@ fn a_runaway_loop_is_stopped_by_the_step_budget() {
     // A loop with no effect cannot be written in a checked flow (CF0303); build one directly.
     let mut p = common::compile(r#"flow f { numbers "200" start { hangup } }"#);
     p.code[0] = callflow_compiler::bytecode::Instr::Jump(0);
-    let m = Machine::new(&p).expect("verifies: a jump to itself is well-formed");
+    let m = Machine::new(p.clone()).expect("verifies: a jump to itself is well-formed");
     let world = RandomWorld {
         now: jiff::Timestamp::UNIX_EPOCH,
         bits: 0,

@@ -108,8 +108,8 @@ fn scenario(p: &Program, rng: &mut Rng) -> Scenario {
 #[test]
 fn interpreter_and_jit_agree_on_every_example_flow() {
     let p = examples();
-    let interp = Machine::new(&p).unwrap();
-    let mut jit = Machine::new(&p).unwrap();
+    let interp = Machine::new(p.clone()).unwrap();
+    let mut jit = Machine::new(p.clone()).unwrap();
     let code = jit.enable_jit().expect("the JIT compiles the examples");
     assert!(
         code.compiled_regions > 20,
@@ -146,7 +146,7 @@ fn the_jit_compiles_every_construct() {
         )
         .unwrap();
         let p = common::compile(&text);
-        let mut m = Machine::new(&p).unwrap();
+        let mut m = Machine::new(p.clone()).unwrap();
         m.enable_jit().unwrap_or_else(|e| panic!("{name}: {e}"));
     }
 }

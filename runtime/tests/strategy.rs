@@ -183,7 +183,9 @@ fn priority_rings_tier_by_tier() {
 
 #[test]
 fn priority_rings_members_without_a_tier_after_every_tier() {
-    let p = program("group g { members dan\n tier 2 cara\n tier 1 ann\n members ben\n strategy priority }");
+    let p = program(
+        "group g { members dan\n tier 2 cara\n tier 1 ann\n members ben\n strategy priority }",
+    );
     assert_eq!(
         order(&p, None, 0, 1, &NOBODY).0,
         v(&[&["ann"], &["cara"], &["dan", "ben"]])

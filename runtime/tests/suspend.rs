@@ -24,7 +24,7 @@ impl World for Morning {
 /// Runs a call answering keys in order; with `round_trip`, the call is serialized and read
 /// back at every effect. Returns the effects seen and the end.
 fn run(m: &Machine, number: &str, keys: &[&str], round_trip: bool) -> (Vec<String>, String) {
-    let flow = m.program.flow_for(number).expect("a flow answers");
+    let flow = m.program().flow_for(number).expect("a flow answers");
     let mut call = m.start(flow, "+4930123456", number);
     let mut event = Event::Start;
     let mut keys = keys.iter();
@@ -55,7 +55,7 @@ fn run(m: &Machine, number: &str, keys: &[&str], round_trip: bool) -> (Vec<Strin
 #[test]
 fn a_call_resumes_after_being_written_out_at_every_effect() {
     let p = examples();
-    let m = Machine::new(&p).unwrap();
+    let m = Machine::new(p.clone()).unwrap();
     let cases: &[(&str, &[&str])] = &[
         ("+493025555000", &["3", "2", "*", "5", "", "2", "0", "215"]),
         ("+493025555000", &["9", "2", "3", "2", "1", "1234567"]),

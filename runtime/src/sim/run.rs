@@ -145,7 +145,7 @@ impl World for SimWorld<'_> {
 }
 
 pub struct Sim<'a, 'p> {
-    m: &'a Machine<'p>,
+    m: &'p Machine,
     p: &'p Program,
     s: &'a Scenario,
     engine: Engine<&'p Program>,
@@ -170,8 +170,8 @@ fn file_note(file: Option<&str>) -> String {
 }
 
 impl<'a, 'p> Sim<'a, 'p> {
-    pub fn new(m: &'a Machine<'p>, s: &'a Scenario) -> Result<Sim<'a, 'p>, String> {
-        let p = m.program;
+    pub fn new(m: &'p Machine, s: &'a Scenario) -> Result<Sim<'a, 'p>, String> {
+        let p = m.program();
         let mut runs = Vec::new();
         for script in &s.calls {
             let number = callflow_compiler::check::numbers::normalize(&script.dialled)

@@ -4,7 +4,7 @@
 
 use super::*;
 
-impl<'p> Machine<'p> {
+impl Machine {
     /// Interprets the event that answers the pending effect; sets the pc.
     pub(super) fn apply<T: Trace + ?Sized>(
         &self,
@@ -12,7 +12,7 @@ impl<'p> Machine<'p> {
         event: Event,
         trace: &mut T,
     ) -> Result<Option<End>, VmError> {
-        let p = self.program;
+        let p = &*self.program;
         let pc = call.pc;
         let unexpected = |e: &Event| {
             VmError::UnexpectedEvent(format!("{e:?} while waiting for {:?}", call.pending))

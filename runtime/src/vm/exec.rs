@@ -3,7 +3,7 @@
 
 use super::*;
 
-impl<'p> Machine<'p> {
+impl Machine {
     pub(super) fn consented(&self, call: &Call, c: u16) -> bool {
         if c == ANY_CONSENT {
             call.consent != 0
@@ -13,14 +13,14 @@ impl<'p> Machine<'p> {
         }
     }
 
-    pub(super) fn run<T: Trace>(
-        &self,
+    pub(super) fn run<'m, T: Trace>(
+        &'m self,
         call: &mut Call,
         world: &dyn World,
         trace: &mut T,
-    ) -> Step<'p> {
-        let p = self.program;
-        let mut stack: Vec<Val<'p>> = Vec::with_capacity(8);
+    ) -> Step<'m> {
+        let p = &*self.program;
+        let mut stack: Vec<Val<'m>> = Vec::with_capacity(8);
         let mut local: Option<Local> = None;
         call.since_effect = 0;
         loop {
@@ -91,11 +91,11 @@ impl<'p> Machine<'p> {
     /// Runs the pure, non-jumping instruction at `pc` exactly as the interpreter loop would
     /// (step counted, trace told): the JIT's helpers call this.
     #[cfg(feature = "jit")]
-    pub(crate) fn exec_one(
-        &self,
+    pub(crate) fn exec_one<'m>(
+        &'m self,
         call: &mut Call,
         pc: Pc,
-        stack: &mut Vec<Val<'p>>,
+        stack: &mut Vec<Val<'m>>,
         local: &mut Option<Local>,
         world: &dyn World,
         trace: &mut dyn Trace,
@@ -116,7 +116,7 @@ impl<'p> Machine<'p> {
     /// from now on; the interpreter runs everything else.
     #[cfg(feature = "jit")]
     pub fn enable_jit(&mut self) -> Result<&crate::jit::Code, String> {
-        let code = crate::jit::compile(self.program)?;
+        let code = crate::jit::compile(&self.program)?;
         Ok(self.jit.insert(code))
     }
 
@@ -125,19 +125,19 @@ impl<'p> Machine<'p> {
     }
 
     /// Runs one instruction.
-    pub(super) fn exec<T: Trace + ?Sized>(
-        &self,
+    pub(super) fn exec<'m, T: Trace + ?Sized>(
+        &'m self,
         call: &mut Call,
         instr: Instr,
-        stack: &mut Vec<Val<'p>>,
+        stack: &mut Vec<Val<'m>>,
         local: &mut Option<Local>,
         world: &dyn World,
         trace: &mut T,
-    ) -> Result<Flow<'p>, VmError> {
-        let p = self.program;
+    ) -> Result<Flow<'m>, VmError> {
+        let p = &*self.program;
         let pc = call.pc;
         let pop =
-            |stack: &mut Vec<Val<'p>>| stack.pop().ok_or(VmError::BadState("operand stack empty"));
+            |stack: &mut Vec<Val<'m>>| stack.pop().ok_or(VmError::BadState("operand stack empty"));
         match instr {
             Instr::PushBool(b) => stack.push(Val::Bool(b)),
             Instr::PushInt(n) => stack.push(Val::Int(n)),

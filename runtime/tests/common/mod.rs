@@ -43,7 +43,7 @@ pub fn call(program: &Program, number: &str, local: &str, zone: &str) -> Scenari
 }
 
 pub fn run(program: &Program, s: &Scenario) -> Outcome {
-    let m = Machine::new(program).expect("program loads");
+    let m = Machine::new(program.clone()).expect("program loads");
     sim::run(&m, s).expect("simulation runs")
 }
 
