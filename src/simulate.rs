@@ -209,6 +209,8 @@ pub fn outcome_text(o: &Outcome) -> String {
             format!("answered by `{agent}`{g}")
         }
         SimEnd::Vm(End::CallerHungUp) => "the caller hung up".into(),
+        SimEnd::Vm(End::TransferFailed(t)) => format!("the transfer to {t} failed"),
+        SimEnd::Vm(End::VoicemailFailed) => "the voicemail box could not take the message".into(),
         SimEnd::Vm(End::Failed(e)) => format!("the call failed: {e}"),
         SimEnd::Queued { group } => {
             format!("still waiting in the queue of `{group}` when the simulation stopped")

@@ -77,7 +77,7 @@ fn bench(c: &mut Criterion) {
         c.bench_function(&format!("vm/{tier}/start_to_first_effect (support)"), |b| {
             b.iter(|| {
                 let mut call = m.start(support, "+4930123456", "+493025555366");
-                black_box(m.resume(&mut call, Event::Start, &world, &mut NoTrace))
+                black_box(m.resume(&mut call, 0, Event::Start, &world, &mut NoTrace))
             })
         });
         // The IVR: main menu "3" (service), "2" (billing), "*" (back to service), "2"
@@ -85,15 +85,17 @@ fn bench(c: &mut Criterion) {
         let keys = ["3", "2", "*", "2", "0", "215"];
         let traverse = || {
             let mut call = m.start(ivr, "+4930123456", "+493025555000");
-            let mut event = Event::Start;
+            let (mut id, mut event) = (0, Event::Start);
             let mut k = keys.iter();
             loop {
-                match m.resume(&mut call, event, &world, &mut NoTrace) {
-                    Step::End(end) => return end,
-                    Step::Effect(callflow_runtime::vm::Effect::Keys { .. }) => {
+                match m.resume(&mut call, id, event, &world, &mut NoTrace) {
+                    Ok(Step::End(end)) => return end,
+                    Ok(Step::Effect(next, callflow_runtime::vm::Effect::Keys { .. })) => {
+                        id = next;
                         event = Event::Keys(k.next().map_or("", |s| *s).to_string())
                     }
-                    Step::Effect(_) => event = Event::Done,
+                    Ok(Step::Effect(next, _)) => (id, event) = (next, Event::Done),
+                    Err(e) => panic!("refused: {e}"),
                 }
             }
         };

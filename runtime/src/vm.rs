@@ -8,6 +8,7 @@
 
 mod apply;
 mod exec;
+mod guard;
 pub mod time;
 pub mod value;
 
@@ -111,6 +112,10 @@ pub enum Effect<'p> {
     StopRecording,
 }
 
+/// Which effect a call waits on. Each effect handed out gets the next id; the event that
+/// answers it names it, so a late or duplicated answer cannot be taken for a newer one.
+pub type EffectId = u32;
+
 /// What happened in answer to an effect.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Event {
@@ -132,7 +137,9 @@ pub enum Event {
     LookupOk(Vec<(String, String)>),
     LookupNotFound,
     LookupFailed,
-    /// The caller hung up.
+    /// A transfer or voicemail could not be done (the target refused, no recording possible).
+    Failed,
+    /// The caller hung up (answers whatever the call waits on).
     HungUp,
 }
 
@@ -192,14 +199,59 @@ pub enum End {
         agent: String,
     },
     CallerHungUp,
+    /// The transfer to this target failed; the flow has no other way to go.
+    TransferFailed(String),
+    /// The voicemail box could not take the message.
+    VoicemailFailed,
     Failed(VmError),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Step<'p> {
-    Effect(Effect<'p>),
+    /// The call waits for this effect; answer it with an event naming the id.
+    Effect(EffectId, Effect<'p>),
     End(End),
 }
+
+/// Why an event was not applied. The call is exactly as it was: a refused event never ends it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Refused {
+    /// The event answers another effect than the one the call waits on (late or duplicated).
+    NotPending {
+        waiting: EffectId,
+        answered: EffectId,
+    },
+    /// This kind of event cannot answer the effect the call waits on.
+    WrongEvent {
+        event: String,
+        waiting_for: &'static str,
+    },
+    /// The call has ended.
+    Ended,
+    /// The call was started on another program.
+    OtherProgram,
+    /// The call's state does not fit the program (a damaged stored call).
+    Corrupt(&'static str),
+}
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Refused::NotPending { waiting, answered } => write!(
+                f,
+                "the event answers effect {answered}, but the call waits on effect {waiting}"
+            ),
+            Refused::WrongEvent { event, waiting_for } => {
+                write!(f, "{event} cannot answer {waiting_for}")
+            }
+            Refused::Ended => write!(f, "the call has ended"),
+            Refused::OtherProgram => write!(f, "the call belongs to another program"),
+            Refused::Corrupt(what) => write!(f, "the call's state is damaged: {what}"),
+        }
+    }
+}
+
+impl std::error::Error for Refused {}
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 enum FrameKind {
@@ -260,6 +312,24 @@ pub struct Call {
     /// The last answer of each lookup, by lookup index.
     answers: Vec<(u16, Answer)>,
     pub transfer_target: Option<Box<str>>,
+    /// The program the call runs on (the low half of its checksum).
+    program: u32,
+    /// The effect the call waits on (0: the start).
+    effect: EffectId,
+    /// Keys pressed during a prompt that did not ask for keys, for the next prompt that does.
+    typeahead: Box<str>,
+}
+
+impl Call {
+    /// The effect the call waits on, or `None` once it has ended.
+    pub fn waiting_on(&self) -> Option<EffectId> {
+        (self.pending != Pending::Ended).then_some(self.effect)
+    }
+
+    /// Keys typed ahead, not yet taken by a prompt.
+    pub fn typed_ahead(&self) -> &str {
+        &self.typeahead
+    }
 }
 
 /// A program ready to run: verified, with each flow's time zone loaded. It owns its program
@@ -369,6 +439,9 @@ impl Machine {
             vars,
             answers: Vec::new(),
             transfer_target: None,
+            program: self.checksum as u32,
+            effect: 0,
+            typeahead: "".into(),
         }
     }
 
@@ -426,24 +499,24 @@ impl Machine {
             .map(|(_, f)| p.str(*f))
     }
 
-    /// Runs the call until it needs something or ends.
+    /// Answers the effect `answers` with `event` and runs the call until it needs something
+    /// else or ends. An event that does not answer what the call waits on — a late or repeated
+    /// answer, the wrong kind of event, a call of another program or a damaged one — is
+    /// refused and changes nothing. `HungUp` answers whatever the call waits on.
     pub fn resume<'m, T: Trace>(
         &'m self,
         call: &mut Call,
+        answers: EffectId,
         event: Event,
         world: &dyn World,
         trace: &mut T,
-    ) -> Step<'m> {
-        if call.pending == Pending::Ended {
-            return Step::End(End::Failed(VmError::UnexpectedEvent(format!(
-                "{event:?} after the end"
-            ))));
-        }
+    ) -> Result<Step<'m>, Refused> {
+        self.guard(call, answers, &event)?;
         if event == Event::HungUp {
             call.pending = Pending::Ended;
-            return Step::End(End::CallerHungUp);
+            return Ok(Step::End(End::CallerHungUp));
         }
-        match self.apply(call, event, trace) {
+        Ok(match self.apply(call, event, trace) {
             Ok(Some(end)) => {
                 call.pending = Pending::Ended;
                 Step::End(end)
@@ -453,7 +526,7 @@ impl Machine {
                 call.pending = Pending::Ended;
                 Step::End(End::Failed(e))
             }
-        }
+        })
     }
 }
 

@@ -26,11 +26,13 @@ impl World for Morning {
 fn run(m: &Machine, number: &str, keys: &[&str], round_trip: bool) -> (Vec<String>, String) {
     let flow = m.program().flow_for(number).expect("a flow answers");
     let mut call = m.start(flow, "+4930123456", number);
-    let mut event = Event::Start;
+    let (mut id, mut event) = (0, Event::Start);
     let mut keys = keys.iter();
     let mut seen = Vec::new();
     loop {
-        let step = m.resume(&mut call, event, &Morning, &mut NoTrace);
+        let step = m
+            .resume(&mut call, id, event, &Morning, &mut NoTrace)
+            .expect("the event answers the effect");
         if round_trip {
             let json = serde_json::to_string(&call).unwrap();
             let back: Call = serde_json::from_str(&json).unwrap();
@@ -39,7 +41,8 @@ fn run(m: &Machine, number: &str, keys: &[&str], round_trip: bool) -> (Vec<Strin
         }
         match step {
             Step::End(end) => return (seen, format!("{end:?}")),
-            Step::Effect(e) => {
+            Step::Effect(next, e) => {
+                id = next;
                 seen.push(format!("{e:?}"));
                 event = match e {
                     Effect::Keys { .. } => Event::Keys(keys.next().map_or("", |k| *k).to_string()),

@@ -508,9 +508,11 @@ impl<'a, 'p> Sim<'a, 'p> {
             p: self.p,
         };
         let lines_before = r.rec.lines.len();
+        // The simulator answers the effect the call waits on, always the latest.
+        let answers = vm.waiting_on().unwrap_or_default();
         let step = self
             .m
-            .resume(vm, event, &world, &mut (&mut r.rec, Debug(self.p)));
+            .resume(vm, answers, event, &world, &mut (&mut r.rec, Debug(self.p)));
         r.pc = vm.pc;
         // Time stamps go before the lines of this step.
         if r.rec.lines.len() > lines_before && r.stamped != Some(self.now) {
@@ -519,8 +521,14 @@ impl<'a, 'p> Sim<'a, 'p> {
             r.rec.lines.insert(lines_before, TraceLine::Time { ms: at });
         }
         match step {
-            Step::End(end) => self.end(i, SimEnd::Vm(end)),
-            Step::Effect(effect) => {
+            Err(refused) => self.end(
+                i,
+                SimEnd::Vm(End::Failed(crate::vm::VmError::UnexpectedEvent(
+                    refused.to_string(),
+                ))),
+            ),
+            Ok(Step::End(end)) => self.end(i, SimEnd::Vm(end)),
+            Ok(Step::Effect(_, effect)) => {
                 r.effects += 1;
                 if r.effects > MAX_EFFECTS {
                     return self.end(i, SimEnd::TooLong);

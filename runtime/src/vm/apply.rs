@@ -29,6 +29,17 @@ impl Machine {
                 )));
             }
             (Pending::Voicemail, Event::Done) => return Ok(Some(End::Voicemail)),
+            (Pending::Transfer, Event::Failed) => {
+                let target = call.transfer_target.take().map(String::from);
+                note(trace, pc, || "the transfer failed".into());
+                return Ok(Some(End::TransferFailed(target.unwrap_or_default())));
+            }
+            (Pending::Voicemail, Event::Failed) => {
+                note(trace, pc, || {
+                    "the voicemail box could not take the message".into()
+                });
+                return Ok(Some(End::VoicemailFailed));
+            }
             (Pending::Menu(m), Event::Keys(d)) => {
                 let info = &p.menus[m as usize];
                 let target = if d.is_empty() {

@@ -68,7 +68,8 @@ impl Machine {
                 Ok(Flow::Jump(t)) => call.pc = t,
                 Ok(Flow::Yield(effect, pending)) => {
                     call.pending = pending;
-                    return Step::Effect(effect);
+                    call.effect = call.effect.wrapping_add(1);
+                    return Step::Effect(call.effect, effect);
                 }
                 Ok(Flow::End(end)) => {
                     call.pending = Pending::Ended;
