@@ -199,6 +199,23 @@ impl Pattern {
         n == self.elems.len()
     }
 
+    /// True when some input longer than `prefix` that starts with it matches: more digits could
+    /// still complete this pattern.
+    pub fn extends(&self, prefix: &str) -> bool {
+        let mut n = 0;
+        for c in prefix.chars() {
+            let Some(s) = symbol(c) else {
+                return false;
+            };
+            match self.elems.get(n) {
+                Some(e) if e & s != 0 => n += 1,
+                Some(_) => return false,
+                None => return self.rest,
+            }
+        }
+        n < self.elems.len() || self.rest
+    }
+
     /// True when some input of `self`'s length matches `self` and is a prefix that `other` allows.
     pub fn overlaps_prefix_of(&self, other: &Pattern) -> bool {
         self.elems.len() <= other.elems.len()
@@ -245,6 +262,13 @@ mod tests {
         assert!(parse_number("0800XXXXXXX").unwrap().matches("08001234567"));
         assert!(parse_number("12+").is_err());
         assert!(parse_number("1*2").is_err());
+    }
+
+    #[test]
+    fn extends() {
+        let p = parse_key("10[01]X").unwrap();
+        assert!(p.extends("1") && p.extends("100") && !p.extends("12") && !p.extends("1001"));
+        assert!(parse_number("+49*").unwrap().extends("+4930"));
     }
 
     #[test]

@@ -28,6 +28,8 @@ pub const STEPS_BETWEEN_EFFECTS: u32 = 10_000;
 pub const STEPS_PER_CALL: u64 = 1_000_000;
 /// Nesting of menus, `collect` and subflows.
 pub const MAX_FRAMES: usize = 16;
+/// Keys typed ahead that a call keeps (the latest ones).
+pub const TYPEAHEAD_KEYS: usize = 32;
 
 /// Facts the VM reads while deciding. Pure reads; the runtime answers from memory.
 pub trait World {
@@ -75,8 +77,13 @@ pub enum Effect<'p> {
         value: String,
         digits: bool,
     },
-    /// Play a prompt and collect keys (resume with `Keys`, empty for a timeout).
+    /// Play a prompt and collect keys (resume with `Keys`, empty for a timeout). After each
+    /// digit, [`Machine::keys_complete`] says whether the input is complete already, so the
+    /// runtime need not wait out the digit timeout.
     Keys {
+        /// Keys the caller typed ahead during earlier prompts: they start the input, so the
+        /// prompt should not play; the answer holds only the keys pressed after this effect.
+        typed: String,
         what: KeysFor<'p>,
         prompt: &'p str,
         file: Option<&'p str>,
@@ -452,6 +459,53 @@ impl Machine {
 
     pub fn zone(&self, flow: usize) -> &TimeZone {
         &self.zones[flow]
+    }
+
+    /// Whether `digits` (pressed since the call's `Keys` effect, after any keys typed ahead)
+    /// already complete the input it waits for: a menu key that no longer key extends, all the
+    /// digits a `collect` takes or its terminator, a consent's accept or refuse key. The runtime
+    /// answers at once then, instead of waiting out the digit timeout.
+    pub fn keys_complete(&self, call: &Call, digits: &str) -> bool {
+        let p = &*self.program;
+        let full = format!("{}{digits}", call.typeahead);
+        let n = full.chars().count();
+        match call.pending {
+            Pending::Menu(m) => {
+                let Some(info) = p.menus.get(m as usize) else {
+                    return false;
+                };
+                if n >= info.max_len as usize {
+                    return true;
+                }
+                let is_key = info.keys.iter().any(|(k, _)| p.str(*k) == full)
+                    || info.patterns.iter().any(|(pat, _)| pat.matches(&full));
+                let longer = info
+                    .keys
+                    .iter()
+                    .any(|(k, _)| p.str(*k).len() > full.len() && p.str(*k).starts_with(&full))
+                    || info.patterns.iter().any(|(pat, _)| pat.extends(&full));
+                is_key && !longer
+            }
+            Pending::Collect(c) => {
+                let Some(info) = p.collects.get(c as usize) else {
+                    return false;
+                };
+                info.terminator.is_some_and(|t| full.ends_with(p.str(t)))
+                    || n >= info.max_len as usize
+            }
+            Pending::Consent(c) => {
+                let Some(info) = p.consents.get(c as usize) else {
+                    return false;
+                };
+                let (accept, refuse) = (p.str(info.accept), p.str(info.refuse));
+                let known = full == accept || full == refuse;
+                let longer = [accept, refuse]
+                    .iter()
+                    .any(|k| k.len() > full.len() && k.starts_with(&full));
+                (known && !longer) || n >= accept.len().max(refuse.len())
+            }
+            _ => false,
+        }
     }
 
     /// The consent keys that withdraw consent at any time during calls of `flow`.

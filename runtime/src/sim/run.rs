@@ -112,7 +112,6 @@ struct Routing {
     route: u16,
     /// Index into the outcome's `routes`.
     tried: usize,
-    record: bool,
     /// Whether a dialling round was traced already.
     dialled: bool,
 }
@@ -514,6 +513,11 @@ impl<'a, 'p> Sim<'a, 'p> {
             .m
             .resume(vm, answers, event, &world, &mut (&mut r.rec, Debug(self.p)));
         r.pc = vm.pc;
+        // The VM decides whether the call is recorded (an answered route records only with
+        // the consent the caller has at that moment).
+        if vm.recording {
+            r.out.recorded = true;
+        }
         // Time stamps go before the lines of this step.
         if r.rec.lines.len() > lines_before && r.stamped != Some(self.now) {
             r.stamped = Some(self.now);
@@ -609,7 +613,6 @@ impl<'a, 'p> Sim<'a, 'p> {
                 r.routing = Some(Routing {
                     route,
                     tried: r.out.routes.len() - 1,
-                    record,
                     dialled: false,
                 });
                 r.queued_at = None;
@@ -913,8 +916,29 @@ impl<'a, 'p> Sim<'a, 'p> {
         self.effect_line(i, text);
     }
 
-    /// In a queue, a scripted exit key next in line is pressed a moment after entering.
+    /// In a queue, a scripted exit key next in line is pressed a moment after entering (after
+    /// any withdraw keys before it, which withdraw consent at once).
     fn queue_key(&mut self, i: usize) {
+        let withdraw = self.m.withdraw_keys(self.runs[i].flow);
+        while let Some(front) = self.runs[i].keys.front() {
+            let Some(&(consent, _)) = withdraw.iter().find(|(_, w)| *w == front) else {
+                break;
+            };
+            let key = self.runs[i].keys.pop_front().unwrap_or_default();
+            let p = self.p;
+            self.answer_line(
+                i,
+                format!(
+                    "caller presses \"{key}\": consent `{}` withdrawn",
+                    p.str(p.consents[consent as usize].name)
+                ),
+            );
+            if let Some(vm) = self.runs[i].vm.as_mut() {
+                if self.m.withdraw(vm, consent) {
+                    self.effect_line(i, "stop recording (consent withdrawn)".into());
+                }
+            }
+        }
         let Some(routing) = self.runs[i].routing else {
             return;
         };
@@ -942,10 +966,7 @@ impl<'a, 'p> Sim<'a, 'p> {
             return;
         };
         let Some(Routing {
-            route,
-            tried: t,
-            record,
-            ..
+            route, tried: t, ..
         }) = self.runs[i].routing.take()
         else {
             return;
@@ -958,9 +979,6 @@ impl<'a, 'p> Sim<'a, 'p> {
             engine::Outcome::Answered { agent } => {
                 let name = self.agent_name(*agent).to_string();
                 self.answer_line(i, format!("`{name}` answers"));
-                if record {
-                    self.runs[i].out.recorded = true;
-                }
                 let talk = self.runs[i].script.talk_ms;
                 self.at(self.now + talk as i64, Wake::TalkOver(call));
                 self.runs[i].out.routes[t].answered = Some(name.clone());

@@ -17,9 +17,35 @@ impl Machine {
         let unexpected = |e: &Event| {
             VmError::UnexpectedEvent(format!("{e:?} while waiting for {:?}", call.pending))
         };
+        // Keys typed ahead during earlier prompts start the input of a prompt that asks.
+        let event = match (call.pending, event) {
+            (Pending::Menu(_) | Pending::Collect(_) | Pending::Consent(_), Event::Keys(d))
+                if !call.typeahead.is_empty() =>
+            {
+                let typed = std::mem::take(&mut call.typeahead);
+                Event::Keys(format!("{typed}{d}"))
+            }
+            (_, e) => e,
+        };
         match (call.pending, event) {
             (Pending::Start, Event::Start) => {}
-            (Pending::Continue, Event::Done | Event::Keys(_)) => call.pc += 1,
+            (Pending::Continue, Event::Done) => call.pc += 1,
+            (Pending::Continue, Event::Keys(k)) => {
+                // Pressed during a prompt that asks for nothing: typed ahead for the next
+                // prompt that asks (a phone keeps at most a few dozen keys).
+                if !k.is_empty() {
+                    note(trace, pc, || format!("keys \"{k}\" typed ahead"));
+                    let mut typed = std::mem::take(&mut call.typeahead).into_string();
+                    typed.push_str(&k);
+                    let keep = typed
+                        .char_indices()
+                        .rev()
+                        .nth(TYPEAHEAD_KEYS - 1)
+                        .map_or(0, |(i, _)| i);
+                    call.typeahead = typed[keep..].into();
+                }
+                call.pc += 1
+            }
             (Pending::Transfer, Event::Done) => {
                 return Ok(Some(End::Transferred(
                     call.transfer_target

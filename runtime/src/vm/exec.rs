@@ -13,6 +13,30 @@ impl Machine {
         }
     }
 
+    /// Hands out a prompt that asks for keys — unless the keys typed ahead already complete
+    /// the input: then they answer it at once and the prompt is not played.
+    fn ask_keys<'m, T: Trace + ?Sized>(
+        &'m self,
+        call: &mut Call,
+        effect: Effect<'m>,
+        pending: Pending,
+        trace: &mut T,
+    ) -> Result<Flow<'m>, VmError> {
+        if !call.typeahead.is_empty() {
+            call.pending = pending;
+            if self.keys_complete(call, "") {
+                note(trace, call.pc, || {
+                    format!("keys \"{}\" typed ahead answer the prompt", call.typeahead)
+                });
+                return Ok(match self.apply(call, Event::Keys(String::new()), trace)? {
+                    Some(end) => Flow::End(end),
+                    None => Flow::Jump(call.pc),
+                });
+            }
+        }
+        Ok(Flow::Yield(effect, pending))
+    }
+
     pub(super) fn run<'m, T: Trace>(
         &'m self,
         call: &mut Call,
@@ -408,6 +432,7 @@ impl Machine {
                     info.prompt
                 };
                 let effect = Effect::Keys {
+                    typed: call.typeahead.to_string(),
                     what: KeysFor::Menu(p.str(info.name)),
                     prompt: p.str(p.prompts[prompt as usize].name),
                     file: self.prompt_file(call, prompt),
@@ -416,7 +441,7 @@ impl Machine {
                     digit_timeout_ms: info.digit_timeout_ms,
                     terminator: None,
                 };
-                return Ok(Flow::Yield(effect, Pending::Menu(m)));
+                return self.ask_keys(call, effect, Pending::Menu(m), trace);
             }
             Instr::MenuRetry(m) => return Ok(Flow::Jump(self.menu_retry(call, m, trace)?)),
             Instr::MenuExit => return Ok(Flow::Jump(self.pop(call, FrameKind::Menu)?.ret)),
@@ -478,6 +503,7 @@ impl Machine {
                     .get((info.var as usize).wrapping_sub(var::FIRST_USER as usize))
                     .map_or("", |&n| p.str(n));
                 let effect = Effect::Keys {
+                    typed: call.typeahead.to_string(),
                     what: KeysFor::Collect(name),
                     prompt: p.str(p.prompts[info.prompt as usize].name),
                     file: self.prompt_file(call, info.prompt),
@@ -486,7 +512,7 @@ impl Machine {
                     digit_timeout_ms: info.digit_timeout_ms,
                     terminator: info.terminator.map(|t| p.str(t)),
                 };
-                return Ok(Flow::Yield(effect, Pending::Collect(c)));
+                return self.ask_keys(call, effect, Pending::Collect(c), trace);
             }
             Instr::CollectRetry(c) => return Ok(Flow::Jump(self.collect_retry(call, c, trace)?)),
             Instr::Route(r) => {
@@ -546,6 +572,7 @@ impl Machine {
             Instr::Ask(c) => {
                 let info = &p.consents[c as usize];
                 let effect = Effect::Keys {
+                    typed: call.typeahead.to_string(),
                     what: KeysFor::Consent(p.str(info.name)),
                     prompt: p.str(p.prompts[info.prompt as usize].name),
                     file: self.prompt_file(call, info.prompt),
@@ -554,7 +581,7 @@ impl Machine {
                     digit_timeout_ms: 3_000,
                     terminator: None,
                 };
-                return Ok(Flow::Yield(effect, Pending::Consent(c)));
+                return self.ask_keys(call, effect, Pending::Consent(c), trace);
             }
             Instr::Record(c) => {
                 if call.recording {
