@@ -292,20 +292,29 @@ fn queue_timeout_full_and_exit_key() {
 
 #[test]
 fn sticky_today_in_the_flows_zone() {
+    // New York is 5 hours behind UTC in January: its days and UTC's disagree every evening
+    // and every early morning, so an implementation counting days in UTC (or "within 24
+    // hours") fails one of these cases.
+    const NY: &str = "America/New_York";
     let flow = format!(
-        "{AGENTS}\nflow f {{ numbers \"200\" timezone \"Europe/Berlin\" start {{ route desk {{ sticky today no_answer => hangup }} }} }}"
+        "{AGENTS}\nflow f {{ numbers \"200\" timezone \"{NY}\" start {{ route desk {{ sticky today; no_answer => hangup }} }} }}"
     );
-    let o = sim(&flow, "200", "2026-01-07T10:00", |s| {
-        s.earlier
-            .push(("ben".into(), at(BERLIN, "2026-01-07T00:30")))
-    });
-    assert_eq!(o.routes[0].order, vec!["ben", "ann"]);
-    // 23:30 the evening before is not today, even though it is the same UTC date... minus one.
-    let o = sim(&flow, "200", "2026-01-07T10:00", |s| {
-        s.earlier
-            .push(("ben".into(), at(BERLIN, "2026-01-06T23:30")))
-    });
-    assert_eq!(o.routes[0].order, vec!["ann", "ben"]);
+    let run = |call: &str, earlier: &str| {
+        let p = compile(&flow);
+        let mut s = Scenario::new("200", "+4930123456", at(NY, call));
+        s.earlier.push(("ben".into(), at(NY, earlier)));
+        common::run(&p, &s).routes[0].order.clone()
+    };
+    // 09:00 and 20:00 the same New York day (UTC: Jan 7 14:00 and Jan 8 01:00): sticky.
+    assert_eq!(
+        run("2026-01-07T20:00", "2026-01-07T09:00"),
+        vec!["ben", "ann"]
+    );
+    // 23:30 the evening before and 08:00 (UTC: both on Jan 7, 8.5 hours apart): not today.
+    assert_eq!(
+        run("2026-01-07T08:00", "2026-01-06T23:30"),
+        vec!["ann", "ben"]
+    );
 }
 
 #[test]

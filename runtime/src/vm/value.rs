@@ -1,6 +1,8 @@
-//! Values on the VM's operand stack and how they compare: numbers as numbers, texts as texts,
-//! a text and a number by the text's numeric value when it has one; phone numbers compare
-//! without their spaces and dashes.
+//! Values on the VM's operand stack and how they compare — one total order, so that exactly
+//! one of `<`, `==`, `>` holds for any two values: a number and a text that is a whole number
+//! compare as numbers; two texts that are both whole numbers compare as numbers, ties (`"007"`
+//! and `"7"`) by their text; everything else compares as text, character by character. Phone
+//! numbers compare without their spaces and dashes.
 
 use callflow_compiler::bytecode::Cmp;
 use std::borrow::Cow;
@@ -69,34 +71,46 @@ fn is_phone(s: &str) -> bool {
         })
 }
 
-pub fn compare(a: &Val, b: &Val, op: Cmp) -> bool {
-    let numeric = match (a, b) {
-        (Val::Str(_), Val::Str(_)) => None,
-        _ => a.as_int().zip(b.as_int()),
-    };
-    match op {
-        Cmp::Eq | Cmp::Ne => {
-            let eq = match numeric {
-                Some((x, y)) => x == y,
-                None => {
-                    let (x, y) = (a.text(), b.text());
-                    // Phone numbers are equal whatever their spacing; other texts exactly.
-                    x == y || (is_phone(&x) && is_phone(&y) && digits_only(&x) == digits_only(&y))
-                }
+/// The one order of values (see the module's comment).
+pub fn order(a: &Val, b: &Val) -> std::cmp::Ordering {
+    match (a, b) {
+        (Val::Str(x), Val::Str(y)) => {
+            let (x, y) = if is_phone(x) && is_phone(y) {
+                (digits_only(x), digits_only(y))
+            } else {
+                (Cow::Borrowed(&**x), Cow::Borrowed(&**y))
             };
-            eq == (op == Cmp::Eq)
-        }
-        _ => {
-            let Some((x, y)) = numeric.or_else(|| a.as_int().zip(b.as_int())) else {
-                return false;
-            };
-            match op {
-                Cmp::Lt => x < y,
-                Cmp::Le => x <= y,
-                Cmp::Gt => x > y,
-                _ => x >= y,
+            match (whole(&x), whole(&y)) {
+                (Some(nx), Some(ny)) => (nx, &*x).cmp(&(ny, &*y)),
+                _ => x.cmp(&y),
             }
         }
+        _ => match a.as_int().zip(b.as_int()) {
+            Some((x, y)) => x.cmp(&y),
+            None => a.text().cmp(&b.text()),
+        },
+    }
+}
+
+/// The value of a text that is a whole number (digits, an optional leading `-` or `+`).
+fn whole(s: &str) -> Option<i64> {
+    let digits = s.strip_prefix(['-', '+']).unwrap_or(s);
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    s.parse().ok()
+}
+
+pub fn compare(a: &Val, b: &Val, op: Cmp) -> bool {
+    use std::cmp::Ordering::*;
+    let o = order(a, b);
+    match op {
+        Cmp::Eq => o == Equal,
+        Cmp::Ne => o != Equal,
+        Cmp::Lt => o == Less,
+        Cmp::Le => o != Greater,
+        Cmp::Gt => o == Greater,
+        Cmp::Ge => o != Less,
     }
 }
 
@@ -113,11 +127,59 @@ mod tests {
     }
 
     #[test]
+    fn exactly_one_of_less_equal_greater_holds() {
+        let vals = [
+            s("007"),
+            s("7"),
+            s("+49 30 123"),
+            s("+4930123"),
+            s("abc"),
+            s(""),
+            s("-3"),
+            s("10"),
+            s("9"),
+            s("gold"),
+            Val::Int(7),
+            Val::Int(-3),
+            Val::Bool(true),
+        ];
+        for a in &vals {
+            for b in &vals {
+                let (lt, eq, gt) = (
+                    compare(a, b, Cmp::Lt),
+                    compare(a, b, Cmp::Eq),
+                    compare(a, b, Cmp::Gt),
+                );
+                assert_eq!(
+                    u8::from(lt) + u8::from(eq) + u8::from(gt),
+                    1,
+                    "{a:?} vs {b:?}"
+                );
+                assert_eq!(compare(a, b, Cmp::Le), lt || eq);
+                assert_eq!(compare(a, b, Cmp::Ge), gt || eq);
+                assert_eq!(compare(a, b, Cmp::Ne), !eq);
+                assert_eq!(compare(b, a, Cmp::Lt), gt, "{a:?} vs {b:?} reversed");
+            }
+        }
+    }
+
+    #[test]
     fn comparisons() {
         assert!(compare(&s("+49 30 123"), &s("+4930123"), Cmp::Eq));
         assert!(compare(&s("12"), &Val::Int(12), Cmp::Eq));
         assert!(compare(&s("12"), &Val::Int(5), Cmp::Gt));
-        assert!(!compare(&s("abc"), &Val::Int(5), Cmp::Gt));
+        assert!(compare(&s("abc"), &Val::Int(5), Cmp::Ne));
+        // Whole numbers as numbers, ties by their text: "007" and "7" differ, and say how.
+        assert!(compare(&s("007"), &s("7"), Cmp::Ne));
+        assert!(compare(&s("007"), &s("7"), Cmp::Lt) && !compare(&s("007"), &s("7"), Cmp::Ge));
+        assert!(
+            compare(&s("10"), &s("9"), Cmp::Gt),
+            "numbers, not characters"
+        );
+        assert!(
+            compare(&s("007"), &Val::Int(7), Cmp::Eq),
+            "a number literal takes the value"
+        );
         assert!(compare(&s("gold"), &s("silver"), Cmp::Ne));
         assert!(
             compare(&s("gold-plus"), &s("goldplus"), Cmp::Ne),
