@@ -6,6 +6,7 @@ use crate::load;
 use callflow_compiler::bytecode::{Program, disasm as dis, format, verify};
 use callflow_compiler::diagnostics::render::{self, Style};
 use callflow_compiler::diagnostics::{Diagnostics, Severity};
+use callflow_compiler::lower::LowerError;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -85,32 +86,48 @@ fn lower_checked(
         .filter(|d| d.severity() == Severity::Error)
         .collect();
     if !errors.is_empty() {
-        let mut text = String::new();
-        for d in &errors {
-            text.push_str(&render::human(
-                d,
-                &project.sources,
-                Style {
-                    color: false,
-                    unicode: true,
-                    width: 100,
-                },
-            ));
-        }
-        text.push_str(&format!(
-            "{} error(s): fix them first (`callflow check` shows all problems)",
-            errors.len()
-        ));
-        return Err(ProgramError::Flows(text));
+        return Err(ProgramError::Flows(errors_text(
+            &errors.iter().collect::<Vec<_>>(),
+            project,
+            "fix them first (`callflow check` shows all problems)",
+        )));
     }
-    let p = callflow_compiler::lower::lower(&checked)
-        .map_err(|e| ProgramError::Flows(format!("{e:?}")))?;
+    let p = callflow_compiler::lower::lower(&checked).map_err(|e| match e {
+        LowerError::HasErrors(n) => ProgramError::Flows(format!("{n} error(s) in the flows")),
+        LowerError::Internal(gaps) => ProgramError::Flows(errors_text(
+            &gaps.iter().collect::<Vec<_>>(),
+            project,
+            "nothing was compiled",
+        )),
+    })?;
     verify::verify(&p).map_err(|e| {
         ProgramError::Flows(format!(
             "internal compiler error CF0901: the compiled program does not verify: {e}"
         ))
     })?;
     Ok(p)
+}
+
+/// Diagnostics as the human renderer shows them, then a closing line.
+fn errors_text(
+    errors: &[&callflow_compiler::diagnostics::Diagnostic],
+    project: &callflow_compiler::Project,
+    then: &str,
+) -> String {
+    let mut text = String::new();
+    for d in errors {
+        text.push_str(&render::human(
+            d,
+            &project.sources,
+            Style {
+                color: false,
+                unicode: true,
+                width: 100,
+            },
+        ));
+    }
+    text.push_str(&format!("{} error(s): {then}", errors.len()));
+    text
 }
 
 fn read(path: &Path) -> Result<Program, ProgramError> {

@@ -16,16 +16,19 @@ use crate::bytecode::{
 use crate::check::Checked;
 use crate::check::flow::DEFAULT_RETRIES;
 use crate::check::routing::DEFAULT_RING_MS;
-use crate::diagnostics::Severity;
+use crate::diagnostics::{Diagnostic, Severity, codes};
 use crate::pattern;
 use crate::source::Span;
 use std::collections::HashMap;
 
 /// Why lowering could not run.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum LowerError {
     /// The project has errors; fix them first (`check` lists them).
     HasErrors(usize),
+    /// Lowering met something the checker should have refused (CF0901, a bug of callflow's):
+    /// it compiles nothing rather than guess.
+    Internal(Vec<Diagnostic>),
 }
 
 const MENU_TIMEOUT_MS: u64 = 5_000;
@@ -54,6 +57,7 @@ pub fn lower(checked: &Checked) -> Result<Program, LowerError> {
         loc: Loc::default(),
         label: None,
         cur: None,
+        gaps: Vec::new(),
     };
     for (id, f) in checked.project.sources.iter() {
         let _ = id;
@@ -90,6 +94,9 @@ pub fn lower(checked: &Checked) -> Result<Program, LowerError> {
             f.text.clear();
         }
     }
+    if !l.gaps.is_empty() {
+        return Err(LowerError::Internal(l.gaps));
+    }
     Ok(l.p)
 }
 
@@ -109,6 +116,7 @@ impl Ctx {
 /// A jump whose target is filled in later.
 struct Fixup {
     at: usize,
+    span: Span,
     target: Target,
 }
 
@@ -145,6 +153,8 @@ struct Lower<'c> {
     loc: Loc,
     /// The last position taken as a jump target.
     label: Option<Pc>,
+    /// What the checker let through that lowering cannot compile (internal errors).
+    gaps: Vec<Diagnostic>,
 }
 
 impl<'c> Lower<'c> {
@@ -304,6 +314,32 @@ impl<'c> Lower<'c> {
         i
     }
 
+    /// Records something the checker should have refused (an internal error, CF0901).
+    fn gap(&mut self, span: Span, what: String) {
+        self.gaps.push(
+            Diagnostic::new(
+                codes::INTERNAL,
+                span,
+                format!("internal compiler error: {what}"),
+                "the checker let this through, but it cannot be compiled",
+            )
+            .help(
+                "this is a bug in callflow: please report it with this flow; nothing was compiled",
+            ),
+        );
+    }
+
+    /// A flow-local name (menu, variable, consent) the checker resolved.
+    fn local(&mut self, names: &HashMap<&str, u16>, name: &Ident, what: &str) -> u16 {
+        match names.get(name.name.as_str()) {
+            Some(&i) => i,
+            None => {
+                self.gap(name.span, format!("no {what} `{}` in this flow", name.name));
+                0
+            }
+        }
+    }
+
     fn def(&mut self, kind: DefKind, name: &Ident) -> u16 {
         if let Some(&i) = self.defs.get(&(kind, name.name.clone())) {
             return i;
@@ -346,7 +382,12 @@ impl<'c> Lower<'c> {
                         None => Reason::Default,
                         Some("busy") => Reason::Busy,
                         Some("no_answer") => Reason::NoAnswer,
-                        _ => Reason::Closed,
+                        Some("closed") => Reason::Closed,
+                        Some(other) => {
+                            let span = reason.as_ref().map_or(t.span, |r| r.span);
+                            self.gap(span, format!("unknown greeting reason `{other}`"));
+                            continue;
+                        }
                     };
                     greetings[slot as usize] = Some(self.prompt(&t.value));
                 }
@@ -371,7 +412,13 @@ impl<'c> Lower<'c> {
                 });
                 self.p.lookups.len() - 1
             }
-            _ => 0,
+            _ => {
+                self.gap(
+                    name.span,
+                    format!("no {} `{}` to compile", kind.keyword(), name.name),
+                );
+                0
+            }
         } as u16;
         self.defs.insert((kind, name.name.clone()), i);
         i
@@ -473,11 +520,13 @@ impl<'c> Lower<'c> {
             .iter()
             .map(|s| (self.str(&s.name.name), s.level.value))
             .collect();
-        let strategy = g
-            .strategy
-            .as_ref()
-            .and_then(|s| Strategy::from_name(&s.name))
-            .unwrap_or(Strategy::RingAll);
+        let strategy = match &g.strategy {
+            None => Strategy::RingAll,
+            Some(s) => Strategy::from_name(&s.name).unwrap_or_else(|| {
+                self.gap(s.span, format!("unknown strategy `{}`", s.name));
+                Strategy::RingAll
+            }),
+        };
         self.p.groups.push(GroupInfo {
             name,
             strategy,
@@ -593,7 +642,13 @@ impl<'c> Lower<'c> {
         }
         for fx in std::mem::take(&mut st.fixups) {
             let Target::Proc(name) = &fx.target;
-            let target = st.procs.get(name.as_str()).copied().unwrap_or(entry);
+            let target = match st.procs.get(name.as_str()) {
+                Some(&t) => t,
+                None => {
+                    self.gap(fx.span, format!("no block or subflow `{name}` to jump to"));
+                    entry
+                }
+            };
             self.patch(fx.at, target);
         }
     }
@@ -694,16 +749,12 @@ impl<'c> Lower<'c> {
                 });
             }
             StmtKind::Menu(name) => {
-                let m = st.menus.get(name.name.as_str()).copied().unwrap_or(0);
+                let m = self.local(&st.menus, name, "menu");
                 self.emit(Instr::MenuEnter(m));
             }
             StmtKind::Collect(c) => {
                 let idx = self.p.collects.len() as u16;
-                let var = st
-                    .vars
-                    .get(c.var.name.as_str())
-                    .copied()
-                    .unwrap_or(var::KEY);
+                let var = self.local(&st.vars, &c.var, "variable");
                 let prompt = self.prompt(c.prompt.as_ref().map_or("", |p| p.value.as_str()));
                 let terminator = c.terminator.as_ref().map(|t| self.str(&t.value));
                 let min_len = c.min_len.map_or(1, |m| m.value);
@@ -784,13 +835,14 @@ impl<'c> Lower<'c> {
             StmtKind::Set { var, value } => {
                 self.expr(st, value);
                 self.at(s.span);
-                let slot = st.vars.get(var.name.as_str()).copied().unwrap_or(var::KEY);
+                let slot = self.local(&st.vars, var, "variable");
                 self.emit(Instr::Store(slot));
             }
             StmtKind::Goto(name) => {
                 let at = self.emit(Instr::Goto(0));
                 st.fixups.push(Fixup {
                     at,
+                    span: name.span,
                     target: Target::Proc(name.name.clone()),
                 });
             }
@@ -798,6 +850,7 @@ impl<'c> Lower<'c> {
                 let at = self.emit(Instr::Call(0));
                 st.fixups.push(Fixup {
                     at,
+                    span: name.span,
                     target: Target::Proc(name.name.clone()),
                 });
             }
@@ -824,7 +877,12 @@ impl<'c> Lower<'c> {
                     Some("busy") => Reason::Busy,
                     Some("no_answer") => Reason::NoAnswer,
                     Some("closed") => Reason::Closed,
-                    _ => ctx.reason,
+                    None => ctx.reason,
+                    Some(other) => {
+                        let span = reason.as_ref().map_or(s.span, |r| r.span);
+                        self.gap(span, format!("unknown voicemail reason `{other}`"));
+                        ctx.reason
+                    }
                 };
                 self.emit(Instr::Voicemail { vbox, reason });
             }
@@ -855,7 +913,7 @@ impl<'c> Lower<'c> {
                 info.after = after;
             }
             StmtKind::Ask(name) => {
-                let c = st.consents.get(name.name.as_str()).copied().unwrap_or(0);
+                let c = self.local(&st.consents, name, "consent");
                 self.emit(Instr::Ask(c));
             }
             StmtKind::Record(spec) => {
@@ -1003,7 +1061,7 @@ impl<'c> Lower<'c> {
                 }
                 let slot = match var::BUILTIN_NAMES.iter().position(|b| *b == n.name) {
                     Some(i) => i as u16,
-                    None => st.vars.get(n.name.as_str()).copied().unwrap_or(var::KEY),
+                    None => self.local(&st.vars, n, "variable"),
                 };
                 self.emit(Instr::Load(slot));
             }
@@ -1021,12 +1079,9 @@ impl<'c> Lower<'c> {
                     ("open", Some(a)) => Instr::Open(self.def(DefKind::Hours, a)),
                     ("holiday", Some(a)) => Instr::Holiday(self.def(DefKind::Holidays, a)),
                     ("switch", Some(a)) => Instr::Switch(self.def(DefKind::Switch, a)),
-                    ("consented", Some(a)) => Instr::Consented(
-                        st.consents
-                            .get(a.name.as_str())
-                            .copied()
-                            .unwrap_or(bytecode::ANY_CONSENT),
-                    ),
+                    ("consented", Some(a)) => {
+                        Instr::Consented(self.local(&st.consents, a, "consent"))
+                    }
                     ("consented", None) => Instr::Consented(bytecode::ANY_CONSENT),
                     (f, Some(a)) => {
                         let stat = match f {
@@ -1034,14 +1089,21 @@ impl<'c> Lower<'c> {
                             "logged_in" => Stat::LoggedIn,
                             "queue_length" => Stat::QueueLength,
                             "waiting_time" => Stat::WaitingTime,
-                            _ => Stat::ExpectedWait,
+                            "expected_wait" => Stat::ExpectedWait,
+                            other => {
+                                self.gap(func.span, format!("unknown function `{other}`"));
+                                Stat::ExpectedWait
+                            }
                         };
                         Instr::Stat {
                             group: self.def(DefKind::Group, a),
                             stat,
                         }
                     }
-                    _ => Instr::PushBool(false),
+                    (other, _) => {
+                        self.gap(func.span, format!("`{other}` without its argument"));
+                        Instr::PushBool(false)
+                    }
                 };
                 self.emit(i);
             }
@@ -1087,33 +1149,35 @@ impl<'c> Lower<'c> {
                 left, op, right, ..
             } => {
                 self.expr(st, left);
-                match op {
+                let instr = match op {
                     CmpOp::Matches => {
                         let p = match right {
                             Expr::Text(t) => pattern::parse_number(&t.value).ok(),
                             _ => None,
                         };
-                        let idx = self.p.patterns.len() as u32;
-                        self.p.patterns.push(p.unwrap_or(pattern::Pattern {
-                            elems: Vec::new(),
-                            rest: false,
-                        }));
-                        self.emit(Instr::Matches(idx));
-                    }
-                    _ => {
-                        self.expr(st, right);
-                        self.at(c.span());
-                        self.emit(match op {
-                            CmpOp::StartsWith => Instr::StartsWith,
-                            CmpOp::Eq => Instr::Cmp(bytecode::Cmp::Eq),
-                            CmpOp::Ne => Instr::Cmp(bytecode::Cmp::Ne),
-                            CmpOp::Lt => Instr::Cmp(bytecode::Cmp::Lt),
-                            CmpOp::Le => Instr::Cmp(bytecode::Cmp::Le),
-                            CmpOp::Gt => Instr::Cmp(bytecode::Cmp::Gt),
-                            _ => Instr::Cmp(bytecode::Cmp::Ge),
+                        let p = p.unwrap_or_else(|| {
+                            self.gap(c.span(), "a number pattern that does not parse".into());
+                            pattern::Pattern {
+                                elems: Vec::new(),
+                                rest: false,
+                            }
                         });
+                        let idx = self.p.patterns.len() as u32;
+                        self.p.patterns.push(p);
+                        self.emit(Instr::Matches(idx));
+                        return;
                     }
-                }
+                    CmpOp::StartsWith => Instr::StartsWith,
+                    CmpOp::Eq => Instr::Cmp(bytecode::Cmp::Eq),
+                    CmpOp::Ne => Instr::Cmp(bytecode::Cmp::Ne),
+                    CmpOp::Lt => Instr::Cmp(bytecode::Cmp::Lt),
+                    CmpOp::Le => Instr::Cmp(bytecode::Cmp::Le),
+                    CmpOp::Gt => Instr::Cmp(bytecode::Cmp::Gt),
+                    CmpOp::Ge => Instr::Cmp(bytecode::Cmp::Ge),
+                };
+                self.expr(st, right);
+                self.at(c.span());
+                self.emit(instr);
             }
             Cond::In { left, list, .. } => {
                 self.expr(st, left);
@@ -1213,5 +1277,41 @@ fn needed_consent(st: &FlowState, spec: &crate::ast::RecordSpec) -> u16 {
             .copied()
             .unwrap_or(bytecode::ANY_CONSENT),
         None => bytecode::ANY_CONSENT,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Project;
+    use std::path::Path;
+
+    /// A project whose errors are hidden from `lower`, as a checker gap would: lowering must
+    /// report an internal error at the name, not compile menu 0 or variable `key` instead.
+    #[test]
+    fn names_the_checker_let_through_are_internal_errors_not_guesses() {
+        let mut p = Project::new();
+        let text = "flow f { numbers \"200\"\n start { menu nowhere\n if nothing == \"1\" { hangup }\n ask nobody\n goto never } }";
+        p.add_file(Path::new("t.flow"), text.to_string(), true);
+        let mut checked = crate::check(&p);
+        assert!(
+            !checked.diags.list.is_empty(),
+            "the checker sees the mistakes"
+        );
+        checked.diags.list.clear();
+        let Err(LowerError::Internal(gaps)) = lower(&checked) else {
+            panic!("lowering must refuse");
+        };
+        let said: Vec<&str> = gaps.iter().map(|d| d.message.as_str()).collect();
+        assert_eq!(
+            said,
+            vec![
+                "internal compiler error: no menu `nowhere` in this flow",
+                "internal compiler error: no variable `nothing` in this flow",
+                "internal compiler error: no consent `nobody` in this flow",
+                "internal compiler error: no block or subflow `never` to jump to",
+            ]
+        );
+        assert!(gaps.iter().all(|d| d.code == codes::INTERNAL));
     }
 }
