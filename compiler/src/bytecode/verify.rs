@@ -1,8 +1,9 @@
 //! The verifier: proves a `Program` safe to run before any call executes it — every pool
 //! index and jump target in range, every table consistent, the operand stack balanced (same
-//! depth on every path, empty at every effect, never deeper than `MAX_STACK`), and no path
-//! running off the end of the code. A program that fails here is never run; for a program the
-//! compiler just produced, a failure is a compiler bug.
+//! depth on every path, empty at every effect, never deeper than `MAX_STACK`), no path
+//! running off the end of the code, and each flow's code using only that flow's variables and
+//! consents (a recording always names a consent of its flow). A program that fails here is
+//! never run; for a program the compiler just produced, a failure is a compiler bug.
 
 use super::{ANY_CONSENT, Const, Instr, Pc, Program, WEEK_WORDS, var};
 use std::fmt;
@@ -93,7 +94,126 @@ pub fn verify(p: &Program) -> Result<(), VerifyError> {
         let d = p.debug[pc];
         v.idx("debug file", d.file as usize, p.files.len().max(1))?;
     }
-    stack(&mut v)
+    stack(&mut v)?;
+    flows(&mut v)
+}
+
+/// The code each flow can reach from its entry: straight-line successors, calls and gotos, and
+/// the continuations of the menus, collects, routes and lookups it uses. No instruction
+/// belongs to two flows.
+fn owners(v: &mut V) -> Result<Vec<Option<u16>>, VerifyError> {
+    let p = v.p;
+    let mut owner: Vec<Option<u16>> = vec![None; p.code.len()];
+    for (f, info) in p.flows.iter().enumerate() {
+        let mut work = vec![info.entry];
+        while let Some(pc) = work.pop() {
+            let Some(&i) = p.code.get(pc as usize) else {
+                continue;
+            };
+            match owner[pc as usize] {
+                Some(o) if o == f as u16 => continue,
+                Some(o) => {
+                    v.at = format!("instruction {pc}");
+                    return v
+                        .fail(format!("reached from flow {o} and flow {f}"))
+                        .map(|_| Vec::new());
+                }
+                None => owner[pc as usize] = Some(f as u16),
+            }
+            work.extend(successors(pc, i).into_iter().flatten());
+            match i {
+                Instr::MenuEnter(m) | Instr::MenuWait(m) | Instr::MenuRetry(m) => {
+                    if let Some(m) = p.menus.get(m as usize) {
+                        work.push(m.wait);
+                        work.extend(m.keys.iter().map(|k| k.1));
+                        work.extend(m.patterns.iter().map(|k| k.1));
+                        work.extend(m.invalid.iter().chain(&m.timeout).chain(&m.exhausted));
+                    }
+                    if let Instr::MenuEnter(_) = i {
+                        work.push(pc + 1);
+                    }
+                }
+                Instr::CollectEnter(c) | Instr::CollectWait(c) | Instr::CollectRetry(c) => {
+                    if let Some(c) = p.collects.get(c as usize) {
+                        work.extend([c.wait, c.done]);
+                        work.extend(c.invalid.iter().chain(&c.timeout).chain(&c.exhausted));
+                    }
+                }
+                Instr::Route(r) => {
+                    if let Some(r) = p.routes.get(r as usize) {
+                        work.push(r.after);
+                        work.extend(r.no_answer.iter().chain(&r.busy));
+                        if let Some(q) = &r.queue {
+                            work.extend(q.exit_keys.iter().map(|k| k.1));
+                            work.extend(q.on_max_wait.iter().chain(&q.on_max_length));
+                        }
+                    }
+                }
+                Instr::Lookup(s) => {
+                    if let Some(s) = p.lookup_sites.get(s as usize) {
+                        work.push(s.after);
+                        work.extend(s.on_error.iter().chain(&s.on_not_found));
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    Ok(owner)
+}
+
+/// Each flow's code touches only its own variables and consents; recordings name a consent of
+/// the flow (or, in a flow without consents, none — and never record).
+fn flows(v: &mut V) -> R {
+    let p = v.p;
+    let owner = owners(v)?;
+    for (pc, (&i, o)) in p.code.iter().zip(&owner).enumerate() {
+        let Some(f) = o.map(|f| &p.flows[f as usize]) else {
+            continue;
+        };
+        v.at = format!("instruction {pc} ({i:?})");
+        let vars = var::FIRST_USER as usize + f.vars.len();
+        let own = |c: u16| f.consents.contains(&c);
+        let recording_consent = |c: u16| {
+            if f.consents.is_empty() {
+                c == ANY_CONSENT
+            } else {
+                own(c)
+            }
+        };
+        match i {
+            Instr::Load(slot) | Instr::Store(slot) if slot as usize >= vars => {
+                return v.fail(format!("variable {slot}, but the flow has {vars}"));
+            }
+            Instr::CollectEnter(c) | Instr::CollectWait(c) | Instr::CollectRetry(c)
+                if p.collects[c as usize].var as usize >= vars =>
+            {
+                return v.fail("collects into a variable the flow does not have".into());
+            }
+            Instr::Ask(c) if !own(c) => {
+                return v.fail(format!("asks consent {c}, which is not the flow's"));
+            }
+            Instr::Consented(c) if c != ANY_CONSENT && !own(c) => {
+                return v.fail(format!("checks consent {c}, which is not the flow's"));
+            }
+            Instr::Record(c) if !recording_consent(c) => {
+                return v.fail(format!(
+                    "records with consent {c}, which is not one of the flow's consents"
+                ));
+            }
+            Instr::Route(r) => {
+                let r = &p.routes[r as usize];
+                if r.record != super::RecordMode::Off && !recording_consent(r.record_consent) {
+                    return v.fail(format!(
+                        "records the conversation with consent {}, which is not one of the flow's",
+                        r.record_consent
+                    ));
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 fn operands(v: &V, i: Instr, max_var: usize) -> R {
@@ -438,4 +558,87 @@ fn stack(v: &mut V) -> R {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Project;
+    use std::path::Path;
+
+    fn compile(text: &str) -> Program {
+        let mut p = Project::new();
+        p.add_file(Path::new("t.flow"), text.to_string(), true);
+        crate::lower::lower(&crate::check(&p)).expect("compiles")
+    }
+
+    const TWO_FLOWS: &str = r#"
+agent ann { contact "sip:ann@pbx" }
+group g { members ann }
+flow a {
+    numbers "200"
+    start {
+        ask rec
+        set x = "1"
+        if consented(rec) { record }
+        route g { record if consented; busy => hangup }
+    }
+    consent rec { prompt "p" accept "1" refuse "2" silence means refuse }
+}
+flow b {
+    numbers "300"
+    start {
+        set y = "1"
+        set z = "2"
+        ask other
+        hangup
+    }
+    consent other { prompt "p" accept "1" refuse "2" silence means refuse }
+}
+"#;
+
+    fn find(p: &Program, f: impl Fn(&Instr) -> bool) -> usize {
+        p.code.iter().position(f).expect("the instruction is there")
+    }
+
+    #[test]
+    fn each_flow_uses_only_its_own_variables_and_consents() {
+        let good = compile(TWO_FLOWS);
+        verify(&good).unwrap();
+        let rec = good.flows[0].consents[0];
+        let other = good.flows[1].consents[0];
+
+        // A recording with "any consent" in a flow that has consents.
+        let mut p = good.clone();
+        let at = find(&p, |i| matches!(i, Instr::Record(_)));
+        p.code[at] = Instr::Record(ANY_CONSENT);
+        assert!(
+            verify(&p)
+                .unwrap_err()
+                .problem
+                .contains("records with consent")
+        );
+
+        // A route recording on another flow's consent.
+        let mut p = good.clone();
+        p.routes[0].record_consent = other;
+        assert!(
+            verify(&p)
+                .unwrap_err()
+                .problem
+                .contains("records the conversation")
+        );
+
+        // Asking another flow's consent.
+        let mut p = good.clone();
+        let at = find(&p, |i| *i == Instr::Ask(rec));
+        p.code[at] = Instr::Ask(other);
+        assert!(verify(&p).unwrap_err().problem.contains("not the flow's"));
+
+        // Flow a has one variable; flow b has two: slot 5 exists only in b.
+        let mut p = good.clone();
+        let at = find(&p, |i| matches!(i, Instr::Store(_)));
+        p.code[at] = Instr::Store(var::FIRST_USER + 1);
+        assert!(verify(&p).unwrap_err().problem.contains("variable 5"));
+    }
 }
