@@ -746,9 +746,24 @@ pub fn keys(flow: &Flow, diags: &mut Diagnostics) {
             crate::check::flow::for_each_body(s, |inner| queue_keys(inner, out));
         }
     }
+    fn collects<'a>(b: &'a Body, out: &mut Vec<&'a crate::ast::Collect>) {
+        for s in &b.stmts {
+            if let StmtKind::Collect(c) = &s.kind {
+                out.push(c);
+            }
+            crate::check::flow::for_each_body(s, |inner| collects(inner, out));
+        }
+    }
     let mut qkeys = Vec::new();
+    let mut inputs = Vec::new();
     for b in flow.start.iter().chain(flow.procs.iter().map(|p| &p.body)) {
         queue_keys(b, &mut qkeys);
+        collects(b, &mut inputs);
+    }
+    for m in &flow.menus {
+        for b in m.arms.iter().map(|a| &a.body).chain(m.handlers.iter().map(|h| &h.body)) {
+            collects(b, &mut inputs);
+        }
     }
     for m in &flow.menus {
         for a in &m.arms {
@@ -825,6 +840,32 @@ pub fn keys(flow: &Flow, diags: &mut Diagnostics) {
                         Diagnostic::new(codes::CONSENT_KEYS_CLASH, tw.span, format!("withdraw key \"{}\" clashes with key \"{value}\"", tw.value), "works at any time during the call")
                             .label(*span, "this key starts the same way")
                             .help("the withdraw key is heard during menus and queues too; choose keys so that no menu or queue key starts like the withdraw key"),
+                    );
+                    break;
+                }
+            }
+            // `collect` takes digits and ends on its terminator: a withdraw key starting with
+            // a digit, or with a collect's terminator, would be typed inside the input.
+            let first = tw.value.chars().next().unwrap_or(' ');
+            for input in &inputs {
+                let ends_on = input.terminator.as_ref().filter(|t| t.value.starts_with(first));
+                if first.is_ascii_digit() || ends_on.is_some() {
+                    let why = match ends_on {
+                        Some(t) => format!("`{}` ends its input", t.value),
+                        None => "it takes digits".to_string(),
+                    };
+                    diags.push(
+                        Diagnostic::new(
+                            codes::CONSENT_KEYS_CLASH,
+                            tw.span,
+                            format!(
+                                "withdraw key \"{}\" can be typed inside collect `{}`",
+                                tw.value, input.var.name
+                            ),
+                            "works at any time during the call",
+                        )
+                        .label(input.var.span, format!("{why}: a caller typing it here withdraws consent"))
+                        .help("collect input is digits and its terminator; choose a withdraw key that starts with `*` (or `#`) and a terminator that differs from it"),
                     );
                     break;
                 }

@@ -109,9 +109,9 @@ impl Machine {
                     }
                 }
                 let n = d.chars().count() as u32;
-                let digits_ok = d
-                    .chars()
-                    .all(|c| c.is_ascii_digit() || c == '*' || c == '#');
+                // Digits only: `*` and `#` end the input (as its terminator) or are wrong keys,
+                // so a withdraw key starting with `*` is never part of a number typed.
+                let digits_ok = d.chars().all(|c| c.is_ascii_digit());
                 call.pc = if !pressed {
                     note(trace, pc, || "no digits before the timeout".into());
                     info.timeout
