@@ -409,16 +409,7 @@ pub struct Window {
     pub span: Span,
 }
 
-/// A weekday, Monday = 0.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Weekday(pub u8);
-
-impl Weekday {
-    pub const NAMES: [&'static str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
-    pub fn name(self) -> &'static str {
-        Self::NAMES[self.0 as usize]
-    }
-}
+pub use crate::week::Weekday;
 
 #[derive(Debug)]
 pub enum HoursRule {

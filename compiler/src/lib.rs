@@ -1,16 +1,33 @@
-//! The callflow language: source files → syntax → checked project → (later) bytecode, with
-//! diagnostics for every mistake. No I/O and no clock: callers hand in texts and file facts.
+//! The callflow language: source files → syntax → checked project → bytecode, with diagnostics
+//! for every mistake. No I/O and no clock: callers hand in texts and file facts.
+//!
+//! Without the `check` feature (on by default) the crate is only what a runtime needs: the
+//! bytecode (types, file format, verifier, disassembler) and what the language shares with the
+//! VM (number patterns, phone numbers, weekdays) — no parser, no checker, no diagnostics.
 
-pub mod ast;
 pub mod bytecode;
-pub mod calendar;
-pub mod check;
-pub mod diagnostics;
-pub mod lower;
+pub mod numbers;
 pub mod pattern;
+pub mod week;
+
+#[cfg(feature = "check")]
+pub mod ast;
+#[cfg(feature = "check")]
+pub mod calendar;
+#[cfg(feature = "check")]
+pub mod check;
+#[cfg(feature = "check")]
+pub mod diagnostics;
+#[cfg(feature = "check")]
+pub mod lower;
+#[cfg(feature = "check")]
 pub mod project;
+#[cfg(feature = "check")]
 pub mod source;
+#[cfg(feature = "check")]
 pub mod syntax;
 
+#[cfg(feature = "check")]
 pub use check::{Checked, check};
+#[cfg(feature = "check")]
 pub use project::Project;

@@ -224,7 +224,7 @@ fn week_ranges(week: &[u64]) -> String {
             while m < total && super::week_bit(week, m) {
                 m += 1;
             }
-            let day = |x: u32| crate::ast::Weekday((x / 1440 % 7) as u8).name();
+            let day = |x: u32| crate::week::Weekday((x / 1440 % 7) as u8).name();
             let (s, e) = (start % 1440, m % 1440);
             // A window that runs past midnight names the day it ends on.
             let end_day = if (m - 1) / 1440 != start / 1440 && e != 0 {

@@ -560,7 +560,7 @@ fn stack(v: &mut V) -> R {
     Ok(())
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "check"))]
 mod tests {
     use super::*;
     use crate::Project;

@@ -761,7 +761,12 @@ pub fn keys(flow: &Flow, diags: &mut Diagnostics) {
         collects(b, &mut inputs);
     }
     for m in &flow.menus {
-        for b in m.arms.iter().map(|a| &a.body).chain(m.handlers.iter().map(|h| &h.body)) {
+        for b in m
+            .arms
+            .iter()
+            .map(|a| &a.body)
+            .chain(m.handlers.iter().map(|h| &h.body))
+        {
             collects(b, &mut inputs);
         }
     }
@@ -848,7 +853,10 @@ pub fn keys(flow: &Flow, diags: &mut Diagnostics) {
             // a digit, or with a collect's terminator, would be typed inside the input.
             let first = tw.value.chars().next().unwrap_or(' ');
             for input in &inputs {
-                let ends_on = input.terminator.as_ref().filter(|t| t.value.starts_with(first));
+                let ends_on = input
+                    .terminator
+                    .as_ref()
+                    .filter(|t| t.value.starts_with(first));
                 if first.is_ascii_digit() || ends_on.is_some() {
                     let why = match ends_on {
                         Some(t) => format!("`{}` ends its input", t.value),

@@ -173,7 +173,7 @@ impl<'a, 'p> Sim<'a, 'p> {
         let p = m.program();
         let mut runs = Vec::new();
         for script in &s.calls {
-            let number = callflow_compiler::check::numbers::normalize(&script.dialled)
+            let number = callflow_compiler::numbers::normalize(&script.dialled)
                 .ok_or_else(|| format!("\"{}\" is not a phone number", script.dialled))?;
             let flow = p
                 .flow_for(&number)

@@ -39,7 +39,7 @@ impl Local {
     }
 
     pub fn describe(&self) -> String {
-        let day = callflow_compiler::ast::Weekday(self.weekday).name();
+        let day = callflow_compiler::week::Weekday(self.weekday).name();
         format!("{} {day} {:02}:{:02}", self.date, self.hour, self.minute)
     }
 }
