@@ -37,7 +37,11 @@ pub struct Args {
     pub jit: bool,
 }
 
-fn scenario(t: &TestDef, m: &Machine) -> Result<Scenario, String> {
+fn scenario(
+    t: &TestDef,
+    m: &Machine,
+    prompt_ms: &std::collections::HashMap<String, u64>,
+) -> Result<Scenario, String> {
     let p = m.program();
     if t.calls.is_empty() {
         return Err("the test makes no call".into());
@@ -117,6 +121,7 @@ fn scenario(t: &TestDef, m: &Machine) -> Result<Scenario, String> {
     if let Some(seed) = t.seed {
         s.seed = u64::from(seed.value);
     }
+    s.prompt_ms = prompt_ms.clone();
     Ok(s)
 }
 
@@ -336,6 +341,8 @@ pub fn run(a: &Args) -> ExitCode {
         Ok(m) => m,
         Err(code) => return code,
     };
+    // Prompts play as long as their files (the simulated clock).
+    let lengths = crate::wav::prompt_lengths(&program);
     let (mut passed, mut failed) = (0, 0);
     let mut covered: BTreeSet<u32> = BTreeSet::new();
     for module in &project.modules {
@@ -350,7 +357,7 @@ pub fn run(a: &Args) -> ExitCode {
             }
             let at = file.line_col(t.keyword.start);
             let label = format!("test \"{}\" ({}:{})", t.name.value, file.name, at.line);
-            let result = scenario(t, &m).and_then(|s| sim::run_all(&m, &s));
+            let result = scenario(t, &m, &lengths).and_then(|s| sim::run_all(&m, &s));
             match result {
                 Err(e) => {
                     failed += 1;

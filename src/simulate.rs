@@ -314,7 +314,10 @@ pub fn run(a: &Args) -> ExitCode {
         Err(code) => return code,
     };
     let s = match scenario(a, &m) {
-        Ok(s) => s,
+        Ok(mut s) => {
+            s.prompt_ms = crate::wav::prompt_lengths(&program);
+            s
+        }
         Err(e) => {
             eprintln!("error: {e}");
             return ExitCode::from(2);

@@ -1,5 +1,6 @@
-//! Reads the header of a WAV file into the facts the checker wants (rate, channels, format).
-//! Handles PCM, A-law, µ-law and WAVE_FORMAT_EXTENSIBLE; never reads the audio itself.
+//! Reads the header of a WAV file into the facts the checker wants (rate, channels, format)
+//! and its length (for the simulated clock). Handles PCM, A-law, µ-law and
+//! WAVE_FORMAT_EXTENSIBLE; never reads the audio itself.
 
 use callflow_compiler::check::MediaFact;
 use std::io::Read;
@@ -69,6 +70,62 @@ pub fn header(b: &[u8]) -> MediaFact {
     MediaFact::NotWav("it has no format chunk in its first 4 KB".into())
 }
 
+/// How long the WAV file at `path` plays, in milliseconds (`None`: not a readable WAV file).
+pub fn length_ms(path: &Path) -> Option<u64> {
+    let mut f = std::fs::File::open(path).ok()?;
+    let size = f.metadata().ok()?.len();
+    let mut head = Vec::with_capacity(4096);
+    (&mut f).take(4096).read_to_end(&mut head).ok()?;
+    length_of(&head, size)
+}
+
+/// The length from a file's first bytes and its size: the `data` chunk's size (or, when it
+/// says "unknown", the rest of the file) over the format's bytes per second.
+fn length_of(b: &[u8], file_size: u64) -> Option<u64> {
+    if b.len() < 12 || &b[0..4] != b"RIFF" || &b[8..12] != b"WAVE" {
+        return None;
+    }
+    let mut byte_rate = None;
+    let mut i = 12;
+    while i + 8 <= b.len() {
+        let id = &b[i..i + 4];
+        let size = u32_at(b, i + 4)?;
+        let data = i + 8;
+        if id == b"fmt " {
+            byte_rate = u32_at(b, data + 8).filter(|r| *r > 0);
+        } else if id == b"data" {
+            let bytes = if size == u32::MAX {
+                file_size.saturating_sub(data as u64)
+            } else {
+                u64::from(size).min(file_size.saturating_sub(data as u64))
+            };
+            return Some(bytes * 1000 / u64::from(byte_rate?));
+        }
+        i = data.saturating_add(size as usize + (size as usize & 1));
+    }
+    None
+}
+
+/// The length of every prompt file of `program` that can be read, by its path as written in
+/// the program (for `Scenario::prompt_ms`).
+pub fn prompt_lengths(
+    program: &callflow_compiler::bytecode::Program,
+) -> std::collections::HashMap<String, u64> {
+    let mut out = std::collections::HashMap::new();
+    for p in &program.prompts {
+        for (_, f) in &p.files {
+            let file = program.str(*f);
+            if out.contains_key(file) {
+                continue;
+            }
+            if let Some(ms) = length_ms(Path::new(file)) {
+                out.insert(file.to_string(), ms);
+            }
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -107,5 +164,19 @@ mod tests {
             MediaFact::NotWav(_)
         ));
         assert!(matches!(header(b""), MediaFact::NotWav(_)));
+    }
+
+    #[test]
+    fn length_from_the_data_chunk_and_the_byte_rate() {
+        // 8 kHz mono 16-bit: 16,000 bytes per second; 24,000 bytes of audio: 1.5 s.
+        let mut b = wav(8000, 1, 16, 1);
+        b.truncate(b.len() - 8); // its empty data chunk
+        b.extend_from_slice(b"data");
+        b.extend_from_slice(&24_000u32.to_le_bytes());
+        let size = b.len() as u64 + 24_000;
+        assert_eq!(length_of(&b, size), Some(1500));
+        // A data chunk longer than the file (cut short): what is there.
+        assert_eq!(length_of(&b, size - 8_000), Some(1000));
+        assert_eq!(length_of(b"RIFF....WAVE", 12), None);
     }
 }
