@@ -37,7 +37,7 @@ pub struct Args {
     pub jit: bool,
 }
 
-fn scenario(
+pub fn scenario(
     t: &TestDef,
     m: &Machine,
     prompt_ms: &std::collections::HashMap<String, u64>,
@@ -349,6 +349,9 @@ pub fn run(a: &Args) -> ExitCode {
         let file = project.sources.get(module.file);
         for item in &module.items {
             let Item::Test(t) = item else { continue };
+            if t.scenario {
+                continue; // for `callflow simulate --scenario`
+            }
             if a.filter
                 .as_ref()
                 .is_some_and(|f| !t.name.value.contains(f.as_str()))

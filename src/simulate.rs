@@ -19,8 +19,13 @@ pub struct Args {
     #[arg(required = true)]
     pub paths: Vec<PathBuf>,
     /// The number dialled (decides the flow).
-    #[arg(long)]
-    pub number: String,
+    #[arg(long, required_unless_present = "scenario")]
+    pub number: Option<String>,
+    /// Run a `scenario "NAME" { ... }` (or a test) of the flow files instead: several calls
+    /// arriving at their times and sharing agents and queues. Prints each call's trace and a
+    /// summary with the waiting times.
+    #[arg(long, conflicts_with_all = ["number", "keys", "agents", "earlier", "queues"])]
+    pub scenario: Option<String>,
     /// The caller's number (`anonymous` for a withheld number).
     #[arg(long, default_value = "+4930123456")]
     pub caller: String,
@@ -106,8 +111,9 @@ pub fn agent_setting(s: &str) -> Option<AgentSetting> {
 
 fn scenario(a: &Args, m: &Machine) -> Result<Scenario, String> {
     let p = m.program();
-    let number = callflow_compiler::check::numbers::normalize(&a.number)
-        .ok_or_else(|| format!("`{}` is not a phone number", a.number))?;
+    let dialled = a.number.as_deref().unwrap_or_default();
+    let number = callflow_compiler::check::numbers::normalize(dialled)
+        .ok_or_else(|| format!("`{dialled}` is not a phone number"))?;
     let flow = p.flow_for(&number).ok_or_else(|| {
         let all: Vec<String> = p
             .flows
@@ -305,6 +311,9 @@ pub fn json(p: &Program, o: &Outcome) -> serde_json::Value {
 }
 
 pub fn run(a: &Args) -> ExitCode {
+    if let Some(name) = &a.scenario {
+        return run_scenario(a, name);
+    }
     let program = match compile_cmd::program(&a.paths, compile_cmd::Prompts::Optional) {
         Ok(p) => p,
         Err(e) => return compile_cmd::report(e),
@@ -345,13 +354,123 @@ pub fn run(a: &Args) -> ExitCode {
                 text(
                     &program,
                     &o,
-                    &format!("call from {} to {} at {when}", a.caller, a.number)
+                    &format!(
+                        "call from {} to {} at {when}",
+                        a.caller,
+                        a.number.as_deref().unwrap_or_default()
+                    )
                 )
             );
         }
         Format::Json => println!("{}", json(&program, &o)),
     }
     if matches!(o.end, SimEnd::Vm(End::Failed(_))) {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// `--scenario NAME`: the named scenario (or test) of the flow files, all its calls.
+fn run_scenario(a: &Args, name: &str) -> ExitCode {
+    let (project, program) = match compile_cmd::build(&a.paths, compile_cmd::Prompts::Optional) {
+        Ok(x) => x,
+        Err(e) => return compile_cmd::report(e),
+    };
+    let m = match crate::compile_cmd::machine(&program, a.jit) {
+        Ok(m) => m,
+        Err(code) => return code,
+    };
+    let all: Vec<&callflow_compiler::ast::TestDef> = project
+        .modules
+        .iter()
+        .flat_map(|module| &module.items)
+        .filter_map(|item| match item {
+            callflow_compiler::ast::Item::Test(t) => Some(t),
+            _ => None,
+        })
+        .collect();
+    let Some(t) = all.iter().find(|t| t.name.value == name) else {
+        let names = all.iter().map(|t| t.name.value.as_str());
+        let scenarios: Vec<String> = all
+            .iter()
+            .filter(|t| t.scenario)
+            .map(|t| format!("\"{}\"", t.name.value))
+            .collect();
+        let hint = callflow_compiler::diagnostics::suggest::closest(name, names).map_or_else(
+            || match scenarios.is_empty() {
+                true => {
+                    "write `scenario \"NAME\" { ... }` in a flow file (docs/language.md)".into()
+                }
+                false => format!(
+                    "the scenarios are: {} (a test's name works too)",
+                    scenarios.join(", ")
+                ),
+            },
+            |c| format!("did you mean \"{c}\"?"),
+        );
+        eprintln!("error: no scenario or test \"{name}\" in these files; {hint}");
+        return ExitCode::from(2);
+    };
+    let lengths = crate::wav::prompt_lengths(&program);
+    let outs = match crate::flowtest::scenario(t, &m, &lengths).and_then(|s| sim::run_all(&m, &s)) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let local = |o: &Outcome, at: jiff::Timestamp| {
+        let flow = program.flow_named(&o.flow).unwrap_or(0);
+        m.zone(flow)
+            .to_datetime(at)
+            .strftime("%Y-%m-%d %H:%M:%S")
+            .to_string()
+    };
+    match a.format {
+        Format::Text => {
+            for (i, (c, o)) in t.calls.iter().zip(&outs).enumerate() {
+                let header = format!(
+                    "call {} from {} to {} at {}",
+                    i + 1,
+                    o.caller,
+                    c.number.value,
+                    local(o, o.at)
+                );
+                println!("{}", text(&program, o, &header));
+            }
+            println!("summary of \"{name}\":");
+            for (i, o) in outs.iter().enumerate() {
+                let waited: u64 = o.routes.iter().map(|r| r.waited_ms).sum();
+                println!(
+                    "  call {:<3} {:<18} arrived {}  waited {:<7} {}",
+                    i + 1,
+                    o.caller,
+                    local(o, o.at),
+                    sim::duration((waited + 500) / 1000 * 1000),
+                    outcome_text(o)
+                );
+            }
+        }
+        Format::Json => {
+            let calls: Vec<serde_json::Value> = outs
+                .iter()
+                .map(|o| {
+                    let mut v = json(&program, o);
+                    v["caller"] = json!(o.caller);
+                    v["arrived"] = json!(local(o, o.at));
+                    v["ended"] = json!(local(o, o.ended_at));
+                    v["waited_ms"] = json!(o.routes.iter().map(|r| r.waited_ms).sum::<u64>());
+                    v
+                })
+                .collect();
+            println!("{}", json!({"scenario": name, "calls": calls}));
+        }
+    }
+    if outs
+        .iter()
+        .any(|o| matches!(o.end, SimEnd::Vm(End::Failed(_))))
+    {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS

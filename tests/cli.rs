@@ -99,3 +99,66 @@ fn explain_prints_the_page() {
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("no diagnostic code CF9999"));
 }
+
+#[test]
+fn simulate_runs_a_scenario_of_several_calls_with_a_summary() {
+    let flows = Path::new(env!("CARGO_MANIFEST_DIR")).join("flows");
+    let flows = flows.to_str().unwrap();
+    let out = callflow(&["simulate", flows, "--scenario", "monday morning rush"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("call 1 from +49 170 5550101"), "{stdout}");
+    let summary = stdout
+        .split("summary of \"monday morning rush\":")
+        .nth(1)
+        .unwrap();
+    assert_eq!(
+        summary
+            .lines()
+            .filter(|l| l.trim_start().starts_with("call "))
+            .count(),
+        6
+    );
+    assert!(summary.contains("the caller hung up"), "{summary}");
+    assert!(summary.contains("waited 5m5s"), "{summary}");
+
+    let out = callflow(&[
+        "simulate",
+        flows,
+        "--scenario",
+        "monday morning rush",
+        "--format",
+        "json",
+    ]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["calls"].as_array().unwrap().len(), 6);
+    assert_eq!(v["calls"][4]["outcome"], "the caller hung up");
+
+    let out = callflow(&["simulate", flows, "--scenario", "monday rush"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("the scenarios are: \"monday morning rush\""));
+}
+
+#[test]
+fn scenarios_need_no_expectations_and_are_not_tests() {
+    let dir = std::env::temp_dir().join(format!("callflow-scenario-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("s.flow");
+    std::fs::write(
+        &file,
+        "flow f {\n numbers \"200\"\n start { hangup }\n}\nscenario \"look\" {\n call \"200\"\n}\n",
+    )
+    .unwrap();
+    let path = file.to_str().unwrap();
+    let out = callflow(&["check", "--deny-warnings", path]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+    let out = callflow(&["test", path]);
+    assert!(
+        text(&out.stderr).contains("no tests"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = callflow(&["simulate", path, "--scenario", "look"]);
+    assert!(text(&out.stdout).contains("the flow hangs up"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}

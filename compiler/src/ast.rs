@@ -581,6 +581,9 @@ impl Cond {
 pub struct TestDef {
     pub name: Text,
     pub keyword: Span,
+    /// Written `scenario "..." { }`: calls to simulate (`callflow simulate --scenario`), with
+    /// expectations optional; `callflow test` leaves it alone.
+    pub scenario: bool,
     /// The calls in the written order; the lines after a `call` line belong to that call.
     pub calls: Vec<TestCall>,
     /// Call lines (`keys`, `expect`, ...) written before the first `call`: they belong to the

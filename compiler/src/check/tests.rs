@@ -28,12 +28,13 @@ pub fn check(
     let resolve = |name: &crate::ast::Ident, kind: DefKind, diags: &mut Diagnostics| {
         cx.globals.resolve(name, kind, file, cx.project, diags)
     };
+    let what = if t.scenario { "scenario" } else { "test" };
     if t.calls.is_empty() {
         diags.push(
             Diagnostic::new(
                 codes::TEST_INCOMPLETE,
                 t.name.span,
-                format!("test \"{}\" makes no call", t.name.value),
+                format!("{what} \"{}\" makes no call", t.name.value),
                 "no `call` line",
             )
             .help("add `call \"+49 30 2555 5366\" from \"+49 30 1234567\" at 2026-12-24 10:15`"),
@@ -84,7 +85,7 @@ pub fn check(
             super::time::time_of_day(time, diags);
         }
     }
-    if t.expects().next().is_none() {
+    if !t.scenario && t.expects().next().is_none() {
         diags.push(
             Diagnostic::new(codes::TEST_INCOMPLETE, t.name.span, format!("test \"{}\" expects nothing", t.name.value), "it cannot fail")
                 .help("add what must happen, such as `expect voicemail support_box closed` or `expect agent jan`"),

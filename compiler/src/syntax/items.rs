@@ -23,6 +23,7 @@ pub const ITEM_KEYWORDS: &[&str] = &[
     "switch",
     "lookup",
     "test",
+    "scenario",
 ];
 
 const FLOW_KEYWORDS: &[&str] = &[
@@ -66,7 +67,7 @@ impl Parser<'_> {
             "prompt" => Item::Prompt(self.prompt_def(&mut cur, &kw)?),
             "switch" => Item::Switch(self.switch(&mut cur, &kw)?),
             "lookup" => Item::Lookup(self.lookup(&mut cur, &kw)?),
-            "test" => Item::Test(self.test(&mut cur, &kw)?),
+            "test" | "scenario" => Item::Test(self.test(&mut cur, &kw)?),
             _ => {
                 if super::stmt::STMT_KEYWORDS.contains(&kw.name.as_str())
                     || FLOW_KEYWORDS.contains(&kw.name.as_str())

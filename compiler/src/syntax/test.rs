@@ -1,6 +1,7 @@
-//! `test "name" { ... }`: an admin's test of a flow — the call (number, caller, local time), what
-//! the world does (keys, agent states, switches, lookup answers, earlier calls, queues) and
-//! what must happen (`expect ...`).
+//! `test "name" { ... }`: an admin's test of a flow — the calls (number, caller, local time),
+//! what the world does (keys, agent states, switches, lookup answers, earlier calls, queues) and
+//! what must happen (`expect ...`). `scenario "name" { ... }` is the same without the need to
+//! expect anything: calls to watch with `callflow simulate --scenario`.
 
 use super::cursor::{Cursor, PResult, Reported};
 use super::tree::TokKind;
@@ -54,12 +55,19 @@ impl Parser<'_> {
     }
 
     pub(super) fn test(&mut self, cur: &mut Cursor, kw: &Ident) -> PResult<TestDef> {
-        let name = cur.expect_text("the test's name in quotes", self.diags)?;
-        let block = cur.expect_block(&format!("the test \"{}\"", name.value), self.diags)?;
-        cur.expect_end("the test", self.diags)?;
+        let what = if kw.name == "scenario" {
+            "scenario"
+        } else {
+            "test"
+        };
+        let name = cur.expect_text(&format!("the {what}'s name in quotes"), self.diags)?;
+        let block = cur.expect_block(&format!("the {what} \"{}\"", name.value), self.diags)?;
+        cur.expect_end(&format!("the {what}"), self.diags)?;
+        let scenario = kw.name == "scenario";
         let mut t = TestDef {
             name,
             keyword: kw.span,
+            scenario,
             calls: Vec::new(),
             before: CallLines::default(),
             agents: Vec::new(),
@@ -76,7 +84,7 @@ impl Parser<'_> {
             let Some(kw) = cur.ident() else {
                 let _ = cur.error(
                     self.diags,
-                    "a test line such as `call`, `keys` or `expect`",
+                    &format!("a {what} line such as `call`, `keys` or `expect`"),
                     None,
                 );
                 continue;
