@@ -79,8 +79,9 @@ enum Command {
         #[arg(required = true)]
         paths: Vec<PathBuf>,
     },
-    /// Simulate one call through a flow and print what happens, step by step.
-    Simulate(simulate::Args),
+    /// Simulate a call through a flow (or a scenario of several) and print what happens, step
+    /// by step.
+    Simulate(Box<simulate::Args>),
     /// Run the flows' tests (`test "..." { }` blocks) and report what failed.
     Test(flowtest::Args),
     /// Explain a diagnostic code, such as CF0401.
