@@ -537,3 +537,39 @@ fn recording_needs_its_own_consent_not_any() {
     let t = format!("{:?}", o.trace);
     assert!(t.contains("stop recording (consent withdrawn)"), "{t}");
 }
+
+#[test]
+fn the_clock_moves_during_the_call_and_conditions_read_it_when_they_run() {
+    // The office closes at 18:00; the caller arrives at 17:59:40 and spends more than 20 s in
+    // the menu (a 3 s prompt and a 6 s timeout, three times), so the check after the menu
+    // finds the office closed.
+    let flow = r#"
+hours office { mon-fri 08:00-18:00 }
+flow f {
+    numbers "200"
+    timezone "Europe/Berlin"
+    start {
+        menu main
+        if open(office) { play "still-open" } else { play "closed-now" }
+        hangup
+    }
+    menu main {
+        prompt "main"
+        timeout 6s
+        retries 2
+        "1" => play "one"
+        timeout => play "nothing"
+    }
+}
+"#;
+    let p = compile(flow);
+    let arrive = at(BERLIN, "2026-01-07T17:59").checked_add(jiff::SignedDuration::from_secs(40));
+    let s = Scenario::new("200", "+4930123456", arrive.unwrap());
+    let o = run(&p, &s);
+    assert_eq!(o.played.last().map(String::as_str), Some("closed-now"), "{:?}", o.played);
+    // A caller who chooses at once is still inside opening hours.
+    let mut s = s.clone();
+    s.call().keys = vec!["1".into()];
+    let o = run(&p, &s);
+    assert_eq!(o.played.last().map(String::as_str), Some("still-open"), "{:?}", o.played);
+}
