@@ -566,10 +566,20 @@ flow f {
     let arrive = at(BERLIN, "2026-01-07T17:59").checked_add(jiff::SignedDuration::from_secs(40));
     let s = Scenario::new("200", "+4930123456", arrive.unwrap());
     let o = run(&p, &s);
-    assert_eq!(o.played.last().map(String::as_str), Some("closed-now"), "{:?}", o.played);
+    assert_eq!(
+        o.played.last().map(String::as_str),
+        Some("closed-now"),
+        "{:?}",
+        o.played
+    );
     // A caller who chooses at once is still inside opening hours.
     let mut s = s.clone();
     s.call().keys = vec!["1".into()];
     let o = run(&p, &s);
-    assert_eq!(o.played.last().map(String::as_str), Some("still-open"), "{:?}", o.played);
+    assert_eq!(
+        o.played.last().map(String::as_str),
+        Some("still-open"),
+        "{:?}",
+        o.played
+    );
 }
