@@ -6,4 +6,5 @@ pub mod acd;
 #[cfg(feature = "jit")]
 pub mod jit;
 pub mod sim;
+pub mod sip;
 pub mod vm;

@@ -1,0 +1,6 @@
+//! SIP, in RFC 3261's layers: `message` (parsing with strict checks, writing) and `uri`; the
+//! transaction and dialog state machines and the transport drivers build on them. Parsing is
+//! pure: bytes in, values out.
+
+pub mod message;
+pub mod uri;

@@ -1,0 +1,703 @@
+//! SIP messages (RFC 3261 §7): parsing a datagram or a framed stream message into a borrowed
+//! [`Message`] with strict checks first — the start line, header syntax with folding and compact
+//! names, the headers every request needs exactly once, CSeq, Max-Forwards, Content-Length
+//! against the body — and writing messages back out. A message that fails gets the status the
+//! RFC asks for (400, 505, 416, ...) or is dropped (responses). Pure: bytes in, values out.
+
+use std::borrow::Cow;
+
+/// The largest message accepted (UDP datagrams and framed stream messages).
+pub const MAX_MESSAGE: usize = 64 * 1024;
+/// The most header fields one message may carry.
+pub const MAX_HEADERS: usize = 128;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Start<'a> {
+    Request { method: &'a str, uri: &'a str },
+    Response { code: u16, reason: &'a str },
+}
+
+/// A header field: its canonical name (compact forms expanded) and its value (folded lines
+/// joined with one space; surrounding whitespace trimmed).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Header<'a> {
+    pub name: Cow<'a, str>,
+    pub value: Cow<'a, str>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Message<'a> {
+    pub start: Start<'a>,
+    pub headers: Vec<Header<'a>>,
+    pub body: &'a [u8],
+}
+
+/// Why a message was refused: the status to answer a request with (`None`: drop it, as for
+/// a broken response or bytes that are no SIP at all).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Refusal {
+    pub status: Option<u16>,
+    pub reason: String,
+}
+
+fn refuse(status: u16, reason: impl Into<String>) -> Refusal {
+    Refusal {
+        status: Some(status),
+        reason: reason.into(),
+    }
+}
+
+fn drop_it(reason: impl Into<String>) -> Refusal {
+    Refusal {
+        status: None,
+        reason: reason.into(),
+    }
+}
+
+/// Long names of the compact forms (RFC 3261 §7.3.3 and later RFCs).
+fn expand(name: &str) -> Option<&'static str> {
+    if name.len() != 1 {
+        return None;
+    }
+    Some(match name.as_bytes()[0].to_ascii_lowercase() {
+        b'i' => "Call-ID",
+        b'm' => "Contact",
+        b'e' => "Content-Encoding",
+        b'l' => "Content-Length",
+        b'c' => "Content-Type",
+        b'f' => "From",
+        b's' => "Subject",
+        b'k' => "Supported",
+        b't' => "To",
+        b'v' => "Via",
+        b'o' => "Event",
+        b'r' => "Refer-To",
+        b'b' => "Referred-By",
+        b'u' => "Allow-Events",
+        b'x' => "Session-Expires",
+        _ => return None,
+    })
+}
+
+/// The spelling used for well-known headers, whatever the message wrote.
+fn canonical(name: &str) -> Option<&'static str> {
+    const KNOWN: &[&str] = &[
+        "Via",
+        "From",
+        "To",
+        "Call-ID",
+        "CSeq",
+        "Max-Forwards",
+        "Contact",
+        "Content-Length",
+        "Content-Type",
+        "Record-Route",
+        "Route",
+        "Require",
+        "Proxy-Require",
+        "Accept",
+        "Allow",
+        "Supported",
+        "Expires",
+        "Date",
+        "Retry-After",
+    ];
+    KNOWN.iter().copied().find(|k| k.eq_ignore_ascii_case(name))
+}
+
+fn is_token_char(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || b"-.!%*_+`'~".contains(&c)
+}
+
+fn is_token(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(is_token_char)
+}
+
+/// Splits at the end of the header section (the first empty line). Returns (headers, body).
+fn split_head(b: &[u8]) -> Option<(&[u8], &[u8])> {
+    let at = b.windows(4).position(|w| w == b"\r\n\r\n")?;
+    Some((&b[..at + 2], &b[at + 4..]))
+}
+
+/// How many bytes of a stream buffer the next message takes (`Ok(None)`: not complete yet).
+/// Refuses a stream it can no longer frame (no Content-Length, or a header section or body
+/// too large): the connection must be closed then.
+pub fn frame(buf: &[u8]) -> Result<Option<usize>, Refusal> {
+    // Keep-alives (RFC 5626: CRLF pings) between messages.
+    let lead = buf
+        .iter()
+        .take_while(|&&c| c == b'\r' || c == b'\n')
+        .count();
+    let buf = &buf[lead..];
+    let Some(at) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
+        if buf.len() > MAX_MESSAGE {
+            return Err(drop_it("header section too large"));
+        }
+        return Ok(None);
+    };
+    let head =
+        std::str::from_utf8(&buf[..at]).map_err(|_| drop_it("header section is not UTF-8"))?;
+    let mut length: Option<usize> = None;
+    for line in head.split("\r\n").skip(1) {
+        let Some((name, value)) = line.split_once(':') else {
+            continue;
+        };
+        let name = name.trim();
+        if name.eq_ignore_ascii_case("Content-Length") || name.eq_ignore_ascii_case("l") {
+            let n: usize = value
+                .trim()
+                .parse()
+                .map_err(|_| drop_it("Content-Length is not a number"))?;
+            if length.is_some_and(|l| l != n) {
+                return Err(drop_it("two different Content-Length values"));
+            }
+            length = Some(n);
+        }
+    }
+    // On a stream, Content-Length is mandatory (RFC 3261 §18.3); a message without it is taken
+    // as having no body, the way common peers frame it.
+    let length = length.unwrap_or(0);
+    let total = lead + at + 4 + length;
+    if total > MAX_MESSAGE + lead {
+        return Err(drop_it("message too large"));
+    }
+    Ok((lead + buf.len() >= total).then_some(total))
+}
+
+/// Parses one message with the strict checks. `datagram`: the bytes came in one UDP packet
+/// (a body shorter than Content-Length is an error; bytes after it are ignored).
+pub fn parse(bytes: &[u8]) -> Result<Message<'_>, Refusal> {
+    if bytes.len() > MAX_MESSAGE {
+        return Err(refuse(513, "message too large"));
+    }
+    let Some((head, rest)) = split_head(bytes) else {
+        return Err(drop_it("no end of the header section"));
+    };
+    let head = std::str::from_utf8(head).map_err(|_| refuse(400, "header section is not UTF-8"))?;
+    let mut lines = head.split("\r\n");
+    let first = lines.next().unwrap_or("");
+    let start = start_line(first)?;
+    let is_request = matches!(start, Start::Request { .. });
+    let bad = |reason: String| {
+        if is_request {
+            refuse(400, reason)
+        } else {
+            drop_it(reason)
+        }
+    };
+    // Header lines, with folding (a line starting with SP or HT continues the one before).
+    let mut raw: Vec<(&str, Vec<&str>)> = Vec::new();
+    for line in lines {
+        if line.is_empty() {
+            continue;
+        }
+        if line.starts_with([' ', '\t']) {
+            match raw.last_mut() {
+                Some((_, parts)) => parts.push(line.trim()),
+                None => return Err(bad("a folded line before any header".into())),
+            }
+            continue;
+        }
+        let Some((name, value)) = line.split_once(':') else {
+            return Err(bad(format!("header line without a colon: {line:?}")));
+        };
+        let name = name.trim_end_matches([' ', '\t']);
+        if !is_token(name) {
+            return Err(bad(format!("bad header name {name:?}")));
+        }
+        raw.push((name, vec![value.trim()]));
+        if raw.len() > MAX_HEADERS {
+            return Err(bad("too many header fields".into()));
+        }
+    }
+    let headers: Vec<Header> = raw
+        .into_iter()
+        .map(|(name, parts)| {
+            let name: Cow<str> = match expand(name).or_else(|| canonical(name)) {
+                Some(c) => Cow::Borrowed(c),
+                None => Cow::Borrowed(name),
+            };
+            let value: Cow<str> = if parts.len() == 1 {
+                Cow::Borrowed(parts[0])
+            } else {
+                Cow::Owned(
+                    parts
+                        .into_iter()
+                        .filter(|p| !p.is_empty())
+                        .collect::<Vec<_>>()
+                        .join(" "),
+                )
+            };
+            Header { name, value }
+        })
+        .collect();
+    let mut m = Message {
+        start,
+        headers,
+        body: &[],
+    };
+    // Content-Length: one value, a number, not more than the bytes there are.
+    let cl = m.all("Content-Length");
+    let length = match cl.as_slice() {
+        [] => None,
+        [one] => Some(
+            one.parse::<usize>()
+                .map_err(|_| bad(format!("Content-Length {one:?} is not a length")))?,
+        ),
+        _ => return Err(bad("several Content-Length values".into())),
+    };
+    m.body = match length {
+        Some(n) if n > rest.len() => {
+            return Err(bad(format!(
+                "Content-Length {n} but only {} bytes of body",
+                rest.len()
+            )));
+        }
+        Some(n) => &rest[..n],
+        // RFC 2543 style: without Content-Length a datagram's body runs to its end.
+        None => rest,
+    };
+    if is_request {
+        check_request(&m)?;
+    } else {
+        check_response(&m)?;
+    }
+    Ok(m)
+}
+
+fn start_line(line: &str) -> Result<Start<'_>, Refusal> {
+    if let Some(rest) = line.strip_prefix("SIP/") {
+        // A response: SIP/2.0 SP code SP reason (the reason may be empty).
+        let (version, rest) = rest
+            .split_once(' ')
+            .ok_or_else(|| drop_it("bad status line"))?;
+        if version != "2.0" {
+            return Err(drop_it("unknown SIP version in a response"));
+        }
+        let (code, reason) = rest.split_once(' ').unwrap_or((rest, ""));
+        if code.len() != 3 || !code.bytes().all(|c| c.is_ascii_digit()) {
+            return Err(drop_it(format!("bad status code {code:?}")));
+        }
+        let code: u16 = code.parse().map_err(|_| drop_it("bad status code"))?;
+        if !(100..=699).contains(&code) {
+            return Err(drop_it(format!("status code {code} out of range")));
+        }
+        return Ok(Start::Response { code, reason });
+    }
+    // A request: Method SP Request-URI SP SIP-Version, single spaces, nothing else.
+    let mut parts = line.split(' ');
+    let (Some(method), Some(uri), Some(version), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(refuse(
+            400,
+            "the request line must be METHOD URI SIP/2.0, single spaces",
+        ));
+    };
+    if !is_token(method) || uri.is_empty() {
+        return Err(refuse(400, "bad request line"));
+    }
+    if !version.starts_with("SIP/") {
+        return Err(refuse(400, "bad SIP version"));
+    }
+    if version != "SIP/2.0" {
+        return Err(refuse(505, "SIP version not supported"));
+    }
+    Ok(Start::Request { method, uri })
+}
+
+fn check_request(m: &Message) -> Result<(), Refusal> {
+    let Start::Request { method, uri } = m.start else {
+        return Ok(());
+    };
+    check_request_uri(uri)?;
+    for name in ["Call-ID", "From", "To", "CSeq"] {
+        match m.all(name).len() {
+            0 => return Err(refuse(400, format!("missing {name}"))),
+            1 => {}
+            _ => return Err(refuse(400, format!("several {name} values"))),
+        }
+    }
+    if m.all("Via").is_empty() {
+        return Err(refuse(400, "missing Via"));
+    }
+    match m.all("Max-Forwards").as_slice() {
+        [] => {}
+        [one] => {
+            let n: u32 = one
+                .parse()
+                .map_err(|_| refuse(400, "Max-Forwards is not a number"))?;
+            if n > 255 {
+                return Err(refuse(400, "Max-Forwards over 255"));
+            }
+        }
+        _ => return Err(refuse(400, "several Max-Forwards values")),
+    }
+    let (_, cseq_method) = m.cseq().ok_or_else(|| refuse(400, "bad CSeq"))?;
+    if cseq_method != method {
+        let status = if is_known_method(method) { 400 } else { 501 };
+        return Err(refuse(status, "the CSeq method differs from the request's"));
+    }
+    for via in m.all("Via").iter().flat_map(|v| split_list(v)) {
+        check_via(&via)?;
+    }
+    for name in ["From", "To"] {
+        check_name_addr(m.get(name).unwrap_or(""), name)?;
+    }
+    for contact in m.all("Contact").iter().flat_map(|v| split_list(v)) {
+        if contact.trim() != "*" {
+            check_name_addr(&contact, "Contact")?;
+        }
+    }
+    Ok(())
+}
+
+fn check_response(m: &Message) -> Result<(), Refusal> {
+    for name in ["Call-ID", "From", "To", "CSeq"] {
+        if m.all(name).len() != 1 {
+            return Err(drop_it(format!("{name} missing or repeated")));
+        }
+    }
+    m.cseq().ok_or_else(|| drop_it("bad CSeq"))?;
+    if m.all("Via").is_empty() {
+        return Err(drop_it("missing Via"));
+    }
+    Ok(())
+}
+
+pub fn is_known_method(m: &str) -> bool {
+    matches!(
+        m,
+        "INVITE"
+            | "ACK"
+            | "BYE"
+            | "CANCEL"
+            | "OPTIONS"
+            | "REGISTER"
+            | "INFO"
+            | "PRACK"
+            | "UPDATE"
+            | "SUBSCRIBE"
+            | "NOTIFY"
+            | "REFER"
+            | "MESSAGE"
+            | "PUBLISH"
+    )
+}
+
+/// The Request-URI: no `<>`, no spaces, no headers (`?`) in a SIP URI, a bracketed IPv6 host,
+/// and a scheme we serve (else 416).
+fn check_request_uri(uri: &str) -> Result<(), Refusal> {
+    if uri.starts_with('<') {
+        return Err(refuse(400, "the Request-URI must not be enclosed in <>"));
+    }
+    let Some((scheme, rest)) = uri.split_once(':') else {
+        return Err(refuse(400, "the Request-URI has no scheme"));
+    };
+    let scheme_ok = scheme.bytes().enumerate().all(|(i, c)| {
+        c.is_ascii_alphabetic() || (i > 0 && (c.is_ascii_digit() || b"+-.".contains(&c)))
+    });
+    if scheme.is_empty() || !scheme_ok {
+        return Err(refuse(400, "bad URI scheme"));
+    }
+    let scheme = scheme.to_ascii_lowercase();
+    if scheme == "tel" {
+        return Ok(());
+    }
+    if scheme != "sip" && scheme != "sips" {
+        return Err(refuse(416, format!("unsupported URI scheme {scheme:?}")));
+    }
+    // Headers (`?...`) come after the host; a user part may hold a '?'.
+    let host_on = rest.rsplit_once('@').map_or(rest, |x| x.1);
+    if host_on.contains('?') {
+        return Err(refuse(400, "headers are not allowed in the Request-URI"));
+    }
+    super::uri::Uri::parse(uri).map_err(|e| refuse(400, e))?;
+    Ok(())
+}
+
+/// A Via value: `SIP/2.0/TRANSPORT sent-by *(;param)`, LWS allowed around the slashes, no
+/// empty parameters.
+fn check_via(v: &str) -> Result<(), Refusal> {
+    let v = v.trim();
+    if v.is_empty() {
+        return Err(refuse(400, "an empty Via value"));
+    }
+    let mut params = v.split(';');
+    let proto_and_host = params.next().unwrap_or("");
+    for p in params {
+        let (name, _) = p.split_once('=').unwrap_or((p, ""));
+        if name.trim().is_empty() {
+            return Err(refuse(400, "an empty Via parameter"));
+        }
+    }
+    // Protocol: three slash-separated tokens, whitespace around the slashes allowed.
+    let parts: Vec<&str> = proto_and_host.splitn(3, '/').collect();
+    if parts.len() != 3 {
+        return Err(refuse(400, "bad Via protocol"));
+    }
+    let last = parts[2].trim_start();
+    let (transport, sent_by) = last
+        .split_once(|c: char| c.is_whitespace())
+        .ok_or_else(|| refuse(400, "Via without sent-by"))?;
+    if !parts[0].trim().eq_ignore_ascii_case("SIP")
+        || parts[1].trim() != "2.0"
+        || !is_token(transport)
+    {
+        return Err(refuse(400, "bad Via protocol"));
+    }
+    if sent_by.trim().is_empty() {
+        return Err(refuse(400, "Via without sent-by"));
+    }
+    Ok(())
+}
+
+/// `"Display" <uri>;params`, `Name <uri>`, or `uri;params`: quotes and brackets balanced, no
+/// empty parameters.
+fn check_name_addr(v: &str, what: &str) -> Result<(), Refusal> {
+    let v = v.trim();
+    if v.is_empty() {
+        return Err(refuse(400, format!("an empty {what}")));
+    }
+    // Skip a quoted display name (with backslash escapes).
+    let mut rest = v;
+    if let Some(q) = v.strip_prefix('"') {
+        let mut escaped = false;
+        let mut end = None;
+        for (i, c) in q.char_indices() {
+            match (escaped, c) {
+                (true, _) => escaped = false,
+                (false, '\\') => escaped = true,
+                (false, '"') => {
+                    end = Some(i);
+                    break;
+                }
+                _ => {}
+            }
+        }
+        let end =
+            end.ok_or_else(|| refuse(400, format!("unterminated quoted string in {what}")))?;
+        rest = q[end + 1..].trim_start();
+        if !rest.starts_with('<') {
+            return Err(refuse(400, format!("{what}: a display name needs <uri>")));
+        }
+    }
+    let params = if let Some(open) = rest.find('<') {
+        let display = rest[..open].trim();
+        if !display.is_empty() && !display.split_whitespace().all(is_token) {
+            return Err(refuse(
+                400,
+                format!("{what}: the display name must be quoted"),
+            ));
+        }
+        let close = rest[open..]
+            .find('>')
+            .ok_or_else(|| refuse(400, format!("{what}: '<' without '>'")))?;
+        let uri = &rest[open + 1..open + close];
+        if uri.contains(char::is_whitespace) {
+            return Err(refuse(400, format!("{what}: spaces inside the URI")));
+        }
+        &rest[open + close + 1..]
+    } else {
+        // addr-spec without brackets: parameters after the URI belong to the header.
+        let uri_end = rest.find(';').unwrap_or(rest.len());
+        if rest[..uri_end].trim().contains(char::is_whitespace) {
+            return Err(refuse(400, format!("{what}: spaces inside the URI")));
+        }
+        &rest[uri_end..]
+    };
+    for p in params.split(';').skip(1) {
+        if p.trim().is_empty() {
+            return Err(refuse(400, format!("{what}: an empty parameter")));
+        }
+    }
+    Ok(())
+}
+
+/// Splits a header value at top-level commas (not inside quotes or `<>`).
+pub fn split_list(v: &str) -> Vec<Cow<'_, str>> {
+    let mut out = Vec::new();
+    let (mut quoted, mut angle, mut escaped) = (false, false, false);
+    let mut start = 0;
+    for (i, c) in v.char_indices() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' if quoted => escaped = true,
+            '"' => quoted = !quoted,
+            '<' if !quoted => angle = true,
+            '>' if !quoted => angle = false,
+            ',' if !quoted && !angle => {
+                out.push(Cow::Borrowed(v[start..i].trim()));
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    out.push(Cow::Borrowed(v[start..].trim()));
+    out
+}
+
+/// A `;name=value` parameter of a header value (outside `<>` and quotes), case-insensitive
+/// name; `Some("")` for a parameter without a value.
+pub fn param<'v>(value: &'v str, name: &str) -> Option<&'v str> {
+    let after = match value.rfind('>') {
+        Some(i) if value.trim_start().starts_with(['"', '<']) || value.contains('<') => {
+            &value[i + 1..]
+        }
+        _ => value,
+    };
+    after.split(';').skip(1).find_map(|p| {
+        let (n, v) = p.split_once('=').unwrap_or((p, ""));
+        n.trim().eq_ignore_ascii_case(name).then(|| v.trim())
+    })
+}
+
+impl<'a> Message<'a> {
+    /// The first value of a header (by canonical name, case-insensitive).
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|h| h.name.eq_ignore_ascii_case(name))
+            .map(|h| &*h.value)
+    }
+
+    /// Every value of a header, in order.
+    pub fn all(&self, name: &str) -> Vec<&str> {
+        self.headers
+            .iter()
+            .filter(|h| h.name.eq_ignore_ascii_case(name))
+            .map(|h| &*h.value)
+            .collect()
+    }
+
+    pub fn method(&self) -> Option<&'a str> {
+        match self.start {
+            Start::Request { method, .. } => Some(method),
+            Start::Response { .. } => None,
+        }
+    }
+
+    /// CSeq number (at most 2^32-1) and method.
+    pub fn cseq(&self) -> Option<(u32, &str)> {
+        let v = self.get("CSeq")?;
+        let mut it = v.split_whitespace();
+        let (n, method, None) = (it.next()?, it.next()?, it.next()) else {
+            return None;
+        };
+        if !n.bytes().all(|c| c.is_ascii_digit()) || !is_token(method) {
+            return None;
+        }
+        Some((n.parse().ok()?, method))
+    }
+
+    pub fn call_id(&self) -> &str {
+        self.get("Call-ID").unwrap_or("")
+    }
+
+    /// The top Via value.
+    pub fn top_via(&self) -> Option<Cow<'_, str>> {
+        let first = self.get("Via")?;
+        split_list(first).into_iter().next()
+    }
+
+    /// The top Via's branch, when it is an RFC 3261 one (magic cookie and something after).
+    pub fn branch(&self) -> Option<String> {
+        let via = self.top_via()?;
+        let b = param(&via, "branch")?;
+        (b.len() > 7 && b.starts_with("z9hG4bK")).then(|| b.to_string())
+    }
+
+    pub fn from_tag(&self) -> Option<&str> {
+        param(self.get("From")?, "tag").filter(|t| !t.is_empty())
+    }
+
+    pub fn to_tag(&self) -> Option<&str> {
+        param(self.get("To")?, "tag").filter(|t| !t.is_empty())
+    }
+
+    pub fn max_forwards(&self) -> u32 {
+        self.get("Max-Forwards")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(70)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const INVITE: &str = "INVITE sip:200@127.0.0.1 SIP/2.0\r\n\
+        Via: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK-1\r\n\
+        f: <sip:caller@127.0.0.1>;tag=a1\r\n\
+        t: <sip:200@127.0.0.1>\r\n\
+        i: call-1\r\n\
+        CSeq: 1 INVITE\r\n\
+        Max-Forwards: 70\r\n\
+        Subject: folded\r\n  value\r\n\
+        l: 4\r\n\r\nbodyEXTRA";
+
+    #[test]
+    fn compact_names_folding_and_the_body_by_content_length() {
+        let m = parse(INVITE.as_bytes()).unwrap();
+        assert_eq!(m.get("From"), Some("<sip:caller@127.0.0.1>;tag=a1"));
+        assert_eq!(m.get("subject"), Some("folded value"));
+        assert_eq!(m.call_id(), "call-1");
+        assert_eq!(m.cseq(), Some((1, "INVITE")));
+        assert_eq!(m.body, b"body");
+        assert_eq!(m.branch().as_deref(), Some("z9hG4bK-1"));
+        assert_eq!(m.from_tag(), Some("a1"));
+        assert_eq!(m.to_tag(), None);
+    }
+
+    #[test]
+    fn strict_checks_answer_with_the_right_status() {
+        let with = |from: &str, to: &str| INVITE.replacen(from, to, 1);
+        let status = |t: String| parse(t.as_bytes()).err().and_then(|r| r.status);
+        assert_eq!(status(with("l: 4", "l: 40")), Some(400));
+        assert_eq!(status(with("l: 4", "l: -4")), Some(400));
+        assert_eq!(status(with("SIP/2.0\r\n", "SIP/3.0\r\n")), Some(505));
+        assert_eq!(status(with("CSeq: 1 INVITE", "CSeq: 1 OPTIONS")), Some(400));
+        assert_eq!(status(with("i: call-1\r\n", "")), Some(400));
+        assert_eq!(
+            status(with("Max-Forwards: 70", "Max-Forwards: 300")),
+            Some(400)
+        );
+        assert_eq!(
+            status(with("INVITE sip:200@", "INVITE  sip:200@")),
+            Some(400)
+        );
+        assert_eq!(
+            status(with("sip:200@127.0.0.1 SIP", "mailto:a@b SIP")),
+            Some(416)
+        );
+        assert_eq!(
+            status(with("CSeq: 1 INVITE", "CSeq: 4294967296 INVITE")),
+            Some(400)
+        );
+    }
+
+    #[test]
+    fn stream_framing_waits_for_the_whole_message() {
+        let b = INVITE.as_bytes();
+        let whole = b.len() - "EXTRA".len();
+        for cut in 0..whole {
+            assert_eq!(frame(&b[..cut]), Ok(None), "cut at {cut}");
+        }
+        assert_eq!(frame(b), Ok(Some(whole)));
+        assert_eq!(frame(b"\r\n\r\n"), Ok(None), "keep-alives only");
+    }
+
+    #[test]
+    fn lists_and_params() {
+        assert_eq!(
+            split_list("\"a, b\" <sip:x@y>;tag=1, <sip:z@w>"),
+            vec!["\"a, b\" <sip:x@y>;tag=1", "<sip:z@w>"]
+        );
+        assert_eq!(param("<sip:x@y;lr>;tag=abc", "tag"), Some("abc"));
+        assert_eq!(param("<sip:x@y;tag=no>", "tag"), None);
+        assert_eq!(
+            param("SIP/2.0/UDP h;branch=z9hG4bK1;rport", "rport"),
+            Some("")
+        );
+    }
+}
