@@ -3,4 +3,5 @@
 //! pure: bytes in, values out.
 
 pub mod message;
+pub mod transaction;
 pub mod uri;
