@@ -2,6 +2,7 @@
 //! transaction and dialog state machines and the transport drivers build on them. Parsing is
 //! pure: bytes in, values out.
 
+pub mod build;
 pub mod message;
 pub mod transaction;
 pub mod uri;

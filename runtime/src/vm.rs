@@ -454,7 +454,7 @@ impl Machine {
 
     /// The prompt language the call is in now (empty for flows without languages).
     pub fn language<'c>(&self, call: &'c Call) -> &'c str {
-        &call.vars[var::LANGUAGE as usize]
+        call.vars.get(var::LANGUAGE as usize).map_or("", |v| &**v)
     }
 
     pub fn zone(&self, flow: usize) -> &TimeZone {
@@ -490,8 +490,9 @@ impl Machine {
                 let Some(info) = p.collects.get(c as usize) else {
                     return false;
                 };
-                info.terminator.is_some_and(|t| full.ends_with(p.str(t)))
-                    || n >= info.max_len as usize
+                // With a terminator the phone takes one key more (the effect's max_digits).
+                let most = info.max_len as usize + usize::from(info.terminator.is_some());
+                info.terminator.is_some_and(|t| full.ends_with(p.str(t))) || n >= most
             }
             Pending::Consent(c) => {
                 let Some(info) = p.consents.get(c as usize) else {
@@ -520,6 +521,12 @@ impl Machine {
 
     /// The caller withdrew `consent`: returns true when a running recording must stop now.
     pub fn withdraw(&self, call: &mut Call, consent: u16) -> bool {
+        // A call of another program, or a damaged one, is left alone.
+        if call.program != self.checksum as u32
+            || self.program.flows.get(call.flow as usize).is_none()
+        {
+            return false;
+        }
         if let Some(bit) = self.consent_bit(call, consent) {
             call.consent &= !bit;
             call.refused |= bit;

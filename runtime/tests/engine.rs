@@ -639,3 +639,50 @@ fn wrong_events_are_refused_and_change_nothing() {
     );
     h.answer(1, "ann");
 }
+
+#[test]
+fn the_queue_keeps_arrival_order_even_when_the_first_caller_rang_an_agent_first() {
+    // ann is busy; ben is ready but never picks up. Caller 1 rings ben first and only then
+    // waits; caller 2, who came later, must not get ahead of caller 1.
+    let mut h = engine(QUEUED, QUEUE_ROUTE);
+    let ann = h.agent("ann");
+    h.e.busy_elsewhere(ann, None).unwrap();
+    h.route(1, "+491701");
+    assert_eq!(h.rings(), rings(&[(1, "ben")]));
+    h.wait(5);
+    h.route(2, "+491702");
+    h.wait(5);
+    h.actions();
+    assert_eq!(h.e.waiting(0), vec![1, 2]);
+    // ann becomes free while caller 1 pauses after its unanswered round: when caller 1 is
+    // offered again, ann rings for caller 1.
+    h.e.back(h.now, ann).unwrap();
+    h.wait(6);
+    assert!(h.rings().contains(&(1, "ann".to_string())));
+}
+
+#[test]
+fn sticky_memory_knows_a_caller_in_any_spelling_and_never_an_anonymous_one() {
+    let mut h = engine(
+        SEQ,
+        "route g { sticky today; no_answer => hangup; busy => hangup }",
+    );
+    h.presence("ann", Presence::DoNotDisturb);
+    for (call, caller) in [(1, "+49 170 1234567"), (2, "anonymous")] {
+        h.route(call, caller);
+        h.answer(call, "ben");
+        h.e.ended(h.now, call).unwrap();
+        h.wait(40);
+        h.actions();
+    }
+    h.presence("ann", Presence::Ready);
+    h.actions();
+    // The same caller, written without spaces: ben first.
+    h.route(3, "+491701234567");
+    assert_eq!(h.rings(), rings(&[(3, "ben")]));
+    h.wait(30);
+    h.actions();
+    // Another withheld caller: no memory, the listed order.
+    h.route(4, "private");
+    assert_eq!(h.rings(), rings(&[(4, "ann")]));
+}

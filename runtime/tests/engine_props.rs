@@ -66,7 +66,7 @@ struct Model {
     ringing: HashMap<AgentId, CallId>,
     /// Which calls ring which agents now.
     rings: HashMap<CallId, HashSet<AgentId>>,
-    /// When each call was queued (for the order check).
+    /// When each call was routed (queues keep arrival order).
     queued_at: HashMap<CallId, (Timestamp, u64)>,
     seq: u64,
 }
@@ -92,10 +92,7 @@ fn apply(e: &mut Engine, m: &mut Model, now: Timestamp) {
                 );
                 m.rings.entry(call).or_default().remove(&agent);
             }
-            Action::Queued { call, .. } => {
-                m.seq += 1;
-                m.queued_at.insert(call, (now, m.seq));
-            }
+            Action::Queued { .. } => {}
             Action::Outcome { call, outcome } => {
                 *m.outcomes.entry(call).or_default() += 1;
                 assert_eq!(
@@ -209,6 +206,8 @@ fn one_hour(rng: &mut Rng) -> usize {
                     entropy: route,
                 };
                 e.route(now, next_call, req).unwrap();
+                m.seq += 1;
+                m.queued_at.insert(next_call, (now, m.seq));
                 m.status.insert(next_call, Status::Routing);
                 callers.insert(next_call, caller);
                 next_call += 1;

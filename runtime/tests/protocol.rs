@@ -199,3 +199,42 @@ fn the_simulator_records_only_with_consent_at_answer_time() {
     s2.call().keys = vec!["1".into()];
     assert!(common::run(&p, &s2).recorded);
 }
+
+#[test]
+fn a_collect_with_a_terminator_waits_for_it_or_one_key_more() {
+    let flow = r##"
+flow f {
+    numbers "200"
+    start {
+        collect invoice { prompt "p"; length 6..6; terminator "#" }
+        say digits invoice
+        hangup
+    }
+}
+"##;
+    let m = Machine::new(common::compile(flow)).unwrap();
+    let mut call = m.start(0, "+4930123456", "200");
+    let mut id = 0;
+    assert!(answer(&m, &mut call, &mut id, Event::Start).contains("max_digits: 7"));
+    assert!(!m.keys_complete(&call, "471108"), "the # may still come");
+    assert!(m.keys_complete(&call, "471108#"));
+    assert!(
+        m.keys_complete(&call, "4711089"),
+        "seven keys: as many as the phone takes"
+    );
+    // Keys answer only key prompts and plays: a `say` takes none.
+    let say = answer(&m, &mut call, &mut id, Event::Keys("471108#".into()));
+    assert!(say.starts_with("Say"), "{say}");
+    let before = call.clone();
+    assert!(
+        m.resume(
+            &mut call,
+            id,
+            Event::Keys("1".into()),
+            &Morning,
+            &mut NoTrace
+        )
+        .is_err()
+    );
+    assert_eq!(call, before);
+}

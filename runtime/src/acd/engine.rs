@@ -40,6 +40,8 @@ pub struct Config {
     pub handle_times: usize,
     /// Whether dialling plans list the agents skipped and why (for traces and logs).
     pub explain: bool,
+    /// The shortest period between two announcements of one kind.
+    pub min_announce_ms: u64,
 }
 
 impl Default for Config {
@@ -50,6 +52,7 @@ impl Default for Config {
             max_wait_ceiling_ms: 60 * 60_000,
             handle_times: 20,
             explain: true,
+            min_announce_ms: 5_000,
         }
     }
 }
@@ -219,6 +222,8 @@ struct Job {
     entropy: u64,
     /// Unique per job: timers of an earlier job with the same call id are ignored.
     serial: u64,
+    /// When the call was routed (its place in a queue goes by it: first come, first served).
+    arrived: i64,
     /// Bumped when ringing stops; a ring or retry timer of another generation is stale.
     round: u32,
     phase: Phase,
@@ -267,6 +272,15 @@ pub struct Engine<P: Deref<Target = Program> = Arc<Program>> {
     sticky_keep_ms: i64,
     /// The sticky memory's size after the last clean-up.
     sticky_kept: usize,
+}
+
+/// The sticky memory's key for a caller: the number normalised (`+49 170 1` and `+491701`
+/// are one caller), nothing for a withheld number (anonymous callers share no memory).
+fn sticky_key(caller: &str) -> String {
+    if callflow_compiler::numbers::is_anonymous(caller) {
+        return String::new();
+    }
+    callflow_compiler::numbers::normalize(caller).unwrap_or_else(|| caller.trim().to_string())
 }
 
 fn ms(t: Timestamp) -> i64 {
@@ -589,10 +603,11 @@ impl<P: Deref<Target = Program>> Engine<P> {
             Job {
                 route: Some(req.route),
                 group,
-                caller: req.caller.trim().into(),
+                caller: sticky_key(req.caller).into(),
                 zone: req.zone,
                 entropy: req.entropy,
                 serial: self.serial,
+                arrived: ms(now),
                 round: 0,
                 phase: Phase::Dialling,
                 place: None,
@@ -640,6 +655,7 @@ impl<P: Deref<Target = Program>> Engine<P> {
                 zone: TimeZone::UTC,
                 entropy: call,
                 serial: self.serial,
+                arrived: ms(since),
                 round: 0,
                 phase: Phase::Waiting,
                 place: None,
@@ -862,7 +878,7 @@ impl<P: Deref<Target = Program>> Engine<P> {
         let Activity::WrapUp { until } = a.activity else {
             return Ok(false);
         };
-        let until = until.saturating_add(by_ms as i64);
+        let until = until.saturating_add(i64::try_from(by_ms).unwrap_or(i64::MAX));
         a.activity = Activity::WrapUp { until };
         self.timers.at(until, Timer::Free { agent, until });
         Ok(true)
@@ -928,27 +944,31 @@ impl<P: Deref<Target = Program>> Engine<P> {
             .ok_or(EngineError::UnknownAgent(agent))?
             .clone();
         let at = ms(at);
+        let caller = sticky_key(caller);
+        if caller.is_empty() {
+            return Ok(());
+        }
         for g in groups {
             let newer = self
                 .sticky
-                .get(caller.trim())
+                .get(caller.as_str())
                 .and_then(|v| v.iter().find(|e| e.0 == g))
                 .is_none_or(|e| e.2 <= at);
             if newer {
-                self.sticky_set(caller.trim(), g, agent, at);
+                self.sticky_set(&caller, g, agent, at);
             }
         }
         self.dirty = true;
         Ok(())
     }
 
-    /// The agent's call outside the engine is over.
+    /// The agent's call outside the engine, or its wrap-up, is over.
     pub fn back(&mut self, now: Timestamp, agent: AgentId) -> Result<(), EngineError> {
         let a = self
             .agents
             .get_mut(agent as usize)
             .ok_or(EngineError::UnknownAgent(agent))?;
-        if let Activity::Elsewhere { .. } = a.activity {
+        if let Activity::Elsewhere { .. } | Activity::WrapUp { .. } = a.activity {
             a.activity = Activity::Idle;
             a.idle_since = ms(now);
             self.changed(agent);
@@ -960,8 +980,8 @@ impl<P: Deref<Target = Program>> Engine<P> {
     /// Runs every timer due at `now`.
     pub fn handle_timeout(&mut self, now: Timestamp) {
         let now = ms(now);
-        while let Some((when, timer)) = self.timers.pop_due(now) {
-            self.fire(when, timer);
+        while let Some((_, timer)) = self.timers.pop_due(now) {
+            self.fire(now, timer);
         }
     }
 
@@ -1010,7 +1030,7 @@ impl<P: Deref<Target = Program>> Engine<P> {
         }
         let keep = self.sticky_keep_ms;
         self.sticky.retain(|_, entries| {
-            entries.retain(|(_, _, at)| now - *at <= keep);
+            entries.retain(|(_, _, at)| now.saturating_sub(*at) <= keep);
             !entries.is_empty()
         });
         self.sticky_kept = self.sticky.len();
@@ -1099,7 +1119,7 @@ impl<P: Deref<Target = Program>> Engine<P> {
                 self.announce(now, call, group, place, kind);
                 if let Some(every) = every {
                     self.timers.at(
-                        now + every.max(1) as i64,
+                        now + every.max(self.config.min_announce_ms) as i64,
                         Timer::Announce {
                             call,
                             serial,
@@ -1185,12 +1205,8 @@ impl<P: Deref<Target = Program>> Engine<P> {
             .find(|e| e.0 == job.group)?;
         let fresh = match info.sticky {
             Sticky::None => false,
-            Sticky::Today => {
-                self.day_of(&job.zone, now);
-                let cached = self.day.borrow();
-                cached.as_ref().is_some_and(|c| c.1 <= at && at < c.2)
-            }
-            Sticky::For(keep) => now - at <= keep as i64,
+            Sticky::Today => self.day_of(&job.zone, at) == self.day_of(&job.zone, now),
+            Sticky::For(keep) => now.saturating_sub(at) <= keep as i64,
         };
         fresh.then_some(agent)
     }
@@ -1341,7 +1357,7 @@ impl<P: Deref<Target = Program>> Engine<P> {
         let Some(job) = self.jobs.get(&call) else {
             return;
         };
-        let (group, serial) = (job.group, job.serial);
+        let (group, serial, arrived) = (job.group, job.serial, job.arrived);
         let p = &*self.program;
         let Some(q) = job.route.and_then(|r| p.routes[r as usize].queue.clone()) else {
             return;
@@ -1355,7 +1371,7 @@ impl<P: Deref<Target = Program>> Engine<P> {
         }
         let place = Place {
             rank: 0,
-            since: now,
+            since: arrived,
             seq: serial,
         };
         queue.insert(place, call, !pause);
@@ -1389,7 +1405,7 @@ impl<P: Deref<Target = Program>> Engine<P> {
                 None => self.announce(now, call, group, place, kind),
                 // Every period, the first one period after entering.
                 Some(every) => self.timers.at(
-                    now + every.max(1) as i64,
+                    now + every.max(self.config.min_announce_ms) as i64,
                     Timer::Announce {
                         call,
                         serial,

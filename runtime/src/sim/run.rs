@@ -101,6 +101,8 @@ struct Run {
     /// The route being worked on.
     routing: Option<Routing>,
     queued_at: Option<i64>,
+    /// Talking to an agent (the flow has ended with the answer; the conversation goes on).
+    talking: bool,
     /// When the trace last showed the time.
     stamped: Option<i64>,
     pc: Pc,
@@ -209,6 +211,7 @@ impl<'a, 'p> Sim<'a, 'p> {
                 effects: 0,
                 routing: None,
                 queued_at: None,
+                talking: false,
                 stamped: None,
                 pc: 0,
             });
@@ -459,6 +462,11 @@ impl<'a, 'p> Sim<'a, 'p> {
             }
             Wake::HangUp(i) => {
                 if self.runs[i].ended {
+                    // Hanging up during the conversation ends it (and starts the wrap-up).
+                    if std::mem::take(&mut self.runs[i].talking) {
+                        self.answer_line(i, "the caller hangs up".into());
+                        let _ = self.engine.left(ts(self.now), Self::id(i));
+                    }
                     return;
                 }
                 self.answer_line(i, "the caller hangs up".into());
@@ -487,6 +495,11 @@ impl<'a, 'p> Sim<'a, 'p> {
                 let _ = self.engine.answered(ts(self.now), call, agent);
             }
             Wake::TalkOver(call) => {
+                if let Some(i) = self.run_of(call) {
+                    if !std::mem::take(&mut self.runs[i].talking) {
+                        return; // the caller hung up before
+                    }
+                }
                 let _ = self.engine.ended(ts(self.now), call);
             }
             Wake::Ready(a) => {
@@ -980,6 +993,7 @@ impl<'a, 'p> Sim<'a, 'p> {
                 let name = self.agent_name(*agent).to_string();
                 self.answer_line(i, format!("`{name}` answers"));
                 let talk = self.runs[i].script.talk_ms;
+                self.runs[i].talking = true;
                 self.at(self.now + talk as i64, Wake::TalkOver(call));
                 self.runs[i].out.routes[t].answered = Some(name.clone());
                 Event::Answered { agent: name }

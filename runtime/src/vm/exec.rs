@@ -260,12 +260,8 @@ impl Machine {
                 stack.push(Val::Int(v));
             }
             Instr::Anonymous => {
-                let c = call.vars[var::CALLER as usize].to_ascii_lowercase();
-                let anon = c.is_empty()
-                    || matches!(
-                        c.as_str(),
-                        "anonymous" | "unknown" | "restricted" | "private" | "unavailable"
-                    );
+                let anon =
+                    callflow_compiler::numbers::is_anonymous(&call.vars[var::CALLER as usize]);
                 note(trace, pc, || {
                     format!(
                         "the caller is {}",
