@@ -71,7 +71,7 @@ struct Model {
     seq: u64,
 }
 
-fn apply(e: &mut Engine, m: &mut Model, now: Timestamp) {
+fn apply(e: &mut Engine, m: &mut Model, _now: Timestamp) {
     while let Some(a) = e.poll_action() {
         match a {
             Action::Ring { call, agent, .. } => {
