@@ -5,6 +5,7 @@
 pub mod acd;
 #[cfg(feature = "jit")]
 pub mod jit;
+pub mod server;
 pub mod sim;
 pub mod sip;
 pub mod vm;

@@ -6,7 +6,9 @@
 
 use super::cdr::Record;
 use crate::acd::agent::Presence;
-use crate::acd::engine::{self, Action as EngineAction, Config as EngineConfig, Engine, RouteRequest};
+use crate::acd::engine::{
+    self, Action as EngineAction, Config as EngineConfig, Engine, RouteRequest,
+};
 use crate::acd::store::Durable;
 use crate::sip::build::{self, InDialog};
 use crate::sip::message::{self, Message, Start};
@@ -46,11 +48,17 @@ impl Config {
 /// What the core asks its driver to do.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Out {
-    Send { to: SocketAddr, bytes: Vec<u8> },
+    Send {
+        to: SocketAddr,
+        bytes: Vec<u8>,
+    },
     /// One finished call's record (a JSON line for the CDR file).
     Record(String),
     /// A line for the log, with the Call-ID it concerns.
-    Log { call_id: String, text: String },
+    Log {
+        call_id: String,
+        text: String,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -77,6 +85,8 @@ struct Session {
     /// Where requests inside the dialog go (the caller's Contact).
     remote_target: String,
     invite_tx: TxId,
+    /// The INVITE as it came (its final response is built from it later).
+    invite: Vec<u8>,
     answered: bool,
     ended: bool,
     /// The effect the VM waits on and what the session does meanwhile.
@@ -112,8 +122,6 @@ impl Trace for PathTrace {
 enum Timer {
     /// The session's current wait is over (prompt end, key timeout).
     Wait,
-    /// Retransmit our BYE.
-    Bye,
 }
 
 struct Bye {
@@ -135,6 +143,7 @@ pub struct Uas {
     invites: HashMap<TxId, u64>,
     timers: BTreeMap<(i64, u64), (u64, u32, Timer)>,
     byes: HashMap<String, Bye>,
+    bye_timers: BTreeMap<(i64, u64), String>,
     out: VecDeque<Out>,
     next: u64,
     switches: HashMap<String, bool>,
@@ -192,11 +201,7 @@ fn info_digits(kind: &str, body: &[u8]) -> Option<String> {
     };
     let digits: String = raw
         .chars()
-        .filter_map(|c| match c {
-            '0'..='9' | '*' | '#' => Some(c),
-            // RFC 4733 event numbers sometimes arrive as 10 and 11.
-            _ => None,
-        })
+        .filter(|c| matches!(c, '0'..='9' | '*' | '#'))
         .collect();
     match raw.as_str() {
         "10" => Some("*".into()),
@@ -227,6 +232,7 @@ impl Uas {
             invites: HashMap::new(),
             timers: BTreeMap::new(),
             byes: HashMap::new(),
+            bye_timers: BTreeMap::new(),
             out: VecDeque::new(),
             next: 0,
             switches: HashMap::new(),
@@ -249,6 +255,7 @@ impl Uas {
     pub fn poll_timeout(&self) -> Option<i64> {
         [
             self.timers.keys().next().map(|k| k.0),
+            self.bye_timers.keys().next().map(|k| k.0),
             self.tx.poll_timeout(),
             self.engine.poll_timeout().map(|t| t.as_millisecond()),
         ]
@@ -275,7 +282,10 @@ impl Uas {
                 TxAction::NoAck { tx } => {
                     if let Some(call) = self.invites.get(&tx).copied() {
                         let id = self.calls.get(&call).map(|s| s.call_id.clone());
-                        self.log(&id.unwrap_or_default(), "no ACK for our final response".into());
+                        self.log(
+                            &id.unwrap_or_default(),
+                            "no ACK for our final response".into(),
+                        );
                         self.hang_up(now, call, "no ACK");
                     }
                 }
@@ -283,19 +293,17 @@ impl Uas {
         }
     }
 
-    /// Answers the request of transaction `tx` (from `req`, which came from `source`).
+    /// Answers the request of transaction `tx` (from `req`, which came from `source`); a
+    /// request answered here never opens a dialog, so the response carries no tag of ours.
     fn reply(
         &mut self,
         now: i64,
-        tx: TxId,
-        req: &Message,
-        source: SocketAddr,
+        (tx, req, source): (TxId, &Message, SocketAddr),
         code: u16,
-        tag: Option<&str>,
         extra: &[String],
         body: Option<(&str, &[u8])>,
     ) {
-        let bytes = build::response(req, source, code, tag, extra, body);
+        let bytes = build::response(req, source, code, None, extra, body);
         let actions = self.tx.respond(now, tx, code, bytes);
         self.tx_actions(actions, now);
     }
@@ -316,7 +324,7 @@ impl Uas {
         };
         match m.start {
             Start::Response { .. } => self.response(&m),
-            Start::Request { .. } => self.request(now, source, &m),
+            Start::Request { .. } => self.request(now, source, &m, bytes),
         }
     }
 
@@ -333,7 +341,12 @@ impl Uas {
         let mut keep = String::new();
         let mut has = [false; 4];
         for l in lines {
-            let name = l.split(':').next().unwrap_or("").trim().to_ascii_lowercase();
+            let name = l
+                .split(':')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase();
             let i = match name.as_str() {
                 "via" | "v" => 0,
                 "from" | "f" => 1,
@@ -379,7 +392,7 @@ impl Uas {
         }
     }
 
-    fn request(&mut self, now: i64, source: SocketAddr, m: &Message) {
+    fn request(&mut self, now: i64, source: SocketAddr, m: &Message, bytes: &[u8]) {
         let method = m.method().unwrap_or("");
         let tx = match self.tx.receive(now, source, m) {
             Incoming::New(tx) => tx,
@@ -403,7 +416,7 @@ impl Uas {
             .collect();
         if !unsupported.is_empty() && method != "ACK" && method != "CANCEL" {
             let extra = [format!("Unsupported: {}", unsupported.join(", "))];
-            return self.reply(now, tx, m, source, 420, None, &extra, None);
+            return self.reply(now, (tx, m, source), 420, &extra, None);
         }
         match method {
             "OPTIONS" => {
@@ -411,39 +424,39 @@ impl Uas {
                     "Allow: INVITE, ACK, BYE, CANCEL, OPTIONS, INFO".to_string(),
                     "Accept: application/sdp, application/dtmf-relay, application/dtmf".into(),
                 ];
-                self.reply(now, tx, m, source, 200, None, &extra, None)
+                self.reply(now, (tx, m, source), 200, &extra, None)
             }
-            "INVITE" => self.invite(now, tx, source, m),
+            "INVITE" => self.invite(now, tx, source, m, bytes),
             "CANCEL" => self.cancel(now, tx, source, m),
             "BYE" | "INFO" => match self.dialog_of(m) {
                 Some(call) => {
                     if method == "BYE" {
-                        self.reply(now, tx, m, source, 200, None, &[], None);
+                        self.reply(now, (tx, m, source), 200, &[], None);
                         self.caller_gone(now, call, "the caller hung up");
                     } else {
                         let kind = m.get("Content-Type").unwrap_or("");
                         match info_digits(kind, m.body) {
                             Some(d) => {
-                                self.reply(now, tx, m, source, 200, None, &[], None);
+                                self.reply(now, (tx, m, source), 200, &[], None);
                                 self.digits(now, call, &d);
                             }
                             None => {
                                 let extra =
                                     ["Accept: application/dtmf-relay, application/dtmf".into()];
-                                self.reply(now, tx, m, source, 415, None, &extra, None)
+                                self.reply(now, (tx, m, source), 415, &extra, None)
                             }
                         }
                     }
                 }
-                None => self.reply(now, tx, m, source, 481, None, &[], None),
+                None => self.reply(now, (tx, m, source), 481, &[], None),
             },
             "REGISTER" | "PRACK" | "UPDATE" | "SUBSCRIBE" | "NOTIFY" | "REFER" | "MESSAGE"
             | "PUBLISH" => {
                 let extra = ["Allow: INVITE, ACK, BYE, CANCEL, OPTIONS, INFO".to_string()];
                 let code = if method == "REGISTER" { 501 } else { 405 };
-                self.reply(now, tx, m, source, code, None, &extra, None)
+                self.reply(now, (tx, m, source), code, &extra, None)
             }
-            _ => self.reply(now, tx, m, source, 501, None, &[], None),
+            _ => self.reply(now, (tx, m, source), 501, &[], None),
         }
     }
 
@@ -454,28 +467,28 @@ impl Uas {
             .copied()
     }
 
-    fn invite(&mut self, now: i64, tx: TxId, source: SocketAddr, m: &Message) {
+    fn invite(&mut self, now: i64, tx: TxId, source: SocketAddr, m: &Message, bytes: &[u8]) {
         if m.to_tag().is_some() {
             // A re-INVITE: media changes come with the media issue; keep the session as is.
             return match self.dialog_of(m) {
-                Some(_) => self.reply(now, tx, m, source, 488, None, &[], None),
-                None => self.reply(now, tx, m, source, 481, None, &[], None),
+                Some(_) => self.reply(now, (tx, m, source), 488, &[], None),
+                None => self.reply(now, (tx, m, source), 481, &[], None),
             };
         }
         if m.max_forwards() == 0 {
-            return self.reply(now, tx, m, source, 483, None, &[], None);
+            return self.reply(now, (tx, m, source), 483, &[], None);
         }
         if !m.body.is_empty() {
             let kind = m.get("Content-Type").unwrap_or("");
             if !kind.to_ascii_lowercase().starts_with("application/sdp") {
                 let extra = ["Accept: application/sdp".to_string()];
-                return self.reply(now, tx, m, source, 415, None, &extra, None);
+                return self.reply(now, (tx, m, source), 415, &extra, None);
             }
         }
         if let Some(accept) = m.get("Accept") {
             if !accept.to_ascii_lowercase().contains("application/sdp") {
                 let extra = ["Accept: application/sdp".to_string()];
-                return self.reply(now, tx, m, source, 406, None, &extra, None);
+                return self.reply(now, (tx, m, source), 406, &extra, None);
             }
         }
         let Start::Request { uri, .. } = m.start else {
@@ -491,11 +504,11 @@ impl Uas {
         let flow = callflow_compiler::numbers::normalize(&dialled).and_then(|n| p.flow_for(&n));
         let Some(flow) = flow else {
             self.log(m.call_id(), format!("no flow answers {dialled:?}: 404"));
-            return self.reply(now, tx, m, source, 404, None, &[], None);
+            return self.reply(now, (tx, m, source), 404, &[], None);
         };
         if self.calls.len() >= self.config.max_calls {
             let extra = ["Retry-After: 5".to_string()];
-            return self.reply(now, tx, m, source, 503, None, &extra, None);
+            return self.reply(now, (tx, m, source), 503, &extra, None);
         }
         self.next += 1;
         let call = self.next;
@@ -537,6 +550,7 @@ impl Uas {
                 ours,
                 remote_target,
                 invite_tx: tx,
+                invite: bytes.to_vec(),
                 answered: false,
                 ended: false,
                 effect: 0,
@@ -555,20 +569,504 @@ impl Uas {
         self.dialogs
             .insert((m.call_id().to_string(), our_tag.clone()), call);
         self.invites.insert(tx, call);
-        self.reply(now, tx, m, source, 100, None, &[], None);
-        // Keep what later answers need from the INVITE (its bytes are gone after this).
-        self.pending_invites.insert(call, PendingInvite::from(m, source));
+        self.reply(now, (tx, m, source), 100, &[], None);
         self.step(now, call, Event::Start);
     }
 
     fn cancel(&mut self, now: i64, tx: TxId, source: SocketAddr, m: &Message) {
         let Some(invite) = self.tx.cancelled(m) else {
-            return self.reply(now, tx, m, source, 481, None, &[], None);
+            return self.reply(now, (tx, m, source), 481, &[], None);
         };
-        self.reply(now, tx, m, source, 200, None, &[], None);
+        self.reply(now, (tx, m, source), 200, &[], None);
         if let Some(call) = self.invites.get(&invite).copied() {
             self.final_to_invite(now, call, 487, &[]);
             self.caller_gone(now, call, "the caller cancelled");
         }
+    }
+
+    // ---- calls ---------------------------------------------------------------------------
+
+    fn wait(&mut self, now: i64, call: u64, wait: Wait, after: i64) {
+        let Some(s) = self.calls.get_mut(&call) else {
+            return;
+        };
+        s.wait = wait;
+        s.generation += 1;
+        let g = s.generation;
+        self.next += 1;
+        self.timers
+            .insert((now + after.max(0), self.next), (call, g, Timer::Wait));
+    }
+
+    fn prompt_ms(&self, file: Option<&str>) -> i64 {
+        file.and_then(|f| self.config.prompt_ms.get(f).copied())
+            .unwrap_or(self.config.default_prompt_ms) as i64
+    }
+
+    /// Resumes the call's VM with `event` and carries out what it asks next.
+    fn step(&mut self, now: i64, call: u64, event: Event) {
+        let machine = self.machine.clone();
+        let world = ServerWorld {
+            now: ts(now),
+            engine: &self.engine,
+            switches: &self.switches,
+        };
+        let Some(s) = self.calls.get_mut(&call) else {
+            return;
+        };
+        let answers = s.effect;
+        s.wait = Wait::Nothing;
+        s.generation += 1;
+        let step = machine.resume(&mut s.vm, answers, event, &world, &mut s.trace);
+        match step {
+            Err(refused) => {
+                let id = s.call_id.clone();
+                self.log(&id, format!("event refused by the flow: {refused}"));
+            }
+            Ok(Step::End(end)) => self.flow_ended(now, call, end),
+            Ok(Step::Effect(id, effect)) => {
+                s.effect = id;
+                self.effect(now, call, effect);
+            }
+        }
+    }
+
+    fn effect(&mut self, now: i64, call: u64, effect: Effect<'_>) {
+        let Some(s) = self.calls.get_mut(&call) else {
+            return;
+        };
+        let call_id = s.call_id.clone();
+        match effect {
+            Effect::Play {
+                prompt,
+                file,
+                interruptible,
+            } => {
+                s.record.prompts.push(prompt.to_string());
+                s.interruptible = interruptible;
+                s.keys.clear();
+                self.answer(now, call);
+                let d = self.prompt_ms(file);
+                self.wait(now, call, Wait::Prompt, d);
+            }
+            Effect::Say { value, digits } => {
+                let how = if digits { "digits" } else { "number" };
+                s.record.prompts.push(format!("say {how} {value}"));
+                s.interruptible = false;
+                s.keys.clear();
+                self.answer(now, call);
+                let words = if digits { value.len().max(1) } else { 2 } as i64;
+                self.wait(now, call, Wait::Prompt, 600 * words);
+            }
+            Effect::Keys {
+                typed,
+                prompt,
+                file,
+                first_timeout_ms,
+                ..
+            } => {
+                s.keys.clear();
+                self.answer(now, call);
+                // Keys typed ahead start the input: the prompt is not played then.
+                let prompt_ms = if typed.is_empty() {
+                    if let Some(s) = self.calls.get_mut(&call) {
+                        s.record.prompts.push(prompt.to_string());
+                    }
+                    self.prompt_ms(file)
+                } else {
+                    0
+                };
+                self.wait(now, call, Wait::Keys, prompt_ms + first_timeout_ms as i64);
+            }
+            Effect::Route { route, group, .. } => {
+                let caller = s.record.caller.clone();
+                let zone = self.machine.zone(s.flow).clone();
+                self.log(
+                    &call_id,
+                    format!("route to group `{group}`: agents' phones are not connected yet, so nobody is logged in; the flow's fallback follows"),
+                );
+                if let Some(s) = self.calls.get_mut(&call) {
+                    s.wait = Wait::Route;
+                }
+                let req = RouteRequest {
+                    route,
+                    caller: &caller,
+                    zone,
+                    entropy: call,
+                };
+                if self.engine.route(ts(now), call, req).is_err() {
+                    self.step(now, call, Event::Busy);
+                } else {
+                    self.engine_actions(now);
+                }
+            }
+            Effect::Transfer { target } => {
+                if s.answered {
+                    // REFER comes with a later step of the SIP work: end the call clearly.
+                    s.record.outcome =
+                        format!("transfer to {target} (not done: REFER not supported yet)");
+                    self.log(
+                        &call_id,
+                        format!(
+                            "transfer to {target} after answering is not supported yet: hanging up"
+                        ),
+                    );
+                    self.hang_up(now, call, "transfer after answer");
+                } else {
+                    let host = self.config.local;
+                    let contact = if target.starts_with("sip:") || target.starts_with("sips:") {
+                        format!("Contact: <{target}>")
+                    } else {
+                        format!("Contact: <sip:{target}@{host}>")
+                    };
+                    s.record.outcome = format!("redirected to {target}");
+                    self.final_to_invite(now, call, 302, &[contact]);
+                    self.finish(now, call);
+                }
+            }
+            Effect::Voicemail {
+                vbox,
+                greeting,
+                file,
+                ..
+            } => {
+                s.record.outcome = format!("voicemail box `{vbox}`");
+                if let Some(g) = greeting {
+                    s.record.prompts.push(g.to_string());
+                }
+                self.answer(now, call);
+                let d = greeting.map_or(0, |_| self.prompt_ms(file));
+                self.wait(now, call, Wait::Prompt, d);
+            }
+            Effect::Lookup { lookup, .. } => {
+                self.log(&call_id, format!("lookup `{lookup}`: web look-ups are not connected yet; the flow's error branch follows"));
+                self.step(now, call, Event::LookupFailed);
+            }
+            Effect::StartRecording | Effect::StopRecording => self.step(now, call, Event::Done),
+        }
+    }
+
+    /// Sends the 200 OK with an SDP answer, once.
+    fn answer(&mut self, now: i64, call: u64) {
+        let Some(s) = self.calls.get_mut(&call) else {
+            return;
+        };
+        if s.answered {
+            return;
+        }
+        s.answered = true;
+        s.record.answered = Some(now);
+        let ip = self.config.local.ip();
+        let family = if ip.is_ipv6() { "IP6" } else { "IP4" };
+        // Media comes with its own issue: the answer names PCMU and telephone-events on a
+        // port of our range; no RTP flows yet.
+        let port = 40_000 + (call % 10_000) as u16 * 2;
+        let sdp = format!(
+            "v=0\r\no=callflow {call} 1 IN {family} {ip}\r\ns=callflow\r\nc=IN {family} {ip}\r\nt=0 0\r\n\
+             m=audio {port} RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\n\
+             a=fmtp:101 0-15\r\na=ptime:20\r\na=sendrecv\r\n"
+        );
+        let contact = format!("Contact: <sip:callflow@{}>", self.config.local);
+        let extra = [
+            contact,
+            "Allow: INVITE, ACK, BYE, CANCEL, OPTIONS, INFO".into(),
+        ];
+        self.respond_invite(
+            now,
+            call,
+            200,
+            &extra,
+            Some(("application/sdp", sdp.as_bytes())),
+        );
+    }
+
+    fn respond_invite(
+        &mut self,
+        now: i64,
+        call: u64,
+        code: u16,
+        extra: &[String],
+        body: Option<(&str, &[u8])>,
+    ) {
+        let Some(s) = self.calls.get_mut(&call) else {
+            return;
+        };
+        s.record.status = code;
+        let (tx, peer, tag, bytes) = (s.invite_tx, s.peer, s.our_tag.clone(), s.invite.clone());
+        let Ok(m) = message::parse(&bytes) else {
+            return;
+        };
+        let resp = build::response(&m, peer, code, Some(&tag), extra, body);
+        let actions = self.tx.respond(now, tx, code, resp);
+        self.tx_actions(actions, now);
+    }
+
+    /// A final non-2xx response to a call that was not answered.
+    fn final_to_invite(&mut self, now: i64, call: u64, code: u16, extra: &[String]) {
+        if self.calls.get(&call).is_some_and(|s| !s.answered) {
+            self.respond_invite(now, call, code, extra, None);
+        }
+    }
+
+    /// Digits from an INFO.
+    fn digits(&mut self, now: i64, call: u64, digits: &str) {
+        let Some(s) = self.calls.get_mut(&call) else {
+            return;
+        };
+        s.record.keys.push(digits.to_string());
+        // A withdraw key works at any time.
+        let withdraw = self.machine.withdraw_keys(s.flow);
+        s.keys.push_str(digits);
+        if let Some((c, w)) = withdraw.iter().find(|(_, w)| s.keys.ends_with(*w)) {
+            let cut = s.keys.len() - w.len();
+            s.keys.truncate(cut);
+            let stopped = self.machine.withdraw(&mut s.vm, *c);
+            let id = s.call_id.clone();
+            self.log(
+                &id,
+                format!(
+                    "consent withdrawn{}",
+                    if stopped { ": recording stopped" } else { "" }
+                ),
+            );
+            return;
+        }
+        match s.wait {
+            Wait::Prompt if s.interruptible => {
+                let keys = std::mem::take(&mut s.keys);
+                self.step(now, call, Event::Keys(keys));
+            }
+            Wait::Keys => {
+                if self.machine.keys_complete(&s.vm, &s.keys) {
+                    let keys = std::mem::take(&mut s.keys);
+                    self.step(now, call, Event::Keys(keys));
+                } else {
+                    // The next digit within the digit timeout.
+                    let t = self.digit_timeout(call);
+                    self.wait(now, call, Wait::Keys, t);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn digit_timeout(&self, call: u64) -> i64 {
+        let Some(s) = self.calls.get(&call) else {
+            return 3_000;
+        };
+        let p = self.machine.program();
+        match p.code.get(s.vm.pc as usize) {
+            Some(callflow_compiler::bytecode::Instr::MenuWait(m)) => {
+                p.menus[*m as usize].digit_timeout_ms as i64
+            }
+            Some(callflow_compiler::bytecode::Instr::CollectWait(c)) => {
+                p.collects[*c as usize].digit_timeout_ms as i64
+            }
+            _ => 3_000,
+        }
+    }
+
+    /// The session's wait is over: a prompt ended, or the keys timed out.
+    fn wait_over(&mut self, now: i64, call: u64) {
+        let Some(s) = self.calls.get_mut(&call) else {
+            return;
+        };
+        match s.wait {
+            Wait::Prompt => {
+                let keys = std::mem::take(&mut s.keys);
+                let event = if keys.is_empty() {
+                    Event::Done
+                } else {
+                    Event::Keys(keys)
+                };
+                self.step(now, call, event);
+            }
+            Wait::Keys => {
+                let keys = std::mem::take(&mut s.keys);
+                self.step(now, call, Event::Keys(keys));
+            }
+            Wait::Route | Wait::Nothing => {}
+        }
+    }
+
+    fn engine_actions(&mut self, now: i64) {
+        while let Some(a) = self.engine.poll_action() {
+            if let EngineAction::Outcome { call, outcome } = a {
+                let event = match outcome {
+                    engine::Outcome::Answered { agent } => {
+                        let p = self.machine.program();
+                        Event::Answered {
+                            agent: p.str(p.agents[agent as usize].name).to_string(),
+                        }
+                    }
+                    engine::Outcome::NoAnswer => Event::NoAnswer,
+                    engine::Outcome::Busy | engine::Outcome::NoAgents => Event::Busy,
+                    engine::Outcome::QueueFull => Event::QueueFull,
+                    engine::Outcome::QueueTimeout => Event::QueueTimeout,
+                    engine::Outcome::QueueKey(k) => Event::QueueKey(k),
+                };
+                self.step(now, call, event);
+            }
+        }
+    }
+
+    /// The flow ended: hang up, and write the record.
+    fn flow_ended(&mut self, now: i64, call: u64, end: End) {
+        let Some(s) = self.calls.get_mut(&call) else {
+            return;
+        };
+        if s.record.outcome.is_empty() {
+            s.record.outcome = match &end {
+                End::Hangup => "the flow hung up".into(),
+                End::Transferred(t) => format!("transferred to {t}"),
+                End::Voicemail => "voicemail".into(),
+                End::Answered { agent } => format!("answered by {agent}"),
+                End::CallerHungUp => "the caller hung up".into(),
+                End::TransferFailed(t) => format!("the transfer to {t} failed"),
+                End::VoicemailFailed => "voicemail failed".into(),
+                End::Failed(e) => format!("the call failed: {e}"),
+            };
+        }
+        if let End::Failed(e) = &end {
+            let id = s.call_id.clone();
+            self.log(&id, format!("the flow failed: {e}"));
+        }
+        match end {
+            End::CallerHungUp => self.finish(now, call),
+            _ if !self.calls.get(&call).is_some_and(|s| s.answered) => {
+                // A flow that ends before answering (a hang-up as its first statement).
+                self.final_to_invite(now, call, 480, &[]);
+                self.finish(now, call);
+            }
+            _ => self.hang_up(now, call, "the flow ended"),
+        }
+    }
+
+    /// We end an answered call: BYE (retransmitted until answered), then the record.
+    fn hang_up(&mut self, now: i64, call: u64, why: &str) {
+        let local = self.config.local;
+        let t1 = self.tx.timing.t1;
+        let Some(s) = self.calls.get_mut(&call) else {
+            return;
+        };
+        if !s.answered {
+            self.final_to_invite(now, call, 480, &[]);
+            return self.finish(now, call);
+        }
+        s.cseq += 1;
+        let branch = format!("z9hG4bKcf{:x}{:x}{}", now, call, s.cseq);
+        let bytes = build::request(&InDialog {
+            method: "BYE",
+            target: &s.remote_target,
+            local,
+            branch: &branch,
+            from: &s.ours,
+            to: &s.their,
+            call_id: &s.call_id,
+            cseq: s.cseq,
+        });
+        let to = s.peer;
+        let id = s.call_id.clone();
+        self.log(&id, format!("BYE: {why}"));
+        self.send(to, bytes.clone());
+        self.byes.insert(
+            branch.clone(),
+            Bye {
+                to,
+                bytes,
+                interval: t1,
+                deadline: now + 64 * t1,
+            },
+        );
+        self.next += 1;
+        self.byes_timer(now + t1, &branch);
+        self.finish(now, call);
+    }
+
+    fn byes_timer(&mut self, when: i64, branch: &str) {
+        self.next += 1;
+        let key = self.next;
+        self.bye_timers.insert((when, key), branch.to_string());
+    }
+
+    /// The caller ended the call (BYE or CANCEL).
+    fn caller_gone(&mut self, now: i64, call: u64, why: &str) {
+        if let Some(s) = self.calls.get_mut(&call) {
+            if s.record.outcome.is_empty() {
+                s.record.outcome = why.into();
+            }
+            if s.wait == Wait::Route {
+                let _ = self.engine.left(ts(now), call);
+            }
+        }
+        // Let the flow know (it ends as CallerHungUp).
+        self.step(now, call, Event::HungUp);
+        self.finish(now, call);
+    }
+
+    /// Forgets the call and writes its record.
+    fn finish(&mut self, now: i64, call: u64) {
+        let Some(mut s) = self.calls.remove(&call) else {
+            return;
+        };
+        self.dialogs.remove(&(s.call_id.clone(), s.our_tag.clone()));
+        // The INVITE transaction stays (it absorbs retransmissions); forget our index of it.
+        self.invites.retain(|_, c| *c != call);
+        s.record.ended = Some(now);
+        let p = self.machine.program();
+        s.record.path = s
+            .trace
+            .lines
+            .iter()
+            .map(|(f, l)| {
+                let name = p.files.get(*f as usize).map_or("?", |x| x.name.as_str());
+                format!("{name}:{l}")
+            })
+            .collect();
+        s.ended = true;
+        self.out.push_back(Out::Record(s.record.line()));
+    }
+
+    /// Runs what is due at `now`: call timers, transactions, our BYEs, the engine.
+    pub fn handle_timeout(&mut self, now: i64) {
+        while let Some((&(when, n), _)) = self.timers.iter().next() {
+            if when > now {
+                break;
+            }
+            let Some((call, g, t)) = self.timers.remove(&(when, n)) else {
+                break;
+            };
+            if t == Timer::Wait && self.calls.get(&call).is_some_and(|s| s.generation == g) {
+                self.wait_over(now, call);
+            }
+        }
+        while let Some((&(when, n), _)) = self.bye_timers.iter().next() {
+            if when > now {
+                break;
+            }
+            let Some(branch) = self.bye_timers.remove(&(when, n)) else {
+                break;
+            };
+            let t2 = self.tx.timing.t2;
+            let again = match self.byes.get_mut(&branch) {
+                Some(b) if now < b.deadline => {
+                    b.interval = (b.interval * 2).min(t2);
+                    Some((b.to, b.bytes.clone(), now + b.interval))
+                }
+                Some(_) => {
+                    self.byes.remove(&branch);
+                    None
+                }
+                None => None,
+            };
+            if let Some((to, bytes, next)) = again {
+                self.send(to, bytes);
+                self.byes_timer(next, &branch);
+            }
+        }
+        let actions = self.tx.handle_timeout(now);
+        self.tx_actions(actions, now);
+        self.engine.handle_timeout(ts(now));
+        self.engine_actions(now);
     }
 }

@@ -1,0 +1,57 @@
+//! Call records: one JSON line per call — the numbers, the times, the flow and the program it
+//! ran on, the flow lines it passed, the keys pressed, the prompts played and how it ended.
+
+use serde::Serialize;
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Record {
+    pub call_id: String,
+    pub caller: String,
+    pub dialled: String,
+    pub flow: String,
+    /// The program's checksum (which version of the flows ran).
+    pub program: String,
+    /// Milliseconds since the epoch.
+    pub started: i64,
+    pub answered: Option<i64>,
+    pub ended: Option<i64>,
+    /// `file:line` of each flow line the call passed, in order.
+    pub path: Vec<String>,
+    pub keys: Vec<String>,
+    pub prompts: Vec<String>,
+    /// How the call ended, in words.
+    pub outcome: String,
+    /// The SIP status of the INVITE's final response.
+    pub status: u16,
+}
+
+impl Record {
+    pub fn new(
+        call_id: &str,
+        caller: &str,
+        dialled: &str,
+        flow: &str,
+        program: u64,
+        started: i64,
+    ) -> Record {
+        Record {
+            call_id: call_id.into(),
+            caller: caller.into(),
+            dialled: dialled.into(),
+            flow: flow.into(),
+            program: format!("{program:016x}"),
+            started,
+            answered: None,
+            ended: None,
+            path: Vec::new(),
+            keys: Vec::new(),
+            prompts: Vec::new(),
+            outcome: String::new(),
+            status: 0,
+        }
+    }
+
+    pub fn line(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+}

@@ -1,0 +1,329 @@
+//! The SIP server core without sockets: datagrams and instants in, datagrams and call records
+//! out. A whole IVR call with keys by SIP INFO, OPTIONS, unknown numbers, CANCEL, the caller's
+//! BYE, a lost ACK, requests outside any dialog, and garbage between calls.
+
+mod common;
+
+use callflow_runtime::server::uas::{Config, Out, Uas};
+use callflow_runtime::sip::message::{self, Start};
+use callflow_runtime::sip::transaction::Timing;
+use callflow_runtime::vm::Machine;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+const FLOWS: &str = r#"
+flow ivr {
+    numbers "200"
+    timezone "Europe/Berlin"
+    start {
+        play "welcome"
+        menu main
+        hangup
+    }
+    menu main {
+        prompt "main"
+        timeout 5s
+        retries 1
+        "1" => play "one"
+        "2" => transfer "+49 30 2555 5000"
+        "3XX" => play "extension"
+        invalid => play "invalid"
+        timeout => play "nothing"
+    }
+}
+flow redirect {
+    numbers "300"
+    start { transfer "+49 30 2555 5000" }
+}
+"#;
+
+fn peer() -> SocketAddr {
+    "127.0.0.1:5070".parse().unwrap()
+}
+
+struct H {
+    uas: Uas,
+    now: i64,
+    sent: Vec<String>,
+    records: Vec<serde_json::Value>,
+}
+
+impl H {
+    fn new() -> H {
+        let m = Machine::new(common::compile(FLOWS)).unwrap();
+        let mut config = Config::new("127.0.0.1:5060".parse().unwrap());
+        config.timing = Timing {
+            t1: 500,
+            t2: 4_000,
+            t4: 5_000,
+        };
+        config.default_prompt_ms = 2_000;
+        H {
+            uas: Uas::new(Arc::new(m), config),
+            now: 1_767_780_000_000,
+            sent: Vec::new(),
+            records: Vec::new(),
+        }
+    }
+
+    fn drain(&mut self) {
+        while let Some(o) = self.uas.poll_out() {
+            match o {
+                Out::Send { to, bytes } => {
+                    assert_eq!(to, peer(), "replies go to the packet's source");
+                    self.sent.push(String::from_utf8(bytes).unwrap());
+                }
+                Out::Record(line) => self.records.push(serde_json::from_str(&line).unwrap()),
+                Out::Log { .. } => {}
+            }
+        }
+    }
+
+    fn send(&mut self, text: &str) {
+        self.uas.receive(self.now, peer(), text.as_bytes());
+        self.drain();
+    }
+
+    /// Moves the clock on, running the timers on the way.
+    fn wait(&mut self, ms: i64) {
+        let target = self.now + ms;
+        while let Some(t) = self.uas.poll_timeout() {
+            if t > target {
+                break;
+            }
+            self.now = self.now.max(t);
+            self.uas.handle_timeout(self.now);
+            self.drain();
+        }
+        self.now = target;
+    }
+
+    /// Status codes (or request methods) of what was sent since the last call.
+    fn took(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.sent)
+            .iter()
+            .map(|t| match message::parse(t.as_bytes()) {
+                Ok(m) => match m.start {
+                    Start::Response { code, .. } => code.to_string(),
+                    Start::Request { method, .. } => method.to_string(),
+                },
+                // A refusal of a request without From, To or Call-ID carries only what it had.
+                Err(_) => t.split(' ').nth(1).unwrap_or("").to_string(),
+            })
+            .collect()
+    }
+
+    fn last(&self, prefix: &str) -> String {
+        self.sent
+            .iter()
+            .rev()
+            .find(|t| t.starts_with(prefix))
+            .cloned()
+            .unwrap_or_default()
+    }
+}
+
+fn request(
+    method: &str,
+    number: &str,
+    call: &str,
+    cseq: u32,
+    to_tag: Option<&str>,
+    extra: &str,
+    body: &str,
+) -> String {
+    let to_tag = to_tag.map_or(String::new(), |t| format!(";tag={t}"));
+    format!(
+        "{method} sip:{number}@127.0.0.1:5060 SIP/2.0\r\n\
+         Via: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK-{call}-{cseq}-{method};rport\r\n\
+         From: <sip:+4930123456@127.0.0.1:5070>;tag=caller\r\n\
+         To: <sip:{number}@127.0.0.1:5060>{to_tag}\r\n\
+         Call-ID: {call}\r\nCSeq: {cseq} {method}\r\nMax-Forwards: 70\r\n\
+         Contact: <sip:caller@127.0.0.1:5070>\r\n{extra}Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+}
+
+const SDP: &str = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 6000 RTP/AVP 0\r\n";
+
+fn invite(h: &mut H, number: &str, call: &str) -> String {
+    h.send(&request(
+        "INVITE",
+        number,
+        call,
+        1,
+        None,
+        "Content-Type: application/sdp\r\n",
+        SDP,
+    ));
+    let ok = h.last("SIP/2.0 200");
+    let m = message::parse(ok.as_bytes()).unwrap();
+    m.to_tag().unwrap_or("").to_string()
+}
+
+fn info(key: &str) -> String {
+    format!("Signal={key}\r\nDuration=160\r\n")
+}
+
+#[test]
+fn a_whole_ivr_call_with_keys_by_info() {
+    let mut h = H::new();
+    let tag = invite(&mut h, "200", "c1");
+    assert_eq!(
+        h.took(),
+        vec!["100", "200"],
+        "answered at once: the flow plays first"
+    );
+    h.send(&request("ACK", "200", "c1", 1, Some(&tag), "", ""));
+    // The welcome plays 2 s; the menu prompt 2 s; the caller presses 3, 1, 5 (an extension).
+    h.wait(2_500);
+    for (n, k) in ["3", "1", "5"].iter().enumerate() {
+        h.send(&request(
+            "INFO",
+            "200",
+            "c1",
+            2 + n as u32,
+            Some(&tag),
+            "Content-Type: application/dtmf-relay\r\n",
+            &info(k),
+        ));
+    }
+    assert_eq!(h.took(), vec!["200", "200", "200"]);
+    // "315" completes the key "3XX" at once: "extension" plays (2 s), then the flow hangs up.
+    h.wait(2_100);
+    assert_eq!(h.took(), vec!["BYE"]);
+    let bye = h.records.len();
+    assert_eq!(bye, 1);
+    let r = &h.records[0];
+    assert_eq!(r["dialled"], "200");
+    assert_eq!(r["caller"], "+4930123456");
+    assert_eq!(r["keys"], serde_json::json!(["3", "1", "5"]));
+    assert_eq!(
+        r["prompts"],
+        serde_json::json!(["welcome", "main", "extension"])
+    );
+    assert_eq!(r["outcome"], "the flow hung up");
+    assert!(r["path"].as_array().unwrap().len() >= 3, "{r}");
+    assert_eq!(h.uas.calls(), 0);
+}
+
+#[test]
+fn options_unknown_numbers_redirects_and_requests_outside_dialogs() {
+    let mut h = H::new();
+    h.send(&request("OPTIONS", "200", "o1", 1, None, "", ""));
+    assert_eq!(h.took(), vec!["200"]);
+    h.send(&request("INVITE", "999", "n1", 1, None, "", ""));
+    assert_eq!(h.took(), vec!["404"]);
+    h.send(&request("INVITE", "300", "r1", 1, None, "", ""));
+    let sent = h.sent.clone();
+    assert_eq!(h.took(), vec!["100", "302"]);
+    assert!(
+        sent[1].contains("Contact: <sip:+493025555000@127.0.0.1:5060>"),
+        "{}",
+        sent[1]
+    );
+    h.send(&request("BYE", "200", "nobody", 2, Some("x"), "", ""));
+    assert_eq!(h.took(), vec!["481"]);
+    h.send(&request("REGISTER", "200", "reg", 1, None, "", ""));
+    assert_eq!(h.took(), vec!["501"]);
+    h.send(&request("SUBSCRIBE", "200", "sub", 1, None, "", ""));
+    assert_eq!(h.took(), vec!["405"]);
+    let mut zero = request("INVITE", "200", "mf", 1, None, "", "");
+    zero = zero.replace("Max-Forwards: 70", "Max-Forwards: 0");
+    h.send(&zero);
+    assert_eq!(h.took(), vec!["483"]);
+    h.send(&request(
+        "OPTIONS",
+        "200",
+        "req",
+        1,
+        None,
+        "Require: 100rel, foo\r\n",
+        "",
+    ));
+    let sent = h.sent.clone();
+    assert_eq!(h.took(), vec!["420"]);
+    assert!(sent[0].contains("Unsupported: 100rel, foo"));
+}
+
+#[test]
+fn cancel_before_answer_and_bye_mid_menu() {
+    let mut h = H::new();
+    // A flow that answers at once cannot be cancelled after the 200: CANCEL gets 481 then.
+    let tag = invite(&mut h, "200", "c2");
+    h.took();
+    h.send(&request("CANCEL", "200", "c2", 1, None, "", ""));
+    assert_eq!(h.took(), vec!["481"]);
+    h.send(&request("ACK", "200", "c2", 1, Some(&tag), "", ""));
+    h.wait(3_000);
+    // The caller hangs up in the menu.
+    h.send(&request("BYE", "200", "c2", 2, Some(&tag), "", ""));
+    assert_eq!(h.took(), vec!["200"]);
+    assert_eq!(h.records.last().unwrap()["outcome"], "the caller hung up");
+    assert_eq!(h.uas.calls(), 0);
+    // Nothing more happens for that call.
+    h.wait(60_000);
+    assert_eq!(h.took(), Vec::<String>::new());
+}
+
+#[test]
+fn a_lost_ack_gets_the_200_again_and_the_call_goes_on() {
+    let mut h = H::new();
+    let tag = invite(&mut h, "200", "c3");
+    h.took();
+    // No ACK: the 200 is sent again after T1, 2*T1 ...
+    h.wait(1_600);
+    assert_eq!(h.took(), vec!["200", "200"]);
+    h.send(&request("ACK", "200", "c3", 1, Some(&tag), "", ""));
+    h.wait(10_000);
+    assert!(
+        !h.took().contains(&"200".to_string()),
+        "no more retransmissions"
+    );
+    // The retransmitted INVITE gets the 200 once more (the transaction absorbs it).
+    h.send(&request(
+        "INVITE",
+        "200",
+        "c3",
+        1,
+        None,
+        "Content-Type: application/sdp\r\n",
+        SDP,
+    ));
+    assert_eq!(h.took(), vec!["200"]);
+}
+
+#[test]
+fn garbage_between_calls_disturbs_nothing() {
+    let mut h = H::new();
+    let tag = invite(&mut h, "200", "c4");
+    h.took();
+    for junk in [
+        &b"\x00\x01\x02"[..],
+        b"INVITE sip:200@127.0.0.1 SIP/2.0\r\n\r\n",
+        b"INVITE  sip:200@x SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bKj\r\n\r\n",
+        b"SIP/2.0 200 OK\r\n\r\n",
+        &[b'x'; 70_000][..],
+    ] {
+        h.uas.receive(h.now, peer(), junk);
+        h.drain();
+    }
+    // Only the request with a Via gets an answer (400); the rest is dropped.
+    assert_eq!(h.took(), vec!["400"]);
+    h.send(&request("ACK", "200", "c4", 1, Some(&tag), "", ""));
+    h.wait(2_500);
+    h.send(&request(
+        "INFO",
+        "200",
+        "c4",
+        2,
+        Some(&tag),
+        "Content-Type: application/dtmf\r\n",
+        "1",
+    ));
+    h.wait(2_100);
+    assert_eq!(
+        h.records.last().unwrap()["prompts"],
+        serde_json::json!(["welcome", "main", "one"])
+    );
+}
