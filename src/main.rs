@@ -7,6 +7,7 @@ mod compile_cmd;
 mod explain;
 mod flowtest;
 mod load;
+mod serve;
 mod simulate;
 mod wav;
 
@@ -82,6 +83,8 @@ enum Command {
     /// Simulate a call through a flow (or a scenario of several) and print what happens, step
     /// by step.
     Simulate(Box<simulate::Args>),
+    /// Answer SIP calls with the flows (UDP on 127.0.0.1:5060 by default).
+    Serve(Box<serve::Args>),
     /// Run the flows' tests (`test "..." { }` blocks) and report what failed.
     Test(flowtest::Args),
     /// Explain a diagnostic code, such as CF0401.
@@ -104,6 +107,7 @@ fn main() -> ExitCode {
         Command::Disasm { paths } => compile_cmd::disasm(&paths),
         Command::Simulate(args) => simulate::run(&args),
         Command::Test(args) => flowtest::run(&args),
+        Command::Serve(args) => serve::run(&args),
         Command::Explain { code } => explain::run(&code),
     }
 }

@@ -4,3 +4,4 @@
 
 pub mod cdr;
 pub mod uas;
+pub mod udp;

@@ -1027,6 +1027,23 @@ impl Uas {
         self.out.push_back(Out::Record(s.record.line()));
     }
 
+    /// Ends every call in progress (BYE, or 480 before answering) and refuses new ones.
+    pub fn shutdown(&mut self, now: i64) {
+        self.config.max_calls = 0;
+        let calls: Vec<u64> = self.calls.keys().copied().collect();
+        for call in calls {
+            if let Some(s) = self.calls.get_mut(&call) {
+                s.record.outcome = "the server shut down".into();
+            }
+            self.hang_up(now, call, "the server shuts down");
+        }
+    }
+
+    /// Our BYEs still waiting for their answer.
+    pub fn pending_byes(&self) -> usize {
+        self.byes.len()
+    }
+
     /// Runs what is due at `now`: call timers, transactions, our BYEs, the engine.
     pub fn handle_timeout(&mut self, now: i64) {
         while let Some((&(when, n), _)) = self.timers.iter().next() {

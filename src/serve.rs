@@ -1,0 +1,118 @@
+//! `callflow serve`: compiles the flows (prompt files required: they will be played) and runs
+//! the SIP server on them — the core from `callflow_runtime::server::uas` behind the UDP driver —
+//! writing a call record per call into the data directory.
+
+use crate::compile_cmd;
+use callflow_runtime::server::{uas, udp};
+use callflow_runtime::vm::Machine;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Flow files or directories (or a bytecode file from `callflow compile`).
+    #[arg(long, default_value = "flows")]
+    pub flows: Vec<PathBuf>,
+    /// Where to listen for SIP (UDP).
+    #[arg(long, default_value = "127.0.0.1:5060")]
+    pub listen: SocketAddr,
+    /// The data directory: call records (`cdr.jsonl`).
+    #[arg(long, default_value = "callflow-data")]
+    pub data: PathBuf,
+    /// Calls in progress at most (more get 503 with Retry-After).
+    #[arg(long, default_value_t = 1000)]
+    pub max_calls: usize,
+    /// No log lines on standard error (call records are written all the same).
+    #[arg(long)]
+    pub quiet: bool,
+    /// Start the server's clock at this time instead of now: a local time in the first flow's
+    /// zone (`2026-12-24T18:30`) — for trying opening hours and holidays.
+    #[arg(long)]
+    pub clock: Option<String>,
+    /// SIP timer T1 in milliseconds (retransmissions start at T1; tests shorten it).
+    #[arg(long, default_value_t = 500, hide = true)]
+    pub t1: i64,
+}
+
+fn fail(e: String) -> ExitCode {
+    eprintln!("error: {e}");
+    ExitCode::from(2)
+}
+
+pub fn run(a: &Args) -> ExitCode {
+    let program = match compile_cmd::program(&a.flows, compile_cmd::Prompts::Required) {
+        Ok(p) => p,
+        Err(e) => return compile_cmd::report(e),
+    };
+    let lengths = crate::wav::prompt_lengths(&program);
+    let machine = match Machine::new(program) {
+        Ok(m) => Arc::new(m),
+        Err(e) => return fail(e.to_string()),
+    };
+    let offset_ms = match &a.clock {
+        None => 0,
+        Some(t) => match crate::simulate::local_time(t, machine.zone(0)) {
+            Ok(at) => at.as_millisecond() - jiff::Timestamp::now().as_millisecond(),
+            Err(e) => return fail(e),
+        },
+    };
+    if let Err(e) = std::fs::create_dir_all(&a.data) {
+        return fail(format!(
+            "cannot create the data directory `{}`: {e}",
+            a.data.display()
+        ));
+    }
+    let cdr_path = a.data.join("cdr.jsonl");
+    let cdr = match std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&cdr_path)
+    {
+        Ok(f) => f,
+        Err(e) => return fail(format!("cannot open `{}`: {e}", cdr_path.display())),
+    };
+    let socket = match udp::bind(a.listen) {
+        Ok(s) => s,
+        Err(e) => return fail(format!("cannot listen on udp:{}: {e}", a.listen)),
+    };
+    let local = socket.local_addr().unwrap_or(a.listen);
+    let mut config = uas::Config::new(local);
+    config.prompt_ms = lengths;
+    config.max_calls = a.max_calls;
+    config.timing.t1 = a.t1.max(1);
+    let p = machine.program();
+    let numbers: Vec<String> = p
+        .flows
+        .iter()
+        .flat_map(|f| f.numbers.iter().map(|&n| p.str(n).to_string()))
+        .collect();
+    eprintln!(
+        "callflow serve: listening on udp:{local}; {} flow(s) answer {}; call records in {}",
+        p.flows.len(),
+        numbers.join(", "),
+        cdr_path.display()
+    );
+    let core = uas::Uas::new(machine, config);
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => return fail(e.to_string()),
+    };
+    let sinks = udp::Sinks {
+        cdr: Some(cdr),
+        log: !a.quiet,
+    };
+    let clock = udp::Clock { offset_ms };
+    match runtime.block_on(udp::run(socket, core, clock, sinks, Duration::from_secs(2))) {
+        Ok(()) => {
+            eprintln!("callflow serve: stopped");
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(e.to_string()),
+    }
+}

@@ -1,0 +1,305 @@
+//! `callflow serve` over real UDP on loopback, with sipp (Debian's `sip-tester`, which
+//! `scripts/test` installs) as the caller, using the scenarios in `tests/sipp/`: OPTIONS, an
+//! unknown number, a redirect, a whole IVR call with keys by SIP INFO, the caller hanging up
+//! mid-menu, a lost ACK, the after-hours branch with the server's clock moved, and garbage
+//! datagrams between calls. Each test starts its own server on a free port and waits for
+//! events (its listening line, call records) with a timeout — no fixed sleeps.
+
+use std::io::{BufRead, BufReader};
+use std::net::UdpSocket;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+fn sipp() -> PathBuf {
+    let found = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|d| d.join("sipp"))
+            .find(|p| p.is_file())
+    });
+    found.expect(
+        "sipp is not installed: these tests need it (run scripts/test, which installs Debian's sip-tester)",
+    )
+}
+
+const FLOWS: &str = r#"
+hours office { mon-fri 08:00-18:00 }
+
+flow ivr {
+    numbers "200"
+    timezone "Europe/Berlin"
+    start {
+        if not open(office) {
+            play "closed"
+            hangup
+        }
+        play "welcome"
+        menu main
+        hangup
+    }
+    menu main {
+        prompt "main"
+        timeout 5s
+        "1" => menu sub
+        "2" => play "two"
+        invalid => play "invalid"
+        timeout => play "invalid"
+    }
+    menu sub {
+        prompt "sub"
+        timeout 5s
+        "3" => play "three"
+        "4" => play "four"
+        invalid => play "invalid"
+        timeout => play "invalid"
+    }
+}
+
+flow redirect {
+    numbers "300"
+    start {
+        transfer "+49 30 2555 5000"
+    }
+}
+"#;
+
+/// 8 kHz mono 16-bit PCM silence.
+fn wav(ms: u32) -> Vec<u8> {
+    let data = 16 * ms;
+    let mut v = b"RIFF".to_vec();
+    v.extend((36 + data).to_le_bytes());
+    v.extend(b"WAVEfmt ");
+    v.extend(16u32.to_le_bytes());
+    v.extend(1u16.to_le_bytes());
+    v.extend(1u16.to_le_bytes());
+    v.extend(8000u32.to_le_bytes());
+    v.extend(16000u32.to_le_bytes());
+    v.extend(2u16.to_le_bytes());
+    v.extend(16u16.to_le_bytes());
+    v.extend(b"data");
+    v.extend(data.to_le_bytes());
+    v.resize(v.len() + data as usize, 0);
+    v
+}
+
+struct Server {
+    child: Child,
+    port: u16,
+    dir: PathBuf,
+}
+
+impl Server {
+    /// A server on a free port of 127.0.0.1, its clock at `clock` (local Berlin time).
+    fn start(name: &str, clock: &str) -> Server {
+        let dir =
+            std::env::temp_dir().join(format!("callflow-serve-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("flows/prompts")).unwrap();
+        std::fs::write(dir.join("flows/test.flow"), FLOWS).unwrap();
+        for p in [
+            "closed", "welcome", "main", "sub", "two", "three", "four", "invalid",
+        ] {
+            std::fs::write(dir.join(format!("flows/prompts/{p}.wav")), wav(300)).unwrap();
+        }
+        let mut child = Command::new(env!("CARGO_BIN_EXE_callflow"))
+            .current_dir(&dir)
+            .args([
+                "serve",
+                "--flows",
+                "flows",
+                "--listen",
+                "127.0.0.1:0",
+                "--data",
+                "data",
+                "--clock",
+                clock,
+                "--t1",
+                "200",
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("callflow serve starts");
+        let stderr = child.stderr.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let port = loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = rx
+                .recv_timeout(left)
+                .expect("the server says where it listens");
+            if let Some(rest) = line.split("listening on udp:127.0.0.1:").nth(1) {
+                break rest.split(';').next().unwrap().parse::<u16>().unwrap();
+            }
+        };
+        // Keep reading the log so the pipe never fills.
+        std::thread::spawn(move || while rx.recv().is_ok() {});
+        Server { child, port, dir }
+    }
+
+    /// Runs one sipp call with `scenario` to `number`; true when sipp saw it succeed.
+    fn call(&self, scenario: &str, number: &str, sets: &[(&str, &str)]) -> bool {
+        self.call_logged(scenario, number, sets, None)
+    }
+
+    /// The same, writing sipp's message log to `log`.
+    fn call_logged(
+        &self,
+        scenario: &str,
+        number: &str,
+        sets: &[(&str, &str)],
+        log: Option<&Path>,
+    ) -> bool {
+        let local = UdpSocket::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let scenario = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/sipp")
+            .join(scenario);
+        let mut cmd = Command::new(sipp());
+        cmd.current_dir(&self.dir)
+            .arg("-sf")
+            .arg(&scenario)
+            .args(["-s", number])
+            .arg(format!("127.0.0.1:{}", self.port))
+            .args(["-i", "127.0.0.1", "-p", &local.to_string()])
+            .args([
+                "-m",
+                "1",
+                "-timeout",
+                "30s",
+                "-timeout_error",
+                "-nostdin",
+                "-trace_err",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        for (k, v) in sets {
+            cmd.args(["-set", k, v]);
+        }
+        if let Some(log) = log {
+            cmd.arg("-trace_msg").arg("-message_file").arg(log);
+        }
+        let status = cmd.status().expect("sipp runs");
+        status.success()
+    }
+
+    /// The call records, once there are `n` of them (waiting up to 10 s).
+    fn records(&self, n: usize) -> Vec<serde_json::Value> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let text = std::fs::read_to_string(self.dir.join("data/cdr.jsonl")).unwrap_or_default();
+            let v: Vec<serde_json::Value> = text
+                .lines()
+                .map(|l| serde_json::from_str(l).unwrap())
+                .collect();
+            if v.len() >= n || Instant::now() > deadline {
+                return v;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .arg(self.child.id().to_string())
+            .status();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+const WEDNESDAY: &str = "2026-01-07T10:00";
+
+#[test]
+fn options_unknown_numbers_and_redirects() {
+    let s = Server::start("basic", WEDNESDAY);
+    assert!(
+        s.call("options.xml", "200", &[]),
+        "OPTIONS → 200 with Allow"
+    );
+    assert!(
+        s.call("not_found.xml", "999", &[]),
+        "no flow answers 999 → 404"
+    );
+    assert!(
+        s.call("redirect.xml", "300", &[]),
+        "transfer before answer → 302"
+    );
+    let r = s.records(1);
+    assert_eq!(r.len(), 1, "the redirected call has a record: {r:?}");
+    assert_eq!(r[0]["status"], 302);
+}
+
+#[test]
+fn a_whole_ivr_call_by_sip_info_keys() {
+    let s = Server::start("ivr", WEDNESDAY);
+    assert!(s.call("ivr_info.xml", "200", &[("key1", "1"), ("key2", "3")]));
+    let r = s.records(1);
+    assert_eq!(r[0]["keys"], serde_json::json!(["1", "3"]));
+    assert_eq!(
+        r[0]["prompts"],
+        serde_json::json!(["welcome", "main", "sub", "three"])
+    );
+    assert_eq!(r[0]["outcome"], "the flow hung up");
+    assert_eq!(r[0]["caller"], "+4930123456");
+    // Another branch on the same server.
+    assert!(s.call("ivr_info.xml", "200", &[("key1", "1"), ("key2", "4")]));
+    assert_eq!(
+        s.records(2)[1]["prompts"],
+        serde_json::json!(["welcome", "main", "sub", "four"])
+    );
+}
+
+#[test]
+fn the_caller_hangs_up_mid_menu_and_a_lost_ack_is_survived() {
+    let s = Server::start("hangup", WEDNESDAY);
+    assert!(s.call("hangup_mid_menu.xml", "200", &[]));
+    assert_eq!(s.records(1)[0]["outcome"], "the caller hung up");
+    assert!(
+        s.call("lost_ack.xml", "200", &[]),
+        "the 200 comes again until the ACK"
+    );
+    assert_eq!(s.records(2).len(), 2);
+}
+
+#[test]
+fn after_hours_the_flow_takes_the_closed_branch() {
+    let s = Server::start("closed", "2026-01-10T10:00");
+    assert!(s.call("server_hangs_up.xml", "200", &[]));
+    let r = s.records(1);
+    assert_eq!(r[0]["prompts"], serde_json::json!(["closed"]));
+}
+
+#[test]
+fn garbage_datagrams_between_calls_disturb_nothing() {
+    let s = Server::start("garbage", WEDNESDAY);
+    let junk = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let to = format!("127.0.0.1:{}", s.port);
+    for d in [
+        &b"\x00\xff\x10garbage"[..],
+        b"INVITE sip:200@127.0.0.1 SIP/2.0\r\n\r\n",
+        b"OPTIONS sip:x SIP/2.0\r\nContent-Length: 99999\r\n\r\n",
+        &[b'A'; 60_000][..],
+    ] {
+        junk.send_to(d, &to).unwrap();
+    }
+    assert!(s.call("ivr_info.xml", "200", &[("key1", "1"), ("key2", "4")]));
+    assert!(
+        s.call("options.xml", "200", &[]),
+        "the server still answers"
+    );
+    let r = s.records(1);
+    assert_eq!(r[0]["prompts"][3], "four");
+}
