@@ -1,6 +1,7 @@
 //! `callflow serve`: compiles the flows (prompt files required: they will be played) and runs
 //! the SIP server on them — the core from `callflow_runtime::server::uas` behind the UDP driver —
-//! writing a call record per call into the data directory.
+//! writing a call record per call into the data directory, and compiling them again when a
+//! file changes (or on SIGHUP): new calls get the new program, a broken one is not taken.
 
 use crate::compile_cmd;
 use callflow_runtime::server::{uas, udp};
@@ -37,12 +38,55 @@ pub struct Args {
     pub t1: i64,
 }
 
+/// Watches the flow files and prompt files under the paths (their names, sizes and times).
+struct Watch {
+    paths: Vec<PathBuf>,
+    seen: u64,
+}
+
+fn fingerprint(paths: &[PathBuf]) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    let mut stack: Vec<PathBuf> = paths.to_vec();
+    let mut files = Vec::new();
+    while let Some(p) = stack.pop() {
+        if let Ok(entries) = std::fs::read_dir(&p) {
+            stack.extend(entries.filter_map(|e| e.ok()).map(|e| e.path()));
+        } else if let Ok(meta) = std::fs::metadata(&p) {
+            files.push((p, meta.len(), meta.modified().ok()));
+        }
+    }
+    files.sort();
+    files.hash(&mut h);
+    h.finish()
+}
+
+impl udp::Reloader for Watch {
+    fn changed(&mut self) -> bool {
+        let now = fingerprint(&self.paths);
+        now != std::mem::replace(&mut self.seen, now)
+    }
+
+    fn load(&mut self) -> Result<(Arc<Machine>, std::collections::HashMap<String, u64>), String> {
+        self.seen = fingerprint(&self.paths);
+        let program = compile_cmd::program(&self.paths, compile_cmd::Prompts::Required).map_err(
+            |e| match e {
+                compile_cmd::ProgramError::Io(m) | compile_cmd::ProgramError::Flows(m) => m,
+            },
+        )?;
+        let lengths = crate::wav::prompt_lengths(&program);
+        let machine = Machine::new(program).map_err(|e| e.to_string())?;
+        Ok((Arc::new(machine), lengths))
+    }
+}
+
 fn fail(e: String) -> ExitCode {
     eprintln!("error: {e}");
     ExitCode::from(2)
 }
 
 pub fn run(a: &Args) -> ExitCode {
+    let seen = fingerprint(&a.flows);
     let program = match compile_cmd::program(&a.flows, compile_cmd::Prompts::Required) {
         Ok(p) => p,
         Err(e) => return compile_cmd::report(e),
@@ -108,7 +152,19 @@ pub fn run(a: &Args) -> ExitCode {
         log: !a.quiet,
     };
     let clock = udp::Clock { offset_ms };
-    match runtime.block_on(udp::run(socket, core, clock, sinks, Duration::from_secs(2))) {
+    let watch = Watch {
+        paths: a.flows.clone(),
+        seen,
+    };
+    let run = udp::run(
+        socket,
+        core,
+        clock,
+        sinks,
+        Duration::from_secs(2),
+        Some(Box::new(watch)),
+    );
+    match runtime.block_on(run) {
         Ok(()) => {
             eprintln!("callflow serve: stopped");
             ExitCode::SUCCESS

@@ -87,6 +87,8 @@ struct Server {
     child: Child,
     port: u16,
     dir: PathBuf,
+    /// The server's log lines.
+    log: mpsc::Receiver<String>,
 }
 
 impl Server {
@@ -139,14 +141,65 @@ impl Server {
                 break rest.split(';').next().unwrap().parse::<u16>().unwrap();
             }
         };
-        // Keep reading the log so the pipe never fills.
-        std::thread::spawn(move || while rx.recv().is_ok() {});
-        Server { child, port, dir }
+        Server {
+            child,
+            port,
+            dir,
+            log: rx,
+        }
+    }
+
+    /// Waits (up to 20 s) for a log line containing `text`.
+    fn wait_log(&self, text: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.log.recv_timeout(left) {
+                Ok(line) if line.contains(text) => return line,
+                Ok(_) => {}
+                Err(e) => panic!("no log line with {text:?}: {e}"),
+            }
+        }
+    }
+
+    fn signal(&self, sig: &str) {
+        let ok = Command::new("kill")
+            .args([sig, &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(ok.success());
     }
 
     /// Runs one sipp call with `scenario` to `number`; true when sipp saw it succeed.
     fn call(&self, scenario: &str, number: &str, sets: &[(&str, &str)]) -> bool {
         self.call_logged(scenario, number, sets, None)
+    }
+
+    /// Starts a sipp call in the background; join the handle for its success.
+    fn call_in_background(&self, scenario: &'static str) -> std::thread::JoinHandle<bool> {
+        let (dir, port) = (self.dir.clone(), self.port);
+        std::thread::spawn(move || {
+            let local = UdpSocket::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port();
+            let scenario = Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/sipp")
+                .join(scenario);
+            Command::new(sipp())
+                .current_dir(&dir)
+                .arg("-sf")
+                .arg(&scenario)
+                .args(["-s", "200"])
+                .arg(format!("127.0.0.1:{port}"))
+                .args(["-i", "127.0.0.1", "-p", &local.to_string()])
+                .args(["-m", "1", "-timeout", "30s", "-timeout_error", "-nostdin"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+        })
     }
 
     /// The same, writing sipp's message log to `log`.
@@ -302,4 +355,50 @@ fn garbage_datagrams_between_calls_disturb_nothing() {
     );
     let r = s.records(1);
     assert_eq!(r[0]["prompts"][3], "four");
+}
+
+#[test]
+fn hot_reload_new_calls_get_the_new_program_calls_in_progress_finish_on_theirs() {
+    let s = Server::start("reload", WEDNESDAY);
+    let flow_file = s.dir.join("flows/test.flow");
+    // A call in progress on the first program.
+    let long = s.call_in_background("long_call.xml");
+    let started = s.wait_log("call from +4930123456 to 200");
+    let first = started
+        .split("program ")
+        .nth(1)
+        .unwrap()
+        .trim_end_matches(')')
+        .to_string();
+    // The welcome changes; the server reloads (SIGHUP here, so the test need not wait for the
+    // once-a-second check of the files).
+    let changed = FLOWS.replace("play \"welcome\"", "play \"two\"");
+    std::fs::write(&flow_file, &changed).unwrap();
+    s.signal("-HUP");
+    let reloaded = s.wait_log("flows reloaded");
+    assert!(!reloaded.contains(&first), "{reloaded}");
+    assert!(long.join().unwrap(), "the call in progress went on");
+    let r = s.records(1);
+    assert_eq!(
+        r[0]["program"],
+        first.as_str(),
+        "it finished on its program"
+    );
+    assert_eq!(r[0]["prompts"][0], "welcome");
+    // The next call runs the new program.
+    assert!(s.call("ivr_info.xml", "200", &[("key1", "1"), ("key2", "3")]));
+    let r = s.records(2);
+    assert_ne!(r[1]["program"], first.as_str());
+    assert_eq!(r[1]["prompts"][0], "two");
+    let second = r[1]["program"].as_str().unwrap().to_string();
+    // A broken flow is not taken: the program before keeps running.
+    std::fs::write(
+        &flow_file,
+        format!("{changed}\nflow broken {{ numbers \"200\" }}\n"),
+    )
+    .unwrap();
+    s.signal("-HUP");
+    s.wait_log("do not compile");
+    assert!(s.call("ivr_info.xml", "200", &[("key1", "1"), ("key2", "4")]));
+    assert_eq!(s.records(3)[2]["program"], second.as_str());
 }

@@ -74,6 +74,8 @@ enum Wait {
 }
 
 struct Session {
+    /// The program the call started on: it finishes on it, whatever is reloaded meanwhile.
+    machine: Arc<Machine>,
     vm: Call,
     flow: usize,
     peer: SocketAddr,
@@ -541,6 +543,7 @@ impl Uas {
         self.calls.insert(
             call,
             Session {
+                machine: self.machine.clone(),
                 vm,
                 flow,
                 peer: source,
@@ -569,7 +572,13 @@ impl Uas {
         self.dialogs
             .insert((m.call_id().to_string(), our_tag.clone()), call);
         self.invites.insert(tx, call);
+        let name = p.str(p.flows[flow].name).to_string();
+        let sum = self.machine.checksum();
         self.reply(now, (tx, m, source), 100, &[], None);
+        self.log(
+            m.call_id(),
+            format!("call from {caller} to {number}: flow `{name}` (program {sum:016x})"),
+        );
         self.step(now, call, Event::Start);
     }
 
@@ -605,7 +614,9 @@ impl Uas {
 
     /// Resumes the call's VM with `event` and carries out what it asks next.
     fn step(&mut self, now: i64, call: u64, event: Event) {
-        let machine = self.machine.clone();
+        let Some(machine) = self.calls.get(&call).map(|s| s.machine.clone()) else {
+            return;
+        };
         let world = ServerWorld {
             now: ts(now),
             engine: &self.engine,
@@ -680,7 +691,7 @@ impl Uas {
             }
             Effect::Route { route, group, .. } => {
                 let caller = s.record.caller.clone();
-                let zone = self.machine.zone(s.flow).clone();
+                let zone = s.machine.zone(s.flow).clone();
                 self.log(
                     &call_id,
                     format!("route to group `{group}`: agents' phones are not connected yet, so nobody is logged in; the flow's fallback follows"),
@@ -815,12 +826,13 @@ impl Uas {
         };
         s.record.keys.push(digits.to_string());
         // A withdraw key works at any time.
-        let withdraw = self.machine.withdraw_keys(s.flow);
+        let machine = s.machine.clone();
+        let withdraw = machine.withdraw_keys(s.flow);
         s.keys.push_str(digits);
         if let Some((c, w)) = withdraw.iter().find(|(_, w)| s.keys.ends_with(*w)) {
             let cut = s.keys.len() - w.len();
             s.keys.truncate(cut);
-            let stopped = self.machine.withdraw(&mut s.vm, *c);
+            let stopped = machine.withdraw(&mut s.vm, *c);
             let id = s.call_id.clone();
             self.log(
                 &id,
@@ -837,7 +849,7 @@ impl Uas {
                 self.step(now, call, Event::Keys(keys));
             }
             Wait::Keys => {
-                if self.machine.keys_complete(&s.vm, &s.keys) {
+                if machine.keys_complete(&s.vm, &s.keys) {
                     let keys = std::mem::take(&mut s.keys);
                     self.step(now, call, Event::Keys(keys));
                 } else {
@@ -854,7 +866,7 @@ impl Uas {
         let Some(s) = self.calls.get(&call) else {
             return 3_000;
         };
-        let p = self.machine.program();
+        let p = s.machine.program();
         match p.code.get(s.vm.pc as usize) {
             Some(callflow_compiler::bytecode::Instr::MenuWait(m)) => {
                 p.menus[*m as usize].digit_timeout_ms as i64
@@ -894,7 +906,7 @@ impl Uas {
             if let EngineAction::Outcome { call, outcome } = a {
                 let event = match outcome {
                     engine::Outcome::Answered { agent } => {
-                        let p = self.machine.program();
+                        let p = self.engine.program();
                         Event::Answered {
                             agent: p.str(p.agents[agent as usize].name).to_string(),
                         }
@@ -1013,7 +1025,7 @@ impl Uas {
         // The INVITE transaction stays (it absorbs retransmissions); forget our index of it.
         self.invites.retain(|_, c| *c != call);
         s.record.ended = Some(now);
-        let p = self.machine.program();
+        let p = s.machine.program();
         s.record.path = s
             .trace
             .lines
@@ -1025,6 +1037,29 @@ impl Uas {
             .collect();
         s.ended = true;
         self.out.push_back(Out::Record(s.record.line()));
+    }
+
+    /// New calls run on `machine` from now on; calls in progress finish on theirs. The
+    /// engine's durable state (agents, counters, sticky memory) carries over by name.
+    pub fn reload(&mut self, machine: Arc<Machine>, prompt_ms: HashMap<String, u64>) {
+        self.config.prompt_ms = prompt_ms;
+        // (Calls waiting in the engine would be forgotten here: with agents' phones, reloading
+        // moves them over; until then nobody is logged in and no call waits.)
+        let durable = self.engine.durable();
+        self.engine = Engine::new(
+            machine.shared_program().clone(),
+            EngineConfig {
+                default_presence: Presence::LoggedOut,
+                ..EngineConfig::default()
+            },
+            &durable,
+        );
+        self.machine = machine;
+    }
+
+    /// The program new calls run on.
+    pub fn program_checksum(&self) -> u64 {
+        self.machine.checksum()
     }
 
     /// Ends every call in progress (BYE, or 480 before answering) and refuses new ones.

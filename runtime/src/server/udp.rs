@@ -1,10 +1,14 @@
 //! The UDP driver: one socket, one thread, the real clock. It feeds datagrams and timeouts to
 //! the core and carries out what comes back — sends, call records appended to the CDR file,
-//! log lines — and stops on a signal after ending the calls in progress. Nothing else.
+//! log lines — reloads the flows when they change (or on SIGHUP), and stops on SIGINT/SIGTERM
+//! after ending the calls in progress. Nothing else.
 
 use super::uas::{Out, Uas};
+use crate::vm::Machine;
+use std::collections::HashMap;
 use std::io::Write;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::UdpSocket;
 
@@ -14,6 +18,36 @@ pub struct Sinks {
     pub cdr: Option<std::fs::File>,
     /// Log lines (with the Call-ID) go to standard error when set.
     pub log: bool,
+}
+
+/// Reloads the flows: checked every second and on SIGHUP.
+pub trait Reloader {
+    /// Whether the flows (or their prompt files) changed since the last load.
+    fn changed(&mut self) -> bool;
+    /// Compiles them again: the machine for new calls and its prompt lengths, or what is wrong.
+    fn load(&mut self) -> Result<(Arc<Machine>, HashMap<String, u64>), String>;
+}
+
+fn reload(uas: &mut Uas, r: &mut dyn Reloader, sinks: &Sinks) {
+    match r.load() {
+        Ok((machine, lengths)) => {
+            let sum = machine.checksum();
+            uas.reload(machine, lengths);
+            if sinks.log {
+                eprintln!(
+                    "callflow serve: flows reloaded: new calls run program {sum:016x}; calls in progress finish on theirs"
+                );
+            }
+        }
+        Err(e) => {
+            if sinks.log {
+                eprintln!(
+                    "callflow serve: the flows do not compile; still running program {:016x}\n{e}",
+                    uas.program_checksum()
+                );
+            }
+        }
+    }
 }
 
 /// The server's clock: the real time, shifted when a test asks for another day.
@@ -66,10 +100,13 @@ pub async fn run(
     clock: Clock,
     mut sinks: Sinks,
     drain: Duration,
+    mut reloader: Option<Box<dyn Reloader>>,
 ) -> std::io::Result<()> {
     let socket = UdpSocket::from_std(socket)?;
     let mut buf = vec![0u8; 65_536];
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
+    let mut watch = tokio::time::interval(Duration::from_secs(1));
     let stop = async {
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {}
@@ -90,6 +127,18 @@ pub async fn run(
             }
             _ = tokio::time::sleep(wait) => {
                 uas.handle_timeout(clock.now());
+            }
+            _ = hup.recv() => {
+                if let Some(r) = reloader.as_deref_mut() {
+                    reload(&mut uas, r, &sinks);
+                }
+            }
+            _ = watch.tick() => {
+                if let Some(r) = reloader.as_deref_mut() {
+                    if r.changed() {
+                        reload(&mut uas, r, &sinks);
+                    }
+                }
             }
             _ = &mut stop => break,
         }
