@@ -4,7 +4,7 @@
 //! file changes (or on SIGHUP): new calls get the new program, a broken one is not taken.
 
 use crate::compile_cmd;
-use callflow_runtime::server::{uas, udp};
+use callflow_runtime::server::{transport as udp, uas};
 use callflow_runtime::vm::Machine;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -17,7 +17,7 @@ pub struct Args {
     /// Flow files or directories (or a bytecode file from `callflow compile`).
     #[arg(long, default_value = "flows")]
     pub flows: Vec<PathBuf>,
-    /// Where to listen for SIP (UDP).
+    /// Where to listen for SIP (UDP and TCP, IPv4 or IPv6: `[::1]:5060`).
     #[arg(long, default_value = "127.0.0.1:5060")]
     pub listen: SocketAddr,
     /// The data directory: call records (`cdr.jsonl`).
@@ -118,11 +118,11 @@ pub fn run(a: &Args) -> ExitCode {
         Ok(f) => f,
         Err(e) => return fail(format!("cannot open `{}`: {e}", cdr_path.display())),
     };
-    let socket = match udp::bind(a.listen) {
+    let sockets = match udp::bind(a.listen) {
         Ok(s) => s,
-        Err(e) => return fail(format!("cannot listen on udp:{}: {e}", a.listen)),
+        Err(e) => return fail(format!("cannot listen on {} (UDP and TCP): {e}", a.listen)),
     };
-    let local = socket.local_addr().unwrap_or(a.listen);
+    let local = sockets.udp.local_addr().unwrap_or(a.listen);
     let mut config = uas::Config::new(local);
     config.prompt_ms = lengths;
     config.max_calls = a.max_calls;
@@ -134,7 +134,7 @@ pub fn run(a: &Args) -> ExitCode {
         .flat_map(|f| f.numbers.iter().map(|&n| p.str(n).to_string()))
         .collect();
     eprintln!(
-        "callflow serve: listening on udp:{local}; {} flow(s) answer {}; call records in {}",
+        "callflow serve: listening on udp:{local} and tcp:{local}; {} flow(s) answer {}; call records in {}",
         p.flows.len(),
         numbers.join(", "),
         cdr_path.display()
@@ -157,7 +157,7 @@ pub fn run(a: &Args) -> ExitCode {
         seen,
     };
     let run = udp::run(
-        socket,
+        sockets,
         core,
         clock,
         sinks,

@@ -138,7 +138,12 @@ impl Server {
                 .recv_timeout(left)
                 .expect("the server says where it listens");
             if let Some(rest) = line.split("listening on udp:127.0.0.1:").nth(1) {
-                break rest.split(';').next().unwrap().parse::<u16>().unwrap();
+                break rest
+                    .split([';', ' '])
+                    .next()
+                    .unwrap()
+                    .parse::<u16>()
+                    .unwrap();
             }
         };
         Server {
@@ -202,6 +207,11 @@ impl Server {
         })
     }
 
+    /// The same over TCP.
+    fn call_tcp(&self, scenario: &str, number: &str, sets: &[(&str, &str)]) -> bool {
+        self.call_with(scenario, number, sets, None, &["-t", "t1"])
+    }
+
     /// The same, writing sipp's message log to `log`.
     fn call_logged(
         &self,
@@ -209,6 +219,17 @@ impl Server {
         number: &str,
         sets: &[(&str, &str)],
         log: Option<&Path>,
+    ) -> bool {
+        self.call_with(scenario, number, sets, log, &[])
+    }
+
+    fn call_with(
+        &self,
+        scenario: &str,
+        number: &str,
+        sets: &[(&str, &str)],
+        log: Option<&Path>,
+        more: &[&str],
     ) -> bool {
         let local = UdpSocket::bind("127.0.0.1:0")
             .unwrap()
@@ -242,6 +263,7 @@ impl Server {
         if let Some(log) = log {
             cmd.arg("-trace_msg").arg("-message_file").arg(log);
         }
+        cmd.args(more);
         let status = cmd.status().expect("sipp runs");
         status.success()
     }
@@ -307,8 +329,9 @@ fn a_whole_ivr_call_by_sip_info_keys() {
     );
     assert_eq!(r[0]["outcome"], "the flow hung up");
     assert_eq!(r[0]["caller"], "+4930123456");
-    // Another branch on the same server.
-    assert!(s.call("ivr_info.xml", "200", &[("key1", "1"), ("key2", "4")]));
+    // Another branch on the same server, over TCP.
+    assert!(s.call_tcp("ivr_info.xml", "200", &[("key1", "1"), ("key2", "4")]));
+    assert!(s.call_tcp("options.xml", "200", &[]), "OPTIONS over TCP");
     assert_eq!(
         s.records(2)[1]["prompts"],
         serde_json::json!(["welcome", "main", "sub", "four"])
@@ -348,7 +371,23 @@ fn garbage_datagrams_between_calls_disturb_nothing() {
     ] {
         junk.send_to(d, &to).unwrap();
     }
+    // TCP: garbage, a message cut short, a Content-Length that never comes, a byte at a time;
+    // and a connection left open.
+    for junk in [
+        &b"\x00\x01garbage\r\n\r\n"[..],
+        b"OPTIONS sip:200@127.0.0.1 SIP/2.0\r\nContent-Length: 50\r\n\r\nshort",
+        b"INVITE sip:200@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/TCP 127.0.0.1:1;branch=z9hG4bKx\r\n",
+    ] {
+        use std::io::Write;
+        let mut c = std::net::TcpStream::connect(&to).unwrap();
+        for b in junk {
+            let _ = c.write_all(&[*b]);
+        }
+    }
+    let open = std::net::TcpStream::connect(&to).unwrap();
     assert!(s.call("ivr_info.xml", "200", &[("key1", "1"), ("key2", "4")]));
+    assert!(s.call_tcp("options.xml", "200", &[]), "TCP still answers");
+    drop(open);
     assert!(
         s.call("options.xml", "200", &[]),
         "the server still answers"

@@ -121,6 +121,15 @@ struct Tx {
     /// Bumped on each state change: timers of an older generation are stale.
     generation: u32,
     acked: bool,
+    /// Over TCP (or another reliable transport): no retransmission of non-2xx finals.
+    reliable: bool,
+}
+
+/// Whether the top Via names a reliable transport (TCP, TLS, SCTP, WS).
+fn reliable(via: &str) -> bool {
+    let proto = via.split(|c: char| c.is_whitespace()).next().unwrap_or("");
+    let t = proto.rsplit('/').next().unwrap_or("").to_ascii_uppercase();
+    matches!(t.as_str(), "TCP" | "TLS" | "SCTP" | "WS" | "WSS")
 }
 
 /// What a request is to the transaction layer.
@@ -210,6 +219,7 @@ impl Transactions {
                 self.next += 1;
                 let id = self.next;
                 let invite = m.method() == Some("INVITE");
+                let reliable = m.top_via().is_some_and(|v| reliable(&v));
                 self.index.insert(k.clone(), id);
                 self.txs.insert(
                     id,
@@ -226,6 +236,7 @@ impl Transactions {
                         interval: self.timing.t1,
                         generation: 0,
                         acked: false,
+                        reliable,
                     },
                 );
                 Incoming::New(id)
@@ -263,12 +274,16 @@ impl Transactions {
             self.at(now + 64 * timing.t1, id, g, Timer::NoAck);
         } else if invite {
             tx.state = State::Completed;
-            self.at(now + timing.t1, id, g, Timer::Resend);
+            // Timer G only over UDP; a reliable transport delivers the response once.
+            if !tx.reliable {
+                self.at(now + timing.t1, id, g, Timer::Resend);
+            }
             self.at(now + 64 * timing.t1, id, g, Timer::NoAck);
         } else {
             tx.state = State::Completed;
-            // Timer J: absorb request retransmissions, then forget.
-            self.at(now + 64 * timing.t1, id, g, Timer::Forget);
+            // Timer J: absorb request retransmissions (none over a reliable transport).
+            let j = if tx.reliable { 0 } else { 64 * timing.t1 };
+            self.at(now + j, id, g, Timer::Forget);
         }
         vec![Action::Send { to, bytes }]
     }
@@ -511,6 +526,20 @@ mod tests {
             "CANCEL is its own"
         );
         assert_eq!(t.cancelled(&cm), Some(id));
+    }
+
+    #[test]
+    fn over_tcp_a_non_2xx_final_is_sent_once() {
+        let mut t = Transactions::new(Timing::default());
+        let invite = String::from_utf8(req("INVITE", "z9hG4bK9", "1 INVITE"))
+            .unwrap()
+            .replace("SIP/2.0/UDP", "SIP/2.0/TCP");
+        let Incoming::New(id) = t.receive(0, peer(), &parse(invite.as_bytes()).unwrap()) else {
+            panic!()
+        };
+        assert_eq!(t.respond(0, id, 486, b"486".to_vec()).len(), 1);
+        let resent: usize = (0..70).map(|i| t.handle_timeout(i * 500).len()).sum();
+        assert_eq!(resent, 1, "only the NoAck at Timer H");
     }
 
     #[test]

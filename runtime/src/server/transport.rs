@@ -1,0 +1,261 @@
+//! The transport driver: a UDP socket and a TCP listener on the same address, one thread, the
+//! real clock. Stream messages are framed per connection (any chunking); responses go back on
+//! the connection a request came on. It feeds messages and timeouts to the core and carries
+//! out what comes back — sends, call records appended to the CDR file,
+//! log lines — reloads the flows when they change (or on SIGHUP), and stops on SIGINT/SIGTERM
+//! after ending the calls in progress. Nothing else.
+
+use super::uas::{Out, Uas};
+use crate::vm::Machine;
+use std::collections::HashMap;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, UdpSocket};
+use tokio::sync::mpsc;
+
+/// Connections open at most (more are refused at once).
+pub const MAX_CONNECTIONS: usize = 1_024;
+
+/// Where the server writes what it records.
+pub struct Sinks {
+    /// One JSON line per call.
+    pub cdr: Option<std::fs::File>,
+    /// Log lines (with the Call-ID) go to standard error when set.
+    pub log: bool,
+}
+
+/// Reloads the flows: checked every second and on SIGHUP.
+pub trait Reloader {
+    /// Whether the flows (or their prompt files) changed since the last load.
+    fn changed(&mut self) -> bool;
+    /// Compiles them again: the machine for new calls and its prompt lengths, or what is wrong.
+    fn load(&mut self) -> Result<(Arc<Machine>, HashMap<String, u64>), String>;
+}
+
+fn reload(uas: &mut Uas, r: &mut dyn Reloader, sinks: &Sinks) {
+    match r.load() {
+        Ok((machine, lengths)) => {
+            let sum = machine.checksum();
+            uas.reload(machine, lengths);
+            if sinks.log {
+                eprintln!(
+                    "callflow serve: flows reloaded: new calls run program {sum:016x}; calls in progress finish on theirs"
+                );
+            }
+        }
+        Err(e) => {
+            if sinks.log {
+                eprintln!(
+                    "callflow serve: the flows do not compile; still running program {:016x}\n{e}",
+                    uas.program_checksum()
+                );
+            }
+        }
+    }
+}
+
+/// The server's clock: the real time, shifted when a test asks for another day.
+#[derive(Clone, Copy, Debug)]
+pub struct Clock {
+    pub offset_ms: i64,
+}
+
+impl Clock {
+    pub fn now(&self) -> i64 {
+        jiff::Timestamp::now().as_millisecond() + self.offset_ms
+    }
+}
+
+/// The sockets the server listens on: UDP, and TCP on the same address and port.
+pub struct Sockets {
+    pub udp: std::net::UdpSocket,
+    pub tcp: std::net::TcpListener,
+}
+
+/// Binds `listen` for UDP and TCP (port 0: a free port, the same for both).
+pub fn bind(listen: SocketAddr) -> std::io::Result<Sockets> {
+    let udp = std::net::UdpSocket::bind(listen)?;
+    udp.set_nonblocking(true)?;
+    let tcp = std::net::TcpListener::bind(udp.local_addr()?)?;
+    tcp.set_nonblocking(true)?;
+    Ok(Sockets { udp, tcp })
+}
+
+/// Open TCP connections by the peer's address: where to write what goes to that peer.
+type Connections = HashMap<SocketAddr, mpsc::UnboundedSender<Vec<u8>>>;
+
+/// What connection tasks tell the loop.
+enum FromStream {
+    Message(SocketAddr, Vec<u8>),
+    Closed(SocketAddr),
+}
+
+/// Reads one connection, framing messages by Content-Length; writes what the loop sends it.
+async fn connection(
+    stream: tokio::net::TcpStream,
+    peer: SocketAddr,
+    to_loop: mpsc::UnboundedSender<FromStream>,
+    mut from_loop: mpsc::UnboundedReceiver<Vec<u8>>,
+) {
+    let (mut rd, mut wr) = stream.into_split();
+    let writer = tokio::spawn(async move {
+        while let Some(bytes) = from_loop.recv().await {
+            if wr.write_all(&bytes).await.is_err() {
+                break;
+            }
+        }
+    });
+    let mut buf: Vec<u8> = Vec::with_capacity(4096);
+    let mut chunk = vec![0u8; 16 * 1024];
+    'read: loop {
+        let n = match rd.read(&mut chunk).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        buf.extend_from_slice(&chunk[..n]);
+        loop {
+            match crate::sip::message::frame(&buf) {
+                Ok(Some(len)) => {
+                    let msg: Vec<u8> = buf.drain(..len).collect();
+                    let lead = msg
+                        .iter()
+                        .take_while(|c| **c == b'\r' || **c == b'\n')
+                        .count();
+                    if lead < msg.len()
+                        && to_loop
+                            .send(FromStream::Message(peer, msg[lead..].to_vec()))
+                            .is_err()
+                    {
+                        break 'read;
+                    }
+                }
+                Ok(None) => break,
+                // A stream that cannot be framed any more is closed.
+                Err(_) => break 'read,
+            }
+        }
+    }
+    writer.abort();
+    let _ = to_loop.send(FromStream::Closed(peer));
+}
+
+fn flush(uas: &mut Uas, socket: &UdpSocket, conns: &Connections, sinks: &mut Sinks) {
+    while let Some(out) = uas.poll_out() {
+        match out {
+            Out::Send { to, bytes } => match conns.get(&to) {
+                // A peer that reached us over TCP gets its answers on that connection.
+                Some(c) => {
+                    let _ = c.send(bytes);
+                }
+                None => {
+                    // A full socket buffer drops the datagram: UDP's own rule; retransmission
+                    // timers cover it.
+                    let _ = socket.try_send_to(&bytes, to);
+                }
+            },
+            Out::Record(line) => {
+                if let Some(f) = sinks.cdr.as_mut() {
+                    let _ = writeln!(f, "{line}");
+                    let _ = f.flush();
+                }
+            }
+            Out::Log { call_id, text } => {
+                if sinks.log {
+                    eprintln!("[{call_id}] {text}");
+                }
+            }
+        }
+    }
+}
+
+/// Runs the server until SIGINT or SIGTERM, then ends the calls in progress (BYE) and waits
+/// up to `drain` for their answers.
+pub async fn run(
+    sockets: Sockets,
+    mut uas: Uas,
+    clock: Clock,
+    mut sinks: Sinks,
+    drain: Duration,
+    mut reloader: Option<Box<dyn Reloader>>,
+) -> std::io::Result<()> {
+    let socket = UdpSocket::from_std(sockets.udp)?;
+    let listener = TcpListener::from_std(sockets.tcp)?;
+    let (to_loop, mut from_streams) = mpsc::unbounded_channel::<FromStream>();
+    let mut conns: Connections = HashMap::new();
+    let mut buf = vec![0u8; 65_536];
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
+    let mut watch = tokio::time::interval(Duration::from_secs(1));
+    let stop = async {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    };
+    tokio::pin!(stop);
+    loop {
+        let wait = uas
+            .poll_timeout()
+            .map(|t| Duration::from_millis((t - clock.now()).max(0) as u64))
+            .unwrap_or(Duration::from_secs(3600));
+        tokio::select! {
+            r = socket.recv_from(&mut buf) => {
+                if let Ok((n, from)) = r {
+                    uas.receive(clock.now(), from, &buf[..n]);
+                }
+            }
+            r = listener.accept() => {
+                if let Ok((stream, peer)) = r {
+                    if conns.len() < MAX_CONNECTIONS {
+                        let (tx, rx) = mpsc::unbounded_channel();
+                        conns.insert(peer, tx);
+                        tokio::spawn(connection(stream, peer, to_loop.clone(), rx));
+                    }
+                }
+            }
+            Some(m) = from_streams.recv() => match m {
+                FromStream::Message(from, bytes) => uas.receive(clock.now(), from, &bytes),
+                FromStream::Closed(peer) => {
+                    conns.remove(&peer);
+                }
+            },
+            _ = tokio::time::sleep(wait) => {
+                uas.handle_timeout(clock.now());
+            }
+            _ = hup.recv() => {
+                if let Some(r) = reloader.as_deref_mut() {
+                    reload(&mut uas, r, &sinks);
+                }
+            }
+            _ = watch.tick() => {
+                if let Some(r) = reloader.as_deref_mut() {
+                    if r.changed() {
+                        reload(&mut uas, r, &sinks);
+                    }
+                }
+            }
+            _ = &mut stop => break,
+        }
+        flush(&mut uas, &socket, &conns, &mut sinks);
+    }
+    // Graceful end: no new calls; the calls in progress are hung up and their records
+    // written; BYE answers are awaited for a while.
+    uas.shutdown(clock.now());
+    flush(&mut uas, &socket, &conns, &mut sinks);
+    let until = tokio::time::Instant::now() + drain;
+    while tokio::time::Instant::now() < until && uas.pending_byes() > 0 {
+        tokio::select! {
+            r = socket.recv_from(&mut buf) => {
+                if let Ok((n, from)) = r {
+                    uas.receive(clock.now(), from, &buf[..n]);
+                }
+            }
+            _ = tokio::time::sleep(Duration::from_millis(50)) => uas.handle_timeout(clock.now()),
+        }
+        flush(&mut uas, &socket, &conns, &mut sinks);
+    }
+    Ok(())
+}
