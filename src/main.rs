@@ -9,6 +9,7 @@ mod flowtest;
 mod load;
 mod serve;
 mod simulate;
+mod switch;
 mod wav;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -85,6 +86,8 @@ enum Command {
     Simulate(Box<simulate::Args>),
     /// Answer SIP calls with the flows (UDP on 127.0.0.1:5060 by default).
     Serve(Box<serve::Args>),
+    /// Set an operator switch of the running server (`callflow switch emergency on`).
+    Switch(switch::Args),
     /// Run the flows' tests (`test "..." { }` blocks) and report what failed.
     Test(flowtest::Args),
     /// Explain a diagnostic code, such as CF0401.
@@ -108,6 +111,7 @@ fn main() -> ExitCode {
         Command::Simulate(args) => simulate::run(&args),
         Command::Test(args) => flowtest::run(&args),
         Command::Serve(args) => serve::run(&args),
+        Command::Switch(args) => switch::run(&args),
         Command::Explain { code } => explain::run(&code),
     }
 }

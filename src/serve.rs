@@ -42,6 +42,9 @@ pub struct Args {
 struct Watch {
     paths: Vec<PathBuf>,
     seen: u64,
+    /// The switches file and its last fingerprint.
+    switches: PathBuf,
+    switches_seen: u64,
 }
 
 fn fingerprint(paths: &[PathBuf]) -> u64 {
@@ -77,6 +80,14 @@ impl udp::Reloader for Watch {
         let lengths = crate::wav::prompt_lengths(&program);
         let machine = Machine::new(program).map_err(|e| e.to_string())?;
         Ok((Arc::new(machine), lengths))
+    }
+
+    fn switches(&mut self) -> Option<Vec<(String, bool)>> {
+        let now = fingerprint(std::slice::from_ref(&self.switches));
+        if now == std::mem::replace(&mut self.switches_seen, now) {
+            return None;
+        }
+        Some(crate::switch::read(&self.switches).into_iter().collect())
     }
 }
 
@@ -155,6 +166,8 @@ pub fn run(a: &Args) -> ExitCode {
     let watch = Watch {
         paths: a.flows.clone(),
         seen,
+        switches: a.data.join(crate::switch::FILE),
+        switches_seen: 0,
     };
     let run = udp::run(
         sockets,

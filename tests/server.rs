@@ -26,11 +26,15 @@ fn sipp() -> PathBuf {
 const FLOWS: &str = r#"
 hours office { mon-fri 08:00-18:00 }
 
+switch emergency {
+    default off
+}
+
 flow ivr {
     numbers "200"
     timezone "Europe/Berlin"
     start {
-        if not open(office) {
+        if not open(office) or switch(emergency) {
             play "closed"
             hangup
         }
@@ -440,4 +444,53 @@ fn hot_reload_new_calls_get_the_new_program_calls_in_progress_finish_on_theirs()
     s.wait_log("do not compile");
     assert!(s.call("ivr_info.xml", "200", &[("key1", "1"), ("key2", "4")]));
     assert_eq!(s.records(3)[2]["program"], second.as_str());
+}
+
+#[test]
+fn an_operator_switch_set_while_the_server_runs() {
+    let s = Server::start("switch", WEDNESDAY);
+    let switch = |state: &str| {
+        let out = Command::new(env!("CARGO_BIN_EXE_callflow"))
+            .current_dir(&s.dir)
+            .args([
+                "switch",
+                "emergency",
+                state,
+                "--data",
+                "data",
+                "--flows",
+                "flows",
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    switch("on");
+    s.wait_log("switch `emergency` is on");
+    assert!(s.call("server_hangs_up.xml", "200", &[]));
+    assert_eq!(s.records(1)[0]["prompts"], serde_json::json!(["closed"]));
+    switch("off");
+    s.wait_log("switch `emergency` is off");
+    assert!(s.call("ivr_info.xml", "200", &[("key1", "1"), ("key2", "3")]));
+    assert_eq!(s.records(2)[1]["prompts"][0], "welcome");
+    // A switch the flows do not define is refused.
+    let out = Command::new(env!("CARGO_BIN_EXE_callflow"))
+        .current_dir(&s.dir)
+        .args([
+            "switch",
+            "emergancy",
+            "on",
+            "--data",
+            "data",
+            "--flows",
+            "flows",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("did you mean `emergency`?"));
 }

@@ -27,12 +27,30 @@ pub struct Sinks {
     pub log: bool,
 }
 
-/// Reloads the flows: checked every second and on SIGHUP.
+/// Reloads the flows (checked twice a second and on SIGHUP) and the operator switches.
 pub trait Reloader {
     /// Whether the flows (or their prompt files) changed since the last load.
     fn changed(&mut self) -> bool;
     /// Compiles them again: the machine for new calls and its prompt lengths, or what is wrong.
     fn load(&mut self) -> Result<(Arc<Machine>, HashMap<String, u64>), String>;
+    /// The operator switches, when they were set since the last call (`callflow switch`).
+    fn switches(&mut self) -> Option<Vec<(String, bool)>> {
+        None
+    }
+}
+
+fn apply_switches(uas: &mut Uas, r: &mut dyn Reloader, sinks: &Sinks) {
+    if let Some(list) = r.switches() {
+        for (name, on) in list {
+            uas.set_switch(&name, on);
+            if sinks.log {
+                eprintln!(
+                    "callflow serve: switch `{name}` is {}",
+                    if on { "on" } else { "off" }
+                );
+            }
+        }
+    }
 }
 
 fn reload(uas: &mut Uas, r: &mut dyn Reloader, sinks: &Sinks) {
@@ -188,7 +206,10 @@ pub async fn run(
     let mut buf = vec![0u8; 65_536];
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
-    let mut watch = tokio::time::interval(Duration::from_secs(1));
+    let mut watch = tokio::time::interval(Duration::from_millis(500));
+    if let Some(r) = reloader.as_deref_mut() {
+        apply_switches(&mut uas, r, &sinks);
+    }
     let stop = async {
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {}
@@ -235,6 +256,7 @@ pub async fn run(
                     if r.changed() {
                         reload(&mut uas, r, &sinks);
                     }
+                    apply_switches(&mut uas, r, &sinks);
                 }
             }
             _ = &mut stop => break,

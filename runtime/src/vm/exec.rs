@@ -108,6 +108,7 @@ impl Machine {
     }
 
     /// Counts one executed instruction (the budget is checked by `run`).
+    #[cfg_attr(not(feature = "jit"), allow(dead_code))]
     pub(crate) fn count_step(&self, call: &mut Call) {
         call.steps += 1;
         call.since_effect += 1;
