@@ -26,6 +26,9 @@ pub struct Args {
     /// Calls in progress at most (more get 503 with Retry-After).
     #[arg(long, default_value_t = 1000)]
     pub max_calls: usize,
+    /// New calls one source address may start per second (more get 503 with Retry-After).
+    #[arg(long, default_value_t = 100)]
+    pub calls_per_source: u32,
     /// No log lines on standard error (call records are written all the same).
     #[arg(long)]
     pub quiet: bool,
@@ -137,6 +140,7 @@ pub fn run(a: &Args) -> ExitCode {
     let mut config = uas::Config::new(local);
     config.prompt_ms = lengths;
     config.max_calls = a.max_calls;
+    config.calls_per_source = a.calls_per_source;
     config.timing.t1 = a.t1.max(1);
     let p = machine.program();
     let numbers: Vec<String> = p

@@ -327,3 +327,47 @@ fn garbage_between_calls_disturbs_nothing() {
         serde_json::json!(["welcome", "main", "one"])
     );
 }
+
+fn limited(max_calls: usize, per_source: u32) -> H {
+    let m = Machine::new(common::compile(FLOWS)).unwrap();
+    let mut config = Config::new("127.0.0.1:5060".parse().unwrap());
+    config.max_calls = max_calls;
+    config.calls_per_source = per_source;
+    let mut h = H::new();
+    h.uas = Uas::new(Arc::new(m), config);
+    h
+}
+
+#[test]
+fn beyond_the_call_cap_new_calls_get_503_and_accepted_calls_go_on() {
+    let mut h = limited(3, 100);
+    for i in 0..4 {
+        h.send(&request(
+            "INVITE",
+            "200",
+            &format!("cap{i}"),
+            1,
+            None,
+            "",
+            "",
+        ));
+    }
+    assert!(h.last("SIP/2.0 503").contains("Retry-After: 5"));
+    let codes = h.took();
+    assert_eq!(codes.iter().filter(|c| *c == "200").count(), 3, "{codes:?}");
+    assert_eq!(codes.last().map(String::as_str), Some("503"));
+    assert_eq!(h.uas.calls(), 3, "the accepted calls go on");
+}
+
+#[test]
+fn a_source_over_its_rate_gets_503_until_the_next_second() {
+    let mut h = limited(100, 2);
+    h.send(&request("INVITE", "300", "r1", 1, None, "", ""));
+    h.send(&request("INVITE", "300", "r2", 1, None, "", ""));
+    h.send(&request("INVITE", "300", "r3", 1, None, "", ""));
+    assert_eq!(h.took(), vec!["100", "302", "100", "302", "503"]);
+    h.wait(1_000);
+    h.took();
+    h.send(&request("INVITE", "300", "r4", 1, None, "", ""));
+    assert_eq!(h.took(), vec!["100", "302"]);
+}

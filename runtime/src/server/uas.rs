@@ -28,6 +28,8 @@ pub struct Config {
     pub timing: Timing,
     /// Calls in progress at most; more get 503 with Retry-After.
     pub max_calls: usize,
+    /// New calls one source address may start per second; more get 503 with Retry-After.
+    pub calls_per_source: u32,
     /// Prompt lengths by file (ms); other prompts play this long.
     pub prompt_ms: HashMap<String, u64>,
     pub default_prompt_ms: u64,
@@ -39,6 +41,7 @@ impl Config {
             local,
             timing: Timing::default(),
             max_calls: 1_000,
+            calls_per_source: 100,
             prompt_ms: HashMap::new(),
             default_prompt_ms: 3_000,
         }
@@ -149,6 +152,8 @@ pub struct Uas {
     out: VecDeque<Out>,
     next: u64,
     switches: HashMap<String, bool>,
+    /// New calls per source address in the current second: (second, count).
+    rates: HashMap<std::net::IpAddr, (i64, u32)>,
 }
 
 struct ServerWorld<'a> {
@@ -238,7 +243,22 @@ impl Uas {
             out: VecDeque::new(),
             next: 0,
             switches: HashMap::new(),
+            rates: HashMap::new(),
         }
+    }
+
+    /// Counts a new call from `source`; false when the source is over its rate.
+    fn within_rate(&mut self, now: i64, source: SocketAddr) -> bool {
+        let second = now.div_euclid(1000);
+        if self.rates.len() > 10_000 {
+            self.rates.retain(|_, (s, _)| *s == second);
+        }
+        let e = self.rates.entry(source.ip()).or_insert((second, 0));
+        if e.0 != second {
+            *e = (second, 0);
+        }
+        e.1 += 1;
+        e.1 <= self.config.calls_per_source
     }
 
     pub fn poll_out(&mut self) -> Option<Out> {
@@ -502,13 +522,14 @@ impl Uas {
             .and_then(|u| u.user_decoded().map(|s| s.into_owned()))
             .map(|u| u.split(';').next().unwrap_or("").to_string())
             .unwrap_or_default();
-        let p = self.machine.program();
+        let machine = self.machine.clone();
+        let p = machine.program();
         let flow = callflow_compiler::numbers::normalize(&dialled).and_then(|n| p.flow_for(&n));
         let Some(flow) = flow else {
             self.log(m.call_id(), format!("no flow answers {dialled:?}: 404"));
             return self.reply(now, (tx, m, source), 404, &[], None);
         };
-        if self.calls.len() >= self.config.max_calls {
+        if self.calls.len() >= self.config.max_calls || !self.within_rate(now, source) {
             let extra = ["Retry-After: 5".to_string()];
             return self.reply(now, (tx, m, source), 503, &extra, None);
         }
