@@ -98,11 +98,19 @@ struct Server {
 impl Server {
     /// A server on a free port of 127.0.0.1, its clock at `clock` (local Berlin time).
     fn start(name: &str, clock: &str) -> Server {
+        Server::start_with(name, clock, None)
+    }
+
+    /// The same with one more flow file.
+    fn start_with(name: &str, clock: &str, more: Option<&str>) -> Server {
         let dir =
             std::env::temp_dir().join(format!("callflow-serve-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(dir.join("flows/prompts")).unwrap();
         std::fs::write(dir.join("flows/test.flow"), FLOWS).unwrap();
+        if let Some(more) = more {
+            std::fs::write(dir.join("flows/more.flow"), more).unwrap();
+        }
         for p in [
             "closed", "welcome", "main", "sub", "two", "three", "four", "invalid",
         ] {
@@ -493,4 +501,85 @@ fn an_operator_switch_set_while_the_server_runs() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("did you mean `emergency`?"));
+}
+
+/// A web service on loopback for look-ups: the path picks the answer.
+fn crm() -> u16 {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 2048];
+                let n = stream.read(&mut buf).unwrap_or(0);
+                let req = String::from_utf8_lossy(&buf[..n]).to_string();
+                let path = req.split(' ').nth(1).unwrap_or("").to_string();
+                let (status, body) = match path.as_str() {
+                    "/401" => ("200 OK", r#"{"tier":"gold"}"#),
+                    "/402" => ("404 Not Found", ""),
+                    "/403" => ("500 Internal Server Error", "oops"),
+                    "/404" => ("200 OK", "this is not json"),
+                    // /405: answers after the flow's timeout (1 s).
+                    _ => {
+                        std::thread::sleep(Duration::from_millis(2500));
+                        ("200 OK", r#"{"tier":"gold"}"#)
+                    }
+                };
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            });
+        }
+    });
+    port
+}
+
+#[test]
+fn lookups_ask_a_web_service_and_its_answer_chooses_the_branch() {
+    let port = crm();
+    let flow = format!(
+        r#"
+lookup crm {{
+    url "http://127.0.0.1:{port}/{{dialled}}"
+    timeout 1s
+    fields tier
+}}
+flow lk {{
+    numbers "401", "402", "403", "404", "405"
+    start {{
+        lookup crm {{
+            error => play "two"
+            not_found => play "four"
+        }}
+        if crm.tier == "gold" {{ play "three" }}
+        hangup
+    }}
+}}
+"#
+    );
+    let s = Server::start_with("lookup", WEDNESDAY, Some(&flow));
+    let cases = [
+        ("401", "three"), // 200 with {"tier": "gold"}
+        ("402", "four"),  // 404: not found
+        ("403", "two"),   // 500: the error branch
+        ("404", "two"),   // not JSON: the error branch
+        ("405", "two"),   // too slow: the error branch after the timeout
+    ];
+    for (i, (number, prompt)) in cases.iter().enumerate() {
+        assert!(
+            s.call("server_hangs_up.xml", number, &[]),
+            "call to {number}"
+        );
+        let r = s.records(i + 1);
+        assert_eq!(
+            r[i]["prompts"],
+            serde_json::json!([prompt]),
+            "{number}: {}",
+            r[i]
+        );
+    }
 }

@@ -74,7 +74,7 @@ impl H {
                     self.sent.push(String::from_utf8(bytes).unwrap());
                 }
                 Out::Record(line) => self.records.push(serde_json::from_str(&line).unwrap()),
-                Out::Log { .. } => {}
+                Out::Log { .. } | Out::Lookup { .. } => {}
             }
         }
     }
@@ -370,4 +370,85 @@ fn a_source_over_its_rate_gets_503_until_the_next_second() {
     h.took();
     h.send(&request("INVITE", "300", "r4", 1, None, "", ""));
     assert_eq!(h.took(), vec!["100", "302"]);
+}
+
+const LOOKUP: &str = r#"
+lookup crm {
+    url "http://crm.invalid/callers?n={caller}"
+    timeout 1s
+    fields tier
+}
+flow lk {
+    numbers "400"
+    start {
+        lookup crm {
+            error => play "crm-down"
+            not_found => play "new-caller"
+        }
+        if crm.tier == "gold" { play "gold" }
+        hangup
+    }
+}
+"#;
+
+#[test]
+fn lookups_go_out_and_their_answers_choose_the_branch() {
+    for (answer, want) in [
+        (
+            Some(callflow_runtime::server::uas::LookupResult::Fields(vec![(
+                "tier".into(),
+                "gold".into(),
+            )])),
+            "gold",
+        ),
+        (
+            Some(callflow_runtime::server::uas::LookupResult::NotFound),
+            "new-caller",
+        ),
+        (
+            Some(callflow_runtime::server::uas::LookupResult::Failed(
+                "500".into(),
+            )),
+            "crm-down",
+        ),
+        (None, "crm-down"),
+    ] {
+        let mut h = H::new();
+        h.uas = Uas::new(
+            Arc::new(Machine::new(common::compile(LOOKUP)).unwrap()),
+            Config::new("127.0.0.1:5060".parse().unwrap()),
+        );
+        h.uas.receive(
+            h.now,
+            peer(),
+            request("INVITE", "400", "lk", 1, None, "", "").as_bytes(),
+        );
+        let mut asked = None;
+        while let Some(o) = h.uas.poll_out() {
+            if let Out::Lookup {
+                call,
+                effect,
+                url,
+                timeout_ms,
+            } = o
+            {
+                assert_eq!(url, "http://crm.invalid/callers?n=%2B4930123456");
+                assert_eq!(timeout_ms, 1_000);
+                asked = Some((call, effect));
+            }
+        }
+        let (call, effect) = asked.expect("the flow asks the CRM first");
+        match answer {
+            Some(a) => {
+                // A late answer to another effect is ignored; the right one is taken.
+                h.uas.lookup_result(h.now, call, effect + 1, a.clone());
+                h.uas.lookup_result(h.now, call, effect, a);
+            }
+            None => h.wait(1_600), // no answer: the error branch after the timeout
+        }
+        h.drain();
+        h.wait(5_000);
+        let r = h.records.last().expect("a record").clone();
+        assert_eq!(r["prompts"], serde_json::json!([want]), "{r}");
+    }
 }

@@ -160,7 +160,16 @@ async fn connection(
     let _ = to_loop.send(FromStream::Closed(peer));
 }
 
-fn flush(uas: &mut Uas, socket: &UdpSocket, conns: &Connections, sinks: &mut Sinks) {
+/// A look-up's answer on its way back to the loop: call, effect, result.
+type LookupDone = (u64, crate::vm::EffectId, super::uas::LookupResult);
+
+fn flush(
+    uas: &mut Uas,
+    socket: &UdpSocket,
+    conns: &Connections,
+    sinks: &mut Sinks,
+    lookups: &mpsc::UnboundedSender<LookupDone>,
+) {
     while let Some(out) = uas.poll_out() {
         match out {
             Out::Send { to, bytes } => match conns.get(&to) {
@@ -185,6 +194,18 @@ fn flush(uas: &mut Uas, socket: &UdpSocket, conns: &Connections, sinks: &mut Sin
                     eprintln!("[{call_id}] {text}");
                 }
             }
+            Out::Lookup {
+                call,
+                effect,
+                url,
+                timeout_ms,
+            } => {
+                let back = lookups.clone();
+                tokio::task::spawn_blocking(move || {
+                    let result = super::lookup::get(&url, timeout_ms);
+                    let _ = back.send((call, effect, result));
+                });
+            }
         }
     }
 }
@@ -203,6 +224,7 @@ pub async fn run(
     let listener = TcpListener::from_std(sockets.tcp)?;
     let (to_loop, mut from_streams) = mpsc::unbounded_channel::<FromStream>();
     let mut conns: Connections = HashMap::new();
+    let (lookups, mut looked_up) = mpsc::unbounded_channel::<LookupDone>();
     let mut buf = vec![0u8; 65_536];
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
@@ -237,6 +259,9 @@ pub async fn run(
                     }
                 }
             }
+            Some((call, effect, result)) = looked_up.recv() => {
+                uas.lookup_result(clock.now(), call, effect, result);
+            }
             Some(m) = from_streams.recv() => match m {
                 FromStream::Message(from, bytes) => uas.receive(clock.now(), from, &bytes),
                 FromStream::Closed(peer) => {
@@ -261,12 +286,12 @@ pub async fn run(
             }
             _ = &mut stop => break,
         }
-        flush(&mut uas, &socket, &conns, &mut sinks);
+        flush(&mut uas, &socket, &conns, &mut sinks, &lookups);
     }
     // Graceful end: no new calls; the calls in progress are hung up and their records
     // written; BYE answers are awaited for a while.
     uas.shutdown(clock.now());
-    flush(&mut uas, &socket, &conns, &mut sinks);
+    flush(&mut uas, &socket, &conns, &mut sinks, &lookups);
     let until = tokio::time::Instant::now() + drain;
     while tokio::time::Instant::now() < until && uas.pending_byes() > 0 {
         tokio::select! {
@@ -277,7 +302,7 @@ pub async fn run(
             }
             _ = tokio::time::sleep(Duration::from_millis(50)) => uas.handle_timeout(clock.now()),
         }
-        flush(&mut uas, &socket, &conns, &mut sinks);
+        flush(&mut uas, &socket, &conns, &mut sinks, &lookups);
     }
     Ok(())
 }

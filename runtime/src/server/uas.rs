@@ -62,6 +62,25 @@ pub enum Out {
         call_id: String,
         text: String,
     },
+    /// Ask a web service (HTTP GET); answer with [`Uas::lookup_result`] naming `call` and
+    /// `effect`. The core gives up by itself a little after `timeout_ms`.
+    Lookup {
+        call: u64,
+        effect: EffectId,
+        url: String,
+        timeout_ms: u64,
+    },
+}
+
+/// What a web look-up brought.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LookupResult {
+    /// A 2xx with a JSON object: its fields as text.
+    Fields(Vec<(String, String)>),
+    /// A 404: the service knows nothing of the caller.
+    NotFound,
+    /// Anything else (timeout, other status, not JSON), with why.
+    Failed(String),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -72,6 +91,8 @@ enum Wait {
     Keys,
     /// Waiting for the engine (a route).
     Route,
+    /// Waiting for a web look-up.
+    Lookup,
     /// Nothing (the call is ending).
     Nothing,
 }
@@ -770,9 +791,21 @@ impl Uas {
                 let d = greeting.map_or(0, |_| self.prompt_ms(file));
                 self.wait(now, call, Wait::Prompt, d);
             }
-            Effect::Lookup { lookup, .. } => {
-                self.log(&call_id, format!("lookup `{lookup}`: web look-ups are not connected yet; the flow's error branch follows"));
-                self.step(now, call, Event::LookupFailed);
+            Effect::Lookup {
+                lookup,
+                url,
+                timeout_ms,
+            } => {
+                let effect = s.effect;
+                self.log(&call_id, format!("lookup `{lookup}`: GET {url}"));
+                self.out.push_back(Out::Lookup {
+                    call,
+                    effect,
+                    url,
+                    timeout_ms,
+                });
+                // If no answer comes, the error branch a little after the timeout.
+                self.wait(now, call, Wait::Lookup, timeout_ms as i64 + 500);
             }
             Effect::StartRecording | Effect::StopRecording => self.step(now, call, Event::Done),
         }
@@ -918,8 +951,39 @@ impl Uas {
                 let keys = std::mem::take(&mut s.keys);
                 self.step(now, call, Event::Keys(keys));
             }
+            Wait::Lookup => {
+                let id = s.call_id.clone();
+                self.log(&id, "lookup: no answer in time".into());
+                self.step(now, call, Event::LookupFailed);
+            }
             Wait::Route | Wait::Nothing => {}
         }
+    }
+
+    /// The answer of the web look-up `effect` of `call` (a late one is ignored).
+    pub fn lookup_result(&mut self, now: i64, call: u64, effect: EffectId, result: LookupResult) {
+        let Some(s) = self.calls.get(&call) else {
+            return;
+        };
+        if s.effect != effect || s.wait != Wait::Lookup {
+            return;
+        }
+        let id = s.call_id.clone();
+        let event = match result {
+            LookupResult::Fields(f) => {
+                self.log(&id, format!("lookup: {} field(s)", f.len()));
+                Event::LookupOk(f)
+            }
+            LookupResult::NotFound => {
+                self.log(&id, "lookup: not found".into());
+                Event::LookupNotFound
+            }
+            LookupResult::Failed(why) => {
+                self.log(&id, format!("lookup failed: {why}"));
+                Event::LookupFailed
+            }
+        };
+        self.step(now, call, event);
     }
 
     fn engine_actions(&mut self, now: i64) {
