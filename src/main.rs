@@ -2,6 +2,7 @@
 //! calls comes next).
 //! The binary owns all I/O; the language lives in `callflow-compiler`.
 
+mod call;
 mod check_cmd;
 mod compile_cmd;
 mod explain;
@@ -86,6 +87,8 @@ enum Command {
     Simulate(Box<simulate::Args>),
     /// Answer SIP calls with the flows (UDP on 127.0.0.1:5060 by default).
     Serve(Box<serve::Args>),
+    /// Call a running server: press keys as SIP INFO and print what happened.
+    Call(Box<call::Args>),
     /// Set an operator switch of the running server (`callflow switch emergency on`).
     Switch(switch::Args),
     /// Run the flows' tests (`test "..." { }` blocks) and report what failed.
@@ -112,6 +115,7 @@ fn main() -> ExitCode {
         Command::Test(args) => flowtest::run(&args),
         Command::Serve(args) => serve::run(&args),
         Command::Switch(args) => switch::run(&args),
+        Command::Call(args) => call::run(&args),
         Command::Explain { code } => explain::run(&code),
     }
 }

@@ -583,3 +583,41 @@ flow lk {{
         );
     }
 }
+
+#[test]
+fn callflow_call_places_a_call_presses_keys_and_prints_the_record() {
+    let s = Server::start("client", WEDNESDAY);
+    let out = Command::new(env!("CARGO_BIN_EXE_callflow"))
+        .current_dir(&s.dir)
+        .args(["call", "200", "--server", &format!("127.0.0.1:{}", s.port)])
+        .args(["--keys", "1,3", "--key-gap", "400ms", "--data", "data"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("answered (200 OK)"), "{text}");
+    assert!(text.contains("the server hung up"), "{text}");
+    assert!(
+        text.contains("prompts: welcome, main, sub, three"),
+        "{text}"
+    );
+    assert!(text.contains("keys: 1, 3"), "{text}");
+    let out = Command::new(env!("CARGO_BIN_EXE_callflow"))
+        .current_dir(&s.dir)
+        .args([
+            "call",
+            "300",
+            "--server",
+            &format!("127.0.0.1:{}", s.port),
+            "--data",
+            "data",
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("302 Moved Temporarily"), "{text}");
+}
