@@ -103,6 +103,11 @@ impl Server {
 
     /// The same with one more flow file.
     fn start_with(name: &str, clock: &str, more: Option<&str>) -> Server {
+        Server::start_on(name, clock, more, "127.0.0.1:0")
+    }
+
+    /// The same on another listening address (`[::1]:0` for IPv6).
+    fn start_on(name: &str, clock: &str, more: Option<&str>, listen: &str) -> Server {
         let dir =
             std::env::temp_dir().join(format!("callflow-serve-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
@@ -119,17 +124,8 @@ impl Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_callflow"))
             .current_dir(&dir)
             .args([
-                "serve",
-                "--flows",
-                "flows",
-                "--listen",
-                "127.0.0.1:0",
-                "--data",
-                "data",
-                "--clock",
-                clock,
-                "--t1",
-                "200",
+                "serve", "--flows", "flows", "--listen", listen, "--data", "data", "--clock",
+                clock, "--t1", "200",
             ])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -149,7 +145,11 @@ impl Server {
             let line = rx
                 .recv_timeout(left)
                 .expect("the server says where it listens");
-            if let Some(rest) = line.split("listening on udp:127.0.0.1:").nth(1) {
+            if let Some(rest) = line
+                .split("listening on udp:127.0.0.1:")
+                .nth(1)
+                .or_else(|| line.split("listening on udp:[::1]:").nth(1))
+            {
                 break rest
                     .split([';', ' '])
                     .next()
@@ -620,4 +620,33 @@ fn callflow_call_places_a_call_presses_keys_and_prints_the_record() {
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("302 Moved Temporarily"), "{text}");
+}
+
+#[test]
+fn ipv6_loopback_works_the_same() {
+    let s = Server::start_on("ipv6", WEDNESDAY, None, "[::1]:0");
+    let out = Command::new(env!("CARGO_BIN_EXE_callflow"))
+        .current_dir(&s.dir)
+        .args(["call", "200", "--server", &format!("[::1]:{}", s.port)])
+        .args(["--keys", "1,4", "--key-gap", "400ms", "--data", "data"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let log: Vec<String> = s.log.try_iter().collect();
+    assert!(
+        text.contains("prompts: welcome, main, sub, four"),
+        "{text}\n{log:?}"
+    );
+}
+
+#[test]
+fn a_graceful_stop_hangs_up_the_calls_in_progress_and_records_them() {
+    let s = Server::start("stop", WEDNESDAY);
+    // The caller waits in the menu; the server is told to stop.
+    let call = s.call_in_background("server_hangs_up.xml");
+    s.wait_log("call from +4930123456 to 200");
+    s.signal("-TERM");
+    assert!(call.join().unwrap(), "the caller got a BYE and answered it");
+    assert_eq!(s.records(1)[0]["outcome"], "the server shut down");
+    s.wait_log("callflow serve: stopped");
 }
