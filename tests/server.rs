@@ -582,6 +582,14 @@ flow lk {{
             r[i]
         );
     }
+    // While the slow service is asked, nothing is answered yet: the caller cancels.
+    assert!(
+        s.call("cancel.xml", "405", &[]),
+        "CANCEL → 200, INVITE → 487"
+    );
+    let r = s.records(cases.len() + 1);
+    assert_eq!(r[cases.len()]["status"], 487);
+    assert_eq!(r[cases.len()]["outcome"], "the caller cancelled");
 }
 
 #[test]
