@@ -29,6 +29,16 @@ pub struct Args {
     /// New calls one source address may start per second (more get 503 with Retry-After).
     #[arg(long, default_value_t = 100)]
     pub calls_per_source: u32,
+    /// Where numbers outside this server go: the trunk or outbound proxy (`gw.example.net:5060`).
+    /// Without it, transfers name this server's address (for a proxy in front of it).
+    #[arg(long)]
+    pub trunk: Option<String>,
+    /// Number patterns that transfers computed at run time (`transfer key`, a look-up's field)
+    /// may reach: `--allow "+49 30 *,0800XXXXXXX"`. Always allowed: the targets the flows write,
+    /// the flows' own numbers and short internal numbers (2-6 digits). Protects against toll
+    /// fraud.
+    #[arg(long, value_delimiter = ',')]
+    pub allow: Vec<String>,
     /// No log lines on standard error (call records are written all the same).
     #[arg(long)]
     pub quiet: bool,
@@ -141,6 +151,13 @@ pub fn run(a: &Args) -> ExitCode {
     config.prompt_ms = lengths;
     config.max_calls = a.max_calls;
     config.calls_per_source = a.calls_per_source;
+    config.trunk = a.trunk.clone();
+    for pat in &a.allow {
+        match callflow_compiler::pattern::parse_number(pat) {
+            Ok(p) => config.allow.push(p),
+            Err(e) => return fail(format!("--allow {pat:?}: {}", e.message)),
+        }
+    }
     config.timing.t1 = a.t1.max(1);
     let p = machine.program();
     let numbers: Vec<String> = p

@@ -452,3 +452,76 @@ fn lookups_go_out_and_their_answers_choose_the_branch() {
         assert_eq!(r["prompts"], serde_json::json!([want]), "{r}");
     }
 }
+
+const TRANSFERS: &str = r#"
+flow t {
+    numbers "600"
+    start {
+        menu m
+    }
+    menu m {
+        prompt "p"
+        timeout 5s
+        "1" => transfer "+49 30 2555 5000"
+        "2XX" => transfer key
+        "0XXXXXXXXXX" => transfer key
+        invalid => hangup
+    }
+}
+"#;
+
+fn transfer_call(h: &mut H, key: &str) -> Vec<String> {
+    let tag = invite(h, "600", &format!("t{key}"));
+    h.took();
+    h.send(&request(
+        "ACK",
+        "600",
+        &format!("t{key}"),
+        1,
+        Some(&tag),
+        "",
+        "",
+    ));
+    h.send(&request(
+        "INFO",
+        "600",
+        &format!("t{key}"),
+        2,
+        Some(&tag),
+        "Content-Type: application/dtmf\r\n",
+        key,
+    ));
+    h.took()
+}
+
+#[test]
+fn computed_transfers_reach_only_allowed_numbers() {
+    let mut config = Config::new("127.0.0.1:5060".parse().unwrap());
+    config.trunk = Some("gw.example.net:5080".into());
+    let mut h = H::new();
+    h.uas = Uas::new(
+        Arc::new(Machine::new(common::compile(TRANSFERS)).unwrap()),
+        config.clone(),
+    );
+    // After the answer a transfer is not carried out yet (REFER comes later): the call ends.
+    // What matters here is whether the target is allowed: the record says.
+    for (key, allowed) in [("1", true), ("215", true), ("01701234567", false)] {
+        transfer_call(&mut h, key);
+        let r = h.records.last().unwrap().clone();
+        let refused = r["outcome"].as_str().unwrap().contains("refused");
+        assert_eq!(!refused, allowed, "{key}: {r}");
+    }
+    // With the deployment's allow-list, the mobile number may be reached.
+    config.allow = vec![callflow_compiler::pattern::parse_number("0170*").unwrap()];
+    h.uas = Uas::new(
+        Arc::new(Machine::new(common::compile(TRANSFERS)).unwrap()),
+        config,
+    );
+    transfer_call(&mut h, "01701234567");
+    assert!(
+        !h.records.last().unwrap()["outcome"]
+            .as_str()
+            .unwrap()
+            .contains("refused")
+    );
+}

@@ -32,6 +32,11 @@ pub struct Config {
     pub calls_per_source: u32,
     /// Prompt lengths by file (ms); other prompts play this long.
     pub prompt_ms: HashMap<String, u64>,
+    /// Where numbers outside this server go (`host[:port]` of a trunk or outbound proxy).
+    pub trunk: Option<String>,
+    /// Number patterns (the language's: `+49 *`, `0800XXXXXXX`) that transfers computed at
+    /// run time may reach, besides the always-allowed ones.
+    pub allow: Vec<callflow_compiler::pattern::Pattern>,
     pub default_prompt_ms: u64,
 }
 
@@ -43,6 +48,8 @@ impl Config {
             max_calls: 1_000,
             calls_per_source: 100,
             prompt_ms: HashMap::new(),
+            trunk: None,
+            allow: Vec::new(),
             default_prompt_ms: 3_000,
         }
     }
@@ -175,6 +182,23 @@ pub struct Uas {
     switches: HashMap<String, bool>,
     /// New calls per source address in the current second: (second, count).
     rates: HashMap<std::net::IpAddr, (i64, u32)>,
+    /// Transfer targets the flows write literally (normalised numbers, SIP URIs).
+    literal_targets: std::collections::HashSet<String>,
+}
+
+/// The targets a program transfers to literally: a text pushed right before `Transfer`.
+fn literal_targets(p: &Program) -> std::collections::HashSet<String> {
+    use callflow_compiler::bytecode::Instr;
+    p.code
+        .windows(2)
+        .filter_map(|w| match w {
+            [Instr::PushStr(s), Instr::Transfer] => {
+                let t = p.str(*s);
+                Some(callflow_compiler::numbers::normalize(t).unwrap_or_else(|| t.to_string()))
+            }
+            _ => None,
+        })
+        .collect()
 }
 
 struct ServerWorld<'a> {
@@ -250,6 +274,7 @@ impl Uas {
             },
             &Durable::default(),
         );
+        let targets = literal_targets(machine.program());
         Uas {
             machine,
             engine,
@@ -265,6 +290,7 @@ impl Uas {
             next: 0,
             switches: HashMap::new(),
             rates: HashMap::new(),
+            literal_targets: targets,
         }
     }
 
@@ -754,6 +780,19 @@ impl Uas {
                 }
             }
             Effect::Transfer { target } => {
+                // Toll fraud: a number computed at run time (from keys, a look-up) must be one
+                // the deployment allows.
+                let Some(contact) = self.transfer_contact(&target) else {
+                    if let Some(s) = self.calls.get_mut(&call) {
+                        s.record.outcome = format!("transfer to {target} refused (not allowed)");
+                    }
+                    self.log(
+                        &call_id,
+                        format!("transfer to {target} refused: not among the flows' own targets and numbers, no short internal number, and not allowed by --allow"),
+                    );
+                    return self.step(now, call, Event::Failed);
+                };
+                let s = self.calls.get_mut(&call).expect("the call is there");
                 if s.answered {
                     // REFER comes with a later step of the SIP work: end the call clearly.
                     s.record.outcome =
@@ -766,14 +805,8 @@ impl Uas {
                     );
                     self.hang_up(now, call, "transfer after answer");
                 } else {
-                    let host = self.config.local;
-                    let contact = if target.starts_with("sip:") || target.starts_with("sips:") {
-                        format!("Contact: <{target}>")
-                    } else {
-                        format!("Contact: <sip:{target}@{host}>")
-                    };
                     s.record.outcome = format!("redirected to {target}");
-                    self.final_to_invite(now, call, 302, &[contact]);
+                    self.final_to_invite(now, call, 302, &[format!("Contact: <{contact}>")]);
                     self.finish(now, call);
                 }
             }
@@ -809,6 +842,36 @@ impl Uas {
             }
             Effect::StartRecording | Effect::StopRecording => self.step(now, call, Event::Done),
         }
+    }
+
+    /// Where a transfer to `target` goes (the URI for Contact or Refer-To), or `None` when
+    /// the target is not allowed: SIP URIs and numbers the flows name literally, the flows' own
+    /// numbers (on this server), short internal numbers (2-6 digits), and what `--allow`
+    /// patterns admit. Numbers outside the server go to the trunk (else to this server's
+    /// address, for a proxy in front of it to route).
+    fn transfer_contact(&self, target: &str) -> Option<String> {
+        if target.starts_with("sip:") || target.starts_with("sips:") {
+            return self
+                .literal_targets
+                .contains(target)
+                .then(|| target.to_string());
+        }
+        let number = callflow_compiler::numbers::normalize(target)?;
+        let p = self.machine.program();
+        let ours = p.flow_for(&number).is_some();
+        let short = !number.starts_with('+') && (2..=6).contains(&number.len());
+        let allowed = ours
+            || short
+            || self.literal_targets.contains(&number)
+            || self.config.allow.iter().any(|pat| pat.matches(&number));
+        if !allowed {
+            return None;
+        }
+        let host = match (&self.config.trunk, ours) {
+            (Some(trunk), false) => trunk.clone(),
+            _ => self.config.local.to_string(),
+        };
+        Some(format!("sip:{number}@{host}"))
     }
 
     /// Sends the 200 OK with an SDP answer, once.
@@ -1139,6 +1202,7 @@ impl Uas {
             },
             &durable,
         );
+        self.literal_targets = literal_targets(machine.program());
         self.machine = machine;
     }
 
