@@ -120,6 +120,12 @@ pub fn run(a: &Args) -> ExitCode {
         Ok(m) => Arc::new(m),
         Err(e) => return fail(e.to_string()),
     };
+    // Log lines on standard error: time, level, message, and the call's Call-ID as a field.
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .with_ansi(false)
+        .try_init();
     let offset_ms = match &a.clock {
         None => 0,
         Some(t) => match crate::simulate::local_time(t, machine.zone(0)) {

@@ -44,10 +44,7 @@ fn apply_switches(uas: &mut Uas, r: &mut dyn Reloader, sinks: &Sinks) {
         for (name, on) in list {
             uas.set_switch(&name, on);
             if sinks.log {
-                eprintln!(
-                    "callflow serve: switch `{name}` is {}",
-                    if on { "on" } else { "off" }
-                );
+                tracing::info!("switch `{name}` is {}", if on { "on" } else { "off" });
             }
         }
     }
@@ -59,16 +56,17 @@ fn reload(uas: &mut Uas, r: &mut dyn Reloader, sinks: &Sinks) {
             let sum = machine.checksum();
             uas.reload(machine, lengths);
             if sinks.log {
-                eprintln!(
-                    "callflow serve: flows reloaded: new calls run program {sum:016x}; calls in progress finish on theirs"
+                tracing::info!(
+                    program = %format!("{sum:016x}"),
+                    "flows reloaded: new calls run the new program; calls in progress finish on theirs"
                 );
             }
         }
         Err(e) => {
             if sinks.log {
-                eprintln!(
-                    "callflow serve: the flows do not compile; still running program {:016x}\n{e}",
-                    uas.program_checksum()
+                tracing::warn!(
+                    program = %format!("{:016x}", uas.program_checksum()),
+                    "the flows do not compile; still running the program before:\n{e}"
                 );
             }
         }
@@ -191,7 +189,7 @@ fn flush(
             }
             Out::Log { call_id, text } => {
                 if sinks.log {
-                    eprintln!("[{call_id}] {text}");
+                    tracing::info!(call_id = %call_id, "{text}");
                 }
             }
             Out::Lookup {
