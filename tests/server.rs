@@ -47,6 +47,7 @@ flow ivr {
         timeout 5s
         "1" => menu sub
         "2" => play "two"
+        "5" => transfer "+49 30 2555 5000"
         invalid => play "invalid"
         timeout => play "invalid"
     }
@@ -658,4 +659,15 @@ fn a_graceful_stop_hangs_up_the_calls_in_progress_and_records_them() {
     assert!(call.join().unwrap(), "the caller got a BYE and answered it");
     assert_eq!(s.records(1)[0]["outcome"], "the server shut down");
     s.wait_log("callflow serve: stopped");
+}
+
+#[test]
+fn a_transfer_after_answering_is_a_refer_and_the_call_is_handed_over() {
+    let s = Server::start("refer", WEDNESDAY);
+    assert!(
+        s.call("refer.xml", "200", &[]),
+        "REFER, 202, NOTIFY 200, BYE"
+    );
+    let r = s.records(1);
+    assert_eq!(r[0]["outcome"], "transferred to +493025555000");
 }

@@ -503,25 +503,116 @@ fn computed_transfers_reach_only_allowed_numbers() {
         Arc::new(Machine::new(common::compile(TRANSFERS)).unwrap()),
         config.clone(),
     );
-    // After the answer a transfer is not carried out yet (REFER comes later): the call ends.
-    // What matters here is whether the target is allowed: the record says.
+    // After the answer an allowed transfer is asked for with REFER; a refused one ends the
+    // call with a record that says so.
     for (key, allowed) in [("1", true), ("215", true), ("01701234567", false)] {
-        transfer_call(&mut h, key);
-        let r = h.records.last().unwrap().clone();
-        let refused = r["outcome"].as_str().unwrap().contains("refused");
-        assert_eq!(!refused, allowed, "{key}: {r}");
+        let sent = transfer_call(&mut h, key);
+        assert_eq!(
+            sent.contains(&"REFER".to_string()),
+            allowed,
+            "{key}: {sent:?}"
+        );
+        if !allowed {
+            let r = h.records.last().unwrap().clone();
+            assert!(r["outcome"].as_str().unwrap().contains("refused"), "{r}");
+        }
     }
-    // With the deployment's allow-list, the mobile number may be reached.
+    // With the deployment's allow-list, the mobile number may be reached (by the trunk).
     config.allow = vec![callflow_compiler::pattern::parse_number("0170*").unwrap()];
     h.uas = Uas::new(
         Arc::new(Machine::new(common::compile(TRANSFERS)).unwrap()),
         config,
     );
-    transfer_call(&mut h, "01701234567");
-    assert!(
-        !h.records.last().unwrap()["outcome"]
-            .as_str()
-            .unwrap()
-            .contains("refused")
+    let sent = transfer_call(&mut h, "01701234567");
+    assert!(sent.contains(&"REFER".to_string()), "{sent:?}");
+}
+
+#[test]
+fn a_transfer_after_answering_is_a_refer_whose_notify_ends_the_flow() {
+    let mut h = H::new();
+    h.uas = Uas::new(
+        Arc::new(Machine::new(common::compile(TRANSFERS)).unwrap()),
+        Config::new("127.0.0.1:5060".parse().unwrap()),
     );
+    let tag = invite(&mut h, "600", "t1");
+    h.took();
+    h.send(&request("ACK", "600", "t1", 1, Some(&tag), "", ""));
+    h.send(&request(
+        "INFO",
+        "600",
+        "t1",
+        2,
+        Some(&tag),
+        "Content-Type: application/dtmf\r\n",
+        "1",
+    ));
+    let refer = h.last("REFER");
+    assert_eq!(h.took(), vec!["200", "REFER"]);
+    let m = message::parse(refer.as_bytes()).unwrap();
+    assert!(
+        refer.contains("Refer-To: <sip:+493025555000@127.0.0.1:5060>"),
+        "{refer}"
+    );
+    let (cseq, _) = m.cseq().unwrap();
+    // 202 Accepted, then NOTIFY: the target answered 200.
+    let answer = format!(
+        "SIP/2.0 202 Accepted\r\nVia: {}\r\nFrom: {}\r\nTo: {}\r\nCall-ID: t1\r\nCSeq: {cseq} REFER\r\nContent-Length: 0\r\n\r\n",
+        m.get("Via").unwrap(),
+        m.get("From").unwrap(),
+        m.get("To").unwrap()
+    );
+    h.send(&answer);
+    h.send(&request(
+        "NOTIFY",
+        "600",
+        "t1",
+        3,
+        Some(&tag),
+        "Event: refer\r\nContent-Type: message/sipfrag\r\n",
+        "SIP/2.0 200 OK\r\n",
+    ));
+    assert_eq!(
+        h.took(),
+        vec!["200", "BYE"],
+        "NOTIFY answered, then the call is handed over"
+    );
+    assert_eq!(
+        h.records.last().unwrap()["outcome"],
+        "transferred to +493025555000"
+    );
+}
+
+#[test]
+fn a_refused_refer_fails_the_transfer_and_the_call_ends() {
+    let mut h = H::new();
+    h.uas = Uas::new(
+        Arc::new(Machine::new(common::compile(TRANSFERS)).unwrap()),
+        Config::new("127.0.0.1:5060".parse().unwrap()),
+    );
+    let tag = invite(&mut h, "600", "t2");
+    h.took();
+    h.send(&request("ACK", "600", "t2", 1, Some(&tag), "", ""));
+    h.send(&request(
+        "INFO",
+        "600",
+        "t2",
+        2,
+        Some(&tag),
+        "Content-Type: application/dtmf\r\n",
+        "1",
+    ));
+    let refer = h.last("REFER");
+    h.took();
+    let m = message::parse(refer.as_bytes()).unwrap();
+    let (cseq, _) = m.cseq().unwrap();
+    let answer = format!(
+        "SIP/2.0 405 Method Not Allowed\r\nVia: {}\r\nFrom: {}\r\nTo: {}\r\nCall-ID: t2\r\nCSeq: {cseq} REFER\r\nContent-Length: 0\r\n\r\n",
+        m.get("Via").unwrap(),
+        m.get("From").unwrap(),
+        m.get("To").unwrap()
+    );
+    h.send(&answer);
+    assert_eq!(h.took(), vec!["BYE"]);
+    let r = h.records.last().unwrap();
+    assert_eq!(r["outcome"], "transfer failed (REFER answered 405)");
 }

@@ -100,6 +100,8 @@ enum Wait {
     Route,
     /// Waiting for a web look-up.
     Lookup,
+    /// Waiting for the outcome of a REFER (its answer, then a NOTIFY with the final status).
+    Refer,
     /// Nothing (the call is ending).
     Nothing,
 }
@@ -157,11 +159,14 @@ enum Timer {
     Wait,
 }
 
+/// A request we sent inside a dialog (BYE, REFER), resent until answered.
 struct Bye {
     to: SocketAddr,
     bytes: Vec<u8>,
     interval: i64,
     deadline: i64,
+    /// For a REFER: the call whose transfer it asks for.
+    refer: Option<u64>,
 }
 
 pub struct Uas {
@@ -392,7 +397,7 @@ impl Uas {
             }
         };
         match m.start {
-            Start::Response { .. } => self.response(&m),
+            Start::Response { .. } => self.response(now, &m),
             Start::Request { .. } => self.request(now, source, &m, bytes),
         }
     }
@@ -454,11 +459,40 @@ impl Uas {
         }
     }
 
-    fn response(&mut self, m: &Message) {
-        // Responses to our BYEs: stop retransmitting.
-        if let Some(b) = m.branch() {
-            self.byes.remove(&b);
+    fn response(&mut self, now: i64, m: &Message) {
+        let Start::Response { code, .. } = m.start else {
+            return;
+        };
+        if code < 200 {
+            return;
         }
+        // Final responses to our requests: stop resending; a refused REFER fails the transfer.
+        let Some(b) = m.branch() else { return };
+        let Some(sent) = self.byes.remove(&b) else {
+            return;
+        };
+        if let (Some(call), false) = (sent.refer, (200..300).contains(&code)) {
+            self.refer_outcome(now, call, false, &format!("REFER answered {code}"));
+        }
+    }
+
+    /// The transfer of `call` by REFER succeeded or failed: the flow hears it.
+    fn refer_outcome(&mut self, now: i64, call: u64, ok: bool, why: &str) {
+        let Some(s) = self.calls.get_mut(&call) else {
+            return;
+        };
+        if s.wait != Wait::Refer {
+            return;
+        }
+        let id = s.call_id.clone();
+        if !ok {
+            s.record.outcome = format!("transfer failed ({why})");
+        }
+        self.log(
+            &id,
+            format!("transfer {}: {why}", if ok { "done" } else { "failed" }),
+        );
+        self.step(now, call, if ok { Event::Done } else { Event::Failed });
     }
 
     fn request(&mut self, now: i64, source: SocketAddr, m: &Message, bytes: &[u8]) {
@@ -497,9 +531,31 @@ impl Uas {
             }
             "INVITE" => self.invite(now, tx, source, m, bytes),
             "CANCEL" => self.cancel(now, tx, source, m),
-            "BYE" | "INFO" => match self.dialog_of(m) {
+            "BYE" | "INFO" | "NOTIFY" => match self.dialog_of(m) {
                 Some(call) => {
-                    if method == "BYE" {
+                    if method == "NOTIFY" {
+                        // The progress of our REFER (RFC 3515): a sipfrag status line.
+                        self.reply(now, (tx, m, source), 200, &[], None);
+                        let line = std::str::from_utf8(m.body)
+                            .unwrap_or("")
+                            .lines()
+                            .next()
+                            .unwrap_or("");
+                        let code: u16 = line
+                            .split(' ')
+                            .nth(1)
+                            .and_then(|c| c.parse().ok())
+                            .unwrap_or(0);
+                        if code >= 200 {
+                            let ok = (200..300).contains(&code);
+                            self.refer_outcome(
+                                now,
+                                call,
+                                ok,
+                                &format!("the target answered {code}"),
+                            );
+                        }
+                    } else if method == "BYE" {
                         self.reply(now, (tx, m, source), 200, &[], None);
                         self.caller_gone(now, call, "the caller hung up");
                     } else {
@@ -519,8 +575,7 @@ impl Uas {
                 }
                 None => self.reply(now, (tx, m, source), 481, &[], None),
             },
-            "REGISTER" | "PRACK" | "UPDATE" | "SUBSCRIBE" | "NOTIFY" | "REFER" | "MESSAGE"
-            | "PUBLISH" => {
+            "REGISTER" | "PRACK" | "UPDATE" | "SUBSCRIBE" | "REFER" | "MESSAGE" | "PUBLISH" => {
                 let extra = ["Allow: INVITE, ACK, BYE, CANCEL, OPTIONS, INFO".to_string()];
                 let code = if method == "REGISTER" { 501 } else { 405 };
                 self.reply(now, (tx, m, source), code, &extra, None)
@@ -794,16 +849,15 @@ impl Uas {
                 };
                 let s = self.calls.get_mut(&call).expect("the call is there");
                 if s.answered {
-                    // REFER comes with a later step of the SIP work: end the call clearly.
-                    s.record.outcome =
-                        format!("transfer to {target} (not done: REFER not supported yet)");
-                    self.log(
-                        &call_id,
-                        format!(
-                            "transfer to {target} after answering is not supported yet: hanging up"
-                        ),
-                    );
-                    self.hang_up(now, call, "transfer after answer");
+                    // After answering: ask the caller's side to call the target (REFER, RFC
+                    // 3515); its NOTIFY tells the outcome, which the flow hears.
+                    s.record.outcome = format!("transferred to {target}");
+                    self.log(&call_id, format!("REFER to {contact}"));
+                    let local = self.config.local;
+                    let extra =
+                        format!("Refer-To: <{contact}>\r\nReferred-By: <sip:callflow@{local}>\r\n");
+                    self.send_in_dialog(now, call, "REFER", &extra, Some(call));
+                    self.wait(now, call, Wait::Refer, 32_000);
                 } else {
                     s.record.outcome = format!("redirected to {target}");
                     self.final_to_invite(now, call, 302, &[format!("Contact: <{contact}>")]);
@@ -1019,6 +1073,7 @@ impl Uas {
                 self.log(&id, "lookup: no answer in time".into());
                 self.step(now, call, Event::LookupFailed);
             }
+            Wait::Refer => self.refer_outcome(now, call, false, "no outcome in time"),
             Wait::Route | Wait::Nothing => {}
         }
     }
@@ -1104,19 +1159,38 @@ impl Uas {
 
     /// We end an answered call: BYE (retransmitted until answered), then the record.
     fn hang_up(&mut self, now: i64, call: u64, why: &str) {
-        let local = self.config.local;
-        let t1 = self.tx.timing.t1;
-        let Some(s) = self.calls.get_mut(&call) else {
+        let Some(s) = self.calls.get(&call) else {
             return;
         };
         if !s.answered {
             self.final_to_invite(now, call, 480, &[]);
             return self.finish(now, call);
         }
+        let id = s.call_id.clone();
+        self.log(&id, format!("BYE: {why}"));
+        self.send_in_dialog(now, call, "BYE", "", None);
+        self.finish(now, call);
+    }
+
+    /// Sends a request inside the call's dialog to the peer's address, resent until a final
+    /// answer comes (or 64*T1).
+    fn send_in_dialog(
+        &mut self,
+        now: i64,
+        call: u64,
+        method: &str,
+        extra: &str,
+        refer: Option<u64>,
+    ) {
+        let local = self.config.local;
+        let t1 = self.tx.timing.t1;
+        let Some(s) = self.calls.get_mut(&call) else {
+            return;
+        };
         s.cseq += 1;
         let branch = format!("z9hG4bKcf{:x}{:x}{}", now, call, s.cseq);
         let bytes = build::request(&InDialog {
-            method: "BYE",
+            method,
             target: &s.remote_target,
             local,
             branch: &branch,
@@ -1124,10 +1198,9 @@ impl Uas {
             to: &s.their,
             call_id: &s.call_id,
             cseq: s.cseq,
+            extra,
         });
         let to = s.peer;
-        let id = s.call_id.clone();
-        self.log(&id, format!("BYE: {why}"));
         self.send(to, bytes.clone());
         self.byes.insert(
             branch.clone(),
@@ -1136,11 +1209,10 @@ impl Uas {
                 bytes,
                 interval: t1,
                 deadline: now + 64 * t1,
+                refer,
             },
         );
-        self.next += 1;
         self.byes_timer(now + t1, &branch);
-        self.finish(now, call);
     }
 
     fn byes_timer(&mut self, when: i64, branch: &str) {

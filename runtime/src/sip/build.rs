@@ -120,13 +120,15 @@ pub struct InDialog<'a> {
     pub to: &'a str,
     pub call_id: &'a str,
     pub cseq: u32,
+    /// More header lines, each ending in CRLF (`Refer-To: <sip:...>\r\n`).
+    pub extra: &'a str,
 }
 
 pub fn request(r: &InDialog) -> Vec<u8> {
     format!(
         "{m} {target} SIP/2.0\r\nVia: SIP/2.0/UDP {local};branch={branch};rport\r\n\
          Max-Forwards: 70\r\nFrom: {from}\r\nTo: {to}\r\nCall-ID: {call_id}\r\n\
-         CSeq: {cseq} {m}\r\nContent-Length: 0\r\n\r\n",
+         CSeq: {cseq} {m}\r\n{extra}Content-Length: 0\r\n\r\n",
         m = r.method,
         target = r.target,
         local = r.local,
@@ -135,6 +137,7 @@ pub fn request(r: &InDialog) -> Vec<u8> {
         to = r.to,
         call_id = r.call_id,
         cseq = r.cseq,
+        extra = r.extra,
     )
     .into_bytes()
 }
