@@ -616,3 +616,41 @@ fn a_refused_refer_fails_the_transfer_and_the_call_ends() {
     let r = h.records.last().unwrap();
     assert_eq!(r["outcome"], "transfer failed (REFER answered 405)");
 }
+
+#[test]
+fn redirects_and_unknown_numbers_keep_no_state_and_answer_retransmissions_alike() {
+    let mut h = H::new();
+    let invite = request("INVITE", "300", "fast", 1, None, "", "");
+    h.send(&invite);
+    let first = h.last("SIP/2.0 302");
+    h.send(&invite);
+    let again = h.last("SIP/2.0 302");
+    assert_eq!(h.took(), vec!["100", "302", "100", "302"]);
+    let tag = |t: &str| {
+        message::parse(t.as_bytes())
+            .unwrap()
+            .to_tag()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(
+        tag(&first),
+        tag(&again),
+        "the same answer to the retransmission"
+    );
+    h.send(&request("INVITE", "999", "gone", 1, None, "", ""));
+    assert_eq!(h.took(), vec!["404"]);
+    assert_eq!(h.uas.transactions(), 0, "nothing kept per call");
+    assert_eq!(h.uas.calls(), 0);
+    // Their ACKs find nothing and are dropped.
+    h.send(&request(
+        "ACK",
+        "300",
+        "fast",
+        1,
+        Some(&tag(&first)),
+        "",
+        "",
+    ));
+    assert_eq!(h.took(), Vec::<String>::new());
+}

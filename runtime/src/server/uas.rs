@@ -322,6 +322,11 @@ impl Uas {
         self.calls.len()
     }
 
+    /// Server transactions kept (for tests and metrics).
+    pub fn transactions(&self) -> usize {
+        self.tx.len()
+    }
+
     pub fn set_switch(&mut self, name: &str, on: bool) {
         self.switches.insert(name.to_string(), on);
     }
@@ -629,7 +634,9 @@ impl Uas {
         let flow = callflow_compiler::numbers::normalize(&dialled).and_then(|n| p.flow_for(&n));
         let Some(flow) = flow else {
             self.log(m.call_id(), format!("no flow answers {dialled:?}: 404"));
-            return self.reply(now, (tx, m, source), 404, &[], None);
+            self.reply(now, (tx, m, source), 404, &[], None);
+            // Stateless: nothing to keep for a number nobody answers.
+            return self.tx.discard(tx);
         };
         if self.calls.len() >= self.config.max_calls || !self.within_rate(now, source) {
             let extra = ["Retry-After: 5".to_string()];
@@ -637,7 +644,14 @@ impl Uas {
         }
         self.next += 1;
         let call = self.next;
-        let our_tag = format!("cf{:x}{:x}", now, call);
+        // The tag depends on the Call-ID only: a retransmitted INVITE that a stateless answer
+        // (302, 480) did not keep gets the very same response again.
+        let our_tag = {
+            use std::hash::{Hash, Hasher};
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            m.call_id().hash(&mut h);
+            format!("cf{:x}", h.finish())
+        };
         let their = m.get("From").unwrap_or("").to_string();
         let ours = format!("{};tag={our_tag}", m.get("To").unwrap_or(""));
         let caller = Uri::parse(uri_of(&their))
@@ -703,6 +717,13 @@ impl Uas {
             format!("call from {caller} to {number}: flow `{name}` (program {sum:016x})"),
         );
         self.step(now, call, Event::Start);
+        // The stateless fast path: a flow that redirected or refused the call before any
+        // media left nothing to remember — the transaction goes too (a retransmission is
+        // decided again, the same way; its ACK finds nothing and is dropped).
+        if !self.calls.contains_key(&call) {
+            self.tx.discard(tx);
+            self.invites.remove(&tx);
+        }
     }
 
     fn cancel(&mut self, now: i64, tx: TxId, source: SocketAddr, m: &Message) {

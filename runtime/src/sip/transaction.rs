@@ -356,6 +356,12 @@ impl Transactions {
         out
     }
 
+    /// Drops a transaction whose final response was decided statelessly: a retransmitted
+    /// request is decided again (the same way), and nothing is kept per call.
+    pub fn discard(&mut self, id: TxId) {
+        self.forget(id);
+    }
+
     fn forget(&mut self, id: TxId) {
         if let Some(tx) = self.txs.remove(&id) {
             self.index.remove(&tx.key);
