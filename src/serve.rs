@@ -186,7 +186,7 @@ pub fn run(a: &Args) -> ExitCode {
         Err(e) => return fail(e.to_string()),
     };
     let sinks = udp::Sinks {
-        cdr: Some(cdr),
+        cdr: Some(std::io::BufWriter::new(cdr)),
         log: !a.quiet,
     };
     let clock = udp::Clock { offset_ms };

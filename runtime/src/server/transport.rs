@@ -22,7 +22,8 @@ pub const MAX_CONNECTIONS: usize = 1_024;
 /// Where the server writes what it records.
 pub struct Sinks {
     /// One JSON line per call.
-    pub cdr: Option<std::fs::File>,
+    /// One JSON line per call (buffered; written out twice a second and at the end).
+    pub cdr: Option<std::io::BufWriter<std::fs::File>>,
     /// Log lines (with the Call-ID) go to standard error when set.
     pub log: bool,
 }
@@ -184,7 +185,6 @@ fn flush(
             Out::Record(line) => {
                 if let Some(f) = sinks.cdr.as_mut() {
                     let _ = writeln!(f, "{line}");
-                    let _ = f.flush();
                 }
             }
             Out::Log { call_id, text } => {
@@ -275,6 +275,9 @@ pub async fn run(
                 }
             }
             _ = watch.tick() => {
+                if let Some(f) = sinks.cdr.as_mut() {
+                    let _ = f.flush();
+                }
                 if let Some(r) = reloader.as_deref_mut() {
                     if r.changed() {
                         reload(&mut uas, r, &sinks);
@@ -301,6 +304,9 @@ pub async fn run(
             _ = tokio::time::sleep(Duration::from_millis(50)) => uas.handle_timeout(clock.now()),
         }
         flush(&mut uas, &socket, &conns, &mut sinks, &lookups);
+    }
+    if let Some(f) = sinks.cdr.as_mut() {
+        let _ = f.flush();
     }
     Ok(())
 }
