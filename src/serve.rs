@@ -157,6 +157,7 @@ pub fn run(a: &Args) -> ExitCode {
     config.prompt_ms = lengths;
     config.max_calls = a.max_calls;
     config.calls_per_source = a.calls_per_source;
+    config.log = !a.quiet;
     config.trunk = a.trunk.clone();
     for pat in &a.allow {
         match callflow_compiler::pattern::parse_number(pat) {

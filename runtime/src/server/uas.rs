@@ -30,6 +30,8 @@ pub struct Config {
     pub max_calls: usize,
     /// New calls one source address may start per second; more get 503 with Retry-After.
     pub calls_per_source: u32,
+    /// Whether to hand out log lines at all (a quiet server skips making them).
+    pub log: bool,
     /// Prompt lengths by file (ms); other prompts play this long.
     pub prompt_ms: HashMap<String, u64>,
     /// Where numbers outside this server go (`host[:port]` of a trunk or outbound proxy).
@@ -47,6 +49,7 @@ impl Config {
             timing: Timing::default(),
             max_calls: 1_000,
             calls_per_source: 100,
+            log: true,
             prompt_ms: HashMap::new(),
             trunk: None,
             allow: Vec::new(),
@@ -136,19 +139,20 @@ struct Session {
     trace: PathTrace,
 }
 
-/// Records the flow lines a call passes (for the call record).
-#[derive(Default)]
+/// Records the flow lines a call passes (for the call record), from its program's debug table.
 struct PathTrace {
     lines: Vec<(u16, u32)>,
-    debug: Vec<Option<(u16, u32)>>,
+    machine: Arc<Machine>,
 }
 
 impl Trace for PathTrace {
     fn step(&mut self, pc: u32) {
-        if let Some(Some(loc)) = self.debug.get(pc as usize) {
-            if self.lines.last() != Some(loc) {
-                self.lines.push(*loc);
-            }
+        let Some(d) = self.machine.program().debug.get(pc as usize) else {
+            return;
+        };
+        let loc = (d.file, d.line);
+        if !d.implicit && self.lines.last() != Some(&loc) {
+            self.lines.push(loc);
         }
     }
 }
@@ -348,6 +352,9 @@ impl Uas {
     }
 
     fn log(&mut self, call_id: &str, text: String) {
+        if !self.config.log {
+            return;
+        }
         self.out.push_back(Out::Log {
             call_id: call_id.to_string(),
             text,
@@ -664,11 +671,6 @@ impl Uas {
             .unwrap_or_else(|| uri_of(&their).to_string());
         let number = callflow_compiler::numbers::normalize(&dialled).unwrap_or_default();
         let vm = self.machine.start(flow, &caller, &number);
-        let debug = p
-            .debug
-            .iter()
-            .map(|d| (!d.implicit).then_some((d.file, d.line)))
-            .collect();
         let record = Record::new(
             m.call_id(),
             &caller,
@@ -702,7 +704,7 @@ impl Uas {
                 record,
                 trace: PathTrace {
                     lines: Vec::new(),
-                    debug,
+                    machine: self.machine.clone(),
                 },
             },
         );
