@@ -641,6 +641,7 @@ fn redirects_and_unknown_numbers_keep_no_state_and_answer_retransmissions_alike(
     h.send(&request("INVITE", "999", "gone", 1, None, "", ""));
     assert_eq!(h.took(), vec!["404"]);
     assert_eq!(h.uas.transactions(), 0, "nothing kept per call");
+    assert_eq!(h.uas.timers(), 0, "not even a timer");
     assert_eq!(h.uas.calls(), 0);
     // Their ACKs find nothing and are dropped.
     h.send(&request(

@@ -331,6 +331,11 @@ impl Uas {
         self.tx.len()
     }
 
+    /// Timers pending in the transaction layer and for calls (for tests and metrics).
+    pub fn timers(&self) -> usize {
+        self.tx.timers() + self.timers.len() + self.bye_timers.len()
+    }
+
     pub fn set_switch(&mut self, name: &str, on: bool) {
         self.switches.insert(name.to_string(), on);
     }

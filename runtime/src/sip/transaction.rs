@@ -123,6 +123,8 @@ struct Tx {
     acked: bool,
     /// Over TCP (or another reliable transport): no retransmission of non-2xx finals.
     reliable: bool,
+    /// The keys of its timers, so that forgetting it takes them along.
+    timers: Vec<(i64, u64)>,
 }
 
 /// Whether the top Via names a reliable transport (TCP, TLS, SCTP, WS).
@@ -188,6 +190,9 @@ impl Transactions {
     fn at(&mut self, when: i64, tx: TxId, generation: u32, t: Timer) {
         self.next += 1;
         self.timers.insert((when, self.next), (tx, generation, t));
+        if let Some(x) = self.txs.get_mut(&tx) {
+            x.timers.push((when, self.next));
+        }
     }
 
     /// A request arrived from `peer`.
@@ -237,6 +242,7 @@ impl Transactions {
                         generation: 0,
                         acked: false,
                         reliable,
+                        timers: Vec::new(),
                     },
                 );
                 Incoming::New(id)
@@ -365,7 +371,15 @@ impl Transactions {
     fn forget(&mut self, id: TxId) {
         if let Some(tx) = self.txs.remove(&id) {
             self.index.remove(&tx.key);
+            for k in tx.timers {
+                self.timers.remove(&k);
+            }
         }
+    }
+
+    /// Timers pending (for tests and metrics).
+    pub fn timers(&self) -> usize {
+        self.timers.len()
     }
 
     /// The INVITE transaction a CANCEL names (same branch and sent-by).
