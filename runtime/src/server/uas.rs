@@ -1002,7 +1002,13 @@ impl Uas {
             return;
         };
         s.record.status = code;
-        let (tx, peer, tag, bytes) = (s.invite_tx, s.peer, s.our_tag.clone(), s.invite.clone());
+        // After the final response the INVITE is not needed any more: a held call keeps less.
+        let bytes = if code >= 200 {
+            std::mem::take(&mut s.invite)
+        } else {
+            s.invite.clone()
+        };
+        let (tx, peer, tag) = (s.invite_tx, s.peer, s.our_tag.clone());
         let Ok(m) = message::parse(&bytes) else {
             return;
         };

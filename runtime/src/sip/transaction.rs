@@ -299,8 +299,10 @@ impl Transactions {
         if let Some(tx) = self.txs.get_mut(&id) {
             if tx.state == State::Accepted {
                 tx.acked = true;
-                // Stop retransmitting; keep absorbing INVITE retransmissions until Timer L.
+                // Stop retransmitting; keep absorbing INVITE retransmissions until Timer L
+                // (RFC 6026: they are not answered again), so the 2xx is no longer needed.
                 tx.interval = i64::MAX;
+                tx.last = None;
             }
         }
     }

@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# Whole calls against `callflow serve`, in one run, with a sipp UAC (bench/peers/sipp_step.py):
+#  (b) full calls INVITE/200/ACK/BYE (sipp's built-in `-sn uac` to flow `hold`, number 400)
+#      beside sipp's own `-sn uas` on the same load (the ceiling of a SIP UAS on this box), and
+#      the state a held call costs (calls held 10 s: peak RSS growth / calls in progress);
+#  (c) IVR calls (bench/peers/uac_ivr.xml to flow `ivr`, number 500: answer, a menu, key 1 by
+#      SIP INFO, the branch's prompt, the flow hangs up);
+#  (d) overload: a second server with --max-calls 1000 offered 2× that (1000 calls/s held 2 s)
+#      for 60 s (bench/peers/uac_overload.xml: 200 or 503 are both whole calls; anything else
+#      fails), then at once half its capacity for 15 s: nothing shed.
+# Prints one JSON line per step; the figures go to docs/PERFORMANCE.md with this command.
+#
+# usage: bench/calls.sh [SECONDS_PER_STEP] [RATE ...]    (default: 10 s; 2000 4000 8000)
+# Installs sip-tester with apt-get when missing. Loopback only.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+secs=${1:-10}
+shift || true
+rates=("$@")
+[ ${#rates[@]} -gt 0 ] || rates=(2000 4000 8000)
+
+if ! command -v sipp >/dev/null; then
+  sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  $sudo apt-get update -qq
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq sip-tester
+fi
+cargo build --release -q
+
+work=$(mktemp -d)
+trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
+mkdir -p "$work/flows/prompts"
+cp bench/calls/calls.flow "$work/flows/"
+python3 - "$work/flows/prompts" <<'PY'
+import sys, wave
+for name, ms in (("hold", 600_000), ("short", 100)):
+    with wave.open(f"{sys.argv[1]}/{name}.wav", "wb") as w:
+        w.setnchannels(1); w.setsampwidth(2); w.setframerate(8000)
+        w.writeframes(b"\0\0" * (8 * ms))
+PY
+serve() { # port data max-calls
+  target/release/callflow serve --flows "$work/flows" --listen "127.0.0.1:$1" --data "$work/$2" \
+    --quiet --calls-per-source 1000000 --max-calls "$3" 2>"$work/$2.log" &
+}
+serve 5080 data 1000000
+cf=$!
+serve 5081 shed 1000
+shed=$!
+sipp -sn uas -i 127.0.0.1 -p 5090 -cp 8892 -nostdin -buff_size 4194304 >/dev/null 2>&1 &
+uas=$!
+sleep 2
+
+step() { # label port pids rate seconds scenario(uac or a file) sipp-args...
+  local label=$1 port=$2 pids=$3 rate=$4 s=$5 scen=$6
+  shift 6
+  local how=(--sn uac)
+  [ "$scen" = uac ] || how=(--sf "$scen")
+  python3 bench/peers/sipp_step.py --rate "$rate" --secs "$s" --target "127.0.0.1:$port" "${how[@]}" \
+    --extra "-buff_size 4194304 $*" --watch $pids | sed "s/^/{\"step\":\"$label\",\"result\":/; s/$/}/"
+}
+answered() { # data dir: call records with an answer so far
+  local n
+  n=$(grep -c '"answered":[0-9]' "$work/$1/cdr.jsonl" 2>/dev/null || true)
+  echo "${n:-0}"
+}
+
+# The state a held call costs, on the fresh server: 2000 calls/s held 10 s (20,000 at once).
+step held-10s 5080 "$cf" 2000 10 uac -s 400 -d 10000
+for r in "${rates[@]}"; do
+  step full-sipp-uas 5090 "$uas" "$r" "$secs" uac -s 400 -d 0
+  step full-callflow 5080 "$cf" "$r" "$secs" uac -s 400 -d 0
+  step ivr-callflow 5080 "$cf" "$r" "$secs" bench/peers/uac_ivr.xml -s 500
+done
+
+a0=$(answered shed)
+step overload-2x 5081 "$shed" 1000 60 bench/peers/uac_overload.xml -s 400 -d 2000
+sleep 1 # the call records are written twice a second
+a1=$(answered shed)
+echo "{\"step\":\"overload-2x\",\"answered\":$((a1 - a0))}"
+step after-overload 5081 "$shed" 250 15 bench/peers/uac_overload.xml -s 400 -d 2000
+sleep 1
+a2=$(answered shed)
+echo "{\"step\":\"after-overload\",\"answered\":$((a2 - a1))}"
