@@ -178,6 +178,13 @@ pub fn run(a: &Args) -> ExitCode {
         numbers.join(", "),
         cdr_path.display()
     );
+    let granted = udp::recv_buffer(&sockets.udp);
+    if granted < 4 << 20 {
+        eprintln!(
+            "callflow serve: the UDP receive buffer is {} KiB (net.core.rmem_max caps it): bursts of calls may be dropped; raise net.core.rmem_max to 8388608",
+            granted / 1024
+        );
+    }
     let core = uas::Uas::new(machine, config);
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -92,10 +92,24 @@ pub struct Sockets {
     pub tcp: std::net::TcpListener,
 }
 
+/// The UDP receive and send buffer asked for (8 MiB).
+const UDP_BUFFER: usize = 8 << 20;
+
+/// The UDP receive buffer the kernel granted (bytes).
+pub fn recv_buffer(udp: &std::net::UdpSocket) -> usize {
+    socket2::SockRef::from(udp).recv_buffer_size().unwrap_or(0)
+}
+
 /// Binds `listen` for UDP and TCP (port 0: a free port, the same for both).
 pub fn bind(listen: SocketAddr) -> std::io::Result<Sockets> {
     let udp = std::net::UdpSocket::bind(listen)?;
     udp.set_nonblocking(true)?;
+    // Bursts of calls must queue in the kernel, not be dropped while the loop is busy: ask for
+    // a large receive buffer (the kernel caps it at net.core.rmem_max; what it grants is
+    // reported at start-up).
+    let sock = socket2::SockRef::from(&udp);
+    let _ = sock.set_recv_buffer_size(UDP_BUFFER);
+    let _ = sock.set_send_buffer_size(UDP_BUFFER);
     let tcp = std::net::TcpListener::bind(udp.local_addr()?)?;
     tcp.set_nonblocking(true)?;
     Ok(Sockets { udp, tcp })
