@@ -178,7 +178,8 @@ pub struct Uas {
     engine: Engine<Arc<Program>>,
     config: Config,
     tx: Transactions,
-    calls: HashMap<u64, Session>,
+    /// Boxed: the map's spare capacity then costs a pointer per slot, not a session.
+    calls: HashMap<u64, Box<Session>>,
     /// (Call-ID, our tag) → call.
     dialogs: HashMap<(String, String), u64>,
     /// INVITE transaction → call.
@@ -189,8 +190,9 @@ pub struct Uas {
     out: VecDeque<Out>,
     next: u64,
     switches: HashMap<String, bool>,
-    /// New calls per source address in the current second: (second, count).
-    rates: HashMap<std::net::IpAddr, (i64, u32)>,
+    /// New calls per source address in the second `rates_second`.
+    rates: HashMap<std::net::IpAddr, u32>,
+    rates_second: i64,
     /// Transfer targets the flows write literally (normalised numbers, SIP URIs).
     literal_targets: std::collections::HashSet<String>,
 }
@@ -299,6 +301,7 @@ impl Uas {
             next: 0,
             switches: HashMap::new(),
             rates: HashMap::new(),
+            rates_second: i64::MIN,
             literal_targets: targets,
         }
     }
@@ -306,15 +309,15 @@ impl Uas {
     /// Counts a new call from `source`; false when the source is over its rate.
     fn within_rate(&mut self, now: i64, source: SocketAddr) -> bool {
         let second = now.div_euclid(1000);
-        if self.rates.len() > 10_000 {
-            self.rates.retain(|_, (s, _)| *s == second);
+        // Counts of an earlier second are over: one clear per second, never a scan per call
+        // (a flood from many addresses must not make each new call slower).
+        if self.rates_second != second {
+            self.rates_second = second;
+            self.rates.clear();
         }
-        let e = self.rates.entry(source.ip()).or_insert((second, 0));
-        if e.0 != second {
-            *e = (second, 0);
-        }
-        e.1 += 1;
-        e.1 <= self.config.calls_per_source
+        let e = self.rates.entry(source.ip()).or_insert(0);
+        *e += 1;
+        *e <= self.config.calls_per_source
     }
 
     pub fn poll_out(&mut self) -> Option<Out> {
@@ -686,7 +689,7 @@ impl Uas {
         );
         self.calls.insert(
             call,
-            Session {
+            Box::new(Session {
                 machine: self.machine.clone(),
                 vm,
                 flow,
@@ -711,7 +714,7 @@ impl Uas {
                     lines: Vec::new(),
                     machine: self.machine.clone(),
                 },
-            },
+            }),
         );
         self.dialogs
             .insert((m.call_id().to_string(), our_tag.clone()), call);
@@ -1277,7 +1280,7 @@ impl Uas {
         };
         self.dialogs.remove(&(s.call_id.clone(), s.our_tag.clone()));
         // The INVITE transaction stays (it absorbs retransmissions); forget our index of it.
-        self.invites.retain(|_, c| *c != call);
+        self.invites.remove(&s.invite_tx);
         s.record.ended = Some(now);
         let p = s.machine.program();
         s.record.path = s
