@@ -11,7 +11,8 @@
 # Prints one JSON line per step; the figures go to docs/PERFORMANCE.md with this command.
 #
 # usage: bench/calls.sh [SECONDS_PER_STEP] [RATE ...]    (default: 10 s; 2000 4000 8000)
-# Installs sip-tester with apt-get when missing. Loopback only.
+# Installs sip-tester with apt-get when missing; raises net.core.rmem_max/wmem_max to 8 MiB when
+# lower (the server asks for 8 MiB UDP buffers). Loopback only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-10}
@@ -25,6 +26,12 @@ if ! command -v sipp >/dev/null; then
   $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq sip-tester
 fi
 cargo build --release -q
+# The server asks for 8 MiB UDP buffers; the kernel grants at most net.core.rmem_max.
+if [ "$(cat /proc/sys/net/core/rmem_max)" -lt 8388608 ] || [ "$(cat /proc/sys/net/core/wmem_max)" -lt 8388608 ]; then
+  echo "raising net.core.rmem_max and wmem_max to 8388608" >&2
+  s=""; [ "$(id -u)" -ne 0 ] && s="sudo"
+  $s sysctl -q -w net.core.rmem_max=8388608 net.core.wmem_max=8388608
+fi
 
 work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
