@@ -20,21 +20,8 @@ shift || true
 rates=("$@")
 [ ${#rates[@]} -gt 0 ] || rates=(2000 4000 8000)
 
-if ! command -v sipp >/dev/null; then
-  sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"
-  $sudo apt-get update -qq
-  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq sip-tester
-fi
-cargo build --release -q
-# The server asks for 8 MiB UDP buffers; the kernel grants at most net.core.rmem_max.
-if [ "$(cat /proc/sys/net/core/rmem_max)" -lt 8388608 ] || [ "$(cat /proc/sys/net/core/wmem_max)" -lt 8388608 ]; then
-  echo "raising net.core.rmem_max and wmem_max to 8388608" >&2
-  s=""; [ "$(id -u)" -ne 0 ] && s="sudo"
-  $s sysctl -q -w net.core.rmem_max=8388608 net.core.wmem_max=8388608
-fi
-
-work=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
+. bench/peers/setup.sh
+bench_setup sipp:sip-tester
 mkdir -p "$work/flows/prompts"
 cp bench/calls/calls.flow "$work/flows/"
 python3 - "$work/flows/prompts" <<'PY'

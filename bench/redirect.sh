@@ -15,24 +15,8 @@ shift || true
 rates=("$@")
 [ ${#rates[@]} -gt 0 ] || rates=(5000 10000 20000)
 
-need=()
-command -v sipp >/dev/null || need+=(sip-tester)
-command -v kamailio >/dev/null || need+=(kamailio)
-if [ ${#need[@]} -gt 0 ]; then
-  sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"
-  $sudo apt-get update -qq
-  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}"
-fi
-cargo build --release -q
-# The server asks for 8 MiB UDP buffers; the kernel grants at most net.core.rmem_max.
-if [ "$(cat /proc/sys/net/core/rmem_max)" -lt 8388608 ] || [ "$(cat /proc/sys/net/core/wmem_max)" -lt 8388608 ]; then
-  echo "raising net.core.rmem_max and wmem_max to 8388608" >&2
-  s=""; [ "$(id -u)" -ne 0 ] && s="sudo"
-  $s sysctl -q -w net.core.rmem_max=8388608 net.core.wmem_max=8388608
-fi
-
-work=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
+. bench/peers/setup.sh
+bench_setup sipp:sip-tester kamailio:kamailio
 target/release/callflow serve --flows bench/flows --listen 127.0.0.1:5080 --data "$work/data" \
   --quiet --calls-per-source 1000000 --max-calls 1000000 2>"$work/callflow.log" &
 cf=$!

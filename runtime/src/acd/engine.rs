@@ -891,20 +891,7 @@ impl<P: Deref<Target = Program>> Engine<P> {
         agent: AgentId,
         until: Option<Timestamp>,
     ) -> Result<bool, EngineError> {
-        let a = self
-            .agents
-            .get_mut(agent as usize)
-            .ok_or(EngineError::UnknownAgent(agent))?;
-        if a.activity != Activity::Idle {
-            return Ok(false);
-        }
-        let until = until.map_or(i64::MAX, ms);
-        a.activity = Activity::Elsewhere { until };
-        if until != i64::MAX {
-            self.timers.at(until, Timer::Free { agent, until });
-        }
-        self.changed(agent);
-        Ok(true)
+        self.occupy(agent, until, |until| Activity::Elsewhere { until })
     }
 
     /// Puts an idle agent into wrap-up until `until` (`None`: until told otherwise), as after
@@ -914,6 +901,17 @@ impl<P: Deref<Target = Program>> Engine<P> {
         agent: AgentId,
         until: Option<Timestamp>,
     ) -> Result<bool, EngineError> {
+        self.occupy(agent, until, |until| Activity::WrapUp { until })
+    }
+
+    /// Moves an idle agent into the activity `what` makes of the end time (`i64::MAX`: until
+    /// told otherwise), with the timer that frees it. Returns whether the agent was idle.
+    fn occupy(
+        &mut self,
+        agent: AgentId,
+        until: Option<Timestamp>,
+        what: fn(i64) -> Activity,
+    ) -> Result<bool, EngineError> {
         let a = self
             .agents
             .get_mut(agent as usize)
@@ -922,7 +920,7 @@ impl<P: Deref<Target = Program>> Engine<P> {
             return Ok(false);
         }
         let until = until.map_or(i64::MAX, ms);
-        a.activity = Activity::WrapUp { until };
+        a.activity = what(until);
         if until != i64::MAX {
             self.timers.at(until, Timer::Free { agent, until });
         }
