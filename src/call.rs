@@ -112,11 +112,7 @@ impl Leg {
 
     /// Answers a request from the server (BYE, or anything else with 200).
     fn answer_request(&self, m: &message::Message) -> bool {
-        let vias: Vec<String> = m
-            .all("Via")
-            .iter()
-            .map(|v| format!("Via: {v}\r\n"))
-            .collect();
+        let vias: Vec<String> = m.all("Via").map(|v| format!("Via: {v}\r\n")).collect();
         let reply = format!(
             "SIP/2.0 200 OK\r\n{}From: {}\r\nTo: {}\r\nCall-ID: {}\r\nCSeq: {}\r\nContent-Length: 0\r\n\r\n",
             vias.concat(),

@@ -16,6 +16,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::mpsc;
 
+/// Datagrams taken from the socket at most between two turns of the loop.
+const BATCH: usize = 64;
+
 /// Connections open at most (more are refused at once).
 pub const MAX_CONNECTIONS: usize = 1_024;
 
@@ -259,7 +262,16 @@ pub async fn run(
         tokio::select! {
             r = socket.recv_from(&mut buf) => {
                 if let Ok((n, from)) = r {
-                    uas.receive(clock.now(), from, &buf[..n]);
+                    let now = clock.now();
+                    uas.receive(now, from, &buf[..n]);
+                    // Under load more datagrams are waiting: take a batch of them before going
+                    // round the loop again (one readiness wait and one flush per batch).
+                    for _ in 1..BATCH {
+                        match socket.try_recv_from(&mut buf) {
+                            Ok((n, from)) => uas.receive(now, from, &buf[..n]),
+                            Err(_) => break,
+                        }
+                    }
                 }
             }
             r = listener.accept() => {

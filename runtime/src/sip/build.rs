@@ -2,9 +2,8 @@
 //! `received`/`rport` on top, From, To with our tag, Call-ID, CSeq, Content-Length) and the
 //! requests a UAS sends inside its dialogs (BYE).
 
-use super::message::{Message, split_list};
+use super::message::Message;
 use super::transaction::via_with_source;
-use std::fmt::Write;
 use std::net::SocketAddr;
 
 /// The reason phrase RFC 3261 gives a status code.
@@ -40,6 +39,129 @@ pub fn reason(code: u16) -> &'static str {
     }
 }
 
+/// What every response to a request repeats (§8.2.6.2): its Via list (the top one with the
+/// packet's source as `received`/`rport`), From, To, Call-ID and CSeq — taken from the
+/// request once, and kept by a call for the responses it sends later (no second parse).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Echo {
+    /// The header lines, CRLF-terminated, with the To line's end at `to_end` (where our tag
+    /// goes).
+    text: Box<str>,
+    to_end: u32,
+    /// Whether the request's To has a tag already (then ours is not added).
+    tagged: bool,
+}
+
+impl Echo {
+    pub fn of(req: &Message, source: SocketAddr) -> Echo {
+        let mut t = String::with_capacity(256);
+        let mut first = true;
+        for via in req.vias() {
+            t.push_str("Via: ");
+            if first {
+                t.push_str(&via_with_source(via, source));
+                first = false;
+            } else {
+                t.push_str(via);
+            }
+            t.push_str("\r\n");
+        }
+        if let Some(from) = req.get("From") {
+            t.push_str("From: ");
+            t.push_str(from);
+            t.push_str("\r\n");
+        }
+        let mut to_end = None;
+        if let Some(to) = req.get("To") {
+            t.push_str("To: ");
+            t.push_str(to);
+            to_end = Some(t.len());
+            t.push_str("\r\n");
+        }
+        t.push_str("Call-ID: ");
+        t.push_str(req.call_id());
+        t.push_str("\r\n");
+        if let Some(cseq) = req.get("CSeq") {
+            t.push_str("CSeq: ");
+            t.push_str(cseq);
+            t.push_str("\r\n");
+        }
+        Echo {
+            to_end: to_end.unwrap_or(usize::MAX) as u32,
+            text: t.into(),
+            tagged: req.to_tag().is_some(),
+        }
+    }
+
+    /// The response with status `code`. `to_tag`: our tag, added to To when the request's To
+    /// has none (not on a 100). `extra`: more header lines (`"Contact: <sip:...>"`).
+    pub fn response(
+        &self,
+        code: u16,
+        to_tag: Option<&str>,
+        extra: &[String],
+        body: Option<(&str, &[u8])>,
+    ) -> Vec<u8> {
+        // Exactly what is written (responses are kept for retransmission: no slack).
+        let size = 14
+            + reason(code).len()
+            + self.text.len()
+            + to_tag.map_or(0, |t| t.len() + 5)
+            + extra.iter().map(|h| h.len() + 2).sum::<usize>()
+            + 18
+            + body.map_or(21, |(k, b)| 14 + k.len() + 18 + 20 + 4 + b.len());
+        let mut out: Vec<u8> = Vec::with_capacity(size);
+        out.extend_from_slice(b"SIP/2.0 ");
+        push_number(&mut out, code as usize);
+        out.push(b' ');
+        out.extend_from_slice(reason(code).as_bytes());
+        out.extend_from_slice(b"\r\n");
+        let text = self.text.as_bytes();
+        match to_tag {
+            Some(tag) if !self.tagged && code > 100 && (self.to_end as usize) < text.len() => {
+                let at = self.to_end as usize;
+                out.extend_from_slice(&text[..at]);
+                out.extend_from_slice(b";tag=");
+                out.extend_from_slice(tag.as_bytes());
+                out.extend_from_slice(&text[at..]);
+            }
+            _ => out.extend_from_slice(text),
+        }
+        for h in extra {
+            out.extend_from_slice(h.as_bytes());
+            out.extend_from_slice(b"\r\n");
+        }
+        out.extend_from_slice(b"Server: callflow\r\n");
+        match body {
+            Some((kind, b)) => {
+                out.extend_from_slice(b"Content-Type: ");
+                out.extend_from_slice(kind.as_bytes());
+                out.extend_from_slice(b"\r\nContent-Length: ");
+                push_number(&mut out, b.len());
+                out.extend_from_slice(b"\r\n\r\n");
+                out.extend_from_slice(b);
+            }
+            None => out.extend_from_slice(b"Content-Length: 0\r\n\r\n"),
+        }
+        out
+    }
+}
+
+/// Appends `n` in decimal.
+fn push_number(out: &mut Vec<u8>, mut n: usize) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[i..]);
+}
+
 /// A response to `req`, which came from `source`. `to_tag`: our tag, added to To when the
 /// request's To has none. `extra`: more header lines (`"Contact: <sip:...>"`).
 pub fn response(
@@ -50,59 +172,7 @@ pub fn response(
     extra: &[String],
     body: Option<(&str, &[u8])>,
 ) -> Vec<u8> {
-    let mut out = String::with_capacity(512);
-    let _ = write!(out, "SIP/2.0 {code} {}\r\n", reason(code));
-    let mut first = true;
-    for v in req.all("Via") {
-        for via in split_list(v) {
-            if first {
-                let _ = write!(out, "Via: {}\r\n", via_with_source(&via, source));
-                first = false;
-            } else {
-                let _ = write!(out, "Via: {via}\r\n");
-            }
-        }
-    }
-    if let Some(from) = req.get("From") {
-        let _ = write!(out, "From: {from}\r\n");
-    }
-    if let Some(to) = req.get("To") {
-        match (req.to_tag(), to_tag) {
-            (None, Some(tag)) if code > 100 => {
-                let _ = write!(out, "To: {to};tag={tag}\r\n");
-            }
-            _ => {
-                let _ = write!(out, "To: {to}\r\n");
-            }
-        }
-    }
-    let _ = write!(out, "Call-ID: {}\r\n", req.call_id());
-    if let Some(cseq) = req.get("CSeq") {
-        let _ = write!(out, "CSeq: {cseq}\r\n");
-    }
-    for h in extra {
-        out.push_str(h);
-        out.push_str("\r\n");
-    }
-    out.push_str("Server: callflow\r\n");
-    let mut bytes = match body {
-        Some((kind, b)) => {
-            let _ = write!(
-                out,
-                "Content-Type: {kind}\r\nContent-Length: {}\r\n\r\n",
-                b.len()
-            );
-            let mut v = out.into_bytes();
-            v.extend_from_slice(b);
-            v
-        }
-        None => {
-            out.push_str("Content-Length: 0\r\n\r\n");
-            out.into_bytes()
-        }
-    };
-    bytes.shrink_to_fit();
-    bytes
+    Echo::of(req, source).response(code, to_tag, extra, body)
 }
 
 /// A request inside a dialog we are the UAS of (BYE, ...): to the peer's Contact (or the From
@@ -162,7 +232,7 @@ mod tests {
         );
         let r = parse(&bytes).unwrap();
         assert_eq!(r.to_tag(), Some("t9"));
-        assert_eq!(r.all("Via").len(), 2);
+        assert_eq!(r.all("Via").count(), 2);
         assert!(
             r.get("Via")
                 .unwrap()

@@ -21,8 +21,96 @@ pub enum Start<'a> {
 /// joined with one space; surrounding whitespace trimmed).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Header<'a> {
-    pub name: Cow<'a, str>,
+    pub name: &'a str,
     pub value: Cow<'a, str>,
+    /// Which well-known header it is (an index into [`KNOWN`]; [`OTHER`] for the rest).
+    known: u8,
+}
+
+/// The well-known headers: found by index, not by comparing names.
+const KNOWN: [&str; 26] = [
+    "Via",
+    "From",
+    "To",
+    "Call-ID",
+    "CSeq",
+    "Max-Forwards",
+    "Contact",
+    "Content-Length",
+    "Content-Type",
+    "Record-Route",
+    "Route",
+    "Require",
+    "Proxy-Require",
+    "Accept",
+    "Allow",
+    "Supported",
+    "Expires",
+    "Date",
+    "Retry-After",
+    "Content-Encoding",
+    "Subject",
+    "Event",
+    "Refer-To",
+    "Referred-By",
+    "Allow-Events",
+    "Session-Expires",
+];
+const OTHER: u8 = u8::MAX;
+const VIA: u8 = 0;
+const FROM: u8 = 1;
+const TO: u8 = 2;
+const CALL_ID: u8 = 3;
+const CSEQ: u8 = 4;
+const MAX_FORWARDS: u8 = 5;
+const CONTACT: u8 = 6;
+const CONTENT_LENGTH: u8 = 7;
+
+/// The index of a well-known header name (any case, compact forms too).
+fn known(name: &str) -> u8 {
+    if name.len() == 1 {
+        return match name.as_bytes()[0].to_ascii_lowercase() {
+            b'v' => VIA,
+            b'f' => FROM,
+            b't' => TO,
+            b'i' => CALL_ID,
+            b'm' => CONTACT,
+            b'l' => CONTENT_LENGTH,
+            b'c' => 8,
+            b'k' => 15,
+            b'e' => 19,
+            b's' => 20,
+            b'o' => 21,
+            b'r' => 22,
+            b'b' => 23,
+            b'u' => 24,
+            b'x' => 25,
+            _ => OTHER,
+        };
+    }
+    // Candidates by length first: most names are compared once at most.
+    let candidates: &[u8] = match name.len() {
+        2 => &[TO],
+        3 => &[VIA],
+        4 => &[FROM, CSEQ, 17],
+        5 => &[10, 14, 21],
+        6 => &[13],
+        7 => &[CALL_ID, CONTACT, 11, 16, 20],
+        8 => &[22],
+        9 => &[15],
+        11 => &[18, 23],
+        12 => &[MAX_FORWARDS, 8, 9, 24],
+        13 => &[12],
+        14 => &[CONTENT_LENGTH],
+        15 => &[25],
+        16 => &[19],
+        _ => &[],
+    };
+    candidates
+        .iter()
+        .copied()
+        .find(|&k| KNOWN[k as usize].eq_ignore_ascii_case(name))
+        .unwrap_or(OTHER)
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -30,6 +118,10 @@ pub struct Message<'a> {
     pub start: Start<'a>,
     pub headers: Vec<Header<'a>>,
     pub body: &'a [u8],
+    /// Per well-known header: 1 + the index of its first field (0: absent), and how many
+    /// fields it has (at most 255 counted).
+    first: [u8; KNOWN.len()],
+    count: [u8; KNOWN.len()],
 }
 
 /// Why a message was refused: the status to answer a request with (`None`: drop it, as for
@@ -54,57 +146,6 @@ fn drop_it(reason: impl Into<String>) -> Refusal {
     }
 }
 
-/// Long names of the compact forms (RFC 3261 §7.3.3 and later RFCs).
-fn expand(name: &str) -> Option<&'static str> {
-    if name.len() != 1 {
-        return None;
-    }
-    Some(match name.as_bytes()[0].to_ascii_lowercase() {
-        b'i' => "Call-ID",
-        b'm' => "Contact",
-        b'e' => "Content-Encoding",
-        b'l' => "Content-Length",
-        b'c' => "Content-Type",
-        b'f' => "From",
-        b's' => "Subject",
-        b'k' => "Supported",
-        b't' => "To",
-        b'v' => "Via",
-        b'o' => "Event",
-        b'r' => "Refer-To",
-        b'b' => "Referred-By",
-        b'u' => "Allow-Events",
-        b'x' => "Session-Expires",
-        _ => return None,
-    })
-}
-
-/// The spelling used for well-known headers, whatever the message wrote.
-fn canonical(name: &str) -> Option<&'static str> {
-    const KNOWN: &[&str] = &[
-        "Via",
-        "From",
-        "To",
-        "Call-ID",
-        "CSeq",
-        "Max-Forwards",
-        "Contact",
-        "Content-Length",
-        "Content-Type",
-        "Record-Route",
-        "Route",
-        "Require",
-        "Proxy-Require",
-        "Accept",
-        "Allow",
-        "Supported",
-        "Expires",
-        "Date",
-        "Retry-After",
-    ];
-    KNOWN.iter().copied().find(|k| k.eq_ignore_ascii_case(name))
-}
-
 fn is_token_char(c: u8) -> bool {
     c.is_ascii_alphanumeric() || b"-.!%*_+`'~".contains(&c)
 }
@@ -113,10 +154,42 @@ fn is_token(s: &str) -> bool {
     !s.is_empty() && s.bytes().all(is_token_char)
 }
 
-/// Splits at the end of the header section (the first empty line). Returns (headers, body).
-fn split_head(b: &[u8]) -> Option<(&[u8], &[u8])> {
-    let at = b.windows(4).position(|w| w == b"\r\n\r\n")?;
-    Some((&b[..at + 2], &b[at + 4..]))
+/// Where the header section ends: the index of the first empty line's CRLF CRLF.
+fn head_end(b: &[u8]) -> Option<usize> {
+    memchr::memmem::find(b, b"\r\n\r\n")
+}
+
+/// The CRLF-terminated lines of a header section (a bare LF stays inside its line).
+struct Lines<'a> {
+    s: &'a str,
+    at: usize,
+}
+
+impl<'a> Iterator for Lines<'a> {
+    type Item = &'a str;
+
+    fn next(&mut self) -> Option<&'a str> {
+        let b = self.s.as_bytes();
+        let from = self.at;
+        if from >= b.len() {
+            return None;
+        }
+        let mut search = from;
+        loop {
+            match memchr::memchr(b'\n', &b[search..]) {
+                Some(i) if search + i > from && b[search + i - 1] == b'\r' => {
+                    let end = search + i - 1;
+                    self.at = search + i + 1;
+                    return Some(&self.s[from..end]);
+                }
+                Some(i) => search += i + 1,
+                None => {
+                    self.at = b.len();
+                    return Some(&self.s[from..]);
+                }
+            }
+        }
+    }
 }
 
 /// How many bytes of a stream buffer the next message takes (`Ok(None)`: not complete yet).
@@ -129,7 +202,7 @@ pub fn frame(buf: &[u8]) -> Result<Option<usize>, Refusal> {
         .take_while(|&&c| c == b'\r' || c == b'\n')
         .count();
     let buf = &buf[lead..];
-    let Some(at) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
+    let Some(at) = head_end(buf) else {
         if buf.len() > MAX_MESSAGE {
             return Err(drop_it("header section too large"));
         }
@@ -138,12 +211,11 @@ pub fn frame(buf: &[u8]) -> Result<Option<usize>, Refusal> {
     let head =
         std::str::from_utf8(&buf[..at]).map_err(|_| drop_it("header section is not UTF-8"))?;
     let mut length: Option<usize> = None;
-    for line in head.split("\r\n").skip(1) {
+    for line in (Lines { s: head, at: 0 }).skip(1) {
         let Some((name, value)) = line.split_once(':') else {
             continue;
         };
-        let name = name.trim();
-        if name.eq_ignore_ascii_case("Content-Length") || name.eq_ignore_ascii_case("l") {
+        if known(name.trim()) == CONTENT_LENGTH {
             let n: usize = value
                 .trim()
                 .parse()
@@ -170,11 +242,13 @@ pub fn parse(bytes: &[u8]) -> Result<Message<'_>, Refusal> {
     if bytes.len() > MAX_MESSAGE {
         return Err(refuse(513, "message too large"));
     }
-    let Some((head, rest)) = split_head(bytes) else {
+    let Some(at) = head_end(bytes) else {
         return Err(drop_it("no end of the header section"));
     };
-    let head = std::str::from_utf8(head).map_err(|_| refuse(400, "header section is not UTF-8"))?;
-    let mut lines = head.split("\r\n");
+    let rest = &bytes[at + 4..];
+    let head = std::str::from_utf8(&bytes[..at + 2])
+        .map_err(|_| refuse(400, "header section is not UTF-8"))?;
+    let mut lines = Lines { s: head, at: 0 };
     let first = lines.next().unwrap_or("");
     let start = start_line(first)?;
     let is_request = matches!(start, Start::Request { .. });
@@ -186,15 +260,22 @@ pub fn parse(bytes: &[u8]) -> Result<Message<'_>, Refusal> {
         }
     };
     // Header lines, with folding (a line starting with SP or HT continues the one before).
-    let mut raw: Vec<(&str, Vec<&str>)> = Vec::new();
+    let mut headers: Vec<Header> = Vec::with_capacity(16);
     for line in lines {
         if line.is_empty() {
             continue;
         }
         if line.starts_with([' ', '\t']) {
-            match raw.last_mut() {
-                Some((_, parts)) => parts.push(line.trim()),
-                None => return Err(bad("a folded line before any header".into())),
+            let Some(last) = headers.last_mut() else {
+                return Err(bad("a folded line before any header".into()));
+            };
+            let part = line.trim();
+            if !part.is_empty() {
+                let v = last.value.to_mut();
+                if !v.is_empty() {
+                    v.push(' ');
+                }
+                v.push_str(part);
             }
             continue;
         }
@@ -205,45 +286,43 @@ pub fn parse(bytes: &[u8]) -> Result<Message<'_>, Refusal> {
         if !is_token(name) {
             return Err(bad(format!("bad header name {name:?}")));
         }
-        raw.push((name, vec![value.trim()]));
-        if raw.len() > MAX_HEADERS {
+        let k = known(name);
+        headers.push(Header {
+            name: if k == OTHER { name } else { KNOWN[k as usize] },
+            value: Cow::Borrowed(value.trim()),
+            known: k,
+        });
+        if headers.len() > MAX_HEADERS {
             return Err(bad("too many header fields".into()));
         }
     }
-    let headers: Vec<Header> = raw
-        .into_iter()
-        .map(|(name, parts)| {
-            let name: Cow<str> = match expand(name).or_else(|| canonical(name)) {
-                Some(c) => Cow::Borrowed(c),
-                None => Cow::Borrowed(name),
-            };
-            let value: Cow<str> = if parts.len() == 1 {
-                Cow::Borrowed(parts[0])
-            } else {
-                Cow::Owned(
-                    parts
-                        .into_iter()
-                        .filter(|p| !p.is_empty())
-                        .collect::<Vec<_>>()
-                        .join(" "),
-                )
-            };
-            Header { name, value }
-        })
-        .collect();
     let mut m = Message {
         start,
         headers,
         body: &[],
+        first: [0; KNOWN.len()],
+        count: [0; KNOWN.len()],
     };
+    for (i, h) in m.headers.iter().enumerate() {
+        if h.known != OTHER {
+            let k = h.known as usize;
+            if m.first[k] == 0 {
+                // MAX_HEADERS (128) keeps the index within a u8.
+                m.first[k] = i as u8 + 1;
+            }
+            m.count[k] = m.count[k].saturating_add(1);
+        }
+    }
     // Content-Length: one value, a number, not more than the bytes there are.
-    let cl = m.all("Content-Length");
-    let length = match cl.as_slice() {
-        [] => None,
-        [one] => Some(
-            one.parse::<usize>()
-                .map_err(|_| bad(format!("Content-Length {one:?} is not a length")))?,
-        ),
+    let length = match m.count[CONTENT_LENGTH as usize] {
+        0 => None,
+        1 => {
+            let one = m.known(CONTENT_LENGTH).unwrap_or("");
+            Some(
+                one.parse::<usize>()
+                    .map_err(|_| bad(format!("Content-Length {one:?} is not a length")))?,
+            )
+        }
         _ => return Err(bad("several Content-Length values".into())),
     };
     m.body = match length {
@@ -311,20 +390,27 @@ fn check_request(m: &Message) -> Result<(), Refusal> {
         return Ok(());
     };
     check_request_uri(uri)?;
-    for name in ["Call-ID", "From", "To", "CSeq"] {
-        match m.all(name).len() {
+    for (k, name) in [
+        (CALL_ID, "Call-ID"),
+        (FROM, "From"),
+        (TO, "To"),
+        (CSEQ, "CSeq"),
+    ] {
+        match m.count[k as usize] {
             0 => return Err(refuse(400, format!("missing {name}"))),
             1 => {}
             _ => return Err(refuse(400, format!("several {name} values"))),
         }
     }
-    if m.all("Via").is_empty() {
+    if m.count[VIA as usize] == 0 {
         return Err(refuse(400, "missing Via"));
     }
-    match m.all("Max-Forwards").as_slice() {
-        [] => {}
-        [one] => {
-            let n: u32 = one
+    match m.count[MAX_FORWARDS as usize] {
+        0 => {}
+        1 => {
+            let n: u32 = m
+                .known(MAX_FORWARDS)
+                .unwrap_or("")
                 .parse()
                 .map_err(|_| refuse(400, "Max-Forwards is not a number"))?;
             if n > 255 {
@@ -338,28 +424,32 @@ fn check_request(m: &Message) -> Result<(), Refusal> {
         let status = if is_known_method(method) { 400 } else { 501 };
         return Err(refuse(status, "the CSeq method differs from the request's"));
     }
-    for via in m.all("Via").iter().flat_map(|v| split_list(v)) {
-        check_via(&via)?;
+    for via in m.all_known(VIA).flat_map(split_list) {
+        check_via(via)?;
     }
-    for name in ["From", "To"] {
-        check_name_addr(m.get(name).unwrap_or(""), name)?;
-    }
-    for contact in m.all("Contact").iter().flat_map(|v| split_list(v)) {
-        if contact.trim() != "*" {
-            check_name_addr(&contact, "Contact")?;
+    check_name_addr(m.known(FROM).unwrap_or(""), "From")?;
+    check_name_addr(m.known(TO).unwrap_or(""), "To")?;
+    for contact in m.all_known(CONTACT).flat_map(split_list) {
+        if contact != "*" {
+            check_name_addr(contact, "Contact")?;
         }
     }
     Ok(())
 }
 
 fn check_response(m: &Message) -> Result<(), Refusal> {
-    for name in ["Call-ID", "From", "To", "CSeq"] {
-        if m.all(name).len() != 1 {
+    for (k, name) in [
+        (CALL_ID, "Call-ID"),
+        (FROM, "From"),
+        (TO, "To"),
+        (CSEQ, "CSeq"),
+    ] {
+        if m.count[k as usize] != 1 {
             return Err(drop_it(format!("{name} missing or repeated")));
         }
     }
     m.cseq().ok_or_else(|| drop_it("bad CSeq"))?;
-    if m.all("Via").is_empty() {
+    if m.count[VIA as usize] == 0 {
         return Err(drop_it("missing Via"));
     }
     Ok(())
@@ -400,11 +490,11 @@ fn check_request_uri(uri: &str) -> Result<(), Refusal> {
     if scheme.is_empty() || !scheme_ok {
         return Err(refuse(400, "bad URI scheme"));
     }
-    let scheme = scheme.to_ascii_lowercase();
-    if scheme == "tel" {
+    if scheme.eq_ignore_ascii_case("tel") {
         return Ok(());
     }
-    if scheme != "sip" && scheme != "sips" {
+    if !scheme.eq_ignore_ascii_case("sip") && !scheme.eq_ignore_ascii_case("sips") {
+        let scheme = scheme.to_ascii_lowercase();
         return Err(refuse(416, format!("unsupported URI scheme {scheme:?}")));
     }
     // Headers (`?...`) come after the host; a user part may hold a '?'.
@@ -432,10 +522,11 @@ fn check_via(v: &str) -> Result<(), Refusal> {
         }
     }
     // Protocol: three slash-separated tokens, whitespace around the slashes allowed.
-    let parts: Vec<&str> = proto_and_host.splitn(3, '/').collect();
-    if parts.len() != 3 {
+    let mut split = proto_and_host.splitn(3, '/');
+    let (Some(name), Some(version), Some(rest)) = (split.next(), split.next(), split.next()) else {
         return Err(refuse(400, "bad Via protocol"));
-    }
+    };
+    let parts = [name, version, rest];
     let last = parts[2].trim_start();
     let (transport, sent_by) = last
         .split_once(|c: char| c.is_whitespace())
@@ -452,6 +543,15 @@ fn check_via(v: &str) -> Result<(), Refusal> {
     Ok(())
 }
 
+/// Whether `s` has whitespace (any Unicode space; bytes first, for speed).
+fn has_space(s: &str) -> bool {
+    if s.is_ascii() {
+        s.bytes().any(|c| c.is_ascii_whitespace())
+    } else {
+        s.contains(char::is_whitespace)
+    }
+}
+
 /// `"Display" <uri>;params`, `Name <uri>`, or `uri;params`: quotes and brackets balanced, no
 /// empty parameters.
 fn check_name_addr(v: &str, what: &str) -> Result<(), Refusal> {
@@ -464,11 +564,11 @@ fn check_name_addr(v: &str, what: &str) -> Result<(), Refusal> {
     if let Some(q) = v.strip_prefix('"') {
         let mut escaped = false;
         let mut end = None;
-        for (i, c) in q.char_indices() {
+        for (i, &c) in q.as_bytes().iter().enumerate() {
             match (escaped, c) {
                 (true, _) => escaped = false,
-                (false, '\\') => escaped = true,
-                (false, '"') => {
+                (false, b'\\') => escaped = true,
+                (false, b'"') => {
                     end = Some(i);
                     break;
                 }
@@ -494,14 +594,14 @@ fn check_name_addr(v: &str, what: &str) -> Result<(), Refusal> {
             .find('>')
             .ok_or_else(|| refuse(400, format!("{what}: '<' without '>'")))?;
         let uri = &rest[open + 1..open + close];
-        if uri.contains(char::is_whitespace) {
+        if has_space(uri) {
             return Err(refuse(400, format!("{what}: spaces inside the URI")));
         }
         &rest[open + close + 1..]
     } else {
         // addr-spec without brackets: parameters after the URI belong to the header.
         let uri_end = rest.find(';').unwrap_or(rest.len());
-        if rest[..uri_end].trim().contains(char::is_whitespace) {
+        if has_space(rest[..uri_end].trim()) {
             return Err(refuse(400, format!("{what}: spaces inside the URI")));
         }
         &rest[uri_end..]
@@ -514,27 +614,39 @@ fn check_name_addr(v: &str, what: &str) -> Result<(), Refusal> {
     Ok(())
 }
 
-/// Splits a header value at top-level commas (not inside quotes or `<>`).
-pub fn split_list(v: &str) -> Vec<Cow<'_, str>> {
-    let mut out = Vec::new();
-    let (mut quoted, mut angle, mut escaped) = (false, false, false);
-    let mut start = 0;
-    for (i, c) in v.char_indices() {
-        match c {
-            _ if escaped => escaped = false,
-            '\\' if quoted => escaped = true,
-            '"' => quoted = !quoted,
-            '<' if !quoted => angle = true,
-            '>' if !quoted => angle = false,
-            ',' if !quoted && !angle => {
-                out.push(Cow::Borrowed(v[start..i].trim()));
-                start = i + 1;
+/// Splits a header value at top-level commas (not inside quotes or `<>`), each item trimmed.
+pub fn split_list(v: &str) -> List<'_> {
+    List { rest: Some(v) }
+}
+
+/// The items of a comma-separated header value (see [`split_list`]).
+pub struct List<'a> {
+    rest: Option<&'a str>,
+}
+
+impl<'a> Iterator for List<'a> {
+    type Item = &'a str;
+
+    fn next(&mut self) -> Option<&'a str> {
+        let v = self.rest?;
+        let (mut quoted, mut angle, mut escaped) = (false, false, false);
+        for (i, &c) in v.as_bytes().iter().enumerate() {
+            match c {
+                _ if escaped => escaped = false,
+                b'\\' if quoted => escaped = true,
+                b'"' => quoted = !quoted,
+                b'<' if !quoted => angle = true,
+                b'>' if !quoted => angle = false,
+                b',' if !quoted && !angle => {
+                    self.rest = Some(&v[i + 1..]);
+                    return Some(v[..i].trim());
+                }
+                _ => {}
             }
-            _ => {}
         }
+        self.rest = None;
+        Some(v.trim())
     }
-    out.push(Cow::Borrowed(v[start..].trim()));
-    out
 }
 
 /// A `;name=value` parameter of a header value (outside `<>` and quotes), case-insensitive
@@ -553,21 +665,48 @@ pub fn param<'v>(value: &'v str, name: &str) -> Option<&'v str> {
 }
 
 impl<'a> Message<'a> {
-    /// The first value of a header (by canonical name, case-insensitive).
-    pub fn get(&self, name: &str) -> Option<&str> {
-        self.headers
+    /// The first value of a well-known header.
+    fn known(&self, k: u8) -> Option<&str> {
+        match self.first[k as usize] {
+            0 => None,
+            i => Some(&*self.headers[i as usize - 1].value),
+        }
+    }
+
+    /// Every value of a well-known header, in order.
+    fn all_known(&self, k: u8) -> impl Iterator<Item = &str> {
+        let from = (self.first[k as usize] as usize).saturating_sub(1);
+        self.headers[from..]
             .iter()
-            .find(|h| h.name.eq_ignore_ascii_case(name))
+            .filter(move |h| h.known == k)
             .map(|h| &*h.value)
     }
 
+    /// The first value of a header (by canonical name, case-insensitive).
+    pub fn get(&self, name: &str) -> Option<&str> {
+        match known(name) {
+            OTHER => self
+                .headers
+                .iter()
+                .find(|h| h.name.eq_ignore_ascii_case(name))
+                .map(|h| &*h.value),
+            k => self.known(k),
+        }
+    }
+
     /// Every value of a header, in order.
-    pub fn all(&self, name: &str) -> Vec<&str> {
+    pub fn all<'m>(&'m self, name: &'m str) -> impl Iterator<Item = &'m str> {
+        let k = known(name);
         self.headers
             .iter()
-            .filter(|h| h.name.eq_ignore_ascii_case(name))
+            .filter(move |h| {
+                if k == OTHER {
+                    h.known == OTHER && h.name.eq_ignore_ascii_case(name)
+                } else {
+                    h.known == k
+                }
+            })
             .map(|h| &*h.value)
-            .collect()
     }
 
     pub fn method(&self) -> Option<&'a str> {
@@ -579,7 +718,7 @@ impl<'a> Message<'a> {
 
     /// CSeq number (at most 2^32-1) and method.
     pub fn cseq(&self) -> Option<(u32, &str)> {
-        let v = self.get("CSeq")?;
+        let v = self.known(CSEQ)?;
         let mut it = v.split_whitespace();
         let (n, method, None) = (it.next()?, it.next()?, it.next()) else {
             return None;
@@ -591,32 +730,35 @@ impl<'a> Message<'a> {
     }
 
     pub fn call_id(&self) -> &str {
-        self.get("Call-ID").unwrap_or("")
+        self.known(CALL_ID).unwrap_or("")
     }
 
     /// The top Via value.
-    pub fn top_via(&self) -> Option<Cow<'_, str>> {
-        let first = self.get("Via")?;
-        split_list(first).into_iter().next()
+    pub fn top_via(&self) -> Option<&str> {
+        split_list(self.known(VIA)?).next()
+    }
+
+    /// Every Via value (the fields' comma-separated items), top first.
+    pub fn vias(&self) -> impl Iterator<Item = &str> {
+        self.all_known(VIA).flat_map(split_list)
     }
 
     /// The top Via's branch, when it is an RFC 3261 one (magic cookie and something after).
-    pub fn branch(&self) -> Option<String> {
-        let via = self.top_via()?;
-        let b = param(&via, "branch")?;
-        (b.len() > 7 && b.starts_with("z9hG4bK")).then(|| b.to_string())
+    pub fn branch(&self) -> Option<&str> {
+        let b = param(self.top_via()?, "branch")?;
+        (b.len() > 7 && b.starts_with("z9hG4bK")).then_some(b)
     }
 
     pub fn from_tag(&self) -> Option<&str> {
-        param(self.get("From")?, "tag").filter(|t| !t.is_empty())
+        param(self.known(FROM)?, "tag").filter(|t| !t.is_empty())
     }
 
     pub fn to_tag(&self) -> Option<&str> {
-        param(self.get("To")?, "tag").filter(|t| !t.is_empty())
+        param(self.known(TO)?, "tag").filter(|t| !t.is_empty())
     }
 
     pub fn max_forwards(&self) -> u32 {
-        self.get("Max-Forwards")
+        self.known(MAX_FORWARDS)
             .and_then(|v| v.parse().ok())
             .unwrap_or(70)
     }
@@ -644,7 +786,7 @@ mod tests {
         assert_eq!(m.call_id(), "call-1");
         assert_eq!(m.cseq(), Some((1, "INVITE")));
         assert_eq!(m.body, b"body");
-        assert_eq!(m.branch().as_deref(), Some("z9hG4bK-1"));
+        assert_eq!(m.branch(), Some("z9hG4bK-1"));
         assert_eq!(m.from_tag(), Some("a1"));
         assert_eq!(m.to_tag(), None);
     }
@@ -688,9 +830,22 @@ mod tests {
     }
 
     #[test]
+    fn every_well_known_name_is_found_in_any_case() {
+        for (i, k) in KNOWN.iter().enumerate() {
+            assert_eq!(known(k) as usize, i, "{k}");
+            assert_eq!(known(&k.to_ascii_uppercase()) as usize, i, "{k}");
+        }
+        assert_eq!(known("X-Custom"), OTHER);
+        assert_eq!(known("Tx"), OTHER);
+        let m = parse(INVITE.as_bytes()).unwrap();
+        assert_eq!(m.get("x-unknown"), None);
+        assert_eq!(m.all("SUBJECT").collect::<Vec<_>>(), vec!["folded value"]);
+    }
+
+    #[test]
     fn lists_and_params() {
         assert_eq!(
-            split_list("\"a, b\" <sip:x@y>;tag=1, <sip:z@w>"),
+            split_list("\"a, b\" <sip:x@y>;tag=1, <sip:z@w>").collect::<Vec<_>>(),
             vec!["\"a, b\" <sip:x@y>;tag=1", "<sip:z@w>"]
         );
         assert_eq!(param("<sip:x@y;lr>;tag=abc", "tag"), Some("abc"));

@@ -8,7 +8,9 @@
 
 use super::message::Message;
 use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 pub type TxId = u64;
 
@@ -32,33 +34,22 @@ impl Default for Timing {
 
 /// What identifies a server transaction (§17.2.3): the top Via's branch and sent-by, and
 /// whether it is an INVITE (an ACK for a non-2xx belongs to its INVITE); for RFC 2543 peers
-/// without a magic-cookie branch, the Call-ID, CSeq number, From tag and top Via.
+/// without a magic-cookie branch, the Call-ID, CSeq number, From tag and top Via. One shared
+/// string (the index and the transaction hold the same one).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
-enum Key {
-    Branch {
-        branch: String,
-        sent_by: String,
-        invite: bool,
-        cancel: bool,
-    },
-    Legacy {
-        call_id: String,
-        cseq: u32,
-        from_tag: String,
-        via: String,
-        invite: bool,
-        cancel: bool,
-    },
+struct Key {
+    id: Arc<str>,
+    invite: bool,
+    cancel: bool,
 }
 
-fn sent_by(via: &str) -> String {
-    // "SIP/2.0/UDP host:port;params" → "host:port"
+/// "SIP/2.0/UDP host:port;params" → "host:port"
+fn sent_by(via: &str) -> &str {
     let before = via.split(';').next().unwrap_or("");
     before
         .rsplit(|c: char| c.is_whitespace())
         .next()
         .unwrap_or("")
-        .to_ascii_lowercase()
 }
 
 fn key(m: &Message) -> Option<Key> {
@@ -66,22 +57,31 @@ fn key(m: &Message) -> Option<Key> {
     let invite = method == "INVITE" || method == "ACK";
     let cancel = method == "CANCEL";
     let via = m.top_via()?;
+    let mut id = String::with_capacity(64);
     match m.branch() {
-        Some(branch) => Some(Key::Branch {
-            branch,
-            sent_by: sent_by(&via),
-            invite,
-            cancel,
-        }),
-        None => Some(Key::Legacy {
-            call_id: m.call_id().to_string(),
-            cseq: m.cseq()?.0,
-            from_tag: m.from_tag().unwrap_or("").to_string(),
-            via: via.split(';').next().unwrap_or("").trim().to_string(),
-            invite,
-            cancel,
-        }),
+        Some(branch) => {
+            id.push_str(branch);
+            id.push('\n');
+            id.extend(sent_by(via).chars().map(|c| c.to_ascii_lowercase()));
+        }
+        None => {
+            // Newlines cannot occur inside header values: the parts stay apart.
+            let (cseq, _) = m.cseq()?;
+            id.push('\n');
+            id.push_str(m.call_id());
+            id.push('\n');
+            id.push_str(&cseq.to_string());
+            id.push('\n');
+            id.push_str(m.from_tag().unwrap_or(""));
+            id.push('\n');
+            id.push_str(via.split(';').next().unwrap_or("").trim());
+        }
     }
+    Some(Key {
+        id: id.into(),
+        invite,
+        cancel,
+    })
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -123,8 +123,9 @@ struct Tx {
     acked: bool,
     /// Over TCP (or another reliable transport): no retransmission of non-2xx finals.
     reliable: bool,
-    /// The keys of its timers, so that forgetting it takes them along.
-    timers: Vec<(i64, u64)>,
+    /// The keys of its timers (the resend timer, and the one that ends it: Timer H, I, J or
+    /// L), so that a newer timer replaces an older one and forgetting it takes them along.
+    timers: [(i64, u64); 2],
 }
 
 /// Whether the top Via names a reliable transport (TCP, TLS, SCTP, WS).
@@ -191,7 +192,10 @@ impl Transactions {
         self.next += 1;
         self.timers.insert((when, self.next), (tx, generation, t));
         if let Some(x) = self.txs.get_mut(&tx) {
-            x.timers.push((when, self.next));
+            let slot = &mut x.timers[usize::from(t != Timer::Resend)];
+            let old = std::mem::replace(slot, (when, self.next));
+            // An older timer of the same kind is stale (or has fired): drop it now.
+            self.timers.remove(&old);
         }
     }
 
@@ -224,7 +228,7 @@ impl Transactions {
                 self.next += 1;
                 let id = self.next;
                 let invite = m.method() == Some("INVITE");
-                let reliable = m.top_via().is_some_and(|v| reliable(&v));
+                let reliable = m.top_via().is_some_and(reliable);
                 self.index.insert(k.clone(), id);
                 self.txs.insert(
                     id,
@@ -242,7 +246,7 @@ impl Transactions {
                         generation: 0,
                         acked: false,
                         reliable,
-                        timers: Vec::new(),
+                        timers: [(0, 0); 2],
                     },
                 );
                 Incoming::New(id)
@@ -373,8 +377,8 @@ impl Transactions {
     fn forget(&mut self, id: TxId) {
         if let Some(tx) = self.txs.remove(&id) {
             self.index.remove(&tx.key);
-            for k in tx.timers {
-                self.timers.remove(&k);
+            for k in &tx.timers {
+                self.timers.remove(k);
             }
         }
     }
@@ -387,12 +391,8 @@ impl Transactions {
     /// The INVITE transaction a CANCEL names (same branch and sent-by).
     pub fn cancelled(&self, cancel: &Message) -> Option<TxId> {
         let mut k = key(cancel)?;
-        match &mut k {
-            Key::Branch { invite, cancel, .. } | Key::Legacy { invite, cancel, .. } => {
-                *invite = true;
-                *cancel = false;
-            }
-        }
+        k.invite = true;
+        k.cancel = false;
         let id = *self.index.get(&k)?;
         let tx = &self.txs[&id];
         (tx.state == State::Proceeding).then_some(id)
@@ -417,12 +417,12 @@ pub fn via_with_source(via: &str, source: SocketAddr) -> String {
         }
         out.push(';');
         if name.eq_ignore_ascii_case("rport") {
-            out.push_str(&format!("rport={}", source.port()));
+            let _ = write!(out, "rport={}", source.port());
         } else {
             out.push_str(part.trim());
         }
     }
-    out.push_str(&format!(";received={}", source.ip()));
+    let _ = write!(out, ";received={}", source.ip());
     out
 }
 
