@@ -3,8 +3,9 @@
 //! - one whole call through the UAS core: INVITE (100 and the 200 with SDP out), ACK, BYE
 //!   (its 200 out), the call record written — what `callflow serve` does per call, minus the
 //!   sockets;
-//! - the state a held call costs: live heap bytes per answered call, 10,000 held at once
-//!   (printed once; counted by a wrapping allocator).
+//! - the state a held call costs: live heap bytes per answered call, 10,000 held at once, and
+//!   what a finished call leaves until Timers J and L (printed once; counted by a wrapping
+//!   allocator).
 //!
 //! Run: `cargo bench -p callflow-runtime --bench sip`.
 
@@ -172,6 +173,23 @@ fn whole_call(c: &mut Criterion) {
     COUNTING.store(false, Ordering::Relaxed);
     eprintln!(
         "sip/held_call: {} bytes of heap per answered call ({held} held)",
+        LIVE.load(Ordering::Relaxed) / held as isize
+    );
+    // And what a finished call leaves behind until RFC 3261's timers let it go (Timer L for
+    // the INVITE, Timer J for the BYE: 32 s): transactions that absorb retransmissions.
+    let mut u = uas();
+    LIVE.store(0, Ordering::Relaxed);
+    COUNTING.store(true, Ordering::Relaxed);
+    for n in 0..held {
+        u.receive(now, peer(), &invite(n));
+        let tag = drain(&mut u).expect("answered");
+        u.receive(now, peer(), &in_dialog("ACK", n, &tag, 1, 1));
+        u.receive(now, peer(), &in_dialog("BYE", n, &tag, 2, 2));
+        while u.poll_out().is_some() {}
+    }
+    COUNTING.store(false, Ordering::Relaxed);
+    eprintln!(
+        "sip/finished_call: {} bytes of heap per finished call kept for its transactions' timers ({held} calls)",
         LIVE.load(Ordering::Relaxed) / held as isize
     );
 }

@@ -1,8 +1,10 @@
-//! The callflow runtime: the bytecode VM that runs a call's flow, and agent selection. (The SIP
-//! transport, transactions and media come next.) The VM does no I/O: whoever drives it — the
-//! simulator, `callflow test`, the SIP server — performs its effects.
+//! The callflow runtime: the bytecode VM that runs a call's flow, the call-centre engine, the
+//! simulator, and the SIP server (parser, transactions, the UAS core and its drivers). The VM
+//! and the engine do no I/O: whoever drives them — the simulator, `callflow test`, the SIP
+//! server — performs their effects. (Media comes next.)
 
 pub mod acd;
+pub mod idmap;
 #[cfg(feature = "jit")]
 pub mod jit;
 pub mod server;

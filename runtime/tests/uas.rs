@@ -257,10 +257,18 @@ fn cancel_before_answer_and_bye_mid_menu() {
     h.send(&request("ACK", "200", "c2", 1, Some(&tag), "", ""));
     h.wait(3_000);
     // The caller hangs up in the menu.
-    h.send(&request("BYE", "200", "c2", 2, Some(&tag), "", ""));
+    let bye = request("BYE", "200", "c2", 2, Some(&tag), "", "");
+    h.send(&bye);
+    let first = h.sent.last().cloned();
     assert_eq!(h.took(), vec!["200"]);
     assert_eq!(h.records.last().unwrap()["outcome"], "the caller hung up");
     assert_eq!(h.uas.calls(), 0);
+    // A retransmitted BYE (our 200 was lost) gets the very same 200 again, built anew from
+    // the request (the transaction kept only the status), not a 481.
+    h.wait(1_000);
+    h.send(&bye);
+    assert_eq!(h.sent.last().cloned(), first);
+    assert_eq!(h.took(), vec!["200"]);
     // Nothing more happens for that call.
     h.wait(60_000);
     assert_eq!(h.took(), Vec::<String>::new());

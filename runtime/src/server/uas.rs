@@ -10,6 +10,7 @@ use crate::acd::engine::{
     self, Action as EngineAction, Config as EngineConfig, Engine, RouteRequest,
 };
 use crate::acd::store::Durable;
+use crate::idmap::IdMap;
 use crate::sip::build::{self, InDialog};
 use crate::sip::message::{self, Message, Start};
 use crate::sip::transaction::{Action as TxAction, Incoming, Timing, Transactions, TxId};
@@ -115,8 +116,6 @@ struct Session {
     vm: Call,
     flow: usize,
     peer: SocketAddr,
-    call_id: String,
-    our_tag: String,
     /// The caller's From (their side) and the To with our tag (our side).
     their: String,
     ours: String,
@@ -137,6 +136,22 @@ struct Session {
     cseq: u32,
     record: Record,
     trace: PathTrace,
+}
+
+impl Session {
+    /// Our To-tag (the end of `ours`: the INVITE's To had none).
+    fn our_tag(&self) -> &str {
+        self.ours.rsplit_once(";tag=").map_or("", |x| x.1)
+    }
+}
+
+/// How dialogs are found: the Call-ID and our tag (a newline cannot occur in either).
+fn dialog_key(call_id: &str, our_tag: &str) -> Box<str> {
+    let mut k = String::with_capacity(call_id.len() + our_tag.len() + 1);
+    k.push_str(call_id);
+    k.push('\n');
+    k.push_str(our_tag);
+    k.into()
 }
 
 /// Records the flow lines a call passes (for the call record), from its program's debug table.
@@ -179,11 +194,11 @@ pub struct Uas {
     config: Config,
     tx: Transactions,
     /// Boxed: the map's spare capacity then costs a pointer per slot, not a session.
-    calls: HashMap<u64, Box<Session>>,
+    calls: IdMap<Box<Session>>,
     /// (Call-ID, our tag) → call.
-    dialogs: HashMap<(String, String), u64>,
+    dialogs: HashMap<Box<str>, u64>,
     /// INVITE transaction → call.
-    invites: HashMap<TxId, u64>,
+    invites: IdMap<u64>,
     timers: BTreeMap<(i64, u64), (u64, u32, Timer)>,
     byes: HashMap<String, Bye>,
     bye_timers: BTreeMap<(i64, u64), String>,
@@ -195,9 +210,19 @@ pub struct Uas {
     rates_second: i64,
     /// Transfer targets the flows write literally (normalised numbers, SIP URIs).
     literal_targets: std::collections::HashSet<String>,
+    /// Contact and Allow of our 200 to an INVITE (the same for every call).
+    answer_headers: Vec<String>,
 }
 
 /// The targets a program transfers to literally: a text pushed right before `Transfer`.
+/// The header lines of our 200 to an INVITE besides the echoed ones.
+fn answer_headers(local: SocketAddr) -> Vec<String> {
+    vec![
+        format!("Contact: <sip:callflow@{local}>"),
+        "Allow: INVITE, ACK, BYE, CANCEL, OPTIONS, INFO".into(),
+    ]
+}
+
 fn literal_targets(p: &Program) -> std::collections::HashSet<String> {
     use callflow_compiler::bytecode::Instr;
     p.code
@@ -286,14 +311,15 @@ impl Uas {
             &Durable::default(),
         );
         let targets = literal_targets(machine.program());
+        let local = config.local;
         Uas {
             machine,
             engine,
             tx: Transactions::new(config.timing),
             config,
-            calls: HashMap::new(),
+            calls: IdMap::default(),
             dialogs: HashMap::new(),
-            invites: HashMap::new(),
+            invites: IdMap::default(),
             timers: BTreeMap::new(),
             byes: HashMap::new(),
             bye_timers: BTreeMap::new(),
@@ -303,6 +329,7 @@ impl Uas {
             rates: HashMap::new(),
             rates_second: i64::MIN,
             literal_targets: targets,
+            answer_headers: answer_headers(local),
         }
     }
 
@@ -375,7 +402,7 @@ impl Uas {
                 TxAction::Send { to, bytes } => self.send(to, bytes),
                 TxAction::NoAck { tx } => {
                     if let Some(call) = self.invites.get(&tx).copied() {
-                        let id = self.calls.get(&call).map(|s| s.call_id.clone());
+                        let id = self.calls.get(&call).map(|s| s.record.call_id.clone());
                         self.log(
                             &id.unwrap_or_default(),
                             "no ACK for our final response".into(),
@@ -398,7 +425,13 @@ impl Uas {
         body: Option<(&str, &[u8])>,
     ) {
         let bytes = build::response(req, source, code, None, extra, body);
-        let actions = self.tx.respond(now, tx, code, bytes);
+        // A response of nothing but the request's echo is built again for a retransmission:
+        // the transaction keeps only its status while it waits out Timer J.
+        let actions = if extra.is_empty() && body.is_none() {
+            self.tx.respond_plain(now, tx, code, bytes)
+        } else {
+            self.tx.respond(now, tx, code, bytes)
+        };
         self.tx_actions(actions, now);
     }
 
@@ -504,7 +537,7 @@ impl Uas {
         if s.wait != Wait::Refer {
             return;
         }
-        let id = s.call_id.clone();
+        let id = s.record.call_id.clone();
         if !ok {
             s.record.outcome = format!("transfer failed ({why})");
         }
@@ -520,6 +553,10 @@ impl Uas {
         let tx = match self.tx.receive(now, source, m) {
             Incoming::New(tx) => tx,
             Incoming::Again(Some(bytes)) => return self.send(source, bytes),
+            Incoming::AgainPlain(code) => {
+                let bytes = build::response(m, source, code, None, &[], None);
+                return self.send(source, bytes);
+            }
             Incoming::Again(None) | Incoming::Absorbed | Incoming::Invalid => return,
             Incoming::AckFor2xx => {
                 if let Some(call) = self.dialog_of(m) {
@@ -605,9 +642,7 @@ impl Uas {
 
     fn dialog_of(&self, m: &Message) -> Option<u64> {
         let tag = m.to_tag()?;
-        self.dialogs
-            .get(&(m.call_id().to_string(), tag.to_string()))
-            .copied()
+        self.dialogs.get(&dialog_key(m.call_id(), tag)).copied()
     }
 
     fn invite(&mut self, now: i64, tx: TxId, source: SocketAddr, m: &Message) {
@@ -693,8 +728,6 @@ impl Uas {
                 vm,
                 flow,
                 peer: source,
-                call_id: m.call_id().to_string(),
-                our_tag: our_tag.clone(),
                 their,
                 ours,
                 remote_target,
@@ -715,8 +748,7 @@ impl Uas {
                 },
             }),
         );
-        self.dialogs
-            .insert((m.call_id().to_string(), our_tag.clone()), call);
+        self.dialogs.insert(dialog_key(m.call_id(), &our_tag), call);
         self.invites.insert(tx, call);
         if self.config.log {
             let name = p.str(p.flows[flow].name);
@@ -790,7 +822,7 @@ impl Uas {
         let step = machine.resume(&mut s.vm, answers, event, &world, &mut s.trace);
         match step {
             Err(refused) => {
-                let id = s.call_id.clone();
+                let id = s.record.call_id.clone();
                 self.log(&id, format!("event refused by the flow: {refused}"));
             }
             Ok(Step::End(end)) => self.flow_ended(now, call, end),
@@ -805,7 +837,12 @@ impl Uas {
         let Some(s) = self.calls.get_mut(&call) else {
             return;
         };
-        let call_id = s.call_id.clone();
+        // For log lines (none from a quiet server: no copy then).
+        let call_id = if self.config.log {
+            s.record.call_id.clone()
+        } else {
+            String::new()
+        };
         match effect {
             Effect::Play {
                 prompt,
@@ -984,11 +1021,7 @@ impl Uas {
              m=audio {port} RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\n\
              a=fmtp:101 0-15\r\na=ptime:20\r\na=sendrecv\r\n"
         );
-        let contact = format!("Contact: <sip:callflow@{}>", self.config.local);
-        let extra = [
-            contact,
-            "Allow: INVITE, ACK, BYE, CANCEL, OPTIONS, INFO".into(),
-        ];
+        let extra = std::mem::take(&mut self.answer_headers);
         self.respond_invite(
             now,
             call,
@@ -996,6 +1029,7 @@ impl Uas {
             &extra,
             Some(("application/sdp", sdp.as_bytes())),
         );
+        self.answer_headers = extra;
     }
 
     fn respond_invite(
@@ -1013,7 +1047,7 @@ impl Uas {
         let Some(echo) = &s.echo else {
             return;
         };
-        let resp = echo.response(code, Some(&s.our_tag), extra, body);
+        let resp = echo.response(code, Some(s.our_tag()), extra, body);
         // After the final response the INVITE's parts are not needed: a held call keeps less.
         if code >= 200 {
             s.echo = None;
@@ -1044,7 +1078,7 @@ impl Uas {
             let cut = s.keys.len() - w.len();
             s.keys.truncate(cut);
             let stopped = machine.withdraw(&mut s.vm, *c);
-            let id = s.call_id.clone();
+            let id = s.record.call_id.clone();
             self.log(
                 &id,
                 format!(
@@ -1109,7 +1143,7 @@ impl Uas {
                 self.step(now, call, Event::Keys(keys));
             }
             Wait::Lookup => {
-                let id = s.call_id.clone();
+                let id = s.record.call_id.clone();
                 self.log(&id, "lookup: no answer in time".into());
                 self.step(now, call, Event::LookupFailed);
             }
@@ -1126,7 +1160,7 @@ impl Uas {
         if s.effect != effect || s.wait != Wait::Lookup {
             return;
         }
-        let id = s.call_id.clone();
+        let id = s.record.call_id.clone();
         let event = match result {
             LookupResult::Fields(f) => {
                 self.log(&id, format!("lookup: {} field(s)", f.len()));
@@ -1183,7 +1217,7 @@ impl Uas {
             };
         }
         if let End::Failed(e) = &end {
-            let id = s.call_id.clone();
+            let id = s.record.call_id.clone();
             self.log(&id, format!("the flow failed: {e}"));
         }
         match end {
@@ -1206,7 +1240,7 @@ impl Uas {
             self.final_to_invite(now, call, 480, &[]);
             return self.finish(now, call);
         }
-        let id = s.call_id.clone();
+        let id = s.record.call_id.clone();
         self.log(&id, format!("BYE: {why}"));
         self.send_in_dialog(now, call, "BYE", "", None);
         self.finish(now, call);
@@ -1236,7 +1270,7 @@ impl Uas {
             branch: &branch,
             from: &s.ours,
             to: &s.their,
-            call_id: &s.call_id,
+            call_id: &s.record.call_id,
             cseq: s.cseq,
             extra,
         });
@@ -1281,7 +1315,8 @@ impl Uas {
         let Some(mut s) = self.calls.remove(&call) else {
             return;
         };
-        self.dialogs.remove(&(s.call_id.clone(), s.our_tag.clone()));
+        self.dialogs
+            .remove(&dialog_key(&s.record.call_id, s.our_tag()));
         // The INVITE transaction stays (it absorbs retransmissions); forget our index of it.
         self.invites.remove(&s.invite_tx);
         s.record.ended = Some(now);

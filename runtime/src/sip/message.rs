@@ -122,6 +122,8 @@ pub struct Message<'a> {
     /// fields it has (at most 255 counted).
     first: [u8; KNOWN.len()],
     count: [u8; KNOWN.len()],
+    /// The top Via value (the first item of the first Via field).
+    top: Option<&'a str>,
 }
 
 /// Why a message was refused: the status to answer a request with (`None`: drop it, as for
@@ -156,7 +158,9 @@ fn is_token(s: &str) -> bool {
 
 /// Where the header section ends: the index of the first empty line's CRLF CRLF.
 fn head_end(b: &[u8]) -> Option<usize> {
-    memchr::memmem::find(b, b"\r\n\r\n")
+    static FINDER: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
+        std::sync::LazyLock::new(|| memchr::memmem::Finder::new(b"\r\n\r\n"));
+    FINDER.find(b)
 }
 
 /// The CRLF-terminated lines of a header section (a bare LF stays inside its line).
@@ -302,6 +306,7 @@ pub fn parse(bytes: &[u8]) -> Result<Message<'_>, Refusal> {
         body: &[],
         first: [0; KNOWN.len()],
         count: [0; KNOWN.len()],
+        top: None,
     };
     for (i, h) in m.headers.iter().enumerate() {
         if h.known != OTHER {
@@ -313,6 +318,14 @@ pub fn parse(bytes: &[u8]) -> Result<Message<'_>, Refusal> {
             m.count[k] = m.count[k].saturating_add(1);
         }
     }
+    m.top = match m.first[VIA as usize] {
+        0 => None,
+        i => match &m.headers[i as usize - 1].value {
+            Cow::Borrowed(v) => split_list(v).next(),
+            // A folded Via (rare): looked up each time instead.
+            Cow::Owned(_) => None,
+        },
+    };
     // Content-Length: one value, a number, not more than the bytes there are.
     let length = match m.count[CONTENT_LENGTH as usize] {
         0 => None,
@@ -629,6 +642,11 @@ impl<'a> Iterator for List<'a> {
 
     fn next(&mut self) -> Option<&'a str> {
         let v = self.rest?;
+        // Most values are a single item: no comma at all, nothing to scan.
+        if memchr::memchr(b',', v.as_bytes()).is_none() {
+            self.rest = None;
+            return Some(v.trim());
+        }
         let (mut quoted, mut angle, mut escaped) = (false, false, false);
         for (i, &c) in v.as_bytes().iter().enumerate() {
             match c {
@@ -735,7 +753,7 @@ impl<'a> Message<'a> {
 
     /// The top Via value.
     pub fn top_via(&self) -> Option<&str> {
-        split_list(self.known(VIA)?).next()
+        self.top.or_else(|| split_list(self.known(VIA)?).next())
     }
 
     /// Every Via value (the fields' comma-separated items), top first.

@@ -84,6 +84,15 @@ fn key(m: &Message) -> Option<Key> {
     })
 }
 
+/// What a transaction keeps of its last response.
+#[derive(Debug)]
+enum Last {
+    Nothing,
+    Bytes(Vec<u8>),
+    /// Only the status: the core builds the response again from a retransmitted request.
+    Plain(u16),
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum State {
     /// Non-INVITE, no response yet.
@@ -115,7 +124,7 @@ struct Tx {
     invite: bool,
     state: State,
     /// The last response sent, to answer retransmissions.
-    last: Option<Vec<u8>>,
+    last: Last,
     /// The current retransmission interval.
     interval: i64,
     /// Bumped on each state change: timers of an older generation are stale.
@@ -144,6 +153,9 @@ pub enum Incoming {
     Again(Option<Vec<u8>>),
     /// An ACK for a non-2xx final response of ours: nothing to do.
     Absorbed,
+    /// A retransmission of a request answered with a plain response (see
+    /// [`Transactions::respond_plain`]): build it again from this request, with this status.
+    AgainPlain(u16),
     /// An ACK for a 2xx (its own transaction in RFC 3261): the core matches it to its dialog.
     AckFor2xx,
     /// Not a request a transaction can be built from.
@@ -164,7 +176,7 @@ pub enum Action {
 
 #[derive(Debug, Default)]
 pub struct Transactions {
-    txs: HashMap<TxId, Tx>,
+    txs: crate::idmap::IdMap<Tx>,
     index: HashMap<Key, TxId>,
     timers: BTreeMap<(i64, u64), (TxId, u32, Timer)>,
     next: u64,
@@ -221,7 +233,11 @@ impl Transactions {
                     }
                     return Incoming::Absorbed;
                 }
-                Incoming::Again(tx.last.clone())
+                match &tx.last {
+                    Last::Nothing => Incoming::Again(None),
+                    Last::Bytes(b) => Incoming::Again(Some(b.clone())),
+                    Last::Plain(code) => Incoming::AgainPlain(*code),
+                }
             }
             None if is_ack => Incoming::AckFor2xx,
             None => {
@@ -241,7 +257,7 @@ impl Transactions {
                         } else {
                             State::Trying
                         },
-                        last: None,
+                        last: Last::Nothing,
                         interval: self.timing.t1,
                         generation: 0,
                         acked: false,
@@ -257,6 +273,25 @@ impl Transactions {
     /// The core answers transaction `tx` with a response (`code`, the encoded bytes). Returns
     /// what to send (nothing when the transaction is gone).
     pub fn respond(&mut self, now: i64, id: TxId, code: u16, bytes: Vec<u8>) -> Vec<Action> {
+        self.answer(now, id, code, bytes, false)
+    }
+
+    /// As [`respond`](Self::respond), for a response the core can build again from the request
+    /// alone (no headers or body of its own): a non-INVITE transaction keeps only the status
+    /// while it waits out retransmissions, and a retransmission comes back as
+    /// [`Incoming::AgainPlain`].
+    pub fn respond_plain(&mut self, now: i64, id: TxId, code: u16, bytes: Vec<u8>) -> Vec<Action> {
+        self.answer(now, id, code, bytes, true)
+    }
+
+    fn answer(
+        &mut self,
+        now: i64,
+        id: TxId,
+        code: u16,
+        bytes: Vec<u8>,
+        plain: bool,
+    ) -> Vec<Action> {
         let timing = self.timing;
         let Some(tx) = self.txs.get_mut(&id) else {
             return Vec::new();
@@ -268,7 +303,11 @@ impl Transactions {
             // Final already sent: a second final is not allowed.
             return Vec::new();
         }
-        tx.last = Some(bytes.clone());
+        tx.last = if plain && !tx.invite && code >= 200 {
+            Last::Plain(code)
+        } else {
+            Last::Bytes(bytes.clone())
+        };
         let to = tx.peer;
         if code < 200 {
             tx.state = State::Proceeding;
@@ -306,7 +345,7 @@ impl Transactions {
                 // Stop retransmitting; keep absorbing INVITE retransmissions until Timer L
                 // (RFC 6026: they are not answered again), so the 2xx is no longer needed.
                 tx.interval = i64::MAX;
-                tx.last = None;
+                tx.last = Last::Nothing;
             }
         }
     }
@@ -340,7 +379,7 @@ impl Transactions {
                         _ => false,
                     };
                     if resend {
-                        if let Some(bytes) = &tx.last {
+                        if let Last::Bytes(bytes) = &tx.last {
                             out.push(Action::Send {
                                 to: tx.peer,
                                 bytes: bytes.clone(),
@@ -536,6 +575,14 @@ mod tests {
             Incoming::Again(Some(b"200".to_vec()))
         );
         t.handle_timeout(32_000);
+        assert!(t.is_empty());
+        // A plain final keeps only its status.
+        let Incoming::New(id) = t.receive(40_000, peer(), &m) else {
+            panic!()
+        };
+        assert_eq!(t.respond_plain(40_000, id, 200, b"200".to_vec()).len(), 1);
+        assert_eq!(t.receive(40_100, peer(), &m), Incoming::AgainPlain(200));
+        t.handle_timeout(80_000);
         assert!(t.is_empty());
         let inv = req("INVITE", "z9hG4bK4", "1 INVITE");
         let Incoming::New(id) = t.receive(0, peer(), &parse(&inv).unwrap()) else {
