@@ -12,7 +12,7 @@ pub fn run(paths: &[PathBuf], format: Format, deny_warnings: bool, color: Color)
     let (project, nfiles) = match load::project(paths) {
         Ok(p) => p,
         Err(e) => {
-            eprintln!("error: {}", e.0);
+            let _ = writeln!(std::io::stderr(), "error: {}", e.0);
             return ExitCode::from(2);
         }
     };
@@ -38,6 +38,9 @@ pub fn run(paths: &[PathBuf], format: Format, deny_warnings: bool, color: Color)
         width,
     };
     let mut out = std::io::BufWriter::new(stdout.lock());
+    // A reader that stops early (`| head`) closes the pipe: the output stops there, quietly,
+    // and the exit status still says what the check found.
+    let mut closed = false;
     for d in &diags {
         let text = match format {
             // A blank line between reports, as rustc does.
@@ -47,17 +50,27 @@ pub fn run(paths: &[PathBuf], format: Format, deny_warnings: bool, color: Color)
             }
             Format::Github => render::github(d, &project.sources) + "\n",
         };
-        if out.write_all(text.as_bytes()).is_err() {
-            return ExitCode::from(2);
+        match out.write_all(text.as_bytes()) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+                closed = true;
+                break;
+            }
+            Err(_) => return ExitCode::from(2),
         }
     }
-    let _ = out.flush();
+    if !closed && out.flush().is_err() {
+        closed = true;
+    }
     let errors = diags
         .iter()
         .filter(|d| d.severity() == Severity::Error)
         .count();
     let warnings = diags.len() - errors;
-    eprintln!("{}", summary(errors, warnings, nfiles));
+    if !closed {
+        // Standard error may be the same closed pipe (`2>&1 | head`): never a panic.
+        let _ = writeln!(std::io::stderr(), "{}", summary(errors, warnings, nfiles));
+    }
     if errors > 0 || (deny_warnings && warnings > 0) {
         ExitCode::from(1)
     } else {

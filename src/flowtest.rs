@@ -56,7 +56,11 @@ pub fn scenario(
         let zone = m.zone(flow);
         // Without `at`: the first call at the default time, later ones with the call before.
         let at = match (&c.at, previous) {
-            (Some(when), _) => at_local(when, zone)?,
+            (Some(when), _) => match c.offset {
+                // An instant: the offset says when, whatever the zone.
+                Some(o) => at_offset(when, o.minutes)?,
+                None => at_local(when, zone)?,
+            },
             (None, Some(prev)) => prev,
             (None, None) => local_time(DEFAULT_AT, zone)?,
         };
@@ -90,16 +94,20 @@ pub fn scenario(
         s.switches.insert(sw.name.clone(), *on);
     }
     for l in &t.lookups {
-        let script = match &l.outcome {
-            LookupOutcome::Fails => LookupScript::Fails,
-            LookupOutcome::NotFound => LookupScript::NotFound,
-            LookupOutcome::Fields(f) => LookupScript::Fields(
-                f.iter()
-                    .map(|(k, v)| (k.name.clone(), v.value.clone()))
-                    .collect(),
-            ),
-        };
-        s.lookups.insert(l.name.name.clone(), script);
+        let scripts = l
+            .outcomes
+            .iter()
+            .map(|o| match o {
+                LookupOutcome::Fails => LookupScript::Fails,
+                LookupOutcome::NotFound => LookupScript::NotFound,
+                LookupOutcome::Fields(f) => LookupScript::Fields(
+                    f.iter()
+                        .map(|(k, v)| (k.name.clone(), v.value.clone()))
+                        .collect(),
+                ),
+            })
+            .collect();
+        s.lookups.insert(l.name.name.clone(), scripts);
     }
     let zone = m.zone(p.flow_for(&s.calls[0].dialled).unwrap_or(0));
     for (a, when) in &t.earlier {
@@ -137,6 +145,23 @@ fn at_local(
         ),
         zone,
     )
+}
+
+/// A test's `DATE TIME +HH:MM` as an instant.
+fn at_offset((d, t): &(DateLit, TimeLit), minutes: i32) -> Result<jiff::Timestamp, String> {
+    let dt = jiff::civil::DateTime::new(
+        d.year as i16,
+        d.month as i8,
+        d.day as i8,
+        t.hour as i8,
+        t.minute as i8,
+        0,
+        0,
+    )
+    .map_err(|e| e.to_string())?;
+    jiff::tz::Offset::from_seconds(minutes * 60)
+        .and_then(|o| o.to_timestamp(dt))
+        .map_err(|e| e.to_string())
 }
 
 fn same_target(a: &str, b: &str) -> bool {

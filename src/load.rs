@@ -44,7 +44,15 @@ fn flow_files(path: &Path, out: &mut Vec<PathBuf>) -> Result<(), LoadError> {
 pub fn project(paths: &[PathBuf]) -> Result<(Project, usize), LoadError> {
     let mut files = Vec::new();
     for p in paths {
+        let before = files.len();
         flow_files(p, &mut files)?;
+        // A directory without flows is a mistake (a wrong path in CI), not a clean project.
+        if files.len() == before {
+            return Err(LoadError(format!(
+                "no `.flow` files in `{}` (nor in its subdirectories)",
+                p.display()
+            )));
+        }
     }
     let mut project = Project::new();
     for f in &files {

@@ -43,7 +43,8 @@ pub struct Args {
     #[arg(long)]
     pub quiet: bool,
     /// Start the server's clock at this time instead of now: a local time in the first flow's
-    /// zone (`2026-12-24T18:30`) — for trying opening hours and holidays.
+    /// zone (`2026-12-24T18:30`) or an instant (`2026-12-24T17:30Z`) — for trying opening
+    /// hours and holidays.
     #[arg(long)]
     pub clock: Option<String>,
     /// SIP timer T1 in milliseconds (retransmissions start at T1; tests shorten it).

@@ -29,7 +29,8 @@ pub struct Args {
     /// The caller's number (`anonymous` for a withheld number).
     #[arg(long, default_value = "+4930123456")]
     pub caller: String,
-    /// Local time in the flow's zone, such as 2026-12-24T10:15 (default: now).
+    /// When the call comes: a local time in the flow's zone (2026-12-24T10:15) or an instant
+    /// with its offset (2026-12-24T09:15Z, 2026-12-24T10:15+01:00). Default: now.
     #[arg(long)]
     pub at: Option<String>,
     /// Keys pressed at each prompt, in order; an empty entry is no key (`1,,2`).
@@ -73,16 +74,49 @@ fn split<'a>(s: &'a str, what: &str) -> Result<(&'a str, &'a str), String> {
         .ok_or_else(|| format!("{what} `{s}` needs the form NAME=VALUE"))
 }
 
-/// Parses a local time (`2026-12-24T10:15` or `2026-12-24 10:15`) in `zone`.
+/// Parses a time from the command line or a test: an instant with its offset (RFC 3339:
+/// `2026-03-09T14:00Z`, `2026-03-09T12:59+01:00`), or a local time in `zone`
+/// (`2026-12-24T10:15` or `2026-12-24 10:15`). A local time the zone skips (spring forward) or
+/// has twice (fall back) is an error that names the offsets to choose from — never shifted.
 pub fn local_time(s: &str, zone: &jiff::tz::TimeZone) -> Result<jiff::Timestamp, String> {
-    let dt: jiff::civil::DateTime = s
-        .replace(' ', "T")
+    use jiff::tz::AmbiguousOffset;
+    let text = s.trim().replace(' ', "T");
+    let example = "2026-12-24T10:15 (local time) or 2026-12-24T09:15Z / 2026-12-24T10:15+01:00";
+    if has_offset(&text) {
+        // An instant: the offset says when it is, whatever the flow's zone.
+        return text
+            .parse::<jiff::Timestamp>()
+            .map_err(|_| format!("`{s}` is not a date and time such as {example}"));
+    }
+    let dt: jiff::civil::DateTime = text
         .parse()
-        .map_err(|e| format!("`{s}` is not a date and time such as 2026-12-24T10:15: {e}"))?;
-    zone.to_ambiguous_zoned_datetime(dt)
-        .compatible()
-        .map(|z| z.timestamp())
-        .map_err(|e| format!("`{s}`: {e}"))
+        .map_err(|_| format!("`{s}` is not a date and time such as {example}"))?;
+    let name = zone.iana_name().unwrap_or("the flow's time zone");
+    let with = |o: jiff::tz::Offset| format!("{}{}", dt.strftime("%Y-%m-%dT%H:%M"), o);
+    match zone.to_ambiguous_zoned_datetime(dt).offset() {
+        AmbiguousOffset::Unambiguous { offset } => {
+            offset.to_timestamp(dt).map_err(|e| format!("`{s}`: {e}"))
+        }
+        AmbiguousOffset::Gap { before, after } => Err(format!(
+            "`{s}` does not exist in {name}: the clocks skip that hour (from {before} to {after}); \
+             give a time outside it, or an offset ({})",
+            with(before)
+        )),
+        AmbiguousOffset::Fold { before, after } => Err(format!(
+            "`{s}` happens twice in {name}: the clocks go back an hour; give the offset — {} \
+             (the first time) or {} (the second)",
+            with(before),
+            with(after)
+        )),
+    }
+}
+
+/// Whether a date and time names its offset (`Z`, `+01:00`, `-05`) after the time of day.
+fn has_offset(text: &str) -> bool {
+    let Some(t) = text.find(['T', 't']) else {
+        return false;
+    };
+    text[t..].contains(['Z', 'z', '+', '-'])
 }
 
 /// `name` is one of `names`, or an error with a did-you-mean.
@@ -177,7 +211,7 @@ fn scenario(a: &Args, m: &Machine) -> Result<Scenario, String> {
             }
         };
         known(name, "lookup", p.lookups.iter().map(|x| p.str(x.name)))?;
-        s.lookups.insert(name.to_string(), script);
+        s.lookups.insert(name.to_string(), vec![script]);
     }
     for x in &a.earlier {
         let (agent, when) = x

@@ -89,6 +89,71 @@ fn usage_and_io_errors_exit_two() {
 }
 
 #[test]
+fn a_directory_without_flows_is_an_error_not_a_clean_project() {
+    let dir = std::env::temp_dir().join(format!("callflow-empty-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("sub")).unwrap();
+    std::fs::write(dir.join("notes.txt"), "no flows here").unwrap();
+    let out = callflow(&["check", dir.to_str().unwrap()]);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("no `.flow` files in"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn a_reader_that_stops_early_gets_no_panic_and_the_status_stays() {
+    // `callflow check ../ui 2>&1 | head -3`: both pipes closed before the output is written.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_callflow"))
+        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/cli"))
+        .args(["check", "../ui"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("callflow runs");
+    drop(child.stdout.take());
+    drop(child.stderr.take());
+    let status = child.wait().unwrap();
+    assert_eq!(
+        status.code(),
+        Some(1),
+        "errors found: exit 1 (101 is a panic)"
+    );
+}
+
+#[test]
+fn the_readme_tour_checks_clean() {
+    // The tour is what new users copy first: it must be a flow `check` accepts as it stands,
+    // beside the example project's `common.flow` (whose prompts it plays).
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let tour = readme
+        .split("## A 5-minute tour")
+        .nth(1)
+        .and_then(|t| t.split("```flow\n").nth(1))
+        .and_then(|t| t.split("```").next())
+        .expect("the README has a tour with a flow");
+    let path = root
+        .join("flows")
+        .join(format!(".tour-{}.flow", std::process::id()));
+    std::fs::write(&path, tour).unwrap();
+    let out = callflow(&["check", "--format", "json", path.to_str().unwrap()]);
+    let _ = std::fs::remove_file(&path);
+    // Its prompts are illustrations (not shipped): a missing prompt file is the only report.
+    let codes: Vec<String> = text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["code"].to_string())
+        .collect();
+    assert!(
+        codes.iter().all(|c| c == "\"CF0701\""),
+        "{codes:?}\n{}",
+        text(&out.stdout)
+    );
+}
+
+#[test]
 fn explain_prints_the_page() {
     let out = callflow(&["explain", "CF0401"]);
     assert_eq!(out.status.code(), Some(0));
@@ -98,6 +163,55 @@ fn explain_prints_the_page() {
     let out = callflow(&["explain", "CF9999"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("no diagnostic code CF9999"));
+}
+
+#[test]
+fn simulate_takes_instants_and_refuses_local_times_that_do_not_exist_or_happen_twice() {
+    let flows = Path::new(env!("CARGO_MANIFEST_DIR")).join("flows");
+    let flows = flows.to_str().unwrap();
+    let at = |when: &str| {
+        callflow(&[
+            "simulate",
+            flows,
+            "--number",
+            "+49 30 2555 5366",
+            "--at",
+            when,
+        ])
+    };
+    // Support is open until 18:00 in Berlin (UTC+1 in January).
+    let open = at("2026-01-07T16:59Z");
+    assert_eq!(open.status.code(), Some(0), "{}", text(&open.stderr));
+    assert!(
+        !text(&open.stdout).contains("voicemail support_box"),
+        "{}",
+        text(&open.stdout)
+    );
+    let closed = at("2026-01-07T18:00+01:00");
+    assert_eq!(closed.status.code(), Some(0), "{}", text(&closed.stderr));
+    assert!(
+        text(&closed.stdout).contains("voicemail support_box"),
+        "{}",
+        text(&closed.stdout)
+    );
+    // The same instant written in UTC decides the same way (after the line that echoes it).
+    let body = |o: &Output| text(&o.stdout).split_once('\n').map(|x| x.1.to_string());
+    assert_eq!(body(&at("2026-01-07T17:00Z")), body(&closed));
+    // 02:30 on the last Sunday of March does not exist in Berlin; in October it happens twice.
+    let gap = at("2026-03-29T02:30");
+    assert_eq!(gap.status.code(), Some(2));
+    assert!(
+        text(&gap.stderr).contains("does not exist in Europe/Berlin"),
+        "{}",
+        text(&gap.stderr)
+    );
+    let fold = at("2026-10-25 02:30");
+    assert_eq!(fold.status.code(), Some(2));
+    assert!(
+        text(&fold.stderr).contains("happens twice") && text(&fold.stderr).contains("+02"),
+        "{}",
+        text(&fold.stderr)
+    );
 }
 
 #[test]

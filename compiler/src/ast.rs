@@ -389,6 +389,13 @@ pub struct DateLit {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OffsetLit {
+    /// Minutes east of UTC.
+    pub minutes: i32,
+    pub span: Span,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TimeLit {
     /// Minutes since midnight as written (may be out of range; checked later).
     pub hour: u32,
@@ -637,6 +644,9 @@ pub struct TestCall {
     pub number: Text,
     pub from: Option<Text>,
     pub at: Option<(DateLit, TimeLit)>,
+    /// `at DATE TIME Z` / `+01:00`: the time is an instant with this offset from UTC instead
+    /// of a local time in the flow's zone.
+    pub offset: Option<OffsetLit>,
     pub span: Span,
     pub lines: CallLines,
 }
@@ -651,7 +661,9 @@ pub enum LookupOutcome {
 #[derive(Debug)]
 pub struct TestLookup {
     pub name: Ident,
-    pub outcome: LookupOutcome,
+    /// The answers in order (`fails then tier "gold"`): the n-th time the lookup is asked it
+    /// gets the n-th; the last one repeats.
+    pub outcomes: Vec<LookupOutcome>,
 }
 
 #[derive(Debug)]

@@ -56,7 +56,9 @@ pub struct Scenario {
     /// agent is ready); without an entry, all along.
     pub agent_for: HashMap<String, u64>,
     pub switches: HashMap<String, bool>,
-    pub lookups: HashMap<String, LookupScript>,
+    /// Each lookup's answers in order: the n-th time it is asked (in the whole scenario) it gets
+    /// the n-th; the last one repeats.
+    pub lookups: HashMap<String, Vec<LookupScript>>,
     /// The first caller's earlier calls: which agent, when (the sticky memory).
     pub earlier: Vec<(String, Timestamp)>,
     /// Per group: callers already waiting at the start, and how long the longest has waited

@@ -328,7 +328,7 @@ fn lookups_fields_and_failures() {
     let o = sim(flow, "200", "2026-01-07T10:00", |s| {
         s.lookups.insert(
             "crm".into(),
-            LookupScript::Fields(vec![("tier".into(), "gold".into())]),
+            vec![LookupScript::Fields(vec![("tier".into(), "gold".into())])],
         );
     });
     assert_eq!(o.played, vec!["gold"]);
@@ -338,11 +338,11 @@ fn lookups_fields_and_failures() {
             .any(|l| format!("{l:?}").contains("https://crm/c?n=%2B4930123456"))
     );
     let o = sim(flow, "200", "2026-01-07T10:00", |s| {
-        s.lookups.insert("crm".into(), LookupScript::NotFound);
+        s.lookups.insert("crm".into(), vec![LookupScript::NotFound]);
     });
     assert_eq!(o.played, vec!["new-caller"]);
     let o = sim(flow, "200", "2026-01-07T10:00", |s| {
-        s.lookups.insert("crm".into(), LookupScript::Fails);
+        s.lookups.insert("crm".into(), vec![LookupScript::Fails]);
     });
     assert_eq!(o.played, vec!["crm-down"]);
 }

@@ -83,7 +83,7 @@ fn scenario(p: &Program, rng: &mut Rng) -> Scenario {
                     .collect(),
             ),
         };
-        s.lookups.insert(p.str(l.name).to_string(), script);
+        s.lookups.insert(p.str(l.name).to_string(), vec![script]);
     }
     for g in &p.groups {
         if rng.below(3) == 0 {

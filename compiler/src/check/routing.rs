@@ -100,6 +100,26 @@ pub fn group(cx: &Cx, file: FileId, g: &Group, diags: &mut Diagnostics) {
                 .help("list the members by tier: `tier 1 anna, ben` then `tier 2 carl` (tier 1 rings first)"),
         );
     }
+    if strategy != "priority" && STRATEGIES.contains(&strategy) {
+        if let Some(tier) = g.members.iter().find_map(|m| m.tier) {
+            let mut d = Diagnostic::new(
+                codes::TIERS_IGNORED,
+                tier.span,
+                format!(
+                    "group `{}` lists tiers, but `{strategy}` does not ring by tier",
+                    g.name.name
+                ),
+                "ignored by this strategy",
+            );
+            if let Some(s) = &g.strategy {
+                d = d.label(s.span, "the strategy");
+            }
+            diags.push(d.help(
+                "use `strategy priority` to ring tier 1 first, then tier 2; or list the members with \
+                 `members` (`sequential` rings them in the order listed)",
+            ));
+        }
+    }
     if strategy == "skills" && g.require.is_empty() && !members_have_skills(cx, g) {
         let at = g.strategy.as_ref().map_or(g.name.span, |s| s.span);
         diags.push(

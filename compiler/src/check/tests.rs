@@ -128,13 +128,34 @@ pub fn check(
     for (s, _) in &t.switches {
         resolve(s, DefKind::Switch, diags);
     }
-    for l in &t.lookups {
+    for (i, l) in t.lookups.iter().enumerate() {
+        if let Some(first) = t.lookups[..i].iter().find(|x| x.name.name == l.name.name) {
+            diags.push(
+                Diagnostic::new(
+                    codes::DUPLICATE_SETTING,
+                    l.name.span,
+                    format!("the answer of lookup `{}` is given twice", l.name.name),
+                    "given again here",
+                )
+                .label(first.name.span, "first given here")
+                .help(format!(
+                    "give the answers in order on one line: `lookup {} fails then tier \"gold\"` \
+                     (the last one repeats)",
+                    l.name.name
+                )),
+            );
+            continue;
+        }
         let Some(id) = resolve(&l.name, DefKind::Lookup, diags) else {
             continue;
         };
-        let (Item::Lookup(def), LookupOutcome::Fields(fields)) = (cx.item(id), &l.outcome) else {
+        let Item::Lookup(def) = cx.item(id) else {
             continue;
         };
+        let fields = l.outcomes.iter().flat_map(|o| match o {
+            LookupOutcome::Fields(f) => f.as_slice(),
+            _ => &[],
+        });
         for (f, _) in fields {
             if !def.fields.is_empty() && !def.fields.iter().any(|x| x.name == f.name) {
                 diags.push(
@@ -162,7 +183,8 @@ pub fn check(
             let key = |d: &crate::ast::DateLit, t: &crate::ast::TimeLit| {
                 (d.year, d.month, d.day, t.hour, t.minute)
             };
-            if call_at.is_some_and(|(cd, ct)| key(d, time) > key(cd, ct)) {
+            let local_call = t.calls.first().is_some_and(|c| c.offset.is_none());
+            if local_call && call_at.is_some_and(|(cd, ct)| key(d, time) > key(cd, ct)) {
                 diags.push(
                     Diagnostic::new(codes::BAD_VALUE, d.span.to(time.span), "this earlier call is after the test's call", "later than the call")
                         .help("earlier calls happen before the call being tested; without a time, an earlier call is an hour before"),

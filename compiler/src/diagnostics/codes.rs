@@ -63,6 +63,7 @@ codes! {
     ELSE_WITHOUT_IF = "CF0009", Error, "`else` without `if`";
     BAD_ESCAPE = "CF0010", Error, "unknown escape in text";
     BAD_LITERAL = "CF0011", Error, "malformed number, duration or time";
+    UNCLOSED_COMMENT = "CF0012", Error, "comment is never closed";
     // CF01xx-02xx: names, references and values
     UNKNOWN_NAME = "CF0101", Error, "unknown name";
     DUPLICATE_NAME = "CF0102", Error, "name defined twice";
@@ -114,6 +115,7 @@ codes! {
     UNKNOWN_STRATEGY = "CF0607", Error, "unknown strategy";
     SKILL_NOBODY_HAS = "CF0608", Error, "required skill that no member has";
     BAD_CONTACT = "CF0609", Error, "invalid SIP contact";
+    TIERS_IGNORED = "CF0610", Warning, "tiers under a strategy that does not use them";
     // CF07xx: prompts and media
     PROMPT_MISSING = "CF0701", Error, "prompt file missing";
     PROMPT_FORMAT = "CF0702", Error, "prompt is not 8 kHz mono WAV";

@@ -4,7 +4,10 @@
 
 use super::{Diagnostic, Label, Severity};
 use crate::source::{LineCol, SourceMap};
-use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan, NamedSource, SourceSpan};
+use miette::{
+    GraphicalReportHandler, GraphicalTheme, LabeledSpan, MietteError, MietteSpanContents,
+    SourceCode, SourceSpan, SpanContents,
+};
 use serde::Serialize;
 use std::fmt;
 
@@ -149,14 +152,14 @@ fn escape_property(s: &str) -> String {
 #[derive(Debug)]
 struct Report<'a> {
     d: &'a Diagnostic,
-    source: NamedSource<std::sync::Arc<str>>,
+    source: Text,
     labels: Vec<LabeledSpan>,
     related: Vec<Related>,
 }
 
 #[derive(Debug)]
 struct Related {
-    source: NamedSource<std::sync::Arc<str>>,
+    source: Text,
     label: LabeledSpan,
 }
 
@@ -164,9 +167,48 @@ fn span(label: &Label) -> SourceSpan {
     SourceSpan::new((label.span.start as usize).into(), label.span.len())
 }
 
-fn named(sources: &SourceMap, file: crate::source::FileId) -> NamedSource<std::sync::Arc<str>> {
+fn named(sources: &SourceMap, file: crate::source::FileId) -> Text {
     let f = sources.get(file);
-    NamedSource::new(&f.name, f.text.clone())
+    Text {
+        name: f.name.clone(),
+        text: f.text.clone(),
+    }
+}
+
+/// A named source whose reported column counts characters, as the JSON and GitHub formats do
+/// (miette's own counts bytes: `ü` would shift every column after it).
+#[derive(Debug)]
+struct Text {
+    name: String,
+    text: std::sync::Arc<str>,
+}
+
+impl SourceCode for Text {
+    fn read_span<'a>(
+        &'a self,
+        span: &SourceSpan,
+        before: usize,
+        after: usize,
+    ) -> Result<Box<dyn SpanContents<'a> + 'a>, MietteError> {
+        let inner = self.text.read_span(span, before, after)?;
+        let mut column = inner.column();
+        if column > 0 {
+            // The column is the bytes from the line's start to the span: count characters.
+            let end = span.offset().min(self.text.len());
+            let start = end.saturating_sub(column);
+            if let Some(line) = self.text.get(start..end) {
+                column = line.chars().count();
+            }
+        }
+        Ok(Box::new(MietteSpanContents::new_named(
+            self.name.clone(),
+            inner.data(),
+            *inner.span(),
+            inner.line(),
+            column,
+            inner.line_count(),
+        )))
+    }
 }
 
 impl<'a> Report<'a> {

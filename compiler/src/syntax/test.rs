@@ -7,8 +7,8 @@ use super::cursor::{Cursor, PResult, Reported};
 use super::tree::TokKind;
 use super::{Parser, Seen, unknown_keyword};
 use crate::ast::{
-    CallLines, DateLit, Expect, ExpectKind, Ident, LookupOutcome, TestAgent, TestCall, TestDef,
-    TestLookup, TimeLit,
+    CallLines, DateLit, Expect, ExpectKind, Ident, LookupOutcome, OffsetLit, TestAgent, TestCall,
+    TestDef, TestLookup, TimeLit,
 };
 use crate::diagnostics::{Diagnostic, codes};
 
@@ -105,6 +105,81 @@ impl Parser<'_> {
         Ok(t)
     }
 
+    /// One scripted answer of a lookup: `fails`, `not_found`, or fields with their values.
+    fn lookup_outcome(&mut self, cur: &mut Cursor) -> PResult<LookupOutcome> {
+        if cur.eat("fails").is_some() {
+            return Ok(LookupOutcome::Fails);
+        }
+        if cur.eat("not_found").is_some() {
+            return Ok(LookupOutcome::NotFound);
+        }
+        let mut fields = Vec::new();
+        loop {
+            let f = cur.expect_ident("a field name (or `fails`, `not_found`)", self.diags)?;
+            let v = cur.expect_text("the field's value in quotes", self.diags)?;
+            fields.push((f, v));
+            if cur.eat_punct(",").is_none() {
+                break;
+            }
+        }
+        Ok(LookupOutcome::Fields(fields))
+    }
+
+    /// `from "..."` and `at DATE TIME` after a call's number.
+    fn call_rest(&mut self, call: &mut TestCall, cur: &mut Cursor) -> PResult<()> {
+        if cur.eat("from").is_some() {
+            call.from = Some(cur.expect_text(
+                "the caller's number in quotes (or \"anonymous\")",
+                self.diags,
+            )?);
+        }
+        if cur.eat("at").is_some() {
+            call.at = Some(self.date_time(cur)?);
+            call.offset = self.offset(cur)?;
+        }
+        Ok(())
+    }
+
+    /// An optional offset after a call's time: `Z` or `UTC`, or `+01:00` / `-05:00`.
+    fn offset(&mut self, cur: &mut Cursor) -> PResult<Option<OffsetLit>> {
+        if let Some(span) = cur.eat("Z").or_else(|| cur.eat("UTC")) {
+            return Ok(Some(OffsetLit { minutes: 0, span }));
+        }
+        let (sign, start) = if let Some(s) = cur.eat_punct("+") {
+            (1, s)
+        } else if let Some(s) = cur.eat_punct("-") {
+            (-1, s)
+        } else {
+            return Ok(None);
+        };
+        let help = "write the offset from UTC after the time, such as `at 2026-03-29 10:00 +02:00` \
+                    (or `Z` for UTC); without one the time is local to the flow's zone";
+        match cur.peek_tok() {
+            Some(t) if t.kind == TokKind::Time => {
+                cur.bump();
+                let (h, m) = t.text.split_once(':').unwrap_or(("0", "0"));
+                let (h, m): (i32, i32) = (h.parse().unwrap_or(99), m.parse().unwrap_or(99));
+                let span = start.to(t.span);
+                if m > 59 || h * 60 + m > 14 * 60 {
+                    self.diags.push(
+                        Diagnostic::new(
+                            codes::BAD_VALUE,
+                            span,
+                            "an offset from UTC is at most 14:00",
+                            "not an offset",
+                        )
+                        .help(help),
+                    );
+                }
+                Ok(Some(OffsetLit {
+                    minutes: sign * (h * 60 + m),
+                    span,
+                }))
+            }
+            _ => Err(cur.error(self.diags, "an offset such as `+01:00`", Some(help))),
+        }
+    }
+
     fn test_line(
         &mut self,
         t: &mut TestDef,
@@ -115,26 +190,20 @@ impl Parser<'_> {
         match kw.name.as_str() {
             "call" => {
                 let number = cur.expect_text("the number dialled, in quotes", self.diags)?;
-                let from = if cur.eat("from").is_some() {
-                    Some(cur.expect_text(
-                        "the caller's number in quotes (or \"anonymous\")",
-                        self.diags,
-                    )?)
-                } else {
-                    None
-                };
-                let at = if cur.eat("at").is_some() {
-                    Some(self.date_time(cur)?)
-                } else {
-                    None
-                };
-                t.calls.push(TestCall {
+                // The call counts even when the rest of its line is broken: the test is not
+                // also reported as making no call (CF0802) next to the real mistake.
+                let mut call = TestCall {
                     span: cur.span_from(kw.span),
                     number,
-                    from,
-                    at,
+                    from: None,
+                    at: None,
+                    offset: None,
                     lines: CallLines::default(),
-                });
+                };
+                let rest = self.call_rest(&mut call, cur);
+                call.span = cur.span_from(kw.span);
+                t.calls.push(call);
+                rest?;
             }
             "keys" => {
                 let list = cur.list(self.diags, |c, d| {
@@ -196,18 +265,11 @@ impl Parser<'_> {
             }
             "lookup" => {
                 let name = cur.expect_ident("a lookup name", self.diags)?;
-                let outcome = if cur.eat("fails").is_some() {
-                    LookupOutcome::Fails
-                } else if cur.eat("not_found").is_some() {
-                    LookupOutcome::NotFound
-                } else {
-                    LookupOutcome::Fields(cur.list(self.diags, |c, d| {
-                        let f = c.expect_ident("a field name (or `fails`, `not_found`)", d)?;
-                        let v = c.expect_text("the field's value in quotes", d)?;
-                        Ok((f, v))
-                    })?)
-                };
-                t.lookups.push(TestLookup { name, outcome });
+                let mut outcomes = vec![self.lookup_outcome(cur)?];
+                while cur.eat("then").is_some() {
+                    outcomes.push(self.lookup_outcome(cur)?);
+                }
+                t.lookups.push(TestLookup { name, outcomes });
             }
             "earlier" => {
                 let agent = cur.expect_ident("the agent the caller spoke to", self.diags)?;

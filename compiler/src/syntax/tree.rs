@@ -76,7 +76,23 @@ pub struct Block {
 pub fn parse(file: FileId, text: &str, diags: &mut Diagnostics) -> Vec<Line> {
     let prepared = match prepare(text) {
         Ok(t) => t,
-        Err(deep) => {
+        Err(Unprepared::UnclosedComment(start)) => {
+            // Everything after it would be comment: one precise report instead of blocks that
+            // seem never closed.
+            diags.push(
+                Diagnostic::new(
+                    codes::UNCLOSED_COMMENT,
+                    Span::new(file, start, start + 2),
+                    "this comment is never closed",
+                    "this `/*` has no matching `*/`",
+                )
+                .help(
+                    "end the comment with `*/`, or use `//` for a comment to the end of the line",
+                ),
+            );
+            return Vec::new();
+        }
+        Err(Unprepared::TooDeep(deep)) => {
             diags.push(
                 Diagnostic::new(
                     codes::TOO_DEEP,
@@ -133,11 +149,20 @@ pub fn parse(file: FileId, text: &str, diags: &mut Diagnostics) -> Vec<Line> {
     lines
 }
 
+/// Why a text cannot be given to the grammar (the byte offset of the culprit).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Unprepared {
+    /// The first `{` nested deeper than [`MAX_DEPTH`].
+    TooDeep(usize),
+    /// A `/*` whose `*/` never comes.
+    UnclosedComment(usize),
+}
+
 /// Prepares a text for the grammar in one pass: comments (`//` to the end of the line, `/* */`)
 /// become spaces, so every byte offset stays the same and the grammar never sees them (pest
 /// matching comment text character by character was most of the parse time); and nesting
-/// deeper than [`MAX_DEPTH`] is refused (`Err` with the offset of the first too-deep `{`).
-pub fn prepare(text: &str) -> Result<Cow<'_, str>, usize> {
+/// deeper than [`MAX_DEPTH`] is refused, and so is a `/*` without its `*/`.
+pub fn prepare(text: &str) -> Result<Cow<'_, str>, Unprepared> {
     let bytes = text.as_bytes();
     let mut blank: Vec<(usize, usize)> = Vec::new();
     let (mut depth, mut i) = (0usize, 0usize);
@@ -163,14 +188,17 @@ pub fn prepare(text: &str) -> Result<Cow<'_, str>, usize> {
                 while i < bytes.len() && !(bytes[i] == b'*' && bytes.get(i + 1) == Some(&b'/')) {
                     i += 1;
                 }
-                i = (i + 2).min(bytes.len());
+                if i >= bytes.len() {
+                    return Err(Unprepared::UnclosedComment(start));
+                }
+                i += 2;
                 blank.push((start, i));
                 continue;
             }
             b'{' => {
                 depth += 1;
                 if depth > MAX_DEPTH {
-                    return Err(i);
+                    return Err(Unprepared::TooDeep(i));
                 }
             }
             b'}' => depth = depth.saturating_sub(1),
@@ -281,6 +309,22 @@ impl Builder<'_> {
             Rule::duration => (TokKind::Duration, raw.to_string()),
             Rule::number => (TokKind::Number, raw.to_string()),
             Rule::ident => (TokKind::Ident, raw.to_string()),
+            Rule::foreign_ident => {
+                // Read on as the ASCII spelling, so the rest of the flow checks as meant.
+                let ascii = ascii_name(raw);
+                self.diags.push(
+                    Diagnostic::new(
+                        codes::UNEXPECTED_CHAR,
+                        span,
+                        format!("`{raw}` is not a name: names use ASCII letters, digits and `_`"),
+                        "letters beyond ASCII",
+                    )
+                    .help(format!(
+                        "write `{ascii}`; prompts and texts in quotes may use any letters"
+                    )),
+                );
+                (TokKind::Ident, ascii)
+            }
             Rule::continuation => (
                 TokKind::Punct,
                 raw[..raw.find([' ', '\t', '\n', '\r', '/']).unwrap_or(raw.len())].to_string(),
@@ -364,6 +408,55 @@ impl Builder<'_> {
         }
         out
     }
+}
+
+/// The ASCII spelling of a name written with other letters: `böse_gruppe` → `boese_gruppe`.
+fn ascii_name(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    for c in name.chars() {
+        if c.is_ascii() {
+            out.push(c);
+            continue;
+        }
+        let s = match c {
+            'ä' | 'æ' => "ae",
+            'ö' | 'ø' | 'œ' => "oe",
+            'ü' => "ue",
+            'Ä' | 'Æ' => "Ae",
+            'Ö' | 'Ø' | 'Œ' => "Oe",
+            'Ü' => "Ue",
+            'ß' => "ss",
+            'å' => "aa",
+            'Å' => "Aa",
+            'à' | 'á' | 'â' | 'ã' | 'ā' | 'ą' => "a",
+            'è' | 'é' | 'ê' | 'ë' | 'ē' | 'ę' | 'ě' => "e",
+            'ì' | 'í' | 'î' | 'ï' | 'ī' | 'ı' => "i",
+            'ò' | 'ó' | 'ô' | 'õ' | 'ō' | 'ő' => "o",
+            'ù' | 'ú' | 'û' | 'ū' | 'ů' | 'ű' => "u",
+            'ý' | 'ÿ' => "y",
+            'ñ' | 'ń' | 'ň' => "n",
+            'ç' | 'č' | 'ć' => "c",
+            'š' | 'ś' | 'ş' => "s",
+            'ž' | 'ź' | 'ż' => "z",
+            'ł' => "l",
+            'ř' => "r",
+            'ğ' => "g",
+            'ď' => "d",
+            'ť' => "t",
+            'À' | 'Á' | 'Â' | 'Ã' | 'Ā' => "A",
+            'È' | 'É' | 'Ê' | 'Ë' => "E",
+            'Ì' | 'Í' | 'Î' | 'Ï' => "I",
+            'Ò' | 'Ó' | 'Ô' | 'Õ' => "O",
+            'Ù' | 'Ú' | 'Û' => "U",
+            'Ñ' => "N",
+            'Ç' | 'Č' => "C",
+            'Š' => "S",
+            'Ž' => "Z",
+            _ => "_",
+        };
+        out.push_str(s);
+    }
+    out
 }
 
 fn char_help(c: char) -> String {

@@ -16,7 +16,7 @@ use crate::acd::{AgentId, CallId};
 use crate::vm::{Call, Effect, End, Event, KeysFor, Machine, Step, Trace, World};
 use callflow_compiler::bytecode::{Pc, Program, Stat};
 use jiff::Timestamp;
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 
 /// Callers parked in queues at the start get call ids from here on.
 const PARKED: CallId = 1 << 40;
@@ -156,6 +156,8 @@ pub struct Sim<'a, 'p> {
     runs: Vec<Run>,
     start: i64,
     until: i64,
+    /// How often each lookup was asked so far (which scripted answer comes next).
+    asked: HashMap<String, usize>,
 }
 
 fn ms(t: Timestamp) -> i64 {
@@ -238,6 +240,7 @@ impl<'a, 'p> Sim<'a, 'p> {
             runs,
             start,
             until,
+            asked: HashMap::new(),
         };
         sim.set_up()?;
         Ok(sim)
@@ -678,7 +681,14 @@ impl<'a, 'p> Sim<'a, 'p> {
             }
             Effect::Lookup { lookup, url, .. } => {
                 self.effect_line(i, format!("lookup `{lookup}`: GET {url}"));
-                let (text, event) = match self.s.lookups.get(lookup) {
+                let n = self.asked.entry(lookup.to_string()).or_insert(0);
+                let script = self
+                    .s
+                    .lookups
+                    .get(lookup)
+                    .and_then(|list| list.get((*n).min(list.len().saturating_sub(1))));
+                *n += 1;
+                let (text, event) = match script {
                     Some(LookupScript::Fields(f)) => {
                         let shown: Vec<String> =
                             f.iter().map(|(k, v)| format!("{k}={v:?}")).collect();
