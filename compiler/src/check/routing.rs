@@ -176,6 +176,9 @@ fn required_skills(cx: &Cx, g: &Group, require: &[Skill], diags: &mut Diagnostic
 
 pub fn route(cx: &Cx, file: FileId, r: &Route, diags: &mut Diagnostics) {
     dead_handlers(r, diags);
+    if let Some(q) = &r.queue {
+        queue_values(q, diags);
+    }
     let Some(id) = cx
         .globals
         .resolve(&r.group, DefKind::Group, file, cx.project, diags)
@@ -425,5 +428,40 @@ fn dead_handlers(r: &Route, diags: &mut Diagnostics) {
             Diagnostic::new(codes::UNREACHABLE, h.event.span, format!("this `{}` handler never runs", h.event.name), why)
                 .help("remove it; with a queue, `no_answer` only serves a `max_wait` without `=>`, and `busy` a `max_length` without `=>`"),
         );
+    }
+}
+
+/// The shortest period between two announcements to the same caller.
+const MIN_ANNOUNCE_MS: u64 = 10_000;
+
+/// Values a queue can never serve with: room for nobody, announcements back to back.
+fn queue_values(q: &crate::ast::Queue, diags: &mut Diagnostics) {
+    if let Some((n, _)) = &q.max_length {
+        if n.value == 0 {
+            diags.push(
+                Diagnostic::new(
+                    codes::BAD_VALUE,
+                    n.span,
+                    "a queue with `max_length 0` admits nobody",
+                    "no caller ever waits",
+                )
+                .help("give the number of callers who may wait (`max_length 10`), or remove the queue to send callers to the route's `busy` at once"),
+            );
+        }
+    }
+    for a in &q.announcements {
+        if let Some(every) = &a.every {
+            if every.millis < MIN_ANNOUNCE_MS {
+                diags.push(
+                    Diagnostic::new(
+                        codes::BAD_VALUE,
+                        every.span,
+                        "announcements repeat at most every 10 seconds",
+                        "too often: the caller would hear nothing else",
+                    )
+                    .help("announce every 30s to 2m, as queues usually do"),
+                );
+            }
+        }
     }
 }

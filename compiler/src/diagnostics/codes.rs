@@ -105,6 +105,7 @@ codes! {
     MISSING_TIME_ZONE = "CF0508", Error, "flow checks the time but has no time zone";
     INVERTED_RANGE = "CF0509", Error, "date range ends before it starts";
     DUPLICATE_DATE = "CF0510", Warning, "date listed twice";
+    WRAPPED_DAYS = "CF0511", Warning, "weekday range runs over the weekend";
     // CF06xx: routing and queues
     NO_FALLBACK = "CF0601", Warning, "route has no fallback when nobody answers";
     PRIORITY_WITHOUT_TIERS = "CF0602", Error, "`priority` strategy without tiers";

@@ -45,6 +45,29 @@ fn weekday(name: &str) -> Option<Weekday> {
 }
 
 impl Parser<'_> {
+    /// CF0511: a weekday range from a working day that wraps over the weekend.
+    fn wrapped_days(&mut self, from: &Ident, to: &Ident, days: &[Weekday]) {
+        let names: Vec<&str> = days.iter().map(|d| d.name()).collect();
+        let (f, t) = (names[0], names[names.len() - 1]);
+        let second = if t == "mon" {
+            "mon".to_string()
+        } else {
+            format!("mon-{t}")
+        };
+        self.diags.push(
+            Diagnostic::new(
+                codes::WRAPPED_DAYS,
+                from.span.to(to.span),
+                format!("`{f}-{t}` runs over the weekend: {}", names.join(", ")),
+                format!("{} days, through the weekend", days.len()),
+            )
+            .help(format!(
+                "for {t} to {f} write `{t}-{f}`; to keep these days without this warning, write \
+                 them in week order: `{f}-sun, {second}`"
+            )),
+        );
+    }
+
     fn weekday(&mut self, cur: &mut Cursor) -> PResult<(Weekday, Ident)> {
         let id = cur.expect_ident("a weekday such as `mon`", self.diags)?;
         match weekday(&id.name) {
@@ -145,13 +168,19 @@ impl Parser<'_> {
                 days.extend(range.map(Weekday));
             }
             Some(t) if t.kind == TokKind::Ident => loop {
-                let (from, _) = self.weekday(&mut cur)?;
+                let (from, from_id) = self.weekday(&mut cur)?;
                 if cur.eat_punct("-").is_some() {
                     let (to, to_id) = self.weekday(&mut cur)?;
                     if to < from {
                         // `sat-mon` wraps around the week end.
-                        days.extend((from.0..7).chain(0..=to.0).map(Weekday));
-                        let _ = to_id;
+                        let wrapped: Vec<Weekday> =
+                            (from.0..7).chain(0..=to.0).map(Weekday).collect();
+                        // Starting on a working day (`fri-mon`), the admin more likely meant
+                        // the range the other way round (`mon-fri`).
+                        if from.0 <= 4 {
+                            self.wrapped_days(&from_id, &to_id, &wrapped);
+                        }
+                        days.extend(wrapped);
                     } else {
                         days.extend((from.0..=to.0).map(Weekday));
                     }

@@ -200,6 +200,20 @@ impl<'a> Cursor<'a> {
         match self.peek_tok() {
             Some(t) if t.kind == TokKind::Duration => {
                 self.pos += 1;
+                if let Some(unit) = unit_out_of_order(&t.text) {
+                    diags.push(
+                        Diagnostic::new(
+                            codes::BAD_LITERAL,
+                            t.span,
+                            format!("`{}` gives the unit `{unit}` twice or out of order", t.text),
+                            "probably a typo",
+                        )
+                        .help(
+                            "write each unit once, the largest first: `1h30m`, `2m30s`, `1s500ms`",
+                        ),
+                    );
+                    return Err(Reported);
+                }
                 match parse_duration(&t.text) {
                     Some(millis) => Ok(Duration {
                         millis,
@@ -337,6 +351,36 @@ impl<'a> Cursor<'a> {
     }
 }
 
+/// The first unit of a duration that repeats or comes after a smaller one (`10m10m`, `30s1m`).
+pub fn unit_out_of_order(s: &str) -> Option<&str> {
+    let mut last = u8::MAX;
+    let mut rest = s;
+    while !rest.is_empty() {
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        rest = &rest[digits..];
+        let len = if rest.starts_with("ms") {
+            2
+        } else {
+            1.min(rest.len())
+        };
+        let (unit, after) = rest.split_at(len);
+        let rank = match unit {
+            "d" => 4,
+            "h" => 3,
+            "m" => 2,
+            "s" => 1,
+            "ms" => 0,
+            _ => return None,
+        };
+        if rank >= last {
+            return Some(unit);
+        }
+        last = rank;
+        rest = after;
+    }
+    None
+}
+
 /// `1h30m`, `45s`, `500ms`, `2d` → milliseconds; `None` on overflow.
 pub fn parse_duration(s: &str) -> Option<u64> {
     let mut total: u64 = 0;
@@ -378,5 +422,10 @@ mod tests {
         assert_eq!(parse_duration("2d"), Some(172_800_000));
         assert_eq!(parse_duration("99999999999999999999s"), None);
         assert_eq!(parse_duration("31d"), None);
+        assert_eq!(super::unit_out_of_order("1h30m"), None);
+        assert_eq!(super::unit_out_of_order("1s500ms"), None);
+        assert_eq!(super::unit_out_of_order("10m10m"), Some("m"));
+        assert_eq!(super::unit_out_of_order("30s1m"), Some("m"));
+        assert_eq!(super::unit_out_of_order("500ms1s"), Some("s"));
     }
 }

@@ -312,7 +312,14 @@ impl Parser<'_> {
                     g.members.extend(list);
                 }
                 "strategy" => {
-                    let s = cur.expect_ident("a strategy such as `sequential`", p.diags)?;
+                    let mut s = cur.expect_ident("a strategy such as `sequential`", p.diags)?;
+                    // `longest-idle` (other products' spelling): one word, so that the check
+                    // can say what it is called here instead of tripping over the `-`.
+                    while cur.eat_punct("-").is_some() {
+                        let more = cur.expect_ident("the rest of the strategy's name", p.diags)?;
+                        s.name = format!("{}-{}", s.name, more.name);
+                        s.span = s.span.to(more.span);
+                    }
                     if seen.first(&kw, p.diags) {
                         g.strategy = Some(s);
                     }
