@@ -26,6 +26,7 @@ flow ivr {
         retries 1
         "1" => play "one"
         "2" => transfer "+49 30 2555 5000"
+        "3" => play "three"
         "3XX" => play "extension"
         invalid => play "invalid"
         timeout => play "nothing"
@@ -205,6 +206,35 @@ fn a_whole_ivr_call_with_keys_by_info() {
     assert_eq!(r["outcome"], "the flow hung up");
     assert!(r["path"].as_array().unwrap().len() >= 3, "{r}");
     assert_eq!(h.uas.calls(), 0);
+}
+
+#[test]
+fn a_key_that_starts_a_longer_one_is_taken_after_the_digit_timeout() {
+    // "3" and "3XX" in one menu (direct extension dialling): after 3 the server waits for the
+    // digit timeout (3 s by default); no further key chooses "3".
+    let mut h = H::new();
+    let tag = invite(&mut h, "200", "c9");
+    h.send(&request("ACK", "200", "c9", 1, Some(&tag), "", ""));
+    h.wait(2_500);
+    h.send(&request(
+        "INFO",
+        "200",
+        "c9",
+        2,
+        Some(&tag),
+        "Content-Type: application/dtmf-relay\r\n",
+        &info("3"),
+    ));
+    h.wait(2_900);
+    assert!(h.records.is_empty(), "still waiting for a further key");
+    // The digit timeout passes; "three" plays (2 s), then the flow hangs up.
+    h.wait(2_300);
+    let r = h.records.last().expect("the call ended");
+    assert_eq!(
+        r["prompts"],
+        serde_json::json!(["welcome", "main", "three"]),
+        "{r}"
+    );
 }
 
 #[test]

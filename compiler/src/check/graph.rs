@@ -6,7 +6,7 @@
 
 use super::Cx;
 use super::flow::FlowChecked;
-use crate::ast::{Body, Flow, ProcKind, Stmt, StmtKind};
+use crate::ast::{Body, Flow, Ident, ProcKind, Stmt, StmtKind};
 use crate::diagnostics::{Diagnostic, Diagnostics, codes};
 use crate::source::Span;
 
@@ -370,16 +370,20 @@ fn ends(g: &Graph, b: &Body, what: &str, diags: &mut Diagnostics) {
 }
 
 /// Effect status of paths that have not waited for the caller: bit 0 = did nothing audible
-/// yet, bit 1 = played, rang or looked something up.
+/// yet, bit 1 = played, rang or looked something up; bit 2 (with bit 1) = went through a menu
+/// without a key pressed (its `timeout` and `exhausted` handlers: silence is no input).
 type Status = u8;
 const PURE: Status = 1;
 const EFFECT: Status = 2;
+const SILENT: Status = 4;
 
 struct Edge {
     from: Node,
     to: Node,
     /// Reachable on a path that did nothing at all.
     pure: bool,
+    /// Reachable only by a caller who pressed nothing in a menu on the way.
+    silent: bool,
     span: Span,
 }
 
@@ -391,6 +395,39 @@ struct LoopWalk<'g, 'a> {
 }
 
 impl<'a> LoopWalk<'_, 'a> {
+    /// A menu waits for keys, but a caller who presses none goes through its `timeout` and
+    /// `exhausted` handlers, and then on after the `menu` statement (without `exhausted`, or
+    /// when its statements finish): that path has no input. Keys pressed end the walk here.
+    fn silent_menu(&mut self, from: Node, name: &Ident, st: Status, ret: &mut Status) -> Status {
+        if st == 0 {
+            return 0;
+        }
+        let Some(&i) = self.g.fc.menus.get(name.name.as_str()) else {
+            return 0;
+        };
+        let menu = &self.g.flow.menus[i];
+        let silent = EFFECT | SILENT;
+        let mut out = 0;
+        let mut exhausted = false;
+        for h in &menu.handlers {
+            match h.event.name.as_str() {
+                // After `timeout` the menu is offered again: only its jumps lead elsewhere.
+                "timeout" => {
+                    self.body(from, &h.body, silent, ret);
+                }
+                "exhausted" => {
+                    exhausted = true;
+                    out |= self.body(from, &h.body, silent, ret);
+                }
+                _ => {}
+            }
+        }
+        if !exhausted {
+            out |= silent;
+        }
+        out
+    }
+
     fn body(&mut self, from: Node, b: &'a Body, mut st: Status, ret: &mut Status) -> Status {
         for s in &b.stmts {
             if st == 0 {
@@ -402,9 +439,10 @@ impl<'a> LoopWalk<'_, 'a> {
     }
 
     fn stmt(&mut self, from: Node, s: &'a Stmt, st: Status, ret: &mut Status) -> Status {
-        let effect = if st != 0 { EFFECT } else { 0 };
+        let effect = if st != 0 { EFFECT | (st & SILENT) } else { 0 };
         match &s.kind {
-            StmtKind::Menu(_) | StmtKind::Collect(_) | StmtKind::Ask(_) => 0,
+            StmtKind::Menu(n) => self.silent_menu(from, n, st, ret),
+            StmtKind::Collect(_) | StmtKind::Ask(_) => 0,
             StmtKind::Hangup
             | StmtKind::Transfer(_)
             | StmtKind::Voicemail { .. }
@@ -421,6 +459,7 @@ impl<'a> LoopWalk<'_, 'a> {
                         from,
                         to: Node::Proc(i),
                         pure: st & PURE != 0,
+                        silent: st & SILENT != 0,
                         span: s.span,
                     });
                 }
@@ -434,6 +473,7 @@ impl<'a> LoopWalk<'_, 'a> {
                     from,
                     to: Node::Proc(i),
                     pure: st & PURE != 0,
+                    silent: st & SILENT != 0,
                     span: s.span,
                 });
                 let r = self.returns[i];
@@ -442,7 +482,7 @@ impl<'a> LoopWalk<'_, 'a> {
                     out |= r;
                 }
                 if st & EFFECT != 0 && r != 0 {
-                    out |= EFFECT;
+                    out |= EFFECT | (st & SILENT);
                 }
                 out
             }
@@ -612,6 +652,19 @@ fn loops(g: &Graph, diags: &mut Diagnostics) {
                     format!("loops through {list} without playing, ringing or asking anything"),
                 )
                 .help("the call would be ended by the step limit; add a `menu`, `collect` or an end (`hangup`) to the loop")
+            } else if w
+                .edges
+                .iter()
+                .any(|e| e.silent && comp.contains(&id(e.from)) && comp.contains(&id(e.to)))
+            {
+                // The loop passes a menu, but only a caller who presses nothing goes round it.
+                Diagnostic::new(
+                    codes::LOOP_WITHOUT_INPUT,
+                    edge.span,
+                    "a caller who presses nothing goes round this loop forever",
+                    format!("loops through {list} by a menu's `timeout` or `exhausted` path"),
+                )
+                .help("silence is no answer: end the silent path (`exhausted => voicemail BOX`, `transfer` or `hangup`)")
             } else {
                 Diagnostic::new(
                     codes::LOOP_WITHOUT_INPUT,

@@ -1,5 +1,7 @@
 //! Menu keys and number patterns: each key is valid, no key is given twice, and no key hides
-//! another (`"1"` is taken as soon as it is pressed, so `"12"` could never be dialled).
+//! another (a pattern covered by an earlier one; with `digit_timeout 0s`, a key that starts a
+//! longer one). With a digit timeout, `"1"` and `"12"` live side by side: `1` alone is taken
+//! when no further key comes in time.
 
 use crate::ast::{Menu, Text};
 use crate::diagnostics::{Diagnostic, Diagnostics, codes};
@@ -90,7 +92,11 @@ pub fn menu(m: &Menu, diags: &mut Diagnostics) {
             } else {
                 (pj, pi, tj, ti)
             };
-            if short.elems.len() < long.elems.len() && short.overlaps_prefix_of(long) {
+            // A key that starts a longer one is chosen when no further key comes within the
+            // digit timeout (direct extension dialling: "2" and "2XX"); only a menu that does
+            // not wait between keys can never tell them apart.
+            let waits = m.digit_timeout.is_none_or(|d| d.millis > 0);
+            if !waits && short.elems.len() < long.elems.len() && short.overlaps_prefix_of(long) {
                 diags.push(
                     Diagnostic::new(
                         codes::SHADOWED_KEY,
@@ -101,9 +107,9 @@ pub fn menu(m: &Menu, diags: &mut Diagnostics) {
                         ),
                         format!("its first keys are taken by \"{}\"", tshort.value),
                     )
-                    .label(tshort.span, "this key is taken as soon as it is pressed")
+                    .label(tshort.span, "with `digit_timeout 0s` this key is taken as soon as it is pressed")
                     .help(
-                        "give the keys the same length (\"11\", \"12\") or start them differently",
+                        "give the menu a digit timeout (`digit_timeout 2s`: then the shorter key is chosen when no further key comes), give the keys the same length, or start them differently",
                     ),
                 );
                 break;
