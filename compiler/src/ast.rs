@@ -226,10 +226,22 @@ pub struct Menu {
     pub repeat_prompt: Option<Text>,
     pub timeout: Option<Duration>,
     pub digit_timeout: Option<Duration>,
+    /// `retries N`: the tries after a wrong key and after silence alike.
     pub retries: Option<Count>,
+    /// `retries invalid N|unlimited` (and plain `retries unlimited`): after wrong keys.
+    pub retries_invalid: Option<Retries>,
+    /// `retries timeout N|unlimited` (and plain `retries unlimited`): after silence.
+    pub retries_timeout: Option<Retries>,
     pub arms: Vec<KeyArm>,
     pub handlers: Vec<Handler>,
     pub span: Span,
+}
+
+/// How often a menu is offered again after one kind of failed try.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Retries {
+    Times(Count),
+    Unlimited(Span),
 }
 
 #[derive(Clone, Debug)]

@@ -386,7 +386,13 @@ pub struct MenuInfo {
     pub repeat_prompt: Option<u32>,
     pub timeout_ms: u64,
     pub digit_timeout_ms: u64,
+    /// How often the menu is offered again after a wrong key (`u32::MAX`: without limit).
     pub retries: u32,
+    /// How often it is offered again after no key at all (`u32::MAX`: without limit).
+    pub timeout_retries: u32,
+    /// Whether wrong keys and silence are counted apart (`retries invalid`/`timeout` given);
+    /// otherwise every failed try counts against `retries`.
+    pub counted_apart: bool,
     /// Longest key, in digits (how many to collect at most).
     pub max_len: u32,
     /// Exact keys sorted by key text (binary search), then patterns in written order.

@@ -592,7 +592,9 @@ impl<'c> Lower<'c> {
                 repeat_prompt,
                 timeout_ms: m.timeout.map_or(MENU_TIMEOUT_MS, |d| d.millis),
                 digit_timeout_ms: m.digit_timeout.map_or(DIGIT_TIMEOUT_MS, |d| d.millis),
-                retries: m.retries.map_or(DEFAULT_RETRIES, |r| r.value),
+                retries: retries(m.retries_invalid, m.retries),
+                timeout_retries: retries(m.retries_timeout, m.retries),
+                counted_apart: m.retries_invalid.is_some() || m.retries_timeout.is_some(),
                 max_len: 1,
                 keys: Vec::new(),
                 patterns: Vec::new(),
@@ -1277,6 +1279,16 @@ fn needed_consent(st: &FlowState, spec: &crate::ast::RecordSpec) -> u16 {
             .copied()
             .unwrap_or(bytecode::ANY_CONSENT),
         None => bytecode::ANY_CONSENT,
+    }
+}
+
+/// A menu's limit for one kind of failed try: its own setting, else `retries N`, else the
+/// default; `unlimited` is `u32::MAX`.
+fn retries(own: Option<crate::ast::Retries>, both: Option<crate::ast::Count>) -> u32 {
+    match own {
+        Some(crate::ast::Retries::Times(n)) => n.value,
+        Some(crate::ast::Retries::Unlimited(_)) => u32::MAX,
+        None => both.map_or(DEFAULT_RETRIES, |r| r.value),
     }
 }
 

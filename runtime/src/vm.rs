@@ -273,6 +273,8 @@ struct Frame {
     ret: Pc,
     id: u16,
     kind: FrameKind,
+    /// Failed tries since the menu or collect was last offered fresh (for a menu that counts
+    /// wrong keys and silence apart: the wrong keys).
     tries: u8,
 }
 
@@ -325,6 +327,14 @@ pub struct Call {
     effect: EffectId,
     /// Keys pressed during a prompt that did not ask for keys, for the next prompt that does.
     typeahead: Box<str>,
+    /// The open menu's tries that ended in silence, for a menu that counts them apart from
+    /// wrong keys (only the innermost menu's count is ever live: entering or offering a menu
+    /// afresh resets it).
+    #[serde(default)]
+    silences: u8,
+    /// Whether the menu's last try ended in silence (which count its retry goes to).
+    #[serde(default)]
+    silent: bool,
 }
 
 impl Call {
@@ -449,6 +459,8 @@ impl Machine {
             program: self.checksum as u32,
             effect: 0,
             typeahead: "".into(),
+            silences: 0,
+            silent: false,
         }
     }
 

@@ -92,6 +92,64 @@ fn menu_keys_patterns_and_continuing_after_the_menu() {
     assert_eq!(o.end, SimEnd::Vm(End::Transferred("215".into())));
 }
 
+const RETRIES: &str = r#"
+flow f {
+    numbers "200"
+    start {
+        menu m
+        hangup
+    }
+    menu m {
+        prompt "m"
+        timeout 5s
+        RETRIES
+        "1" => play "one"
+        invalid => play "bad"
+        timeout => play "silence"
+        exhausted => play "gave-up"
+    }
+}
+"#;
+
+/// What a caller hears in the menu above with `retries` settings and keys.
+fn retries_heard(settings: &str, typed: &[&str]) -> Vec<String> {
+    let flow = RETRIES.replace("RETRIES", settings);
+    let o = sim(&flow, "200", "2026-01-07T10:00", |s| {
+        s.call().keys = keys(typed)
+    });
+    o.played.into_iter().filter(|p| p != "m").collect()
+}
+
+#[test]
+fn wrong_keys_and_silence_are_counted_apart_once_either_is_given() {
+    // Three silences are allowed (4 offers), then 1 works.
+    assert_eq!(
+        retries_heard("retries invalid 1; retries timeout 3", &["", "", "", "1"]),
+        vec!["silence", "silence", "silence", "one"]
+    );
+    // The second wrong key uses up `retries invalid 1`, whatever silences came between.
+    assert_eq!(
+        retries_heard("retries invalid 1; retries timeout 3", &["", "9", "", "9"]),
+        vec!["silence", "bad", "silence", "bad", "gave-up"]
+    );
+    // The kind not given keeps `retries N`: here 1 silence retry.
+    assert_eq!(
+        retries_heard("retries 1; retries invalid 5", &["9", "", "9", ""]),
+        vec!["bad", "silence", "bad", "silence", "gave-up"]
+    );
+    // Unlimited: ten silences, then the key.
+    let mut typed = vec![""; 10];
+    typed.push("1");
+    let heard = retries_heard("retries unlimited", &typed);
+    assert_eq!(heard.len(), 11, "{heard:?}");
+    assert_eq!(heard.last().map(String::as_str), Some("one"));
+    // Plain `retries 2` counts every failed try together, as before: the third gives up.
+    assert_eq!(
+        retries_heard("retries 2", &["", "9", ""]),
+        vec!["silence", "bad", "silence", "gave-up"]
+    );
+}
+
 #[test]
 fn menu_invalid_timeout_retries_and_exhausted() {
     // A wrong key, then nothing: both handlers run, the second offer uses the repeat prompt,

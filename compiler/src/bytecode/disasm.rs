@@ -341,7 +341,15 @@ fn tables(p: &Program, o: &mut String) {
                 .map_or(String::new(), |r| format!(" (repeat {:?})", pr(r))),
             m.timeout_ms,
             m.digit_timeout_ms,
-            m.retries,
+            if m.counted_apart {
+                format!(
+                    "{} invalid / {} timeout",
+                    limit(m.retries),
+                    limit(m.timeout_retries)
+                )
+            } else {
+                limit(m.retries)
+            },
             m.max_len,
             keys.join(" "),
             m.patterns
@@ -467,5 +475,14 @@ fn tables(p: &Program, o: &mut String) {
             super::CALENDAR_YEARS.1,
             first.join(" ")
         );
+    }
+}
+
+/// A retry limit as written: a number, or `unlimited`.
+fn limit(n: u32) -> String {
+    if n == u32::MAX {
+        "unlimited".into()
+    } else {
+        n.to_string()
     }
 }

@@ -303,6 +303,8 @@ impl Parser<'_> {
             timeout: None,
             digit_timeout: None,
             retries: None,
+            retries_invalid: None,
+            retries_timeout: None,
             arms: Vec::new(),
             handlers: Vec::new(),
             span: kw.span.to(block.span),
@@ -364,6 +366,7 @@ impl Parser<'_> {
                             timeout: &mut m.timeout,
                             digit_timeout: &mut m.digit_timeout,
                             retries: &mut m.retries,
+                            split_retries: Some((&mut m.retries_invalid, &mut m.retries_timeout)),
                             min_len: None,
                             max_len: None,
                             terminator: None,
@@ -417,6 +420,39 @@ impl Parser<'_> {
                 }
             }
             "retries" => {
+                if let Some((invalid, timeout)) = s.split_retries.as_mut() {
+                    // `retries [invalid|timeout] (N | unlimited)`, each kind counted apart.
+                    let kind = cur
+                        .eat("invalid")
+                        .map(|_| "invalid")
+                        .or_else(|| cur.eat("timeout").map(|_| "timeout"));
+                    let value = match cur.eat("unlimited") {
+                        Some(span) => crate::ast::Retries::Unlimited(span),
+                        None => crate::ast::Retries::Times(cur.expect_number_max(
+                            "how many times to ask again, such as `3` (or `unlimited`)",
+                            20,
+                            d,
+                        )?),
+                    };
+                    let key = Ident {
+                        name: format!("retries {}", kind.unwrap_or(""))
+                            .trim_end()
+                            .to_string(),
+                        span: kw.span,
+                    };
+                    if seen.first(&key, d) {
+                        match (kind, value) {
+                            (Some("invalid"), v) => **invalid = Some(v),
+                            (Some(_), v) => **timeout = Some(v),
+                            (None, crate::ast::Retries::Times(n)) => *s.retries = Some(n),
+                            (None, v) => {
+                                **invalid = Some(v);
+                                **timeout = Some(v);
+                            }
+                        }
+                    }
+                    return Ok(());
+                }
                 let n = cur.expect_number_max("how many times to ask again, such as `3`", 20, d)?;
                 if seen.first(kw, d) {
                     *s.retries = Some(n);
@@ -516,6 +552,7 @@ impl Parser<'_> {
                             timeout: &mut c.timeout,
                             digit_timeout: &mut c.digit_timeout,
                             retries: &mut c.retries,
+                            split_retries: None,
                             min_len: Some(&mut min_len),
                             max_len: Some(&mut max_len),
                             terminator: Some(&mut terminator),
@@ -829,6 +866,11 @@ struct DigitSettings<'a> {
     timeout: &'a mut Option<crate::ast::Duration>,
     digit_timeout: &'a mut Option<crate::ast::Duration>,
     retries: &'a mut Option<crate::ast::Count>,
+    /// A menu's `retries invalid ...` / `retries timeout ...` (and `retries unlimited`).
+    split_retries: Option<(
+        &'a mut Option<crate::ast::Retries>,
+        &'a mut Option<crate::ast::Retries>,
+    )>,
     min_len: Option<&'a mut Option<crate::ast::Count>>,
     max_len: Option<&'a mut Option<crate::ast::Count>>,
     terminator: Option<&'a mut Option<crate::ast::Text>>,

@@ -68,6 +68,8 @@ impl Machine {
             }
             (Pending::Menu(m), Event::Keys(d)) => {
                 let info = &p.menus[m as usize];
+                // Which counter a retry counts in: silence and wrong keys have their own.
+                call.silent = d.is_empty();
                 let target = if d.is_empty() {
                     note(trace, pc, || "no key pressed before the timeout".into());
                     info.timeout
@@ -293,6 +295,7 @@ impl Machine {
     }
 
     /// After a wrong or missing key: offer the menu again, or give up (`exhausted`, else leave).
+    /// Wrong keys and silence are counted apart, each against its own limit.
     pub(super) fn menu_retry<T: Trace + ?Sized>(
         &self,
         call: &mut Call,
@@ -300,7 +303,31 @@ impl Machine {
         trace: &mut T,
     ) -> Result<Pc, VmError> {
         let info = &self.program.menus[m as usize];
-        if self.another_try(call, FrameKind::Menu, info.retries, trace)? {
+        self.top(call, FrameKind::Menu)?;
+        let silent = call.silent;
+        call.silences = call
+            .silences
+            .saturating_add(u8::from(silent && info.counted_apart));
+        let silences = call.silences;
+        let f = &mut call.frames[call.depth as usize - 1];
+        let (count, limit, what) = if silent && info.counted_apart {
+            (silences, info.timeout_retries, " without a key")
+        } else {
+            f.tries = f.tries.saturating_add(1);
+            let what = if info.counted_apart {
+                " with a wrong key"
+            } else {
+                ""
+            };
+            (f.tries, info.retries, what)
+        };
+        let again = u32::from(count) <= limit;
+        note(trace, call.pc, || match (again, limit) {
+            (true, u32::MAX) => format!("offering the menu again ({count} tries{what}, no limit)"),
+            (true, _) => format!("offering the menu again ({count} of {limit} retries{what})"),
+            (false, _) => format!("no valid choice after {count} tries{what}"),
+        });
+        if again {
             return Ok(info.wait);
         }
         match info.exhausted {

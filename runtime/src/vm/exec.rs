@@ -341,7 +341,7 @@ impl Machine {
                         ret: pc + 1,
                         id: 0,
                         kind: FrameKind::Sub,
-                        tries: 0,
+                        ..Frame::default()
                     },
                 )?;
                 return Ok(Flow::Jump(t));
@@ -406,6 +406,7 @@ impl Machine {
                 {
                     call.depth = (open + i + 1) as u8;
                     call.frames[open + i].tries = 0;
+                    call.silences = 0;
                     note(trace, pc, || "this menu is already open: back to it".into());
                     return Ok(Flow::Jump(p.menus[m as usize].wait));
                 }
@@ -418,12 +419,13 @@ impl Machine {
                         tries: 0,
                     },
                 )?;
+                call.silences = 0;
                 return Ok(Flow::Jump(p.menus[m as usize].wait));
             }
             Instr::MenuWait(m) => {
                 let info = &p.menus[m as usize];
                 let f = self.top(call, FrameKind::Menu)?;
-                let prompt = if f.tries > 0 {
+                let prompt = if f.tries > 0 || call.silences > 0 {
                     info.repeat_prompt.unwrap_or(info.prompt)
                 } else {
                     info.prompt
@@ -450,6 +452,7 @@ impl Machine {
                     Ok(f) => {
                         // Back in the menu before: a fresh offer, with its full prompt.
                         call.frames[call.depth as usize - 1].tries = 0;
+                        call.silences = 0;
                         Ok(Flow::Jump(p.menus[f.id as usize].wait))
                     }
                     Err(_) => {
@@ -473,6 +476,7 @@ impl Machine {
                 }
                 let top = call.depth as usize - 1;
                 call.frames[top].tries = 0;
+                call.silences = 0;
                 return Ok(Flow::Jump(p.menus[call.frames[top].id as usize].wait));
             }
             Instr::Repeat => {
@@ -480,6 +484,7 @@ impl Machine {
                 self.leave_collects(call);
                 let f = self.top(call, FrameKind::Menu)?;
                 call.frames[call.depth as usize - 1].tries = 0;
+                call.silences = 0;
                 return Ok(Flow::Jump(p.menus[f.id as usize].wait));
             }
             Instr::CollectEnter(c) => {
@@ -489,7 +494,7 @@ impl Machine {
                         ret: 0,
                         id: c,
                         kind: FrameKind::Collect,
-                        tries: 0,
+                        ..Frame::default()
                     },
                 )?;
             }
