@@ -365,13 +365,19 @@ pub fn holidays(h: &Holidays, diags: &mut Diagnostics) {
                     );
                     continue;
                 }
+                some_years(&e.kind, e.span, diags);
                 format!("every {month}-{day}")
             }
             HolidayKind::NthWeekday {
                 nth,
                 weekday,
                 month,
-            } => format!("{nth:?} {weekday:?} {month}"),
+            } => {
+                if !some_years(&e.kind, e.span, diags) {
+                    continue;
+                }
+                format!("{nth:?} {weekday:?} {month}")
+            }
             HolidayKind::Easter { offset } => {
                 if offset.unsigned_abs() > 200 {
                     diags.push(
@@ -396,6 +402,62 @@ pub fn holidays(h: &Holidays, diags: &mut Diagnostics) {
             );
         }
     }
+}
+
+/// The years the calendar is laid out for (the VM's tables cover them).
+const YEARS: std::ops::RangeInclusive<i16> = 2000..=2099;
+
+/// A yearly rule that does not name a day every year: an error when it never does (CF0502),
+/// else a warning with how often it does (CF0512). False when it never does.
+fn some_years(kind: &HolidayKind, span: Span, diags: &mut Diagnostics) -> bool {
+    let years: Vec<i16> = YEARS
+        .filter(|&y| !calendar::dates_in_year(kind, y).is_empty())
+        .collect();
+    let all = YEARS.count();
+    if years.len() == all {
+        return true;
+    }
+    if years.is_empty() {
+        diags.push(
+            Diagnostic::new(
+                codes::NO_SUCH_DATE,
+                span,
+                "this rule names no day in any year",
+                "never happens",
+            )
+            .help(
+                "a month has four or five of each weekday: `last monday of february` always exists",
+            ),
+        );
+        return false;
+    }
+    let examples: Vec<String> = years
+        .iter()
+        .filter(|&&y| y >= 2026)
+        .take(3)
+        .map(|y| y.to_string())
+        .collect();
+    let leap_day = matches!(kind, HolidayKind::Yearly { month: 2, day: 29 });
+    diags.push(
+        Diagnostic::new(
+            codes::SOME_YEARS_ONLY,
+            span,
+            format!(
+                "this rule names a day in {} of the years 2000–2099 only{}",
+                years.len(),
+                if leap_day { " (leap years)" } else { "" }
+            ),
+            format!("happens in {}, ... — not every year", examples.join(", ")),
+        )
+        .help(if leap_day {
+            "for a day every year write `every 02-28` (or `last ... of february`); keep it if the \
+             holiday is meant for leap years only"
+        } else {
+            "for a day every year write `last WEEKDAY of MONTH`; keep it if the rule is meant for \
+             the years it happens in"
+        }),
+    );
+    true
 }
 
 /// Date ranges cover at most a year (longer ones are typos in the year) (CF0203).

@@ -106,6 +106,7 @@ codes! {
     INVERTED_RANGE = "CF0509", Error, "date range ends before it starts";
     DUPLICATE_DATE = "CF0510", Warning, "date listed twice";
     WRAPPED_DAYS = "CF0511", Warning, "weekday range runs over the weekend";
+    SOME_YEARS_ONLY = "CF0512", Warning, "yearly rule that does not happen every year";
     // CF06xx: routing and queues
     NO_FALLBACK = "CF0601", Warning, "route has no fallback when nobody answers";
     PRIORITY_WITHOUT_TIERS = "CF0602", Error, "`priority` strategy without tiers";

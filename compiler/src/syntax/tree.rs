@@ -330,6 +330,10 @@ impl Builder<'_> {
                 raw[..raw.find([' ', '\t', '\n', '\r', '/']).unwrap_or(raw.len())].to_string(),
             ),
             Rule::punct => (TokKind::Punct, raw.to_string()),
+            // Ordinals in figures (`4th thursday of november`) read as the words.
+            Rule::bad_word if ordinal(raw).is_some() => {
+                (TokKind::Ident, ordinal(raw).unwrap_or_default().to_string())
+            }
             Rule::bad_word => {
                 self.diags.push(
                     Diagnostic::new(
@@ -410,6 +414,18 @@ impl Builder<'_> {
     }
 }
 
+/// The word for an ordinal written in figures: `1st` … `5th` (any case).
+fn ordinal(raw: &str) -> Option<&'static str> {
+    match raw.to_ascii_lowercase().as_str() {
+        "1st" => Some("first"),
+        "2nd" => Some("second"),
+        "3rd" => Some("third"),
+        "4th" => Some("fourth"),
+        "5th" => Some("fifth"),
+        _ => None,
+    }
+}
+
 /// The ASCII spelling of a name written with other letters: `böse_gruppe` → `boese_gruppe`.
 fn ascii_name(name: &str) -> String {
     let mut out = String::with_capacity(name.len());
@@ -477,6 +493,29 @@ mod tests {
         let mut d = Diagnostics::default();
         let lines = parse(FileId(0), text, &mut d);
         (lines, d.list)
+    }
+
+    #[test]
+    fn ordinals_in_figures_read_as_words_and_foreign_names_as_ascii() {
+        let (lines, diags) = tree("4th thursday of november 1st 5TH");
+        let texts: Vec<&str> = lines[0]
+            .parts
+            .iter()
+            .filter_map(|p| match p {
+                Part::Tok(t) => Some(t.text.as_str()),
+                Part::Block(_) => None,
+            })
+            .collect();
+        assert_eq!(
+            texts,
+            ["fourth", "thursday", "of", "november", "first", "fifth"]
+        );
+        assert!(diags.is_empty());
+        let (lines, diags) = tree("route böse_gruppe");
+        assert_eq!(kinds(&lines[0]), [TokKind::Ident, TokKind::Ident]);
+        assert_eq!(diags.len(), 1, "one report for the name");
+        let (_, diags) = tree("6th monday");
+        assert_eq!(diags.len(), 1, "6th is no ordinal");
     }
 
     fn kinds(line: &Line) -> Vec<TokKind> {
