@@ -468,10 +468,12 @@ pub enum Nth {
 pub enum HolidayKind {
     Date(DateLit),
     Range(DateLit, DateLit),
-    /// `every 12-25`.
+    /// `every 12-25`; `every 07-04 observed`: on Friday when the day is a Saturday, on Monday
+    /// when it is a Sunday.
     Yearly {
         month: u8,
         day: u8,
+        observed: bool,
     },
     /// `fourth thursday of november`, `last monday of may`.
     NthWeekday {

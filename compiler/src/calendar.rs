@@ -55,9 +55,14 @@ pub fn dates_in_year(kind: &HolidayKind, year: i16) -> Vec<Date> {
             }
             out
         }
-        HolidayKind::Yearly { month, day } => {
-            date(i32::from(year), *month, *day).into_iter().collect()
-        }
+        HolidayKind::Yearly {
+            month,
+            day,
+            observed,
+        } => date(i32::from(year), *month, *day)
+            .map(|d| if *observed { observed_on(d) } else { d })
+            .into_iter()
+            .collect(),
         HolidayKind::NthWeekday {
             nth,
             weekday,
@@ -84,6 +89,17 @@ pub fn dates_in_year(kind: &HolidayKind, year: i16) -> Vec<Date> {
             .into_iter()
             .collect(),
     }
+}
+
+/// The working day a holiday is observed on: the Friday before a Saturday, the Monday after a
+/// Sunday (the US federal rule).
+pub fn observed_on(d: Date) -> Date {
+    let shift = match d.weekday() {
+        jiff::civil::Weekday::Saturday => -1,
+        jiff::civil::Weekday::Sunday => 1,
+        _ => 0,
+    };
+    d.checked_add(jiff::Span::new().days(shift)).unwrap_or(d)
 }
 
 /// True when `kind` names the date `d`.
@@ -128,6 +144,20 @@ mod tests {
         assert_eq!(dates_in_year(&whit_monday, 2026), vec![d(2026, 5, 25)]);
         let good_friday = HolidayKind::Easter { offset: -2 };
         assert!(names(&good_friday, d(2026, 4, 3)));
+        // Observed: Saturday → Friday, Sunday → Monday, across the new year too.
+        let observed = |month, day| HolidayKind::Yearly {
+            month,
+            day,
+            observed: true,
+        };
+        assert_eq!(dates_in_year(&observed(7, 4), 2026), vec![d(2026, 7, 3)]);
+        assert_eq!(dates_in_year(&observed(7, 4), 2027), vec![d(2027, 7, 5)]);
+        assert_eq!(dates_in_year(&observed(7, 4), 2028), vec![d(2028, 7, 4)]);
+        assert!(
+            names(&observed(1, 1), d(2021, 12, 31)),
+            "2022-01-01 is a Saturday"
+        );
+        assert!(!names(&observed(1, 1), d(2022, 1, 1)));
         let lit = |y, m, dd| crate::ast::DateLit {
             year: y,
             month: m,
@@ -137,7 +167,11 @@ mod tests {
         let range = HolidayKind::Range(lit(2026, 12, 30), lit(2027, 1, 2));
         assert!(names(&range, d(2027, 1, 1)) && !names(&range, d(2027, 1, 3)));
         assert!(names(
-            &HolidayKind::Yearly { month: 12, day: 25 },
+            &HolidayKind::Yearly {
+                month: 12,
+                day: 25,
+                observed: false,
+            },
             d(2031, 12, 25)
         ));
     }

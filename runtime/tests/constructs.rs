@@ -460,6 +460,35 @@ fn consent_accept_refuse_silence_and_withdrawal() {
 }
 
 #[test]
+fn observed_holidays_move_off_the_weekend() {
+    // A US office: Independence Day 2026 is a Saturday, observed on Friday 2026-07-03; in 2027
+    // it is a Sunday, observed on Monday 2027-07-05. (Times below are Berlin time: 16:00 is
+    // 10:00 in New York.)
+    let flow = r#"
+    hours office { mon-fri 09:00-17:00
+                   closed federal }
+    holidays federal { every 07-04 observed
+                       4th thursday of november }
+    flow f { numbers "200" timezone "America/New_York" start {
+        if open(office) { play "open" } else { play "closed" }
+        hangup } }"#;
+    let played = |local: &str| sim(flow, "200", local, |_| {}).played;
+    assert_eq!(
+        played("2026-07-03T16:00"),
+        vec!["closed"],
+        "observed Friday"
+    );
+    assert_eq!(played("2026-07-02T16:00"), vec!["open"]);
+    assert_eq!(
+        played("2027-07-05T16:00"),
+        vec!["closed"],
+        "observed Monday"
+    );
+    assert_eq!(played("2027-07-06T16:00"), vec!["open"]);
+    assert_eq!(played("2026-11-26T16:00"), vec!["closed"], "Thanksgiving");
+}
+
+#[test]
 fn business_hours_holidays_and_special_days() {
     let flow = r#"
     hours office { mon-fri 08:00-18:00

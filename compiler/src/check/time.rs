@@ -351,7 +351,11 @@ pub fn holidays(h: &Holidays, diags: &mut Diagnostics) {
                 }
                 format!("{:?}", (a.year, a.month, a.day, b.year, b.month, b.day))
             }
-            HolidayKind::Yearly { month, day } => {
+            HolidayKind::Yearly {
+                month,
+                day,
+                observed,
+            } => {
                 // Any leap year tells whether the day exists at all.
                 if calendar::date(2028, *month, *day).is_none() {
                     diags.push(
@@ -366,7 +370,10 @@ pub fn holidays(h: &Holidays, diags: &mut Diagnostics) {
                     continue;
                 }
                 some_years(&e.kind, e.span, diags);
-                format!("every {month}-{day}")
+                format!(
+                    "every {month}-{day}{}",
+                    if *observed { " observed" } else { "" }
+                )
             }
             HolidayKind::NthWeekday {
                 nth,
@@ -437,7 +444,14 @@ fn some_years(kind: &HolidayKind, span: Span, diags: &mut Diagnostics) -> bool {
         .take(3)
         .map(|y| y.to_string())
         .collect();
-    let leap_day = matches!(kind, HolidayKind::Yearly { month: 2, day: 29 });
+    let leap_day = matches!(
+        kind,
+        HolidayKind::Yearly {
+            month: 2,
+            day: 29,
+            ..
+        }
+    );
     diags.push(
         Diagnostic::new(
             codes::SOME_YEARS_ONLY,

@@ -235,6 +235,7 @@ impl Parser<'_> {
                     HolidayKind::Yearly {
                         month: t.text[0..2].parse().unwrap_or(0),
                         day: t.text[3..5].parse().unwrap_or(0),
+                        observed: cur.eat("observed").is_some(),
                     }
                 }
                 _ => {
