@@ -190,6 +190,11 @@ pub enum StmtKind {
     Ask(Ident),
     Record(RecordSpec),
     StopRecording,
+    /// `answer`: connect the call now (it is answered by the first statement that needs it
+    /// anyway).
+    Answer,
+    /// `wait 2s`: nothing for a while (ringing, if the call is not answered yet).
+    Wait(Duration),
     Hangup,
     Back,
     Top,

@@ -176,6 +176,10 @@ pub enum Instr {
     /// says; [`ANY_CONSENT`] when the flow asks for none, so it never records).
     Record(u16),
     StopRecording,
+    /// Answer the call (200 OK) if it is not answered yet.
+    Answer,
+    /// Wait this many milliseconds.
+    Wait(u32),
     Hangup,
 }
 

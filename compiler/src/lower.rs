@@ -925,6 +925,12 @@ impl<'c> Lower<'c> {
             StmtKind::StopRecording => {
                 self.emit(Instr::StopRecording);
             }
+            StmtKind::Answer => {
+                self.emit(Instr::Answer);
+            }
+            StmtKind::Wait(d) => {
+                self.emit(Instr::Wait(d.millis.min(u64::from(u32::MAX)) as u32));
+            }
             StmtKind::Hangup => {
                 self.emit(Instr::Hangup);
             }

@@ -117,6 +117,13 @@ pub enum Effect<'p> {
     },
     StartRecording,
     StopRecording,
+    /// Answer the call now if it is not answered yet (`answer`); then `Done`.
+    Answer,
+    /// Let this much time pass (`wait 2s`); then `Done`. Keys pressed meanwhile are typed
+    /// ahead for the next prompt that asks for keys.
+    Wait {
+        ms: u64,
+    },
 }
 
 /// Which effect a call waits on. Each effect handed out gets the next id; the event that

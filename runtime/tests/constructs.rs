@@ -460,6 +460,20 @@ fn consent_accept_refuse_silence_and_withdrawal() {
 }
 
 #[test]
+fn wait_lets_time_pass_and_answer_is_an_effect() {
+    let o = sim(
+        r#"flow f { numbers "200" start { wait 2s; answer; wait 1500ms; play "a"; hangup } }"#,
+        "200",
+        "2026-01-07T10:00",
+        |_| {},
+    );
+    assert_eq!(o.played, vec!["a"]);
+    let took = o.ended_at.duration_since(o.at).as_millis();
+    // The waits, then the prompt (3 s: no file, the default length), one after the other.
+    assert_eq!(took, 2_000 + 1_500 + 3_000);
+}
+
+#[test]
 fn observed_holidays_move_off_the_weekend() {
     // A US office: Independence Day 2026 is a Saturday, observed on Friday 2026-07-03; in 2027
     // it is a Sunday, observed on Monday 2027-07-05. (Times below are Berlin time: 16:00 is

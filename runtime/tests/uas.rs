@@ -36,6 +36,16 @@ flow redirect {
     numbers "300"
     start { transfer "+49 30 2555 5000" }
 }
+flow patient {
+    numbers "700"
+    start {
+        wait 2s
+        answer
+        wait 1s
+        play "welcome"
+        hangup
+    }
+}
 "#;
 
 fn peer() -> SocketAddr {
@@ -235,6 +245,28 @@ fn a_key_that_starts_a_longer_one_is_taken_after_the_digit_timeout() {
         serde_json::json!(["welcome", "main", "three"]),
         "{r}"
     );
+}
+
+#[test]
+fn wait_rings_before_answer_then_answer_connects() {
+    let mut h = H::new();
+    h.send(&request(
+        "INVITE",
+        "700",
+        "w1",
+        1,
+        None,
+        "Content-Type: application/sdp\r\n",
+        SDP,
+    ));
+    // `wait 2s` first: not answered yet, so 100 Trying goes out and the caller hears ringing.
+    assert_eq!(h.took(), vec!["100"]);
+    h.wait(1_900);
+    assert_eq!(h.took(), Vec::<String>::new());
+    // Then `answer`: the 200 with SDP.
+    h.wait(200);
+    assert_eq!(h.took(), vec!["200"]);
+    assert!(h.records.is_empty(), "the call goes on");
 }
 
 #[test]

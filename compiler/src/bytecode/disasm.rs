@@ -197,6 +197,7 @@ fn operands(p: &Program, i: Instr, vars: &[u32]) -> String {
                 |s| name_of(p, &p.lookups, s.lookup as usize, |l| l.name)
             )
         ),
+        Instr::Wait(ms) => format!("{ms}ms"),
         Instr::Record(c) => {
             if c != super::ANY_CONSENT {
                 "if consented".into()

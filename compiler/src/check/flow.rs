@@ -508,7 +508,7 @@ impl<'a> FlowCx<'_, 'a> {
                     self.local(c, DefKind::Consent);
                 }
             }
-            StmtKind::StopRecording | StmtKind::Hangup => {}
+            StmtKind::StopRecording | StmtKind::Hangup | StmtKind::Answer | StmtKind::Wait(_) => {}
             StmtKind::Back | StmtKind::Top | StmtKind::Repeat => {
                 if !place.in_menu {
                     let kw = self.cx.text(s.keyword).to_string();

@@ -513,8 +513,14 @@ impl<'a> LoopWalk<'_, 'a> {
                 }
                 out
             }
-            StmtKind::Play { .. } | StmtKind::Say { .. } | StmtKind::Record { .. } => effect,
-            StmtKind::Set { .. } | StmtKind::Language(_) | StmtKind::StopRecording => st,
+            StmtKind::Play { .. }
+            | StmtKind::Say { .. }
+            | StmtKind::Record { .. }
+            | StmtKind::Wait(_) => effect,
+            StmtKind::Set { .. }
+            | StmtKind::Language(_)
+            | StmtKind::StopRecording
+            | StmtKind::Answer => st,
         }
     }
 }

@@ -33,6 +33,8 @@ pub const STMT_KEYWORDS: &[&str] = &[
     "ask",
     "record",
     "stop",
+    "answer",
+    "wait",
     "hangup",
     "back",
     "top",
@@ -179,6 +181,22 @@ impl Parser<'_> {
                     return Err(cur.error(d, "`recording`", Some("write `stop recording`")));
                 }
                 StmtKind::StopRecording
+            }
+            "answer" => StmtKind::Answer,
+            "wait" => {
+                let t = cur.expect_duration("how long to wait, such as `2s`", d)?;
+                if t.millis == 0 || t.millis > 3_600_000 {
+                    d.push(
+                        Diagnostic::new(
+                            codes::BAD_VALUE,
+                            t.span,
+                            "a wait lasts from a millisecond to an hour",
+                            "out of range",
+                        )
+                        .help("waits are short pauses, such as `wait 2s`; queues keep callers waiting"),
+                    );
+                }
+                StmtKind::Wait(t)
             }
             "hangup" => StmtKind::Hangup,
             "back" => StmtKind::Back,

@@ -968,6 +968,19 @@ impl Uas {
                 self.wait(now, call, Wait::Lookup, timeout_ms as i64 + 500);
             }
             Effect::StartRecording | Effect::StopRecording => self.step(now, call, Event::Done),
+            Effect::Answer => {
+                self.answer(now, call);
+                self.step(now, call, Event::Done);
+            }
+            // Time passes (the caller hears ringing until the call is answered); keys pressed
+            // meanwhile are typed ahead.
+            Effect::Wait { ms } => {
+                if let Some(s) = self.calls.get_mut(&call) {
+                    s.interruptible = false;
+                    s.keys.clear();
+                }
+                self.wait(now, call, Wait::Prompt, ms as i64);
+            }
         }
     }
 

@@ -168,6 +168,17 @@ fn ts(ms: i64) -> Timestamp {
     Timestamp::from_millisecond(ms).unwrap_or(Timestamp::MAX)
 }
 
+/// `1500` → "1.5 s", `500` → "500 ms".
+fn show_ms(ms: u64) -> String {
+    if ms < 1000 {
+        format!("{ms} ms")
+    } else if ms.is_multiple_of(1000) {
+        format!("{} s", ms / 1000)
+    } else {
+        format!("{:.1} s", ms as f64 / 1000.0)
+    }
+}
+
 fn file_note(file: Option<&str>) -> String {
     file.map_or(String::new(), |f| format!(" [{f}]"))
 }
@@ -720,6 +731,14 @@ impl<'a, 'p> Sim<'a, 'p> {
             Effect::StopRecording => {
                 self.effect_line(i, "stop recording".into());
                 self.later(i, 0, Event::Done);
+            }
+            Effect::Answer => {
+                self.effect_line(i, "answer".into());
+                self.later(i, 0, Event::Done);
+            }
+            Effect::Wait { ms } => {
+                self.effect_line(i, format!("wait {}", show_ms(ms)));
+                self.later(i, ms, Event::Done);
             }
         }
     }

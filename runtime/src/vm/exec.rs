@@ -606,6 +606,11 @@ impl Machine {
                     return Ok(Flow::Yield(Effect::StopRecording, Pending::Continue));
                 }
             }
+            Instr::Answer => return Ok(Flow::Yield(Effect::Answer, Pending::Continue)),
+            Instr::Wait(ms) => {
+                let ms = u64::from(ms);
+                return Ok(Flow::Yield(Effect::Wait { ms }, Pending::Continue));
+            }
             Instr::Hangup => return Ok(Flow::End(End::Hangup)),
         }
         Ok(Flow::Next)

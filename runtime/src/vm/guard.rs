@@ -106,7 +106,12 @@ impl Machine {
             (Pending::Start, _) => call.pc == flow.entry,
             (Pending::Continue, Some(i)) => matches!(
                 i,
-                Instr::Play { .. } | Instr::Say { .. } | Instr::Record(_) | Instr::StopRecording
+                Instr::Play { .. }
+                    | Instr::Say { .. }
+                    | Instr::Record(_)
+                    | Instr::StopRecording
+                    | Instr::Answer
+                    | Instr::Wait(_)
             ),
             (Pending::Menu(m), Some(Instr::MenuWait(x))) => m == x,
             (Pending::Collect(c), Some(Instr::CollectWait(x))) => c == x,
