@@ -393,6 +393,9 @@ pub struct Lookup {
     pub name: Ident,
     pub url: Option<Text>,
     pub timeout: Option<Duration>,
+    /// `retries 2 after 1s`: ask again after a failure (not after "not found"), this long
+    /// after the failed try.
+    pub retries: Option<(Count, Option<Duration>)>,
     pub fields: Vec<Ident>,
     pub span: Span,
 }

@@ -358,6 +358,9 @@ pub struct LookupInfo {
     pub name: u32,
     pub url: u32,
     pub timeout_ms: u64,
+    /// Tries after a failed one (not after "not found"), and the pause before each.
+    pub retries: u32,
+    pub retry_ms: u64,
     pub fields: Vec<u32>,
 }
 

@@ -35,6 +35,8 @@ const MENU_TIMEOUT_MS: u64 = 5_000;
 const DIGIT_TIMEOUT_MS: u64 = 3_000;
 const CONSENT_TIMEOUT_MS: u64 = 5_000;
 const LOOKUP_TIMEOUT_MS: u64 = 3_000;
+/// The pause before a lookup is asked again (`retries N` without `after`).
+const LOOKUP_RETRY_MS: u64 = 500;
 
 /// Compiles a checked project. Refuses when the check found errors (warnings are fine).
 pub fn lower(checked: &Checked) -> Result<Program, LowerError> {
@@ -408,6 +410,11 @@ impl<'c> Lower<'c> {
                     name,
                     url,
                     timeout_ms: l.timeout.map_or(LOOKUP_TIMEOUT_MS, |d| d.millis),
+                    retries: l.retries.map_or(0, |(n, _)| n.value),
+                    retry_ms: l
+                        .retries
+                        .and_then(|(_, p)| p)
+                        .map_or(LOOKUP_RETRY_MS, |d| d.millis),
                     fields,
                 });
                 self.p.lookups.len() - 1

@@ -114,6 +114,10 @@ pub enum Effect<'p> {
         lookup: &'p str,
         url: String,
         timeout_ms: u64,
+        /// After a failed try (not "not found"), ask again this many times, `retry_ms` later;
+        /// the driver does, and answers once with the last outcome.
+        retries: u32,
+        retry_ms: u64,
     },
     StartRecording,
     StopRecording,

@@ -405,6 +405,44 @@ fn lookups_fields_and_failures() {
     assert_eq!(o.played, vec!["crm-down"]);
 }
 
+#[test]
+fn a_failed_lookup_is_asked_again_after_its_pause() {
+    let flow = r#"lookup crm { url "https://crm/c?n={caller}"; fields tier; retries 2 after 1s }
+    flow f { numbers "200" start {
+        lookup crm { error => play "crm-down"
+                     not_found => play "new-caller" }
+        if crm.tier == "gold" { play "gold" }
+        hangup } }"#;
+    let gold = || LookupScript::Fields(vec![("tier".into(), "gold".into())]);
+    let run = |answers: Vec<LookupScript>| {
+        let o = sim(flow, "200", "2026-01-07T10:00", |s| {
+            s.lookups.insert("crm".into(), answers);
+        });
+        let took = o.ended_at.duration_since(o.at).as_millis();
+        (o.played, took)
+    };
+    // Down once, then up: the second try answers, a second later (then "gold" plays 3 s).
+    assert_eq!(
+        run(vec![LookupScript::Fails, gold()]),
+        (vec!["gold".to_string()], 1_000 + 3_000)
+    );
+    // Down for all three tries: the error branch, two pauses later.
+    assert_eq!(
+        run(vec![
+            LookupScript::Fails,
+            LookupScript::Fails,
+            LookupScript::Fails,
+            gold()
+        ]),
+        (vec!["crm-down".to_string()], 2_000 + 3_000)
+    );
+    // "Not found" is the service's answer: not asked again.
+    assert_eq!(
+        run(vec![LookupScript::NotFound, gold()]),
+        (vec!["new-caller".to_string()], 3_000)
+    );
+}
+
 const CONSENT: &str = r#"
 agent ann { contact "sip:ann@pbx" }
 group desk { members ann }

@@ -503,6 +503,7 @@ fn lookups_go_out_and_their_answers_choose_the_branch() {
                     effect,
                     url,
                     timeout_ms,
+                    ..
                 } => {
                     assert_eq!(url, "http://crm.invalid/callers?n=%2B4930123456");
                     assert_eq!(timeout_ms, 1_000);

@@ -530,6 +530,7 @@ impl Parser<'_> {
             name,
             url: None,
             timeout: None,
+            retries: None,
             fields: Vec::new(),
             span: kw.span.to(block.span),
         };
@@ -552,8 +553,31 @@ impl Parser<'_> {
                     let list = cur.list(p.diags, |c, d| c.expect_ident("a field name", d))?;
                     l.fields.extend(list);
                 }
+                "retries" => {
+                    let n = cur.expect_number_max(
+                        "how many times to ask again after a failure, such as `2`",
+                        5,
+                        p.diags,
+                    )?;
+                    let pause = if cur.eat("after").is_some() {
+                        Some(cur.expect_duration(
+                            "the pause before asking again, such as `1s`",
+                            p.diags,
+                        )?)
+                    } else {
+                        None
+                    };
+                    if seen.first(&kw, p.diags) {
+                        l.retries = Some((n, pause));
+                    }
+                }
                 _ => {
-                    unknown_keyword(p.diags, &kw, "in a lookup", &["url", "timeout", "fields"]);
+                    unknown_keyword(
+                        p.diags,
+                        &kw,
+                        "in a lookup",
+                        &["url", "timeout", "fields", "retries"],
+                    );
                     return Err(Reported);
                 }
             }

@@ -8,6 +8,20 @@ use std::time::Duration;
 /// Answers bigger than this are refused (a CRM record is a few hundred bytes).
 const MAX_BODY: u64 = 256 * 1024;
 
+/// [`get`], asked again after a failure (not after a 404) up to `retries` times, `retry_ms`
+/// after the failed try; the last outcome counts. Blocking, like `get`.
+pub fn get_with_retries(url: &str, timeout_ms: u64, retries: u32, retry_ms: u64) -> LookupResult {
+    let mut result = get(url, timeout_ms);
+    for _ in 0..retries {
+        if !matches!(result, LookupResult::Failed(_)) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(retry_ms));
+        result = get(url, timeout_ms);
+    }
+    result
+}
+
 pub fn get(url: &str, timeout_ms: u64) -> LookupResult {
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .timeout_global(Some(Duration::from_millis(timeout_ms.max(1))))
@@ -62,6 +76,53 @@ pub fn fields(body: &str) -> LookupResult {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A web service on a free local port that answers the given responses in turn.
+    fn service(answers: Vec<&'static str>) -> (String, std::thread::JoinHandle<usize>) {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/callers?n=1", listener.local_addr().unwrap());
+        let handle = std::thread::spawn(move || {
+            let mut served = 0;
+            for answer in answers {
+                let Ok((mut s, _)) = listener.accept() else {
+                    break;
+                };
+                let mut buf = [0u8; 4096];
+                let _ = s.read(&mut buf);
+                let _ = s.write_all(answer.as_bytes());
+                served += 1;
+            }
+            served
+        });
+        (url, handle)
+    }
+
+    const FAILURE: &str = "HTTP/1.1 500 Oops\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+    const GOLD: &str = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 15\r\nConnection: close\r\n\r\n{\"tier\":\"gold\"}";
+    const NOT_FOUND: &str =
+        "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+
+    #[test]
+    fn a_failed_lookup_is_asked_again_but_not_found_is_an_answer() {
+        let (url, served) = service(vec![FAILURE, FAILURE, GOLD]);
+        assert_eq!(
+            get_with_retries(&url, 2_000, 2, 10),
+            LookupResult::Fields(vec![("tier".into(), "gold".into())])
+        );
+        assert_eq!(served.join().unwrap(), 3);
+        // Without retries left, the failure stands.
+        let (url, served) = service(vec![FAILURE, GOLD]);
+        assert!(matches!(
+            get_with_retries(&url, 2_000, 0, 10),
+            LookupResult::Failed(_)
+        ));
+        drop(served);
+        // 404 is the service's answer: not asked again.
+        let (url, served) = service(vec![NOT_FOUND]);
+        assert_eq!(get_with_retries(&url, 2_000, 3, 10), LookupResult::NotFound);
+        assert_eq!(served.join().unwrap(), 1);
+    }
 
     #[test]
     fn json_objects_become_text_fields() {

@@ -214,10 +214,13 @@ fn flush(
                 effect,
                 url,
                 timeout_ms,
+                retries,
+                retry_ms,
             } => {
                 let back = lookups.clone();
                 tokio::task::spawn_blocking(move || {
-                    let result = super::lookup::get(&url, timeout_ms);
+                    let result =
+                        super::lookup::get_with_retries(&url, timeout_ms, retries, retry_ms);
                     let _ = back.send((call, effect, result));
                 });
             }

@@ -74,12 +74,16 @@ pub enum Out {
         text: String,
     },
     /// Ask a web service (HTTP GET); answer with [`Uas::lookup_result`] naming `call` and
-    /// `effect`. The core gives up by itself a little after `timeout_ms`.
+    /// `effect`. After a failure (not a 404) ask again up to `retries` times, `retry_ms`
+    /// later ([`super::lookup::get_with_retries`]). The core gives up by itself a little
+    /// after every try has timed out.
     Lookup {
         call: u64,
         effect: EffectId,
         url: String,
         timeout_ms: u64,
+        retries: u32,
+        retry_ms: u64,
     },
 }
 
@@ -955,6 +959,8 @@ impl Uas {
                 lookup,
                 url,
                 timeout_ms,
+                retries,
+                retry_ms,
             } => {
                 let effect = s.effect;
                 self.log(&call_id, format!("lookup `{lookup}`: GET {url}"));
@@ -963,9 +969,13 @@ impl Uas {
                     effect,
                     url,
                     timeout_ms,
+                    retries,
+                    retry_ms,
                 });
-                // If no answer comes, the error branch a little after the timeout.
-                self.wait(now, call, Wait::Lookup, timeout_ms as i64 + 500);
+                // If no answer comes, the error branch a little after every try has timed out.
+                let tries = i64::from(retries) + 1;
+                let all = tries * timeout_ms as i64 + (tries - 1) * retry_ms as i64;
+                self.wait(now, call, Wait::Lookup, all + 500);
             }
             Effect::StartRecording | Effect::StopRecording => self.step(now, call, Event::Done),
             Effect::Answer => {

@@ -690,15 +690,37 @@ impl<'a, 'p> Sim<'a, 'p> {
                 let d = greeting.map_or(0, |_| self.prompt_ms(file)) + MESSAGE_MS;
                 self.later(i, d, Event::Done);
             }
-            Effect::Lookup { lookup, url, .. } => {
+            Effect::Lookup {
+                lookup,
+                url,
+                retries,
+                retry_ms,
+                ..
+            } => {
                 self.effect_line(i, format!("lookup `{lookup}`: GET {url}"));
-                let n = self.asked.entry(lookup.to_string()).or_insert(0);
-                let script = self
-                    .s
-                    .lookups
-                    .get(lookup)
-                    .and_then(|list| list.get((*n).min(list.len().saturating_sub(1))));
-                *n += 1;
+                // Each try takes the next scripted answer; a failure is asked again while
+                // retries remain (the pause passes on the clock).
+                let mut waited = 0;
+                let mut tries_left = retries;
+                let script = loop {
+                    let n = self.asked.entry(lookup.to_string()).or_insert(0);
+                    let script = self
+                        .s
+                        .lookups
+                        .get(lookup)
+                        .and_then(|list| list.get((*n).min(list.len().saturating_sub(1))));
+                    *n += 1;
+                    let failed = matches!(script, Some(LookupScript::Fails) | None);
+                    if !failed || tries_left == 0 {
+                        break script;
+                    }
+                    tries_left -= 1;
+                    waited += retry_ms;
+                    self.answer_line(
+                        i,
+                        format!("the lookup fails; asking again in {}", show_ms(retry_ms)),
+                    );
+                };
                 let (text, event) = match script {
                     Some(LookupScript::Fields(f)) => {
                         let shown: Vec<String> =
@@ -721,7 +743,7 @@ impl<'a, 'p> Sim<'a, 'p> {
                     ),
                 };
                 self.answer_line(i, text);
-                self.later(i, 0, event);
+                self.later(i, waited, event);
             }
             Effect::StartRecording => {
                 self.runs[i].out.recorded = true;

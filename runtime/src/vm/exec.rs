@@ -568,6 +568,8 @@ impl Machine {
                     lookup: p.str(l.name),
                     url,
                     timeout_ms: l.timeout_ms,
+                    retries: l.retries,
+                    retry_ms: l.retry_ms,
                 };
                 return Ok(Flow::Yield(effect, Pending::Lookup(s)));
             }
