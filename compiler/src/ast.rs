@@ -228,6 +228,9 @@ pub struct Handler {
 pub struct Menu {
     pub name: Ident,
     pub prompt: Option<Text>,
+    /// `prompt "a", "b", "c"`: the prompts after the first, played in order (keys are taken
+    /// from the first one on; the timeout starts after the last).
+    pub more_prompts: Vec<Text>,
     pub repeat_prompt: Option<Text>,
     pub timeout: Option<Duration>,
     pub digit_timeout: Option<Duration>,

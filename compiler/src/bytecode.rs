@@ -389,6 +389,9 @@ pub struct ConsentInfo {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MenuInfo {
     pub name: u32,
+    /// The prompts played before `prompt` on a fresh offer (`prompt "a", "b", "c"`: a, b).
+    pub intro: Vec<u32>,
+    /// The prompt keys are asked with (the last of the list).
     pub prompt: u32,
     pub repeat_prompt: Option<u32>,
     pub timeout_ms: u64,

@@ -591,10 +591,18 @@ impl<'c> Lower<'c> {
         for m in &f.menus {
             let idx = self.p.menus.len() as u16;
             let name = self.str(&m.name.name);
-            let prompt = self.prompt(m.prompt.as_ref().map_or("", |p| p.value.as_str()));
+            // `prompt "a", "b", "c"`: a and b first, keys asked with c.
+            let mut list: Vec<u32> = m
+                .prompt
+                .iter()
+                .chain(&m.more_prompts)
+                .map(|p| self.prompt(&p.value))
+                .collect();
+            let prompt = list.pop().unwrap_or_else(|| self.prompt(""));
             let repeat_prompt = m.repeat_prompt.as_ref().map(|p| self.prompt(&p.value));
             self.p.menus.push(MenuInfo {
                 name,
+                intro: list,
                 prompt,
                 repeat_prompt,
                 timeout_ms: m.timeout.map_or(MENU_TIMEOUT_MS, |d| d.millis),

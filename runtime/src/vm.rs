@@ -85,6 +85,9 @@ pub enum Effect<'p> {
         /// prompt should not play; the answer holds only the keys pressed after this effect.
         typed: String,
         what: KeysFor<'p>,
+        /// Prompts played first, in order (name, file): a menu's `prompt "a", "b", "c"`. Keys
+        /// pressed during them are the answer as well; the timeout starts after `prompt`.
+        before: Vec<(&'p str, Option<&'p str>)>,
         prompt: &'p str,
         file: Option<&'p str>,
         max_digits: u32,

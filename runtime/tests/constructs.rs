@@ -92,6 +92,42 @@ fn menu_keys_patterns_and_continuing_after_the_menu() {
     assert_eq!(o.end, SimEnd::Vm(End::Transferred("215".into())));
 }
 
+#[test]
+fn a_menu_plays_its_prompts_in_order_and_the_repeat_prompt_alone() {
+    let flow = |repeat: &str| {
+        format!(
+            r#"flow f {{ numbers "200" start {{ menu m; hangup }}
+            menu m {{ prompt "hello", "options", "choose"; {repeat} timeout 5s; retries 1
+                "1" => play "one"
+                invalid => play "bad" }} }}"#
+        )
+    };
+    let heard = |text: &str, typed: &[&str]| {
+        let o = sim(text, "200", "2026-01-07T10:00", |s| {
+            s.call().keys = keys(typed)
+        });
+        (o.played, o.ended_at.duration_since(o.at).as_millis())
+    };
+    // A wrong key, then 1: the list plays again on the second offer (no repeat prompt).
+    let (played, _) = heard(&flow(""), &["9", "1"]);
+    assert_eq!(
+        played,
+        vec![
+            "hello", "options", "choose", "bad", "hello", "options", "choose", "one"
+        ]
+    );
+    // With a repeat prompt, only it plays on later offers.
+    let (played, _) = heard(&flow(r#"repeat_prompt "again";"#), &["9", "1"]);
+    assert_eq!(
+        played,
+        vec!["hello", "options", "choose", "bad", "again", "one"]
+    );
+    // The timeout starts after the last prompt: three prompts of 3 s, then 5 s, then the
+    // caller hangs up when the menu gives up (retries 1: two offers).
+    let (_, took) = heard(&flow(r#"repeat_prompt "again";"#), &["", ""]);
+    assert_eq!(took, (9_000 + 5_000) + (3_000 + 5_000));
+}
+
 const RETRIES: &str = r#"
 flow f {
     numbers "200"

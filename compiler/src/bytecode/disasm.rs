@@ -335,8 +335,12 @@ fn tables(p: &Program, o: &mut String) {
             .collect();
         let _ = writeln!(
             o,
-            "\nmenu {}: prompt {:?}{}, timeout {}ms, digit_timeout {}ms, retries {}, up to {} key(s), keys {}{}, wait {}",
+            "\nmenu {}: prompt {}{:?}{}, timeout {}ms, digit_timeout {}ms, retries {}, up to {} key(s), keys {}{}, wait {}",
             p.str(m.name),
+            m.intro
+                .iter()
+                .map(|&i| format!("{:?}, ", pr(i)))
+                .collect::<String>(),
             pr(m.prompt),
             m.repeat_prompt
                 .map_or(String::new(), |r| format!(" (repeat {:?})", pr(r))),

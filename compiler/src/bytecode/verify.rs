@@ -367,6 +367,7 @@ fn tables(v: &mut V) -> R {
         v.at = format!("menu {i}");
         v.s(m.name)?;
         v.prompt(m.prompt)?;
+        m.intro.iter().try_for_each(|&i| v.prompt(i))?;
         if let Some(r) = m.repeat_prompt {
             v.prompt(r)?;
         }

@@ -338,7 +338,11 @@ impl<'a> FlowCx<'_, 'a> {
     }
 
     fn menu(&mut self, m: &'a Menu) {
-        for p in [&m.prompt, &m.repeat_prompt].into_iter().flatten() {
+        for p in [&m.prompt, &m.repeat_prompt]
+            .into_iter()
+            .flatten()
+            .chain(&m.more_prompts)
+        {
             self.prompt(p);
         }
         if m.prompt.is_none() {

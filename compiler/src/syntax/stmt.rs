@@ -317,6 +317,7 @@ impl Parser<'_> {
         let mut m = Menu {
             name,
             prompt: None,
+            more_prompts: Vec::new(),
             repeat_prompt: None,
             timeout: None,
             digit_timeout: None,
@@ -380,6 +381,7 @@ impl Parser<'_> {
                         &mut seen,
                         &mut DigitSettings {
                             prompt: &mut m.prompt,
+                            more_prompts: Some(&mut m.more_prompts),
                             repeat_prompt: Some(&mut m.repeat_prompt),
                             timeout: &mut m.timeout,
                             digit_timeout: &mut m.digit_timeout,
@@ -412,8 +414,18 @@ impl Parser<'_> {
         match kw.name.as_str() {
             "prompt" => {
                 let t = cur.expect_text("a prompt name in quotes", d)?;
+                // A menu may play several prompts in order: `prompt "a", "b"`.
+                let mut more = Vec::new();
+                if s.more_prompts.is_some() {
+                    while cur.eat_punct(",").is_some() {
+                        more.push(cur.expect_text("a prompt name in quotes", d)?);
+                    }
+                }
                 if seen.first(kw, d) {
                     *s.prompt = Some(t);
+                    if let Some(slot) = s.more_prompts.as_deref_mut() {
+                        *slot = more;
+                    }
                 }
             }
             "repeat_prompt" if s.repeat_prompt.is_some() => {
@@ -566,6 +578,7 @@ impl Parser<'_> {
                         &mut seen,
                         &mut DigitSettings {
                             prompt: &mut c.prompt,
+                            more_prompts: None,
                             repeat_prompt: None,
                             timeout: &mut c.timeout,
                             digit_timeout: &mut c.digit_timeout,
@@ -880,6 +893,8 @@ impl Parser<'_> {
 
 struct DigitSettings<'a> {
     prompt: &'a mut Option<crate::ast::Text>,
+    /// A menu's further prompts (`prompt "a", "b"`).
+    more_prompts: Option<&'a mut Vec<crate::ast::Text>>,
     repeat_prompt: Option<&'a mut Option<crate::ast::Text>>,
     timeout: &'a mut Option<crate::ast::Duration>,
     digit_timeout: &'a mut Option<crate::ast::Duration>,

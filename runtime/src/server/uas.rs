@@ -871,6 +871,7 @@ impl Uas {
             }
             Effect::Keys {
                 typed,
+                before,
                 prompt,
                 file,
                 first_timeout_ms,
@@ -878,12 +879,16 @@ impl Uas {
             } => {
                 s.keys.clear();
                 self.answer(now, call);
-                // Keys typed ahead start the input: the prompt is not played then.
+                // Keys typed ahead start the input: the prompts are not played then.
                 let prompt_ms = if typed.is_empty() {
-                    if let Some(s) = self.calls.get_mut(&call) {
-                        s.record.prompts.push(prompt.to_string());
+                    let mut ms = 0;
+                    for (name, file) in before.iter().copied().chain([(prompt, file)]) {
+                        if let Some(s) = self.calls.get_mut(&call) {
+                            s.record.prompts.push(name.to_string());
+                        }
+                        ms += self.prompt_ms(file);
                     }
-                    self.prompt_ms(file)
+                    ms
                 } else {
                     0
                 };

@@ -612,12 +612,30 @@ impl<'a, 'p> Sim<'a, 'p> {
             }
             Effect::Keys {
                 what,
+                before,
                 prompt,
                 file,
                 max_digits,
                 first_timeout_ms,
                 ..
-            } => self.keys(i, what, prompt, file, max_digits, first_timeout_ms),
+            } => {
+                // A menu's first prompts of a list: heard before the one that asks.
+                let mut heard = 0;
+                for (name, file) in before {
+                    self.runs[i].out.played.push(name.to_string());
+                    self.effect_line(i, format!("play \"{name}\"{}", file_note(file)));
+                    heard += self.prompt_ms(file);
+                }
+                self.keys(
+                    i,
+                    what,
+                    prompt,
+                    file,
+                    max_digits,
+                    first_timeout_ms + heard,
+                    heard,
+                )
+            }
             Effect::Route {
                 route,
                 group,
@@ -765,6 +783,9 @@ impl<'a, 'p> Sim<'a, 'p> {
         }
     }
 
+    /// `before_ms`: how long the prompts before this one play (keys pressed are heard from
+    /// their start; the timeout, `first_timeout_ms`, already includes them).
+    #[allow(clippy::too_many_arguments)]
     fn keys(
         &mut self,
         i: usize,
@@ -773,6 +794,7 @@ impl<'a, 'p> Sim<'a, 'p> {
         file: Option<&str>,
         max_digits: u32,
         first_timeout_ms: u64,
+        before_ms: u64,
     ) {
         let p = self.p;
         self.runs[i].out.played.push(prompt.to_string());
@@ -821,7 +843,7 @@ impl<'a, 'p> Sim<'a, 'p> {
         let delay = if k.is_empty() {
             heard + first_timeout_ms
         } else {
-            heard + TYPING_MS
+            before_ms + heard + TYPING_MS
         };
         let text = if k.is_empty() {
             "caller presses nothing (timeout)".to_string()

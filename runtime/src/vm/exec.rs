@@ -425,14 +425,25 @@ impl Machine {
             Instr::MenuWait(m) => {
                 let info = &p.menus[m as usize];
                 let f = self.top(call, FrameKind::Menu)?;
-                let prompt = if f.tries > 0 || call.silences > 0 {
-                    info.repeat_prompt.unwrap_or(info.prompt)
-                } else {
-                    info.prompt
+                let again = f.tries > 0 || call.silences > 0;
+                // A repeat prompt replaces the whole list on later offers; without one, the
+                // list plays again.
+                let (before, prompt) = match (again, info.repeat_prompt) {
+                    (true, Some(r)) => (Vec::new(), r),
+                    _ => (
+                        info.intro
+                            .iter()
+                            .map(|&i| {
+                                (p.str(p.prompts[i as usize].name), self.prompt_file(call, i))
+                            })
+                            .collect(),
+                        info.prompt,
+                    ),
                 };
                 let effect = Effect::Keys {
                     typed: call.typeahead.to_string(),
                     what: KeysFor::Menu(p.str(info.name)),
+                    before,
                     prompt: p.str(p.prompts[prompt as usize].name),
                     file: self.prompt_file(call, prompt),
                     max_digits: info.max_len,
@@ -507,6 +518,8 @@ impl Machine {
                 let effect = Effect::Keys {
                     typed: call.typeahead.to_string(),
                     what: KeysFor::Collect(name),
+
+                    before: Vec::new(),
                     prompt: p.str(p.prompts[info.prompt as usize].name),
                     file: self.prompt_file(call, info.prompt),
                     max_digits: info.max_len + u32::from(info.terminator.is_some()),
@@ -578,6 +591,8 @@ impl Machine {
                 let effect = Effect::Keys {
                     typed: call.typeahead.to_string(),
                     what: KeysFor::Consent(p.str(info.name)),
+
+                    before: Vec::new(),
                     prompt: p.str(p.prompts[info.prompt as usize].name),
                     file: self.prompt_file(call, info.prompt),
                     max_digits: p.str(info.accept).len().max(p.str(info.refuse).len()) as u32,
