@@ -157,6 +157,27 @@ fn retries_heard(settings: &str, typed: &[&str]) -> Vec<String> {
 }
 
 #[test]
+fn each_menu_keeps_its_own_count_of_silences() {
+    // Menu a sends a silent caller to menu b, which gives up at once and returns: a's own count
+    // of silences (1 allowed) must survive b's.
+    let flow = r#"flow f { numbers "200" start { menu a; hangup }
+        menu a { prompt "a"; timeout 5s; retries invalid 5; retries timeout 1
+            "1" => play "one"
+            timeout => menu b
+            exhausted => play "a-gave-up" }
+        menu b { prompt "b"; timeout 5s; retries 0
+            "1" => play "b-one"
+            exhausted => play "b-gave-up" } }"#;
+    let o = sim(flow, "200", "2026-01-07T10:00", |s| {
+        s.call().keys = keys(&["", "", "", "", "", ""])
+    });
+    assert_eq!(
+        o.played,
+        vec!["a", "b", "b-gave-up", "a", "b", "b-gave-up", "a-gave-up"]
+    );
+}
+
+#[test]
 fn wrong_keys_and_silence_are_counted_apart_once_either_is_given() {
     // Three silences are allowed (4 offers), then 1 works.
     assert_eq!(
@@ -179,6 +200,17 @@ fn wrong_keys_and_silence_are_counted_apart_once_either_is_given() {
     let heard = retries_heard("retries unlimited", &typed);
     assert_eq!(heard.len(), 11, "{heard:?}");
     assert_eq!(heard.last().map(String::as_str), Some("one"));
+    // `retries unlimited` covers only the kinds without their own limit, in either order.
+    for settings in [
+        "retries invalid 1; retries unlimited",
+        "retries unlimited; retries invalid 1",
+    ] {
+        assert_eq!(
+            retries_heard(settings, &["9", "", "9"]),
+            vec!["bad", "silence", "bad", "gave-up"],
+            "{settings}"
+        );
+    }
     // Plain `retries 2` counts every failed try together, as before: the third gives up.
     assert_eq!(
         retries_heard("retries 2", &["", "9", ""]),

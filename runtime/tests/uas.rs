@@ -259,8 +259,8 @@ fn wait_rings_before_answer_then_answer_connects() {
         "Content-Type: application/sdp\r\n",
         SDP,
     ));
-    // `wait 2s` first: not answered yet, so 100 Trying goes out and the caller hears ringing.
-    assert_eq!(h.took(), vec!["100"]);
+    // `wait 2s` first: not answered yet, so the caller hears ringing (180, instead of 100).
+    assert_eq!(h.took(), vec!["180"]);
     h.wait(1_900);
     assert_eq!(h.took(), Vec::<String>::new());
     // Then `answer`: the 200 with SDP.

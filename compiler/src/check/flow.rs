@@ -385,7 +385,11 @@ impl<'a> FlowCx<'_, 'a> {
                     codes::MENU_WITHOUT_HANDLERS,
                     m.name.span,
                     format!("menu `{}` has no `invalid` or `timeout` handling", m.name.name),
-                    format!("a wrong key or no key replays this menu; after {tries} tries the call {after}"),
+                    if m.retries_invalid.is_some() || m.retries_timeout.is_some() {
+                        format!("a wrong key or no key replays this menu; when its retries are used up the call {after}")
+                    } else {
+                        format!("a wrong key or no key replays this menu; after {tries} tries the call {after}")
+                    },
                 )
                 .help("add `invalid => play \"invalid-choice\"` and `timeout => ...` to tell the caller what went wrong"),
             );
@@ -1087,8 +1091,23 @@ pub fn for_each_body<'a>(s: &'a Stmt, mut f: impl FnMut(&'a Body)) {
     }
 }
 
-/// Checks a lookup definition: it needs an http(s) URL.
+/// Checks a lookup definition: it needs an http(s) URL, and the caller must not wait on it
+/// for long (a timeout and a retry pause of at most 30 s each).
 pub fn lookup_def(l: &Lookup, diags: &mut Diagnostics) {
+    let pause = l.retries.and_then(|(_, p)| p);
+    for d in [l.timeout, pause].into_iter().flatten() {
+        if d.millis > 30_000 {
+            diags.push(
+                Diagnostic::new(
+                    codes::BAD_VALUE,
+                    d.span,
+                    "a caller waits on a lookup at most 30 seconds per try",
+                    "too long",
+                )
+                .help("web services answer in a second or two: `timeout 2s`, `retries 2 after 1s`"),
+            );
+        }
+    }
     match &l.url {
         None => diags.push(
             Diagnostic::new(

@@ -392,6 +392,9 @@ struct LoopWalk<'g, 'a> {
     /// Statuses with which each subflow can return without input (fixpoint).
     returns: Vec<Status>,
     edges: Vec<Edge>,
+    /// Menus whose silent path the current walk has entered (each once: menus may lead to
+    /// one another, and to themselves, from their handlers).
+    in_menus: Vec<bool>,
 }
 
 impl<'a> LoopWalk<'_, 'a> {
@@ -405,6 +408,22 @@ impl<'a> LoopWalk<'_, 'a> {
         let Some(&i) = self.g.fc.menus.get(name.name.as_str()) else {
             return 0;
         };
+        if self.in_menus.get(i).copied().unwrap_or(true) {
+            // Already on this silent path: a menu that comes round again waits for the caller
+            // once more (no statement follows it on this path).
+            return 0;
+        }
+        let outermost = !self.in_menus.iter().any(|&m| m);
+        self.in_menus[i] = true;
+        let out = self.silent_handlers(from, i, ret);
+        if outermost {
+            // Each statement's walk starts afresh.
+            self.in_menus.fill(false);
+        }
+        out
+    }
+
+    fn silent_handlers(&mut self, from: Node, i: usize, ret: &mut Status) -> Status {
         let menu = &self.g.flow.menus[i];
         let silent = EFFECT | SILENT;
         let mut out = 0;
@@ -580,6 +599,7 @@ fn loops(g: &Graph, diags: &mut Diagnostics) {
         g,
         returns: vec![0; flow.procs.len()],
         edges: Vec::new(),
+        in_menus: vec![false; flow.menus.len()],
     };
     // Fixpoint of subflow return statuses, then one final walk for the edges.
     loop {

@@ -475,9 +475,11 @@ impl Parser<'_> {
                             (Some("invalid"), v) => **invalid = Some(v),
                             (Some(_), v) => **timeout = Some(v),
                             (None, crate::ast::Retries::Times(n)) => *s.retries = Some(n),
+                            // `retries unlimited`: for each kind not given its own limit (in
+                            // either order: the specific setting wins).
                             (None, v) => {
-                                **invalid = Some(v);
-                                **timeout = Some(v);
+                                invalid.get_or_insert(v);
+                                timeout.get_or_insert(v);
                             }
                         }
                     }

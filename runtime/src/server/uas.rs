@@ -129,6 +129,10 @@ struct Session {
     /// What the INVITE's responses repeat of it (dropped after the final response).
     echo: Option<build::Echo>,
     answered: bool,
+    /// Whether any response to the INVITE went out (a 100 is needed otherwise).
+    responded: bool,
+    /// Whether 180 Ringing went out (once, for a `wait` before answering).
+    rang: bool,
     ended: bool,
     /// The effect the VM waits on and what the session does meanwhile.
     effect: EffectId,
@@ -149,7 +153,8 @@ impl Session {
     }
 }
 
-/// How dialogs are found: the Call-ID and our tag (a newline cannot occur in either).
+/// How dialogs are found: the Call-ID and our tag, joined by a newline (our tags never hold
+/// one, so a Call-ID cannot reach another call's dialog).
 fn dialog_key(call_id: &str, our_tag: &str) -> Box<str> {
     let mut k = String::with_capacity(call_id.len() + our_tag.len() + 1);
     k.push_str(call_id);
@@ -738,6 +743,8 @@ impl Uas {
                 invite_tx: tx,
                 echo: Some(build::Echo::of(m, source)),
                 answered: false,
+                responded: false,
+                rang: false,
                 ended: false,
                 effect: 0,
                 wait: Wait::Nothing,
@@ -765,7 +772,7 @@ impl Uas {
         self.step(now, call, Event::Start);
         // 100 Trying only when the flow did not answer at once (RFC 3261 §17.2.1: not needed
         // when a response follows within 200 ms) — one datagram less for most calls.
-        if self.calls.get(&call).is_some_and(|s| s.record.status == 0) {
+        if self.calls.get(&call).is_some_and(|s| !s.responded) {
             self.respond_invite(now, call, 100, &[], None);
         }
         // The stateless fast path: a flow that redirected or refused the call before any
@@ -990,9 +997,13 @@ impl Uas {
             // Time passes (the caller hears ringing until the call is answered); keys pressed
             // meanwhile are typed ahead.
             Effect::Wait { ms } => {
-                if let Some(s) = self.calls.get_mut(&call) {
-                    s.interruptible = false;
-                    s.keys.clear();
+                s.interruptible = false;
+                s.keys.clear();
+                // Before answering, the caller should hear ringing: 180 Ringing, once.
+                let ring = !s.answered && !s.rang;
+                s.rang |= ring;
+                if ring {
+                    self.respond_invite(now, call, 180, &[], None);
                 }
                 self.wait(now, call, Wait::Prompt, ms as i64);
             }
@@ -1071,7 +1082,11 @@ impl Uas {
         let Some(s) = self.calls.get_mut(&call) else {
             return;
         };
-        s.record.status = code;
+        // The record names the final status; provisional ones only count as a response.
+        s.responded = true;
+        if code >= 200 {
+            s.record.status = code;
+        }
         let Some(echo) = &s.echo else {
             return;
         };

@@ -231,8 +231,12 @@ pub fn frame(buf: &[u8]) -> Result<Option<usize>, Refusal> {
         }
     }
     // On a stream, Content-Length is mandatory (RFC 3261 §18.3); a message without it is taken
-    // as having no body, the way common peers frame it.
+    // as having no body, the way common peers frame it. A length beyond any message is refused
+    // before it is added to anything (a huge one must not wrap around).
     let length = length.unwrap_or(0);
+    if length > MAX_MESSAGE {
+        return Err(drop_it("message too large"));
+    }
     let total = lead + at + 4 + length;
     if total > MAX_MESSAGE + lead {
         return Err(drop_it("message too large"));
@@ -845,6 +849,9 @@ mod tests {
         }
         assert_eq!(frame(b), Ok(Some(whole)));
         assert_eq!(frame(b"\r\n\r\n"), Ok(None), "keep-alives only");
+        // A Content-Length that would wrap the sum around is refused, not framed as 0 bytes.
+        let huge = INVITE.replacen("l: 4", "l: 18446744073709551486", 1);
+        assert!(frame(huge.as_bytes()).is_err());
     }
 
     #[test]

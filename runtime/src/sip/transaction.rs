@@ -65,7 +65,8 @@ fn key(m: &Message) -> Option<Key> {
             id.extend(sent_by(via).chars().map(|c| c.to_ascii_lowercase()));
         }
         None => {
-            // Newlines cannot occur inside header values: the parts stay apart.
+            // Newlines separate the parts (a bare LF inside a value could make a peer's own
+            // keys collide with each other, nothing worse).
             let (cseq, _) = m.cseq()?;
             id.push('\n');
             id.push_str(m.call_id());

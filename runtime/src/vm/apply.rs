@@ -69,7 +69,9 @@ impl Machine {
             (Pending::Menu(m), Event::Keys(d)) => {
                 let info = &p.menus[m as usize];
                 // Which counter a retry counts in: silence and wrong keys have their own.
-                call.silent = d.is_empty();
+                if call.depth > 0 {
+                    call.frames[call.depth as usize - 1].silent = d.is_empty();
+                }
                 let target = if d.is_empty() {
                     note(trace, pc, || "no key pressed before the timeout".into());
                     info.timeout
@@ -304,14 +306,11 @@ impl Machine {
     ) -> Result<Pc, VmError> {
         let info = &self.program.menus[m as usize];
         self.top(call, FrameKind::Menu)?;
-        let silent = call.silent;
-        call.silences = call
-            .silences
-            .saturating_add(u8::from(silent && info.counted_apart));
-        let silences = call.silences;
         let f = &mut call.frames[call.depth as usize - 1];
+        let silent = f.silent;
         let (count, limit, what) = if silent && info.counted_apart {
-            (silences, info.timeout_retries, " without a key")
+            f.silences = f.silences.saturating_add(1);
+            (f.silences, info.timeout_retries, " without a key")
         } else {
             f.tries = f.tries.saturating_add(1);
             let what = if info.counted_apart {

@@ -406,7 +406,7 @@ impl Machine {
                 {
                     call.depth = (open + i + 1) as u8;
                     call.frames[open + i].tries = 0;
-                    call.silences = 0;
+                    call.frames[open + i].silences = 0;
                     note(trace, pc, || "this menu is already open: back to it".into());
                     return Ok(Flow::Jump(p.menus[m as usize].wait));
                 }
@@ -417,15 +417,15 @@ impl Machine {
                         id: m,
                         kind: FrameKind::Menu,
                         tries: 0,
+                        ..Frame::default()
                     },
                 )?;
-                call.silences = 0;
                 return Ok(Flow::Jump(p.menus[m as usize].wait));
             }
             Instr::MenuWait(m) => {
                 let info = &p.menus[m as usize];
                 let f = self.top(call, FrameKind::Menu)?;
-                let again = f.tries > 0 || call.silences > 0;
+                let again = f.tries > 0 || f.silences > 0;
                 // A repeat prompt replaces the whole list on later offers; without one, the
                 // list plays again.
                 let (before, prompt) = match (again, info.repeat_prompt) {
@@ -463,13 +463,14 @@ impl Machine {
                     Ok(f) => {
                         // Back in the menu before: a fresh offer, with its full prompt.
                         call.frames[call.depth as usize - 1].tries = 0;
-                        call.silences = 0;
+                        call.frames[call.depth as usize - 1].silences = 0;
                         Ok(Flow::Jump(p.menus[f.id as usize].wait))
                     }
                     Err(_) => {
                         // No menu before this one: `back` offers this menu again.
                         let this = Frame {
                             tries: 0,
+                            silences: 0,
                             ..call.frames[call.depth as usize]
                         };
                         self.push(call, this)?;
@@ -487,7 +488,7 @@ impl Machine {
                 }
                 let top = call.depth as usize - 1;
                 call.frames[top].tries = 0;
-                call.silences = 0;
+                call.frames[top].silences = 0;
                 return Ok(Flow::Jump(p.menus[call.frames[top].id as usize].wait));
             }
             Instr::Repeat => {
@@ -495,7 +496,7 @@ impl Machine {
                 self.leave_collects(call);
                 let f = self.top(call, FrameKind::Menu)?;
                 call.frames[call.depth as usize - 1].tries = 0;
-                call.silences = 0;
+                call.frames[call.depth as usize - 1].silences = 0;
                 return Ok(Flow::Jump(p.menus[f.id as usize].wait));
             }
             Instr::CollectEnter(c) => {
