@@ -255,8 +255,15 @@ impl Parser<'_> {
                 0
             };
             HolidayKind::Easter { offset }
-        } else if let Some(t) = cur.peek_tok().filter(|t| t.kind == TokKind::Ident) {
-            let lower = t.text.to_ascii_lowercase();
+        } else if let Some(t) = cur
+            .peek_tok()
+            .filter(|t| matches!(t.kind, TokKind::Ident | TokKind::Ordinal))
+        {
+            // `4th` reads as `fourth`.
+            let lower = match t.kind {
+                TokKind::Ordinal => super::tree::ordinal(&t.text).unwrap_or("").to_string(),
+                _ => t.text.to_ascii_lowercase(),
+            };
             let nth = if lower == "last" {
                 Nth::Last
             } else if let Some(i) = ORDINALS.iter().position(|o| *o == lower) {

@@ -32,7 +32,7 @@ pub fn describe(part: Option<&Part>) -> String {
             TokKind::Duration => format!("the duration `{}`", t.text),
             TokKind::Time => format!("the time `{}`", t.text),
             TokKind::Date => format!("the date `{}`", t.text),
-            TokKind::MonthDay => format!("`{}`", t.text),
+            TokKind::MonthDay | TokKind::Ordinal => format!("`{}`", t.text),
             TokKind::Punct | TokKind::Bad => format!("`{}`", t.text),
         },
     }

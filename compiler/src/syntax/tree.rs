@@ -26,6 +26,9 @@ pub enum TokKind {
     Duration,
     Number,
     Ident,
+    /// An ordinal in figures, `1st` … `5th` (read as `first` … `fifth` where a calendar rule
+    /// takes one; anywhere else it is not a word of the language).
+    Ordinal,
     /// One of `..` `==` `!=` `<=` `>=` `<` `>` `=` `(` `)` `:` `-` `+` `.` `*` `,` `=>`.
     Punct,
     /// Anything else; already reported.
@@ -330,10 +333,8 @@ impl Builder<'_> {
                 raw[..raw.find([' ', '\t', '\n', '\r', '/']).unwrap_or(raw.len())].to_string(),
             ),
             Rule::punct => (TokKind::Punct, raw.to_string()),
-            // Ordinals in figures (`4th thursday of november`) read as the words.
-            Rule::bad_word if ordinal(raw).is_some() => {
-                (TokKind::Ident, ordinal(raw).unwrap_or_default().to_string())
-            }
+            // Ordinals in figures (`4th thursday of november`): calendars read them.
+            Rule::bad_word if ordinal(raw).is_some() => (TokKind::Ordinal, raw.to_string()),
             Rule::bad_word => {
                 self.diags.push(
                     Diagnostic::new(
@@ -415,7 +416,7 @@ impl Builder<'_> {
 }
 
 /// The word for an ordinal written in figures: `1st` … `5th` (any case).
-fn ordinal(raw: &str) -> Option<&'static str> {
+pub(crate) fn ordinal(raw: &str) -> Option<&'static str> {
     match raw.to_ascii_lowercase().as_str() {
         "1st" => Some("first"),
         "2nd" => Some("second"),
@@ -506,10 +507,8 @@ mod tests {
                 Part::Block(_) => None,
             })
             .collect();
-        assert_eq!(
-            texts,
-            ["fourth", "thursday", "of", "november", "first", "fifth"]
-        );
+        assert_eq!(texts, ["4th", "thursday", "of", "november", "1st", "5TH"]);
+        assert_eq!(kinds(&lines[0])[0], TokKind::Ordinal);
         assert!(diags.is_empty());
         let (lines, diags) = tree("route böse_gruppe");
         assert_eq!(kinds(&lines[0]), [TokKind::Ident, TokKind::Ident]);
