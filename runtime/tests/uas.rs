@@ -36,6 +36,15 @@ flow redirect {
     numbers "300"
     start { transfer "+49 30 2555 5000" }
 }
+flow very_patient {
+    numbers "701"
+    start {
+        wait 2m
+        answer
+        play "welcome"
+        hangup
+    }
+}
 flow patient {
     numbers "700"
     start {
@@ -245,6 +254,31 @@ fn a_key_that_starts_a_longer_one_is_taken_after_the_digit_timeout() {
         serde_json::json!(["welcome", "main", "three"]),
         "{r}"
     );
+}
+
+#[test]
+fn a_long_wait_before_answer_rings_again_every_minute() {
+    let mut h = H::new();
+    h.send(&request(
+        "INVITE",
+        "701",
+        "w2",
+        1,
+        None,
+        "Content-Type: application/sdp\r\n",
+        SDP,
+    ));
+    assert_eq!(h.took(), vec!["180"]);
+    h.wait(59_000);
+    assert_eq!(h.took(), Vec::<String>::new());
+    // RFC 3261 §13.3.1.1: a provisional response every minute keeps proxies from giving up.
+    h.wait(2_000);
+    assert_eq!(h.took(), vec!["180"]);
+    // Answered at 2:00; the next 180 would have been due at 2:01.
+    h.wait(65_000);
+    let sent = h.took();
+    assert_eq!(sent.first().map(String::as_str), Some("200"), "{sent:?}");
+    assert!(!sent.contains(&"180".to_string()), "answered: no third 180");
 }
 
 #[test]

@@ -185,7 +185,13 @@ impl Trace for PathTrace {
 enum Timer {
     /// The session's current wait is over (prompt end, key timeout).
     Wait,
+    /// A minute of ringing: 180 again while the call is not answered (RFC 3261 §13.3.1.1:
+    /// a provisional response at least every minute, or proxies give up on the call).
+    Ringing,
 }
+
+/// How often 180 Ringing is sent again while a call waits unanswered.
+const RING_AGAIN_MS: i64 = 60_000;
 
 /// A request we sent inside a dialog (BYE, REFER), resent until answered.
 struct Bye {
@@ -999,11 +1005,11 @@ impl Uas {
             Effect::Wait { ms } => {
                 s.interruptible = false;
                 s.keys.clear();
-                // Before answering, the caller should hear ringing: 180 Ringing, once.
-                let ring = !s.answered && !s.rang;
-                s.rang |= ring;
-                if ring {
-                    self.respond_invite(now, call, 180, &[], None);
+                // Before answering, the caller should hear ringing: 180 Ringing (then every
+                // minute while it lasts).
+                if !s.answered && !s.rang {
+                    s.rang = true;
+                    self.ring(now, call);
                 }
                 self.wait(now, call, Wait::Prompt, ms as i64);
             }
@@ -1098,6 +1104,14 @@ impl Uas {
         let tx = s.invite_tx;
         let actions = self.tx.respond(now, tx, code, resp);
         self.tx_actions(actions, now);
+    }
+
+    /// Sends 180 Ringing for an unanswered call, and again a minute later.
+    fn ring(&mut self, now: i64, call: u64) {
+        self.respond_invite(now, call, 180, &[], None);
+        self.next += 1;
+        self.timers
+            .insert((now + RING_AGAIN_MS, self.next), (call, 0, Timer::Ringing));
     }
 
     /// A final non-2xx response to a call that was not answered.
@@ -1427,8 +1441,14 @@ impl Uas {
             let Some((call, g, t)) = self.timers.remove(&(when, n)) else {
                 break;
             };
-            if t == Timer::Wait && self.calls.get(&call).is_some_and(|s| s.generation == g) {
-                self.wait_over(now, call);
+            match t {
+                Timer::Wait if self.calls.get(&call).is_some_and(|s| s.generation == g) => {
+                    self.wait_over(now, call);
+                }
+                Timer::Ringing if self.calls.get(&call).is_some_and(|s| !s.answered) => {
+                    self.ring(now, call);
+                }
+                _ => {}
             }
         }
         while let Some((&(when, n), _)) = self.bye_timers.iter().next() {
