@@ -161,6 +161,9 @@ pub enum StmtKind {
     Play {
         prompt: Text,
         interruptible: bool,
+        /// `play "closed" early`: played before answering (early media, SIP 183), so an
+        /// announcement can be heard without the call being answered (and charged).
+        early: bool,
     },
     Say {
         kind: SayKind,

@@ -142,6 +142,8 @@ pub enum Instr {
     Play {
         prompt: u32,
         interruptible: bool,
+        /// Early media: played before answering, the call left unanswered.
+        early: bool,
     },
     /// Pop a value and say it as a number or digit by digit.
     Say {

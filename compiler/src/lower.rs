@@ -751,11 +751,13 @@ impl<'c> Lower<'c> {
             StmtKind::Play {
                 prompt,
                 interruptible,
+                early,
             } => {
                 let p = self.prompt(&prompt.value);
                 self.emit(Instr::Play {
                     prompt: p,
                     interruptible: *interruptible,
+                    early: *early,
                 });
             }
             StmtKind::Say { kind, value } => {

@@ -71,6 +71,8 @@ pub enum Effect<'p> {
         prompt: &'p str,
         file: Option<&'p str>,
         interruptible: bool,
+        /// Before answering (early media): the call is not answered for it.
+        early: bool,
     },
     /// Read out a number, or digit by digit (resume with `Done`).
     Say {

@@ -36,6 +36,13 @@ flow redirect {
     numbers "300"
     start { transfer "+49 30 2555 5000" }
 }
+flow closed_office {
+    numbers "702"
+    start {
+        play "closed" early
+        hangup
+    }
+}
 flow very_patient {
     numbers "701"
     start {
@@ -254,6 +261,30 @@ fn a_key_that_starts_a_longer_one_is_taken_after_the_digit_timeout() {
         serde_json::json!(["welcome", "main", "three"]),
         "{r}"
     );
+}
+
+#[test]
+fn early_media_plays_without_answering_and_the_call_is_never_charged() {
+    let mut h = H::new();
+    h.send(&request(
+        "INVITE",
+        "702",
+        "e1",
+        1,
+        None,
+        "Content-Type: application/sdp\r\n",
+        SDP,
+    ));
+    // 183 Session Progress with our SDP: the caller hears the announcement, unanswered.
+    let progress = h.last("SIP/2.0 183");
+    assert!(progress.contains("application/sdp"), "{progress}");
+    assert_eq!(h.took(), vec!["183"]);
+    // The prompt (2 s) ends, the flow hangs up: a final non-2xx, never a 200.
+    h.wait(2_100);
+    assert_eq!(h.took(), vec!["480"]);
+    let r = h.records.last().expect("a record");
+    assert_eq!(r["answered"], serde_json::Value::Null, "{r}");
+    assert_eq!(r["prompts"], serde_json::json!(["closed"]));
 }
 
 #[test]

@@ -149,13 +149,18 @@ fn operands(p: &Program, i: Instr, vars: &[u32]) -> String {
         Instr::Play {
             prompt,
             interruptible,
+            early,
         } => {
             let n = name_of(p, &p.prompts, prompt as usize, |x| x.name);
-            if interruptible {
-                format!("{n:?}")
-            } else {
-                format!("{n:?} uninterruptible")
-            }
+            format!(
+                "{n:?}{}{}",
+                if interruptible {
+                    ""
+                } else {
+                    " uninterruptible"
+                },
+                if early { " early" } else { "" }
+            )
         }
         Instr::Say { digits } => {
             if digits {

@@ -116,10 +116,22 @@ impl Parser<'_> {
         Ok(match kw.name.as_str() {
             "play" => {
                 let prompt = cur.expect_text("a prompt name in quotes, such as \"welcome\"", d)?;
-                let interruptible = cur.eat("uninterruptible").is_none();
+                // `uninterruptible` and `early`, in either order.
+                let mut interruptible = true;
+                let mut early = false;
+                loop {
+                    if cur.eat("uninterruptible").is_some() {
+                        interruptible = false;
+                    } else if cur.eat("early").is_some() {
+                        early = true;
+                    } else {
+                        break;
+                    }
+                }
                 StmtKind::Play {
                     prompt,
                     interruptible,
+                    early,
                 }
             }
             "say" => {

@@ -133,6 +133,8 @@ struct Session {
     responded: bool,
     /// Whether 180 Ringing went out (once, for a `wait` before answering).
     rang: bool,
+    /// Whether 183 with SDP went out (early media before answering).
+    early: bool,
     ended: bool,
     /// The effect the VM waits on and what the session does meanwhile.
     effect: EffectId,
@@ -751,6 +753,7 @@ impl Uas {
                 answered: false,
                 responded: false,
                 rang: false,
+                early: false,
                 ended: false,
                 effect: 0,
                 wait: Wait::Nothing,
@@ -865,11 +868,18 @@ impl Uas {
                 prompt,
                 file,
                 interruptible,
+                early,
             } => {
                 s.record.prompts.push(prompt.to_string());
                 s.interruptible = interruptible;
                 s.keys.clear();
-                self.answer(now, call);
+                if early && !s.answered {
+                    // Early media: 183 Session Progress with the SDP, the call unanswered
+                    // (a closed-office announcement costs the caller nothing).
+                    self.early_media(now, call);
+                } else {
+                    self.answer(now, call);
+                }
                 let d = self.prompt_ms(file);
                 self.wait(now, call, Wait::Prompt, d);
             }
@@ -1056,16 +1066,7 @@ impl Uas {
         }
         s.answered = true;
         s.record.answered = Some(now);
-        let ip = self.config.local.ip();
-        let family = if ip.is_ipv6() { "IP6" } else { "IP4" };
-        // Media comes with its own issue: the answer names PCMU and telephone-events on a
-        // port of our range; no RTP flows yet.
-        let port = 40_000 + (call % 10_000) as u16 * 2;
-        let sdp = format!(
-            "v=0\r\no=callflow {call} 1 IN {family} {ip}\r\ns=callflow\r\nc=IN {family} {ip}\r\nt=0 0\r\n\
-             m=audio {port} RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\n\
-             a=fmtp:101 0-15\r\na=ptime:20\r\na=sendrecv\r\n"
-        );
+        let sdp = self.sdp(call);
         let extra = std::mem::take(&mut self.answer_headers);
         self.respond_invite(
             now,
@@ -1075,6 +1076,41 @@ impl Uas {
             Some(("application/sdp", sdp.as_bytes())),
         );
         self.answer_headers = extra;
+    }
+
+    /// 183 Session Progress with our SDP, once: prompts play before the call is answered.
+    fn early_media(&mut self, now: i64, call: u64) {
+        let Some(s) = self.calls.get_mut(&call) else {
+            return;
+        };
+        if s.early {
+            return;
+        }
+        s.early = true;
+        let sdp = self.sdp(call);
+        let extra = std::mem::take(&mut self.answer_headers);
+        self.respond_invite(
+            now,
+            call,
+            183,
+            &extra,
+            Some(("application/sdp", sdp.as_bytes())),
+        );
+        self.answer_headers = extra;
+    }
+
+    /// Our SDP for a call (offer answer and early media alike).
+    fn sdp(&self, call: u64) -> String {
+        let ip = self.config.local.ip();
+        let family = if ip.is_ipv6() { "IP6" } else { "IP4" };
+        // Media comes with its own issue: the answer names PCMU and telephone-events on a
+        // port of our range; no RTP flows yet.
+        let port = 40_000 + (call % 10_000) as u16 * 2;
+        format!(
+            "v=0\r\no=callflow {call} 1 IN {family} {ip}\r\ns=callflow\r\nc=IN {family} {ip}\r\nt=0 0\r\n\
+             m=audio {port} RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\n\
+             a=fmtp:101 0-15\r\na=ptime:20\r\na=sendrecv\r\n"
+        )
     }
 
     fn respond_invite(

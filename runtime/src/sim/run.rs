@@ -592,12 +592,14 @@ impl<'a, 'p> Sim<'a, 'p> {
                 prompt,
                 file,
                 interruptible,
+                early,
             } => {
                 self.runs[i].out.played.push(prompt.to_string());
-                let how = if interruptible {
-                    ""
-                } else {
-                    " (uninterruptible)"
+                let how = match (interruptible, early) {
+                    (true, false) => "",
+                    (false, false) => " (uninterruptible)",
+                    (true, true) => " (early media, before answering)",
+                    (false, true) => " (uninterruptible, early media, before answering)",
                 };
                 self.effect_line(i, format!("play \"{prompt}\"{how}{}", file_note(file)));
                 let d = self.prompt_ms(file);

@@ -375,11 +375,13 @@ impl Machine {
             Instr::Play {
                 prompt,
                 interruptible,
+                early,
             } => {
                 let effect = Effect::Play {
                     prompt: p.str(p.prompts[prompt as usize].name),
                     file: self.prompt_file(call, prompt),
                     interruptible,
+                    early,
                 };
                 return Ok(Flow::Yield(effect, Pending::Continue));
             }
