@@ -15,39 +15,14 @@ use callflow_runtime::acd::store::Durable;
 use callflow_runtime::acd::{AgentId, CallId};
 use criterion::{Criterion, criterion_group, criterion_main};
 use jiff::{SignedDuration, Timestamp};
-use std::alloc::{GlobalAlloc, Layout};
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicIsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-/// The binary's allocator, counting live bytes.
-struct Counting;
-
-static LIVE: AtomicIsize = AtomicIsize::new(0);
-/// Counting costs an atomic operation per allocation: only while memory is measured.
-static COUNTING: AtomicBool = AtomicBool::new(false);
-
-fn count(bytes: isize) {
-    if COUNTING.load(Ordering::Relaxed) {
-        LIVE.fetch_add(bytes, Ordering::Relaxed);
-    }
-}
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        count(l.size() as isize);
-        unsafe { mimalloc::MiMalloc.alloc(l) }
-    }
-    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        count(-(l.size() as isize));
-        unsafe { mimalloc::MiMalloc.dealloc(p, l) }
-    }
-    unsafe fn realloc(&self, p: *mut u8, l: Layout, new: usize) -> *mut u8 {
-        count(new as isize - l.size() as isize);
-        unsafe { mimalloc::MiMalloc.realloc(p, l, new) }
-    }
-}
+#[path = "common/counting.rs"]
+mod counting;
+use counting::{COUNTING, Counting, LIVE};
 
 #[global_allocator]
 static ALLOC: Counting = Counting;

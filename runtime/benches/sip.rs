@@ -14,38 +14,15 @@ use callflow_runtime::server::uas::{Config, Out, Uas};
 use callflow_runtime::sip::{build, message};
 use callflow_runtime::vm::Machine;
 use criterion::{Criterion, criterion_group, criterion_main};
-use std::alloc::{GlobalAlloc, Layout};
 use std::hint::black_box;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicIsize, Ordering};
+use std::sync::atomic::Ordering;
 
-struct Counting;
-
-static LIVE: AtomicIsize = AtomicIsize::new(0);
-static COUNTING: AtomicBool = AtomicBool::new(false);
-
-fn count(bytes: isize) {
-    if COUNTING.load(Ordering::Relaxed) {
-        LIVE.fetch_add(bytes, Ordering::Relaxed);
-    }
-}
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        count(l.size() as isize);
-        unsafe { mimalloc::MiMalloc.alloc(l) }
-    }
-    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        count(-(l.size() as isize));
-        unsafe { mimalloc::MiMalloc.dealloc(p, l) }
-    }
-    unsafe fn realloc(&self, p: *mut u8, l: Layout, new: usize) -> *mut u8 {
-        count(new as isize - l.size() as isize);
-        unsafe { mimalloc::MiMalloc.realloc(p, l, new) }
-    }
-}
+#[path = "common/counting.rs"]
+mod counting;
+use counting::{COUNTING, Counting, LIVE};
 
 #[global_allocator]
 static ALLOC: Counting = Counting;
@@ -159,39 +136,39 @@ fn whole_call(c: &mut Criterion) {
             u.handle_timeout(now);
         })
     });
-    // Outside the measurement: the state a held call costs.
+    // Outside the measurement: the state a held call costs, and what a finished call leaves
+    // behind until RFC 3261's timers let it go (Timer L for the INVITE, Timer J for the BYE:
+    // 32 s): transactions that absorb retransmissions.
+    let calls = 10_000u64;
+    eprintln!(
+        "sip/held_call: {} bytes of heap per answered call ({calls} held)",
+        heap_per_call(calls, now, false)
+    );
+    eprintln!(
+        "sip/finished_call: {} bytes of heap per finished call kept for its transactions' timers ({calls} calls)",
+        heap_per_call(calls, now, true)
+    );
+}
+
+/// Live heap bytes per call after `calls` calls answered (and acknowledged), and hung up by
+/// the caller when `bye`, on a fresh core at one instant (no timer runs).
+fn heap_per_call(calls: u64, now: i64, bye: bool) -> isize {
     let mut u = uas();
-    let held = 10_000u64;
     LIVE.store(0, Ordering::Relaxed);
     COUNTING.store(true, Ordering::Relaxed);
-    for n in 0..held {
+    for n in 0..calls {
         u.receive(now, peer(), &invite(n));
         let tag = drain(&mut u).expect("answered");
         u.receive(now, peer(), &in_dialog("ACK", n, &tag, 1, 1));
+        if bye {
+            u.receive(now, peer(), &in_dialog("BYE", n, &tag, 2, 2));
+        }
         while u.poll_out().is_some() {}
     }
     COUNTING.store(false, Ordering::Relaxed);
-    eprintln!(
-        "sip/held_call: {} bytes of heap per answered call ({held} held)",
-        LIVE.load(Ordering::Relaxed) / held as isize
-    );
-    // And what a finished call leaves behind until RFC 3261's timers let it go (Timer L for
-    // the INVITE, Timer J for the BYE: 32 s): transactions that absorb retransmissions.
-    let mut u = uas();
-    LIVE.store(0, Ordering::Relaxed);
-    COUNTING.store(true, Ordering::Relaxed);
-    for n in 0..held {
-        u.receive(now, peer(), &invite(n));
-        let tag = drain(&mut u).expect("answered");
-        u.receive(now, peer(), &in_dialog("ACK", n, &tag, 1, 1));
-        u.receive(now, peer(), &in_dialog("BYE", n, &tag, 2, 2));
-        while u.poll_out().is_some() {}
-    }
-    COUNTING.store(false, Ordering::Relaxed);
-    eprintln!(
-        "sip/finished_call: {} bytes of heap per finished call kept for its transactions' timers ({held} calls)",
-        LIVE.load(Ordering::Relaxed) / held as isize
-    );
+    let per_call = LIVE.load(Ordering::Relaxed) / calls as isize;
+    drop(u);
+    per_call
 }
 
 criterion_group!(benches, parsing, whole_call);

@@ -1066,16 +1066,7 @@ impl Uas {
         }
         s.answered = true;
         s.record.answered = Some(now);
-        let sdp = self.sdp(call);
-        let extra = std::mem::take(&mut self.answer_headers);
-        self.respond_invite(
-            now,
-            call,
-            200,
-            &extra,
-            Some(("application/sdp", sdp.as_bytes())),
-        );
-        self.answer_headers = extra;
+        self.respond_with_sdp(now, call, 200);
     }
 
     /// 183 Session Progress with our SDP, once: prompts play before the call is answered.
@@ -1087,12 +1078,17 @@ impl Uas {
             return;
         }
         s.early = true;
+        self.respond_with_sdp(now, call, 183);
+    }
+
+    /// A response to the INVITE carrying our SDP, Contact and Allow (200, or 183).
+    fn respond_with_sdp(&mut self, now: i64, call: u64, code: u16) {
         let sdp = self.sdp(call);
         let extra = std::mem::take(&mut self.answer_headers);
         self.respond_invite(
             now,
             call,
-            183,
+            code,
             &extra,
             Some(("application/sdp", sdp.as_bytes())),
         );
