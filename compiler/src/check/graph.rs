@@ -426,6 +426,12 @@ impl<'a> LoopWalk<'_, 'a> {
     fn silent_handlers(&mut self, from: Node, i: usize, ret: &mut Status) -> Status {
         let menu = &self.g.flow.menus[i];
         let silent = EFFECT | SILENT;
+        // With `retries timeout unlimited`, silence never uses the menu up: a silent caller
+        // is offered it again and again, each time waiting, and never goes past it.
+        let endless = matches!(
+            menu.retries_timeout,
+            Some(crate::ast::Retries::Unlimited(_))
+        );
         let mut out = 0;
         let mut exhausted = false;
         for h in &menu.handlers {
@@ -434,14 +440,14 @@ impl<'a> LoopWalk<'_, 'a> {
                 "timeout" => {
                     self.body(from, &h.body, silent, ret);
                 }
-                "exhausted" => {
+                "exhausted" if !endless => {
                     exhausted = true;
                     out |= self.body(from, &h.body, silent, ret);
                 }
                 _ => {}
             }
         }
-        if !exhausted {
+        if !exhausted && !endless {
             out |= silent;
         }
         out
