@@ -196,28 +196,7 @@ impl Server {
     /// Starts a sipp call in the background; join the handle for its success.
     fn call_in_background(&self, scenario: &'static str) -> std::thread::JoinHandle<bool> {
         let (dir, port) = (self.dir.clone(), self.port);
-        std::thread::spawn(move || {
-            let local = UdpSocket::bind("127.0.0.1:0")
-                .unwrap()
-                .local_addr()
-                .unwrap()
-                .port();
-            let scenario = Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("tests/sipp")
-                .join(scenario);
-            Command::new(sipp())
-                .current_dir(&dir)
-                .arg("-sf")
-                .arg(&scenario)
-                .args(["-s", "200"])
-                .arg(format!("127.0.0.1:{port}"))
-                .args(["-i", "127.0.0.1", "-p", &local.to_string()])
-                .args(["-m", "1", "-timeout", "30s", "-timeout_error", "-nostdin"])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status()
-                .is_ok_and(|s| s.success())
-        })
+        std::thread::spawn(move || sipp_call(&dir, port, scenario, "200", &[], None, &[]))
     }
 
     /// The same over TCP.
@@ -244,41 +223,7 @@ impl Server {
         log: Option<&Path>,
         more: &[&str],
     ) -> bool {
-        let local = UdpSocket::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let scenario = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/sipp")
-            .join(scenario);
-        let mut cmd = Command::new(sipp());
-        cmd.current_dir(&self.dir)
-            .arg("-sf")
-            .arg(&scenario)
-            .args(["-s", number])
-            .arg(format!("127.0.0.1:{}", self.port))
-            .args(["-i", "127.0.0.1", "-p", &local.to_string()])
-            .args([
-                "-m",
-                "1",
-                "-timeout",
-                "30s",
-                "-timeout_error",
-                "-nostdin",
-                "-trace_err",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
-        for (k, v) in sets {
-            cmd.args(["-set", k, v]);
-        }
-        if let Some(log) = log {
-            cmd.arg("-trace_msg").arg("-message_file").arg(log);
-        }
-        cmd.args(more);
-        let status = cmd.status().expect("sipp runs");
-        status.success()
+        sipp_call(&self.dir, self.port, scenario, number, sets, log, more)
     }
 
     /// The call records, once there are `n` of them (waiting up to 10 s).
@@ -296,6 +241,54 @@ impl Server {
             std::thread::sleep(Duration::from_millis(20));
         }
     }
+}
+
+/// One sipp call with `scenario` (from tests/sipp) to `number` at the server on `port`, run in
+/// `dir`; true when sipp saw it succeed. `sets`: scenario variables; `log`: where sipp writes
+/// its message log; `more`: further sipp arguments (`-t t1` for TCP).
+fn sipp_call(
+    dir: &Path,
+    port: u16,
+    scenario: &str,
+    number: &str,
+    sets: &[(&str, &str)],
+    log: Option<&Path>,
+    more: &[&str],
+) -> bool {
+    let local = UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let scenario = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/sipp")
+        .join(scenario);
+    let mut cmd = Command::new(sipp());
+    cmd.current_dir(dir)
+        .arg("-sf")
+        .arg(&scenario)
+        .args(["-s", number])
+        .arg(format!("127.0.0.1:{port}"))
+        .args(["-i", "127.0.0.1", "-p", &local.to_string()])
+        .args([
+            "-m",
+            "1",
+            "-timeout",
+            "30s",
+            "-timeout_error",
+            "-nostdin",
+            "-trace_err",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    for (k, v) in sets {
+        cmd.args(["-set", k, v]);
+    }
+    if let Some(log) = log {
+        cmd.arg("-trace_msg").arg("-message_file").arg(log);
+    }
+    cmd.args(more);
+    cmd.status().expect("sipp runs").success()
 }
 
 impl Drop for Server {
@@ -459,20 +452,16 @@ fn hot_reload_new_calls_get_the_new_program_calls_in_progress_finish_on_theirs()
 #[test]
 fn an_operator_switch_set_while_the_server_runs() {
     let s = Server::start("switch", WEDNESDAY);
-    let switch = |state: &str| {
-        let out = Command::new(env!("CARGO_BIN_EXE_callflow"))
+    // `callflow switch NAME STATE` against the running server's data directory.
+    let run_switch = |name: &str, state: &str| {
+        Command::new(env!("CARGO_BIN_EXE_callflow"))
             .current_dir(&s.dir)
-            .args([
-                "switch",
-                "emergency",
-                state,
-                "--data",
-                "data",
-                "--flows",
-                "flows",
-            ])
+            .args(["switch", name, state, "--data", "data", "--flows", "flows"])
             .output()
-            .unwrap();
+            .unwrap()
+    };
+    let switch = |state: &str| {
+        let out = run_switch("emergency", state);
         assert!(
             out.status.success(),
             "{}",
@@ -488,19 +477,7 @@ fn an_operator_switch_set_while_the_server_runs() {
     assert!(s.call("ivr_info.xml", "200", &[("key1", "1"), ("key2", "3")]));
     assert_eq!(s.records(2)[1]["prompts"][0], "welcome");
     // A switch the flows do not define is refused.
-    let out = Command::new(env!("CARGO_BIN_EXE_callflow"))
-        .current_dir(&s.dir)
-        .args([
-            "switch",
-            "emergancy",
-            "on",
-            "--data",
-            "data",
-            "--flows",
-            "flows",
-        ])
-        .output()
-        .unwrap();
+    let out = run_switch("emergancy", "on");
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("did you mean `emergency`?"));
 }

@@ -128,14 +128,12 @@ struct Session {
     invite_tx: TxId,
     /// What the INVITE's responses repeat of it (dropped after the final response).
     echo: Option<build::Echo>,
-    answered: bool,
     /// Whether any response to the INVITE went out (a 100 is needed otherwise).
     responded: bool,
     /// Whether 180 Ringing went out (once, for a `wait` before answering).
     rang: bool,
     /// Whether 183 with SDP went out (early media before answering).
     early: bool,
-    ended: bool,
     /// The effect the VM waits on and what the session does meanwhile.
     effect: EffectId,
     wait: Wait,
@@ -149,6 +147,11 @@ struct Session {
 }
 
 impl Session {
+    /// Whether the call was answered (the record has the time).
+    fn answered(&self) -> bool {
+        self.record.answered.is_some()
+    }
+
     /// Our To-tag (the end of `ours`: the INVITE's To had none).
     fn our_tag(&self) -> &str {
         self.ours.rsplit_once(";tag=").map_or("", |x| x.1)
@@ -750,11 +753,9 @@ impl Uas {
                 remote_target,
                 invite_tx: tx,
                 echo: Some(build::Echo::of(m, source)),
-                answered: false,
                 responded: false,
                 rang: false,
                 early: false,
-                ended: false,
                 effect: 0,
                 wait: Wait::Nothing,
                 keys: String::new(),
@@ -873,7 +874,7 @@ impl Uas {
                 s.record.prompts.push(prompt.to_string());
                 s.interruptible = interruptible;
                 s.keys.clear();
-                if early && !s.answered {
+                if early && !s.answered() {
                     // Early media: 183 Session Progress with the SDP, the call unanswered
                     // (a closed-office announcement costs the caller nothing).
                     self.early_media(now, call);
@@ -953,7 +954,7 @@ impl Uas {
                     return self.step(now, call, Event::Failed);
                 };
                 let s = self.calls.get_mut(&call).expect("the call is there");
-                if s.answered {
+                if s.answered() {
                     // After answering: ask the caller's side to call the target (REFER, RFC
                     // 3515); its NOTIFY tells the outcome, which the flow hears.
                     s.record.outcome = format!("transferred to {target}");
@@ -1017,7 +1018,7 @@ impl Uas {
                 s.keys.clear();
                 // Before answering, the caller should hear ringing: 180 Ringing (then every
                 // minute while it lasts).
-                if !s.answered && !s.rang {
+                if !s.answered() && !s.rang {
                     s.rang = true;
                     self.ring(now, call);
                 }
@@ -1061,10 +1062,9 @@ impl Uas {
         let Some(s) = self.calls.get_mut(&call) else {
             return;
         };
-        if s.answered {
+        if s.answered() {
             return;
         }
-        s.answered = true;
         s.record.answered = Some(now);
         self.respond_with_sdp(now, call, 200);
     }
@@ -1148,7 +1148,7 @@ impl Uas {
 
     /// A final non-2xx response to a call that was not answered.
     fn final_to_invite(&mut self, now: i64, call: u64, code: u16, extra: &[String]) {
-        if self.calls.get(&call).is_some_and(|s| !s.answered) {
+        if self.calls.get(&call).is_some_and(|s| !s.answered()) {
             self.respond_invite(now, call, code, extra, None);
         }
     }
@@ -1311,7 +1311,7 @@ impl Uas {
         }
         match end {
             End::CallerHungUp => self.finish(now, call),
-            _ if !self.calls.get(&call).is_some_and(|s| s.answered) => {
+            _ if !self.calls.get(&call).is_some_and(|s| s.answered()) => {
                 // A flow that ends before answering (a hang-up as its first statement).
                 self.final_to_invite(now, call, 480, &[]);
                 self.finish(now, call);
@@ -1325,7 +1325,7 @@ impl Uas {
         let Some(s) = self.calls.get(&call) else {
             return;
         };
-        if !s.answered {
+        if !s.answered() {
             self.final_to_invite(now, call, 480, &[]);
             return self.finish(now, call);
         }
@@ -1419,7 +1419,6 @@ impl Uas {
                 format!("{name}:{l}")
             })
             .collect();
-        s.ended = true;
         self.out.push_back(Out::Record(s.record.line()));
     }
 
@@ -1477,7 +1476,7 @@ impl Uas {
                 Timer::Wait if self.calls.get(&call).is_some_and(|s| s.generation == g) => {
                     self.wait_over(now, call);
                 }
-                Timer::Ringing if self.calls.get(&call).is_some_and(|s| !s.answered) => {
+                Timer::Ringing if self.calls.get(&call).is_some_and(|s| !s.answered()) => {
                     self.ring(now, call);
                 }
                 _ => {}
