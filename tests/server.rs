@@ -67,6 +67,15 @@ flow redirect {
         transfer "+49 30 2555 5000"
     }
 }
+
+flow closed_early {
+    numbers "350"
+    start {
+        wait 1s
+        play "closed" early
+        hangup
+    }
+}
 "#;
 
 /// 8 kHz mono 16-bit PCM silence.
@@ -624,6 +633,19 @@ fn ipv6_loopback_works_the_same() {
         text.contains("prompts: welcome, main, sub, four"),
         "{text}\n{log:?}"
     );
+}
+
+#[test]
+fn ringing_then_early_media_then_a_free_end() {
+    let s = Server::start("early", WEDNESDAY);
+    // `wait 1s`: 180 Ringing; `play "closed" early`: 183 with SDP; `hangup`: 480, never a 200.
+    assert!(
+        s.call("early_media.xml", "350", &[]),
+        "180, 183 with SDP, 480"
+    );
+    let r = s.records(1);
+    assert_eq!(r[0]["answered"], serde_json::Value::Null, "{}", r[0]);
+    assert_eq!(r[0]["status"], 480);
 }
 
 #[test]
