@@ -47,9 +47,29 @@ pub struct Args {
     /// hours and holidays.
     #[arg(long)]
     pub clock: Option<String>,
+    /// The UDP ports for RTP, one per call: `FIRST-LAST`.
+    #[arg(long, default_value = "16384-32767", value_parser = port_range)]
+    pub rtp_ports: (u16, u16),
+    /// End a call (BYE) when no RTP has come from the caller for this many seconds (0: never).
+    #[arg(long, default_value_t = 60)]
+    pub rtp_timeout: u64,
     /// SIP timer T1 in milliseconds (retransmissions start at T1; tests shorten it).
     #[arg(long, default_value_t = 500, hide = true)]
     pub t1: i64,
+}
+
+fn port_range(s: &str) -> Result<(u16, u16), String> {
+    let (a, b) = s
+        .split_once('-')
+        .ok_or_else(|| format!("expected FIRST-LAST, e.g. 16384-32767, not {s:?}"))?;
+    let first: u16 = a.trim().parse().map_err(|e| format!("{a:?}: {e}"))?;
+    let last: u16 = b.trim().parse().map_err(|e| format!("{b:?}: {e}"))?;
+    if first < 1024 || last < first + 1 {
+        return Err(format!(
+            "{s:?}: the range must be above 1023 and hold two ports at least"
+        ));
+    }
+    Ok((first, last))
 }
 
 /// Watches the flow files and prompt files under the paths (their names, sizes and times).
@@ -84,16 +104,16 @@ impl udp::Reloader for Watch {
         now != std::mem::replace(&mut self.seen, now)
     }
 
-    fn load(&mut self) -> Result<(Arc<Machine>, std::collections::HashMap<String, u64>), String> {
+    fn load(&mut self) -> Result<(Arc<Machine>, uas::Prompts), String> {
         self.seen = fingerprint(&self.paths);
         let program = compile_cmd::program(&self.paths, compile_cmd::Prompts::Required).map_err(
             |e| match e {
                 compile_cmd::ProgramError::Io(m) | compile_cmd::ProgramError::Flows(m) => m,
             },
         )?;
-        let lengths = crate::wav::prompt_lengths(&program);
+        let prompts = crate::wav::prompts(&program);
         let machine = Machine::new(program).map_err(|e| e.to_string())?;
-        Ok((Arc::new(machine), lengths))
+        Ok((Arc::new(machine), prompts))
     }
 
     fn switches(&mut self) -> Option<Vec<(String, bool)>> {
@@ -116,7 +136,7 @@ pub fn run(a: &Args) -> ExitCode {
         Ok(p) => p,
         Err(e) => return compile_cmd::report(e),
     };
-    let lengths = crate::wav::prompt_lengths(&program);
+    let prompts = crate::wav::prompts(&program);
     let machine = match Machine::new(program) {
         Ok(m) => Arc::new(m),
         Err(e) => return fail(e.to_string()),
@@ -155,7 +175,8 @@ pub fn run(a: &Args) -> ExitCode {
     };
     let local = sockets.udp.local_addr().unwrap_or(a.listen);
     let mut config = uas::Config::new(local);
-    config.prompt_ms = lengths;
+    config.prompts = prompts;
+    config.rtp_ports = a.rtp_ports;
     config.max_calls = a.max_calls;
     config.calls_per_source = a.calls_per_source;
     config.log = !a.quiet;
@@ -199,6 +220,9 @@ pub fn run(a: &Args) -> ExitCode {
         log: !a.quiet,
     };
     let clock = udp::Clock { offset_ms };
+    let media = udp::MediaConfig {
+        quiet_ms: a.rtp_timeout.saturating_mul(1000),
+    };
     let watch = Watch {
         paths: a.flows.clone(),
         seen,
@@ -212,6 +236,7 @@ pub fn run(a: &Args) -> ExitCode {
         sinks,
         Duration::from_secs(2),
         Some(Box::new(watch)),
+        media,
     );
     match runtime.block_on(run) {
         Ok(()) => {

@@ -126,6 +126,30 @@ pub fn prompt_lengths(
     out
 }
 
+/// The audio of every prompt file of `program` that can be played, decoded once and shared
+/// by every call (files `check` would refuse are left out: they play as silence).
+pub fn prompts(
+    program: &callflow_compiler::bytecode::Program,
+) -> callflow_runtime::server::uas::Prompts {
+    use callflow_runtime::media::{stream::Prompt, wav};
+    let mut out = std::collections::HashMap::new();
+    for p in &program.prompts {
+        for (_, f) in &p.files {
+            let file = program.str(*f);
+            if out.contains_key(file) {
+                continue;
+            }
+            if let Ok(samples) = std::fs::read(file)
+                .map_err(|e| e.to_string())
+                .and_then(|b| wav::samples(&b))
+            {
+                out.insert(file.to_string(), std::sync::Arc::new(Prompt::new(&samples)));
+            }
+        }
+    }
+    std::sync::Arc::new(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -131,11 +131,28 @@ impl Server {
         ] {
             std::fs::write(dir.join(format!("flows/prompts/{p}.wav")), wav(300)).unwrap();
         }
+        // RTP ports of its own (tests run in parallel, several test programs at once): 16 per
+        // server, a block of 256 per test program.
+        static STARTED: std::sync::atomic::AtomicU16 = std::sync::atomic::AtomicU16::new(0);
+        let n = STARTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 16;
+        let first = 16_384 + (std::process::id() % 64) as u16 * 256 + n * 16;
+        let ports = format!("{first}-{}", first + 15);
         let mut child = Command::new(env!("CARGO_BIN_EXE_callflow"))
             .current_dir(&dir)
             .args([
-                "serve", "--flows", "flows", "--listen", listen, "--data", "data", "--clock",
-                clock, "--t1", "200",
+                "serve",
+                "--flows",
+                "flows",
+                "--listen",
+                listen,
+                "--data",
+                "data",
+                "--clock",
+                clock,
+                "--t1",
+                "200",
+                "--rtp-ports",
+                &ports,
             ])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -330,6 +347,51 @@ fn options_unknown_numbers_and_redirects() {
     let r = s.records(1);
     assert_eq!(r.len(), 1, "the redirected call has a record: {r:?}");
     assert_eq!(r[0]["status"], 302);
+}
+
+/// A free even UDP port of 127.0.0.1 for sipp's RTP (it takes the next one for RTCP).
+fn media_port() -> String {
+    loop {
+        let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let p = s.local_addr().unwrap().port();
+        if p.is_multiple_of(2) && p < 65_000 && UdpSocket::bind(("127.0.0.1", p + 1)).is_ok() {
+            return p.to_string();
+        }
+    }
+}
+
+/// Debian's sip-tester installs one RFC 4733 key burst per key (7 progress, 3 end packets).
+fn key_pcap(key: &str) -> String {
+    let p = format!("/usr/share/sip-tester/dtmf_2833_{key}.pcap");
+    assert!(
+        Path::new(&p).is_file(),
+        "{p} is missing: install Debian's sip-tester (scripts/test does)"
+    );
+    p
+}
+
+#[test]
+fn a_whole_ivr_call_by_rfc_4733_keys_in_the_rtp_stream() {
+    let s = Server::start("ivr-rtp", WEDNESDAY);
+    for (first, second, branch) in [("1", "3", "three"), ("1", "4", "four")] {
+        let template = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sipp/ivr_rfc4733.xml");
+        let scenario = std::fs::read_to_string(template)
+            .unwrap()
+            .replace("@PCAP1@", &key_pcap(first))
+            .replace("@PCAP2@", &key_pcap(second));
+        let path = s.dir.join(format!("ivr_rfc4733_{first}{second}.xml"));
+        std::fs::write(&path, scenario).unwrap();
+        let mp = media_port();
+        assert!(s.call_with(path.to_str().unwrap(), "200", &[], None, &["-mp", &mp]));
+        let r = s.records(if branch == "three" { 1 } else { 2 });
+        let r = r.last().unwrap();
+        // Each burst of ten packets (three of them end packets) is one key.
+        assert_eq!(r["keys"], serde_json::json!([first, second]), "{r}");
+        assert_eq!(
+            r["prompts"],
+            serde_json::json!(["welcome", "main", "sub", branch])
+        );
+    }
 }
 
 #[test]

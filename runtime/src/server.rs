@@ -4,5 +4,6 @@
 
 pub mod cdr;
 pub mod lookup;
+pub mod media;
 pub mod transport;
 pub mod uas;

@@ -4,6 +4,9 @@
 
 mod common;
 
+use callflow_runtime::media::g711::Law;
+use callflow_runtime::media::stream::{Play, Via};
+use callflow_runtime::server::media::{Command as MediaCommand, Report};
 use callflow_runtime::server::uas::{Config, Out, Uas};
 use callflow_runtime::sip::message::{self, Start};
 use callflow_runtime::sip::transaction::Timing;
@@ -73,6 +76,7 @@ struct H {
     now: i64,
     sent: Vec<String>,
     records: Vec<serde_json::Value>,
+    media: Vec<MediaCommand>,
 }
 
 impl H {
@@ -85,11 +89,13 @@ impl H {
             t4: 5_000,
         };
         config.default_prompt_ms = 2_000;
+        config.rtp_ports = (40_000, 40_009);
         H {
             uas: Uas::new(Arc::new(m), config),
             now: 1_767_780_000_000,
             sent: Vec::new(),
             records: Vec::new(),
+            media: Vec::new(),
         }
     }
 
@@ -101,6 +107,7 @@ impl H {
                     self.sent.push(String::from_utf8(bytes).unwrap());
                 }
                 Out::Record(line) => self.records.push(serde_json::from_str(&line).unwrap()),
+                Out::Media(c) => self.media.push(c),
                 Out::Log { .. } | Out::Lookup { .. } => {}
             }
         }
@@ -802,4 +809,279 @@ fn redirects_and_unknown_numbers_keep_no_state_and_answer_retransmissions_alike(
         "",
     ));
     assert_eq!(h.took(), Vec::<String>::new());
+}
+
+fn sdp_offer(m_line: &str, extra: &str) -> String {
+    format!(
+        "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n{m_line}\r\n{extra}"
+    )
+}
+
+fn body_of(response: &str) -> &str {
+    response.split("\r\n\r\n").nth(1).unwrap_or("")
+}
+
+/// What the media thread was asked, in short: "open 40000 A", "play 1", "stop", "close".
+fn media_took(h: &mut H) -> Vec<String> {
+    std::mem::take(&mut h.media)
+        .into_iter()
+        .map(|c| match c {
+            MediaCommand::Open { port, media, .. } => format!(
+                "open {port} {}",
+                if media.law == Law::A { "A" } else { "u" }
+            ),
+            MediaCommand::Update { media, .. } => format!("update send={}", media.send),
+            MediaCommand::Play { items, .. } => format!("play {}", items.len()),
+            MediaCommand::Stop { .. } => "stop".into(),
+            MediaCommand::Record { .. } => "record".into(),
+            MediaCommand::StopRecording { .. } => "stop recording".into(),
+            MediaCommand::Close { .. } => "close".into(),
+        })
+        .collect()
+}
+
+#[test]
+fn the_media_stream_follows_the_flow_and_keys_from_rtp_cut_the_menu_short() {
+    let mut h = H::new();
+    // The caller prefers PCMA and offers telephone-events as 96.
+    let offer = sdp_offer(
+        "m=audio 6000 RTP/AVP 8 0 96",
+        "a=rtpmap:96 telephone-event/8000\r\n",
+    );
+    h.send(&request(
+        "INVITE",
+        "200",
+        "m1",
+        1,
+        None,
+        "Content-Type: application/sdp\r\n",
+        &offer,
+    ));
+    let ok = h.last("SIP/2.0 200");
+    let answer = body_of(&ok);
+    assert!(
+        answer.contains("m=audio 40000 RTP/AVP 8 96\r\n"),
+        "{answer}"
+    );
+    assert!(
+        answer.contains("a=rtpmap:96 telephone-event/8000"),
+        "{answer}"
+    );
+    let tag = message::parse(ok.as_bytes())
+        .unwrap()
+        .to_tag()
+        .unwrap()
+        .to_string();
+    // The stream opens before the 200 goes out; the welcome plays on it.
+    assert_eq!(media_took(&mut h), ["open 40000 A", "play 1"]);
+    assert_eq!(h.took(), ["200"]);
+    h.send(&request("ACK", "200", "m1", 1, Some(&tag), "", ""));
+    h.wait(2_100);
+    assert_eq!(media_took(&mut h), ["play 1"], "the menu's prompt");
+    // The caller presses 1 by RFC 4733 in the middle of the menu's prompt: it stops.
+    let call = 1;
+    h.uas.media_report(
+        h.now,
+        Report::Key {
+            call,
+            key: '1',
+            via: Via::Event,
+        },
+    );
+    h.drain();
+    assert_eq!(media_took(&mut h), ["stop", "play 1"], "then \"one\" plays");
+    h.wait(2_100);
+    assert_eq!(h.took(), ["BYE"]);
+    assert_eq!(media_took(&mut h), ["close"]);
+    let r = h.records.last().unwrap();
+    assert_eq!(r["keys"], serde_json::json!(["1"]));
+    assert_eq!(r["prompts"], serde_json::json!(["welcome", "main", "one"]));
+}
+
+#[test]
+fn an_offer_without_a_common_codec_is_refused_with_488_and_no_call() {
+    let mut h = H::new();
+    let offer = sdp_offer("m=audio 6000 RTP/AVP 18", "a=rtpmap:18 G729/8000\r\n");
+    h.send(&request(
+        "INVITE",
+        "200",
+        "m2",
+        1,
+        None,
+        "Content-Type: application/sdp\r\n",
+        &offer,
+    ));
+    let refusal = h.last("SIP/2.0 488");
+    assert!(refusal.contains("Warning: 305 callflow"), "{refusal}");
+    assert_eq!(h.took(), ["488"]);
+    assert_eq!(h.uas.calls(), 0);
+    assert!(h.media.is_empty());
+    // Not SDP at all: 488 too.
+    h.send(&request(
+        "INVITE",
+        "200",
+        "m3",
+        1,
+        None,
+        "Content-Type: application/sdp\r\n",
+        "hello",
+    ));
+    assert_eq!(h.took(), ["488"]);
+}
+
+#[test]
+fn a_reinvite_puts_the_call_on_hold_and_its_ack_ends_the_retransmissions() {
+    let mut h = H::new();
+    let tag = invite(&mut h, "200", "m4");
+    h.send(&request("ACK", "200", "m4", 1, Some(&tag), "", ""));
+    h.took();
+    media_took(&mut h);
+    let hold = sdp_offer("m=audio 6000 RTP/AVP 0", "a=sendonly\r\n");
+    h.send(&request(
+        "INVITE",
+        "200",
+        "m4",
+        2,
+        Some(&tag),
+        "Content-Type: application/sdp\r\n",
+        &hold,
+    ));
+    let ok = h.last("SIP/2.0 200");
+    let answer = body_of(&ok);
+    assert!(answer.contains("a=recvonly"), "{answer}");
+    assert!(
+        answer.contains(" 2 IN IP4"),
+        "the version went up: {answer}"
+    );
+    assert_eq!(h.took(), ["200"]);
+    assert_eq!(media_took(&mut h), ["update send=false"]);
+    h.send(&request("ACK", "200", "m4", 2, Some(&tag), "", ""));
+    h.wait(1_200);
+    assert!(
+        h.took().is_empty(),
+        "the ACK stopped the 200's retransmissions"
+    );
+    assert_eq!(h.uas.calls(), 1);
+    // An offer we cannot take: 488, and the call goes on as it was.
+    h.send(&request(
+        "INVITE",
+        "200",
+        "m4",
+        3,
+        Some(&tag),
+        "Content-Type: application/sdp\r\n",
+        &sdp_offer("m=audio 6000 RTP/AVP 18", ""),
+    ));
+    assert_eq!(h.took(), ["488"]);
+    assert_eq!(h.uas.calls(), 1);
+}
+
+#[test]
+fn an_invite_without_an_offer_gets_ours_and_its_ack_brings_the_answer() {
+    let mut h = H::new();
+    h.send(&request("INVITE", "200", "m5", 1, None, "", ""));
+    let ok = h.last("SIP/2.0 200");
+    let offer = body_of(&ok);
+    assert!(
+        offer.contains("m=audio 40000 RTP/AVP 0 8 101\r\n"),
+        "{offer}"
+    );
+    assert!(media_took(&mut h).is_empty(), "no terms yet");
+    let tag = message::parse(ok.as_bytes())
+        .unwrap()
+        .to_tag()
+        .unwrap()
+        .to_string();
+    let answer = sdp_offer(
+        "m=audio 6002 RTP/AVP 8 101",
+        "a=rtpmap:101 telephone-event/8000\r\n",
+    );
+    h.send(&request(
+        "ACK",
+        "200",
+        "m5",
+        1,
+        Some(&tag),
+        "Content-Type: application/sdp\r\n",
+        &answer,
+    ));
+    assert_eq!(media_took(&mut h), ["open 40000 A"]);
+    // The next prompt plays on the stream.
+    h.wait(2_100);
+    assert_eq!(media_took(&mut h), ["play 1"]);
+}
+
+#[test]
+fn a_caller_whose_rtp_stops_is_hung_up_and_its_port_goes_back_last() {
+    let mut h = H::new();
+    let tag = invite(&mut h, "200", "m6");
+    h.send(&request("ACK", "200", "m6", 1, Some(&tag), "", ""));
+    h.took();
+    media_took(&mut h);
+    h.uas.media_report(h.now, Report::Quiet { call: 1 });
+    h.drain();
+    assert_eq!(h.took(), ["BYE"]);
+    assert_eq!(media_took(&mut h), ["close"]);
+    assert_eq!(
+        h.records.last().unwrap()["outcome"],
+        "no RTP from the caller"
+    );
+    // The next call gets the next port, not the one just freed.
+    invite(&mut h, "200", "m7");
+    assert!(matches!(
+        h.media[0],
+        MediaCommand::Open { port: 40_002, .. }
+    ));
+    // Reports for calls that are gone change nothing.
+    h.uas.media_report(h.now, Report::Quiet { call: 1 });
+    h.uas.media_report(
+        h.now,
+        Report::Key {
+            call: 99,
+            key: '1',
+            via: Via::Tone,
+        },
+    );
+    h.drain();
+    assert!(h.took().contains(&"200".to_string()));
+    let _ = Play::Silence(0);
+}
+
+#[test]
+fn a_port_another_program_holds_ends_the_call_and_leaves_the_pool() {
+    let mut h = H::new();
+    let tag = invite(&mut h, "200", "m8");
+    h.send(&request("ACK", "200", "m8", 1, Some(&tag), "", ""));
+    h.took();
+    media_took(&mut h);
+    h.uas.media_report(
+        h.now,
+        Report::NoStream {
+            call: 1,
+            port: 40_000,
+            why: "cannot open RTP port 40000: address in use".into(),
+        },
+    );
+    h.drain();
+    assert_eq!(h.took(), ["BYE"]);
+    // Five ports in the range: the four left serve four calls, the next gets 503.
+    for n in 0..4 {
+        invite(&mut h, "200", &format!("m9-{n}"));
+        assert!(!matches!(
+            h.media[0],
+            MediaCommand::Open { port: 40_000, .. }
+        ));
+        media_took(&mut h);
+    }
+    h.took();
+    h.send(&request(
+        "INVITE",
+        "200",
+        "m9-full",
+        1,
+        None,
+        "Content-Type: application/sdp\r\n",
+        SDP,
+    ));
+    assert_eq!(h.took(), ["503"]);
 }

@@ -5,7 +5,8 @@
 //! log lines — reloads the flows when they change (or on SIGHUP), and stops on SIGINT/SIGTERM
 //! after ending the calls in progress. Nothing else.
 
-use super::uas::{Out, Uas};
+use super::media::{self, Media, Report};
+use super::uas::{Out, Prompts, Uas};
 use crate::vm::Machine;
 use std::collections::HashMap;
 use std::io::Write;
@@ -36,7 +37,7 @@ pub trait Reloader {
     /// Whether the flows (or their prompt files) changed since the last load.
     fn changed(&mut self) -> bool;
     /// Compiles them again: the machine for new calls and its prompt lengths, or what is wrong.
-    fn load(&mut self) -> Result<(Arc<Machine>, HashMap<String, u64>), String>;
+    fn load(&mut self) -> Result<(Arc<Machine>, Prompts), String>;
     /// The operator switches, when they were set since the last call (`callflow switch`).
     fn switches(&mut self) -> Option<Vec<(String, bool)>> {
         None
@@ -75,6 +76,13 @@ fn reload(uas: &mut Uas, r: &mut dyn Reloader, sinks: &Sinks) {
             }
         }
     }
+}
+
+/// The media thread's settings (its address is the server's).
+#[derive(Clone, Copy, Debug)]
+pub struct MediaConfig {
+    /// A call whose RTP stops this long is hung up (0: never).
+    pub quiet_ms: u64,
 }
 
 /// The server's clock: the real time, shifted when a test asks for another day.
@@ -185,6 +193,7 @@ fn flush(
     conns: &Connections,
     sinks: &mut Sinks,
     lookups: &mpsc::UnboundedSender<LookupDone>,
+    media: &Media,
 ) {
     while let Some(out) = uas.poll_out() {
         match out {
@@ -199,6 +208,7 @@ fn flush(
                     let _ = socket.try_send_to(&bytes, to);
                 }
             },
+            Out::Media(c) => media.send(c),
             Out::Record(line) => {
                 if let Some(f) = sinks.cdr.as_mut() {
                     let _ = writeln!(f, "{line}");
@@ -237,8 +247,18 @@ pub async fn run(
     mut sinks: Sinks,
     drain: Duration,
     mut reloader: Option<Box<dyn Reloader>>,
+    media_config: MediaConfig,
 ) -> std::io::Result<()> {
+    let local_ip = sockets.udp.local_addr()?.ip();
     let socket = UdpSocket::from_std(sockets.udp)?;
+    let (reports, mut reported) = mpsc::unbounded_channel::<Report>();
+    let media = media::spawn(
+        media::Config {
+            ip: local_ip,
+            quiet_ms: media_config.quiet_ms,
+        },
+        reports,
+    )?;
     let listener = TcpListener::from_std(sockets.tcp)?;
     let (to_loop, mut from_streams) = mpsc::unbounded_channel::<FromStream>();
     let mut conns: Connections = HashMap::new();
@@ -289,6 +309,12 @@ pub async fn run(
             Some((call, effect, result)) = looked_up.recv() => {
                 uas.lookup_result(clock.now(), call, effect, result);
             }
+            Some(r) = reported.recv() => {
+                uas.media_report(clock.now(), r);
+                while let Ok(r) = reported.try_recv() {
+                    uas.media_report(clock.now(), r);
+                }
+            }
             Some(m) = from_streams.recv() => match m {
                 FromStream::Message(from, bytes) => uas.receive(clock.now(), from, &bytes),
                 FromStream::Closed(peer) => {
@@ -316,12 +342,12 @@ pub async fn run(
             }
             _ = &mut stop => break,
         }
-        flush(&mut uas, &socket, &conns, &mut sinks, &lookups);
+        flush(&mut uas, &socket, &conns, &mut sinks, &lookups, &media);
     }
     // Graceful end: no new calls; the calls in progress are hung up and their records
     // written; BYE answers are awaited for a while.
     uas.shutdown(clock.now());
-    flush(&mut uas, &socket, &conns, &mut sinks, &lookups);
+    flush(&mut uas, &socket, &conns, &mut sinks, &lookups, &media);
     let until = tokio::time::Instant::now() + drain;
     while tokio::time::Instant::now() < until && uas.pending_byes() > 0 {
         tokio::select! {
@@ -332,7 +358,7 @@ pub async fn run(
             }
             _ = tokio::time::sleep(Duration::from_millis(50)) => uas.handle_timeout(clock.now()),
         }
-        flush(&mut uas, &socket, &conns, &mut sinks, &lookups);
+        flush(&mut uas, &socket, &conns, &mut sinks, &lookups, &media);
     }
     if let Some(f) = sinks.cdr.as_mut() {
         let _ = f.flush();

@@ -5,12 +5,15 @@
 //! Responses always go to the packet's source address.
 
 use super::cdr::Record;
+use super::media::{Command as MediaCommand, Report as MediaReport};
 use crate::acd::agent::Presence;
 use crate::acd::engine::{
     self, Action as EngineAction, Config as EngineConfig, Engine, RouteRequest,
 };
 use crate::acd::store::Durable;
 use crate::idmap::IdMap;
+use crate::media::sdp;
+use crate::media::stream::{Play, Prompt};
 use crate::sip::build::{self, InDialog};
 use crate::sip::message::{self, Message, Start};
 use crate::sip::transaction::{Action as TxAction, Incoming, Timing, Transactions, TxId};
@@ -33,8 +36,11 @@ pub struct Config {
     pub calls_per_source: u32,
     /// Whether to hand out log lines at all (a quiet server skips making them).
     pub log: bool,
-    /// Prompt lengths by file (ms); other prompts play this long.
-    pub prompt_ms: HashMap<String, u64>,
+    /// The prompts' audio by file (as the program names them); other prompts play
+    /// `default_prompt_ms` of silence.
+    pub prompts: Prompts,
+    /// The RTP ports calls take (even ones, from the first to the last).
+    pub rtp_ports: (u16, u16),
     /// Where numbers outside this server go (`host[:port]` of a trunk or outbound proxy).
     pub trunk: Option<String>,
     /// Number patterns (the language's: `+49 *`, `0800XXXXXXX`) that transfers computed at
@@ -51,13 +57,18 @@ impl Config {
             max_calls: 1_000,
             calls_per_source: 100,
             log: true,
-            prompt_ms: HashMap::new(),
+            prompts: Prompts::default(),
+            // Below Linux's ephemeral ports (32768-60999), where no client socket lands.
+            rtp_ports: (16_384, 32_767),
             trunk: None,
             allow: Vec::new(),
             default_prompt_ms: 3_000,
         }
     }
 }
+
+/// The prompts' audio by file, shared by every call (and by a reload with the same files).
+pub type Prompts = Arc<HashMap<String, Arc<Prompt>>>;
 
 /// What the core asks its driver to do.
 #[derive(Debug, PartialEq, Eq)]
@@ -68,6 +79,8 @@ pub enum Out {
     },
     /// One finished call's record (a JSON line for the CDR file).
     Record(String),
+    /// For the media thread.
+    Media(MediaCommand),
     /// A line for the log, with the Call-ID it concerns.
     Log {
         call_id: String,
@@ -134,6 +147,20 @@ struct Session {
     rang: bool,
     /// Whether 183 with SDP went out (early media before answering).
     early: bool,
+    /// The call's RTP port, and the terms agreed with the caller (`None` until an INVITE
+    /// without an offer gets the answer in its ACK).
+    port: u16,
+    media: Option<sdp::Media>,
+    /// Whether the media thread was asked to open the stream.
+    media_open: bool,
+    /// Whether another program holds our RTP port (it is not given out again).
+    port_taken: bool,
+    /// Our SDP's version (RFC 3264 §8: up by one with every new answer in the dialog).
+    sdp_version: u64,
+    /// A re-INVITE whose 200 waits for its ACK.
+    reinvite_tx: Option<TxId>,
+    /// Until when what was last asked to play goes on (a key stops it earlier).
+    playing_until: i64,
     /// The effect the VM waits on and what the session does meanwhile.
     effect: EffectId,
     wait: Wait,
@@ -232,6 +259,8 @@ pub struct Uas {
     literal_targets: std::collections::HashSet<String>,
     /// Contact and Allow of our 200 to an INVITE (the same for every call).
     answer_headers: Vec<String>,
+    /// RTP ports free for new calls.
+    ports: VecDeque<u16>,
 }
 
 /// The targets a program transfers to literally: a text pushed right before `Transfer`.
@@ -332,6 +361,8 @@ impl Uas {
         );
         let targets = literal_targets(machine.program());
         let local = config.local;
+        let (first, last) = config.rtp_ports;
+        let ports = (first.next_multiple_of(2)..=last).step_by(2).collect();
         Uas {
             machine,
             engine,
@@ -350,6 +381,7 @@ impl Uas {
             rates_second: i64::MIN,
             literal_targets: targets,
             answer_headers: answer_headers(local),
+            ports,
         }
     }
 
@@ -580,8 +612,13 @@ impl Uas {
             Incoming::Again(None) | Incoming::Absorbed | Incoming::Invalid => return,
             Incoming::AckFor2xx => {
                 if let Some(call) = self.dialog_of(m) {
-                    let tx = self.calls[&call].invite_tx;
+                    let s = &self.calls[&call];
+                    let (tx, again) = (s.invite_tx, s.reinvite_tx);
                     self.tx.acknowledged(tx);
+                    if let Some(again) = again {
+                        self.tx.acknowledged(again);
+                    }
+                    self.ack_answer(now, call, m);
                 }
                 return;
             }
@@ -667,9 +704,8 @@ impl Uas {
 
     fn invite(&mut self, now: i64, tx: TxId, source: SocketAddr, m: &Message) {
         if m.to_tag().is_some() {
-            // A re-INVITE: media changes come with the media issue; keep the session as is.
             return match self.dialog_of(m) {
-                Some(_) => self.reply(now, (tx, m, source), 488, &[], None),
+                Some(call) => self.reinvite(now, (tx, m, source), call),
                 None => self.reply(now, (tx, m, source), 481, &[], None),
             };
         }
@@ -707,10 +743,28 @@ impl Uas {
             // Stateless: nothing to keep for a number nobody answers.
             return self.tx.discard(tx);
         };
-        if self.calls.len() >= self.config.max_calls || !self.within_rate(now, source) {
+        // The caller's offer: no codec in common is 488, before the flow runs.
+        let media = if m.body.is_empty() {
+            None
+        } else {
+            match sdp::negotiate(m.body) {
+                Ok(media) => Some(media),
+                Err(refusal) => {
+                    self.log(m.call_id(), format!("488: {refusal}"));
+                    let extra = [format!("Warning: 305 callflow \"{refusal}\"")];
+                    self.reply(now, (tx, m, source), 488, &extra, None);
+                    return self.tx.discard(tx);
+                }
+            }
+        };
+        if self.calls.len() >= self.config.max_calls
+            || self.ports.is_empty()
+            || !self.within_rate(now, source)
+        {
             let extra = ["Retry-After: 5".to_string()];
             return self.reply(now, (tx, m, source), 503, &extra, None);
         }
+        let port = self.ports.pop_front().unwrap_or_default();
         self.next += 1;
         let call = self.next;
         // The tag depends on the Call-ID only: a retransmitted INVITE that a stateless answer
@@ -756,6 +810,13 @@ impl Uas {
                 responded: false,
                 rang: false,
                 early: false,
+                port,
+                media,
+                media_open: false,
+                port_taken: false,
+                sdp_version: 1,
+                reinvite_tx: None,
+                playing_until: i64::MIN,
                 effect: 0,
                 wait: Wait::Nothing,
                 keys: String::new(),
@@ -794,6 +855,107 @@ impl Uas {
         }
     }
 
+    /// A re-INVITE in the call's dialog: new media terms (hold, resume, another address or
+    /// codec). An offer we cannot take is 488 and the call goes on as it was; without an
+    /// offer, our answer is offered again and the ACK brings theirs.
+    fn reinvite(&mut self, now: i64, (tx, m, source): (TxId, &Message, SocketAddr), call: u64) {
+        let terms = if m.body.is_empty() {
+            None
+        } else {
+            match sdp::negotiate(m.body) {
+                Ok(media) => Some(media),
+                Err(refusal) => {
+                    let extra = [format!("Warning: 305 callflow \"{refusal}\"")];
+                    return self.reply(now, (tx, m, source), 488, &extra, None);
+                }
+            }
+        };
+        let Some(s) = self.calls.get_mut(&call) else {
+            return;
+        };
+        if let Some(terms) = terms {
+            s.sdp_version += 1;
+            s.media = Some(terms.clone());
+            if s.media_open {
+                self.out
+                    .push_back(Out::Media(MediaCommand::Update { call, media: terms }));
+            } else {
+                self.open_media(call);
+            }
+        }
+        let sdp = self.sdp(call);
+        if let Some(s) = self.calls.get_mut(&call) {
+            s.reinvite_tx = Some(tx);
+        }
+        let extra = self.answer_headers.clone();
+        let body = Some(("application/sdp", sdp.as_bytes()));
+        let bytes = build::response(m, source, 200, None, &extra, body);
+        let actions = self.tx.respond(now, tx, 200, bytes);
+        self.tx_actions(actions, now);
+    }
+
+    /// An ACK to our 200: when the INVITE came without an offer, it carries the answer.
+    fn ack_answer(&mut self, now: i64, call: u64, m: &Message) {
+        let Some(s) = self.calls.get_mut(&call) else {
+            return;
+        };
+        if m.body.is_empty() || s.media.is_some() {
+            return;
+        }
+        match sdp::negotiate(m.body) {
+            Ok(media) => {
+                s.media = Some(media);
+                self.open_media(call);
+                // What the flow plays now has nowhere to go yet: it starts with the stream.
+            }
+            Err(refusal) => {
+                let id = s.record.call_id.clone();
+                self.log(&id, format!("the ACK's answer: {refusal}"));
+                self.hang_up(now, call, "no media in common");
+            }
+        }
+    }
+
+    /// What the media thread reports for a call: keys from the RTP stream, a stream gone
+    /// quiet (the caller's side is dead: BYE), recordings finished, failures.
+    pub fn media_report(&mut self, now: i64, report: MediaReport) {
+        match report {
+            MediaReport::Key { call, key, .. } => {
+                let mut k = [0u8; 4];
+                self.digits(now, call, key.encode_utf8(&mut k));
+            }
+            MediaReport::Quiet { call } => {
+                if let Some(s) = self.calls.get_mut(&call) {
+                    if s.record.outcome.is_empty() {
+                        s.record.outcome = "no RTP from the caller".into();
+                    }
+                }
+                self.hang_up(now, call, "no RTP from the caller");
+            }
+            MediaReport::NoStream { call, port, why } => {
+                // Someone else holds the port: it leaves the pool, and the call (whose answer
+                // named it) ends rather than stay silent.
+                self.ports.retain(|p| *p != port);
+                if let Some(s) = self.calls.get_mut(&call) {
+                    s.port_taken = true;
+                    if s.record.outcome.is_empty() {
+                        s.record.outcome = format!("no media: {why}");
+                    }
+                    let id = s.record.call_id.clone();
+                    self.log(&id, format!("media: {why}"));
+                }
+                self.hang_up(now, call, "its RTP port is taken");
+            }
+            MediaReport::Recorded { .. } => {}
+            MediaReport::Failed { call, why } => {
+                let id = self.calls.get(&call).map(|s| s.record.call_id.clone());
+                if let Some(id) = id {
+                    self.log(&id, format!("media: {why}"));
+                }
+            }
+        }
+    }
+
     fn cancel(&mut self, now: i64, tx: TxId, source: SocketAddr, m: &Message) {
         let Some(invite) = self.tx.cancelled(m) else {
             return self.reply(now, (tx, m, source), 481, &[], None);
@@ -819,9 +981,42 @@ impl Uas {
             .insert((now + after.max(0), self.next), (call, g, Timer::Wait));
     }
 
-    fn prompt_ms(&self, file: Option<&str>) -> i64 {
-        file.and_then(|f| self.config.prompt_ms.get(f).copied())
-            .unwrap_or(self.config.default_prompt_ms) as i64
+    /// A prompt file's audio and how long it plays (ms); silence for a file without audio.
+    fn prompt(&self, file: Option<&str>) -> (Play, i64) {
+        match file.and_then(|f| self.config.prompts.get(f)) {
+            Some(p) => (Play::Prompt(p.clone()), p.ms() as i64),
+            None => {
+                let ms = self.config.default_prompt_ms;
+                (Play::Silence(ms.min(u64::from(u32::MAX)) as u32), ms as i64)
+            }
+        }
+    }
+
+    /// Plays `items` (lasting `ms`) on the call's stream, instead of anything still playing.
+    fn play(&mut self, now: i64, call: u64, items: Vec<Play>, ms: i64) {
+        let Some(s) = self.calls.get_mut(&call) else {
+            return;
+        };
+        if !s.media_open {
+            return;
+        }
+        if s.playing_until > now {
+            self.out.push_back(Out::Media(MediaCommand::Stop { call }));
+        }
+        s.playing_until = now + ms;
+        self.out
+            .push_back(Out::Media(MediaCommand::Play { call, items }));
+    }
+
+    /// Stops what the call's stream plays (a key cut the prompt short).
+    fn stop_playing(&mut self, now: i64, call: u64) {
+        let Some(s) = self.calls.get_mut(&call) else {
+            return;
+        };
+        if s.media_open && s.playing_until > now {
+            s.playing_until = i64::MIN;
+            self.out.push_back(Out::Media(MediaCommand::Stop { call }));
+        }
     }
 
     /// Resumes the call's VM with `event` and carries out what it asks next.
@@ -881,7 +1076,8 @@ impl Uas {
                 } else {
                     self.answer(now, call);
                 }
-                let d = self.prompt_ms(file);
+                let (item, d) = self.prompt(file);
+                self.play(now, call, vec![item], d);
                 self.wait(now, call, Wait::Prompt, d);
             }
             Effect::Say { value, digits } => {
@@ -890,7 +1086,14 @@ impl Uas {
                 s.interruptible = false;
                 s.keys.clear();
                 self.answer(now, call);
+                // (Spoken numbers need a digit prompt pack: silence of their length for now.)
                 let words = if digits { value.len().max(1) } else { 2 } as i64;
+                self.play(
+                    now,
+                    call,
+                    vec![Play::Silence(600 * words as u32)],
+                    600 * words,
+                );
                 self.wait(now, call, Wait::Prompt, 600 * words);
             }
             Effect::Keys {
@@ -906,12 +1109,16 @@ impl Uas {
                 // Keys typed ahead start the input: the prompts are not played then.
                 let prompt_ms = if typed.is_empty() {
                     let mut ms = 0;
+                    let mut items = Vec::new();
                     for (name, file) in before.iter().copied().chain([(prompt, file)]) {
                         if let Some(s) = self.calls.get_mut(&call) {
                             s.record.prompts.push(name.to_string());
                         }
-                        ms += self.prompt_ms(file);
+                        let (item, d) = self.prompt(file);
+                        items.push(item);
+                        ms += d;
                     }
+                    self.play(now, call, items, ms);
                     ms
                 } else {
                     0
@@ -981,7 +1188,14 @@ impl Uas {
                     s.record.prompts.push(g.to_string());
                 }
                 self.answer(now, call);
-                let d = greeting.map_or(0, |_| self.prompt_ms(file));
+                let d = match greeting {
+                    Some(_) => {
+                        let (item, d) = self.prompt(file);
+                        self.play(now, call, vec![item], d);
+                        d
+                    }
+                    None => 0,
+                };
                 self.wait(now, call, Wait::Prompt, d);
             }
             Effect::Lookup {
@@ -1081,8 +1295,10 @@ impl Uas {
         self.respond_with_sdp(now, call, 183);
     }
 
-    /// A response to the INVITE carrying our SDP, Contact and Allow (200, or 183).
+    /// A response to the INVITE carrying our SDP, Contact and Allow (200, or 183); the
+    /// stream opens first.
     fn respond_with_sdp(&mut self, now: i64, call: u64, code: u16) {
+        self.open_media(call);
         let sdp = self.sdp(call);
         let extra = std::mem::take(&mut self.answer_headers);
         self.respond_invite(
@@ -1095,18 +1311,31 @@ impl Uas {
         self.answer_headers = extra;
     }
 
-    /// Our SDP for a call (offer answer and early media alike).
+    /// Our SDP for a call: the answer to the caller's offer, or our offer when the INVITE
+    /// came without one (its answer comes in the ACK).
     fn sdp(&self, call: u64) -> String {
         let ip = self.config.local.ip();
-        let family = if ip.is_ipv6() { "IP6" } else { "IP4" };
-        // Media comes with its own issue: the answer names PCMU and telephone-events on a
-        // port of our range; no RTP flows yet.
-        let port = 40_000 + (call % 10_000) as u16 * 2;
-        format!(
-            "v=0\r\no=callflow {call} 1 IN {family} {ip}\r\ns=callflow\r\nc=IN {family} {ip}\r\nt=0 0\r\n\
-             m=audio {port} RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\n\
-             a=fmtp:101 0-15\r\na=ptime:20\r\na=sendrecv\r\n"
-        )
+        let Some(s) = self.calls.get(&call) else {
+            return String::new();
+        };
+        match &s.media {
+            Some(m) => sdp::answer(m, ip, s.port, call, s.sdp_version),
+            None => sdp::offer(ip, s.port, call),
+        }
+    }
+
+    /// Asks the media thread to open the call's stream, once terms are agreed.
+    fn open_media(&mut self, call: u64) {
+        let Some(s) = self.calls.get_mut(&call) else {
+            return;
+        };
+        let Some(media) = s.media.clone().filter(|_| !s.media_open) else {
+            return;
+        };
+        s.media_open = true;
+        let port = s.port;
+        self.out
+            .push_back(Out::Media(MediaCommand::Open { call, port, media }));
     }
 
     fn respond_invite(
@@ -1180,9 +1409,15 @@ impl Uas {
         match s.wait {
             Wait::Prompt if s.interruptible => {
                 let keys = std::mem::take(&mut s.keys);
+                self.stop_playing(now, call);
                 self.step(now, call, Event::Keys(keys));
             }
             Wait::Keys => {
+                // Keys cut the menu's prompts short.
+                self.stop_playing(now, call);
+                let Some(s) = self.calls.get_mut(&call) else {
+                    return;
+                };
                 if machine.keys_complete(&s.vm, &s.keys) {
                     let keys = std::mem::take(&mut s.keys);
                     self.step(now, call, Event::Keys(keys));
@@ -1404,6 +1639,13 @@ impl Uas {
         let Some(mut s) = self.calls.remove(&call) else {
             return;
         };
+        if s.media_open {
+            self.out.push_back(Out::Media(MediaCommand::Close { call }));
+        }
+        // Reused last: stray RTP of this call has long stopped when a new call gets it.
+        if !s.port_taken {
+            self.ports.push_back(s.port);
+        }
         self.dialogs
             .remove(&dialog_key(&s.record.call_id, s.our_tag()));
         // The INVITE transaction stays (it absorbs retransmissions); forget our index of it.
@@ -1424,8 +1666,8 @@ impl Uas {
 
     /// New calls run on `machine` from now on; calls in progress finish on theirs. The
     /// engine's durable state (agents, counters, sticky memory) carries over by name.
-    pub fn reload(&mut self, machine: Arc<Machine>, prompt_ms: HashMap<String, u64>) {
-        self.config.prompt_ms = prompt_ms;
+    pub fn reload(&mut self, machine: Arc<Machine>, prompts: Prompts) {
+        self.config.prompts = prompts;
         // (Calls waiting in the engine would be forgotten here: with agents' phones, reloading
         // moves them over; until then nobody is logged in and no call waits.)
         let durable = self.engine.durable();

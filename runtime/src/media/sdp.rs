@@ -1,0 +1,294 @@
+//! SDP offer/answer (RFC 3264) for telephone audio: PCMU, PCMA and telephone-events at 20 ms.
+//! The caller's offer is read with `sdp-types`; the answer takes the first audio stream on
+//! plain RTP/AVP with a codec we have, in the caller's order of preference, and refuses every
+//! other stream with port 0 (each offered `m=` line gets one in the answer). No usable stream
+//! is a [`Refusal`] (488 Not Acceptable Here). Where RTP goes comes from the offer's `c=` line
+//! (RTP is latched to the first packets' source by the stream, see `stream`).
+
+use super::g711::Law;
+use std::net::{IpAddr, SocketAddr};
+
+/// What the two sides agreed for the audio stream.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Media {
+    /// Where the caller wants RTP (from the offer; `None` while on hold with `c=0.0.0.0`).
+    pub remote: Option<SocketAddr>,
+    pub law: Law,
+    /// The caller's payload type for telephone-events at 8 kHz, when offered.
+    pub events: Option<u8>,
+    /// Whether we send audio, and whether the caller does (their direction reversed).
+    pub send: bool,
+    pub receive: bool,
+    /// The answer's `m=` lines: the index of the stream taken, and how many there were.
+    taken: usize,
+    streams: Vec<String>,
+}
+
+/// Why an offer cannot be answered.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// Not SDP at all.
+    Malformed(String),
+    /// No audio stream on RTP/AVP with PCMU or PCMA.
+    NoCommonCodec,
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Refusal::Malformed(why) => write!(f, "the SDP offer cannot be read: {why}"),
+            Refusal::NoCommonCodec => {
+                f.write_str("no audio stream on RTP/AVP offers PCMU (0) or PCMA (8)")
+            }
+        }
+    }
+}
+
+/// Reads the caller's offer and chooses what to answer.
+pub fn negotiate(offer: &[u8]) -> Result<Media, Refusal> {
+    let session =
+        sdp_types::Session::parse(offer).map_err(|e| Refusal::Malformed(e.to_string()))?;
+    let session_direction = direction(&session.attributes);
+    let mut chosen = None;
+    let mut streams = Vec::new();
+    for (i, m) in session.medias.iter().enumerate() {
+        streams.push(format!("{} 0 {} {}", m.media, m.proto, m.fmt));
+        if chosen.is_some() || m.media != "audio" || m.proto != "RTP/AVP" || m.port == 0 {
+            continue;
+        }
+        let Some((law, events)) = codecs(m) else {
+            continue;
+        };
+        let address = m
+            .connections
+            .first()
+            .or(session.connection.as_ref())
+            .and_then(|c| {
+                c.connection_address
+                    .split('/')
+                    .next()?
+                    .parse::<IpAddr>()
+                    .ok()
+            });
+        let theirs = direction(&m.attributes)
+            .or(session_direction)
+            .unwrap_or("sendrecv");
+        let held = address.is_some_and(|a| a.is_unspecified());
+        chosen = Some((
+            i,
+            Media {
+                remote: address
+                    .filter(|a| !a.is_unspecified())
+                    .map(|a| SocketAddr::new(a, m.port)),
+                law,
+                events,
+                send: !held && matches!(theirs, "sendrecv" | "recvonly"),
+                receive: !held && matches!(theirs, "sendrecv" | "sendonly"),
+                taken: i,
+                streams: Vec::new(),
+            },
+        ));
+    }
+    let (_, mut media) = chosen.ok_or(Refusal::NoCommonCodec)?;
+    media.streams = streams;
+    Ok(media)
+}
+
+/// The first codec of ours in the stream's format list (the caller's order), and the
+/// payload type of its telephone-events at 8 kHz.
+fn codecs(m: &sdp_types::Media) -> Option<(Law, Option<u8>)> {
+    let maps: Vec<(u8, String)> = m
+        .get_attribute_values("rtpmap")
+        .flatten()
+        .filter_map(|v| {
+            let (pt, name) = v.split_once(' ')?;
+            Some((pt.trim().parse().ok()?, name.trim().to_ascii_lowercase()))
+        })
+        .collect();
+    let name_of = |pt: u8| maps.iter().find(|(p, _)| *p == pt).map(|(_, n)| n.as_str());
+    let mut law = None;
+    let mut events = None;
+    for pt in m
+        .fmt
+        .split_ascii_whitespace()
+        .filter_map(|f| f.parse::<u8>().ok())
+    {
+        let this = match name_of(pt) {
+            Some("pcmu/8000") | Some("pcmu/8000/1") => Some(Law::Mu),
+            Some("pcma/8000") | Some("pcma/8000/1") => Some(Law::A),
+            Some(n) if n.starts_with("telephone-event/8000") => {
+                events = events.or(Some(pt));
+                None
+            }
+            // Static payload types may come without an rtpmap.
+            None => Law::from_payload_type(pt),
+            Some(_) => None,
+        };
+        // Our answer uses the static payload type numbers; a dynamic number for G.711 is
+        // mapped back to them (the packets we read carry the caller's number: see `stream`).
+        if law.is_none() && this.is_some() && Law::from_payload_type(pt) == this {
+            law = this;
+        }
+    }
+    Some((law?, events))
+}
+
+fn direction(attributes: &[sdp_types::Attribute]) -> Option<&'static str> {
+    attributes.iter().find_map(|a| match a.attribute.as_str() {
+        "sendrecv" => Some("sendrecv"),
+        "sendonly" => Some("sendonly"),
+        "recvonly" => Some("recvonly"),
+        "inactive" => Some("inactive"),
+        _ => None,
+    })
+}
+
+/// Our answer to a negotiated offer: our address and RTP port, the codec taken and the
+/// telephone-events with the caller's payload type. `version` goes up with every answer in
+/// the same dialog (RFC 3264 §8).
+pub fn answer(media: &Media, ip: IpAddr, port: u16, session: u64, version: u64) -> String {
+    let family = if ip.is_ipv6() { "IP6" } else { "IP4" };
+    let mut s = format!(
+        "v=0\r\no=callflow {session} {version} IN {family} {ip}\r\ns=callflow\r\nc=IN {family} {ip}\r\nt=0 0\r\n"
+    );
+    for (i, stream) in media.streams.iter().enumerate() {
+        if i != media.taken {
+            s.push_str("m=");
+            s.push_str(stream);
+            s.push_str("\r\n");
+            continue;
+        }
+        audio_lines(
+            &mut s,
+            port,
+            media.law,
+            media.events,
+            dir(media.send, media.receive),
+        );
+    }
+    s
+}
+
+/// Our offer, for an INVITE that came without one: PCMU, PCMA and telephone-events (101).
+pub fn offer(ip: IpAddr, port: u16, session: u64) -> String {
+    let family = if ip.is_ipv6() { "IP6" } else { "IP4" };
+    let mut s = format!(
+        "v=0\r\no=callflow {session} 1 IN {family} {ip}\r\ns=callflow\r\nc=IN {family} {ip}\r\nt=0 0\r\n\
+         m=audio {port} RTP/AVP 0 8 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:8 PCMA/8000\r\n"
+    );
+    s.push_str(
+        "a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-15\r\na=ptime:20\r\na=sendrecv\r\n",
+    );
+    s
+}
+
+fn dir(send: bool, receive: bool) -> &'static str {
+    match (send, receive) {
+        (true, true) => "sendrecv",
+        (true, false) => "sendonly",
+        (false, true) => "recvonly",
+        (false, false) => "inactive",
+    }
+}
+
+fn audio_lines(s: &mut String, port: u16, law: Law, events: Option<u8>, direction: &str) {
+    use std::fmt::Write;
+    let pt = law.payload_type();
+    let name = match law {
+        Law::Mu => "PCMU",
+        Law::A => "PCMA",
+    };
+    let _ = match events {
+        Some(ev) => write!(
+            s,
+            "m=audio {port} RTP/AVP {pt} {ev}\r\na=rtpmap:{pt} {name}/8000\r\na=rtpmap:{ev} telephone-event/8000\r\na=fmtp:{ev} 0-15\r\n"
+        ),
+        None => write!(
+            s,
+            "m=audio {port} RTP/AVP {pt}\r\na=rtpmap:{pt} {name}/8000\r\n"
+        ),
+    };
+    let _ = write!(s, "a=ptime:20\r\na={direction}\r\n");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn offer_of(m_lines: &str) -> Vec<u8> {
+        format!(
+            "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n{m_lines}"
+        )
+        .into_bytes()
+    }
+
+    #[test]
+    fn the_callers_first_common_codec_is_taken() {
+        let m = negotiate(&offer_of(
+            "m=audio 6000 RTP/AVP 18 8 0 96\r\na=rtpmap:18 G729/8000\r\na=rtpmap:96 telephone-event/8000\r\n",
+        ))
+        .unwrap();
+        assert_eq!(m.law, Law::A);
+        assert_eq!(m.events, Some(96));
+        assert_eq!(m.remote, Some("127.0.0.1:6000".parse().unwrap()));
+        assert!(m.send && m.receive);
+        let a = answer(&m, "127.0.0.1".parse().unwrap(), 40_000, 7, 1);
+        assert!(a.contains("m=audio 40000 RTP/AVP 8 96\r\n"), "{a}");
+        assert!(a.contains("a=rtpmap:96 telephone-event/8000\r\n"), "{a}");
+        // The answer reads back as SDP.
+        assert!(sdp_types::Session::parse(a.as_bytes()).is_ok());
+    }
+
+    #[test]
+    fn no_common_codec_is_refused() {
+        let r = negotiate(&offer_of(
+            "m=audio 6000 RTP/AVP 18 9\r\na=rtpmap:18 G729/8000\r\n",
+        ));
+        assert_eq!(r, Err(Refusal::NoCommonCodec));
+        // Secure RTP and video alone are not ours either; garbage is not SDP.
+        assert_eq!(
+            negotiate(&offer_of("m=audio 6000 RTP/SAVP 0\r\n")),
+            Err(Refusal::NoCommonCodec)
+        );
+        assert_eq!(
+            negotiate(&offer_of("m=video 6000 RTP/AVP 31\r\n")),
+            Err(Refusal::NoCommonCodec)
+        );
+        assert!(matches!(negotiate(b"hello"), Err(Refusal::Malformed(_))));
+    }
+
+    #[test]
+    fn other_streams_are_refused_in_place() {
+        let m = negotiate(&offer_of(
+            "m=video 5000 RTP/AVP 31\r\nm=audio 6000 RTP/AVP 0\r\nc=IN IP4 127.0.0.2\r\n",
+        ))
+        .unwrap();
+        assert_eq!(m.remote, Some("127.0.0.2:6000".parse().unwrap()));
+        assert_eq!(m.events, None);
+        let a = answer(&m, "127.0.0.1".parse().unwrap(), 40_002, 7, 1);
+        let lines: Vec<&str> = a.lines().filter(|l| l.starts_with("m=")).collect();
+        assert_eq!(lines, ["m=video 0 RTP/AVP 31", "m=audio 40002 RTP/AVP 0"]);
+    }
+
+    #[test]
+    fn hold_is_honoured() {
+        let m = negotiate(&offer_of("m=audio 6000 RTP/AVP 0\r\na=sendonly\r\n")).unwrap();
+        assert!(!m.send && m.receive);
+        assert!(answer(&m, "::1".parse().unwrap(), 40_000, 1, 2).contains("a=recvonly"));
+        let m = negotiate(
+            b"v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nc=IN IP4 0.0.0.0\r\nt=0 0\r\nm=audio 6000 RTP/AVP 0\r\n",
+        )
+        .unwrap();
+        assert_eq!(m.remote, None);
+        assert!(!m.send && !m.receive);
+        let m = negotiate(&offer_of("m=audio 6000 RTP/AVP 0\r\na=inactive\r\n")).unwrap();
+        assert!(!m.send && !m.receive);
+    }
+
+    #[test]
+    fn our_offer_reads_back_and_negotiates() {
+        let o = offer("127.0.0.1".parse().unwrap(), 40_000, 9);
+        let m = negotiate(o.as_bytes()).unwrap();
+        assert_eq!((m.law, m.events), (Law::Mu, Some(101)));
+    }
+}

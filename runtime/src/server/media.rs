@@ -1,0 +1,324 @@
+//! The media driver: one thread with its own single-threaded tokio loop owns every call's RTP
+//! socket (one port per call, from the core's range, on the server's address) and paces all
+//! streams from one 20 ms timer — never a timer per call. Each socket has a small reader task
+//! that hands packets to the call's `media::stream::Stream` in place; keys, recordings that
+//! ended and streams that went quiet go back to the signalling loop as [`Report`]s. The core
+//! decides everything; this only carries out [`Command`]s.
+
+use crate::media::sdp;
+use crate::media::stream::{FRAME, Play, Stream, Via};
+use crate::media::wav;
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::io::BufWriter;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+use tokio::net::UdpSocket;
+use tokio::sync::mpsc;
+
+/// What the core asks of a call's media.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Command {
+    /// Start the call's stream on our `port`, with the negotiated terms.
+    Open {
+        call: u64,
+        port: u16,
+        media: sdp::Media,
+    },
+    /// New terms (a re-INVITE: hold, resume, another address).
+    Update { call: u64, media: sdp::Media },
+    /// Play these after what is playing.
+    Play { call: u64, items: Vec<Play> },
+    /// Stop playing (barge-in); silence follows.
+    Stop { call: u64 },
+    /// Record the caller's audio into this file (8 kHz mono WAV).
+    Record { call: u64, path: PathBuf },
+    /// Stop recording; a [`Report::Recorded`] follows.
+    StopRecording { call: u64 },
+    /// The call ended: its socket closes (a recording in progress is finished first).
+    Close { call: u64 },
+}
+
+/// What the media side tells the core.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Report {
+    Key {
+        call: u64,
+        key: char,
+        via: Via,
+    },
+    /// No RTP from the caller for the configured time.
+    Quiet {
+        call: u64,
+    },
+    /// A recording was finished: its file and length.
+    Recorded {
+        call: u64,
+        path: PathBuf,
+        ms: u64,
+    },
+    /// The stream could not start: its port is taken (by another program).
+    NoStream {
+        call: u64,
+        port: u16,
+        why: String,
+    },
+    /// A recording could not be written.
+    Failed {
+        call: u64,
+        why: String,
+    },
+}
+
+/// The media thread's settings.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// The address RTP sockets bind to (the server's listening address).
+    pub ip: IpAddr,
+    /// A call whose RTP stops for this long is reported [`Report::Quiet`] (0: never).
+    pub quiet_ms: u64,
+}
+
+/// The running media thread: send it commands; it stops when this is dropped.
+pub struct Media {
+    commands: mpsc::UnboundedSender<Command>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Media {
+    pub fn send(&self, c: Command) {
+        let _ = self.commands.send(c);
+    }
+}
+
+impl Drop for Media {
+    fn drop(&mut self) {
+        // Closing the channel ends the loop (recordings in progress are finished).
+        let (dead, _) = mpsc::unbounded_channel();
+        drop(std::mem::replace(&mut self.commands, dead));
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Starts the media thread; its reports go to `reports`.
+pub fn spawn(config: Config, reports: mpsc::UnboundedSender<Report>) -> std::io::Result<Media> {
+    let (commands, rx) = mpsc::unbounded_channel();
+    let thread = std::thread::Builder::new()
+        .name("callflow-media".into())
+        .spawn(move || {
+            let rt = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => {
+                    tracing::error!("the media thread cannot start: {e}");
+                    return;
+                }
+            };
+            let local = tokio::task::LocalSet::new();
+            local.block_on(&rt, run(config, rx, reports));
+        })?;
+    Ok(Media {
+        commands,
+        thread: Some(thread),
+    })
+}
+
+struct CallMedia {
+    stream: Stream,
+    socket: Rc<UdpSocket>,
+    reader: tokio::task::JoinHandle<()>,
+    recording: Option<(PathBuf, wav::Writer<BufWriter<std::fs::File>>)>,
+    quiet_reported: bool,
+}
+
+type Calls = HashMap<u64, Rc<RefCell<CallMedia>>>;
+
+async fn run(
+    config: Config,
+    mut commands: mpsc::UnboundedReceiver<Command>,
+    reports: mpsc::UnboundedSender<Report>,
+) {
+    let start = Instant::now();
+    let mut calls: Calls = HashMap::new();
+    let mut tick = tokio::time::interval(Duration::from_millis(20));
+    let mut packet = Vec::with_capacity(12 + FRAME);
+    let mut frame = [0i16; FRAME];
+    loop {
+        tokio::select! {
+            c = commands.recv() => match c {
+                Some(c) => command(&config, &mut calls, c, start, &reports),
+                None => break,
+            },
+            _ = tick.tick() => {
+                let t = ms_since(start);
+                for (call, m) in &calls {
+                    let mut m = m.borrow_mut();
+                    let m = &mut *m;
+                    if let Some(to) = m.stream.tick(&mut packet) {
+                        // A full socket buffer drops the packet, as the network would.
+                        let _ = m.socket.try_send_to(&packet, to);
+                    }
+                    if let Some((_, w)) = m.recording.as_mut() {
+                        m.stream.recorded_frame(&mut frame);
+                        if let Err(e) = w.write(&frame) {
+                            let _ = reports.send(Report::Failed { call: *call, why: format!("the recording cannot be written: {e}") });
+                            m.recording = None;
+                            m.stream.set_recording(false);
+                        }
+                    }
+                    if config.quiet_ms > 0
+                        && !m.quiet_reported
+                        && m.stream.media().receive
+                        && m.stream.quiet_ms(t) > config.quiet_ms as i64
+                    {
+                        m.quiet_reported = true;
+                        let _ = reports.send(Report::Quiet { call: *call });
+                    }
+                }
+            }
+        }
+    }
+    for (call, m) in calls.drain() {
+        close(call, &m, &reports);
+    }
+}
+
+fn command(
+    config: &Config,
+    calls: &mut Calls,
+    c: Command,
+    start: Instant,
+    reports: &mpsc::UnboundedSender<Report>,
+) {
+    let with = |call: u64, f: &mut dyn FnMut(&mut CallMedia)| {
+        if let Some(m) = calls.get(&call) {
+            f(&mut m.borrow_mut());
+        }
+    };
+    match c {
+        Command::Open { call, port, media } => match open(config.ip, port) {
+            Ok(socket) => {
+                let socket = Rc::new(socket);
+                // SSRC: unpredictable enough for a caller (RFC 3550 wants it random).
+                let ssrc = {
+                    use std::hash::{BuildHasher, RandomState};
+                    RandomState::new().hash_one(call) as u32
+                };
+                let cell = Rc::new(RefCell::new(CallMedia {
+                    stream: Stream::new(media, ssrc, ms_since(start)),
+                    socket: socket.clone(),
+                    reader: tokio::task::spawn_local(async {}),
+                    recording: None,
+                    quiet_reported: false,
+                }));
+                let reader = tokio::task::spawn_local(read(
+                    call,
+                    start,
+                    socket,
+                    cell.clone(),
+                    reports.clone(),
+                ));
+                cell.borrow_mut().reader = reader;
+                if let Some(old) = calls.insert(call, cell) {
+                    close(call, &old, reports);
+                }
+            }
+            Err(e) => {
+                let _ = reports.send(Report::NoStream {
+                    call,
+                    port,
+                    why: format!("cannot open RTP port {port}: {e}"),
+                });
+            }
+        },
+        Command::Update { call, media } => with(call, &mut |m| m.stream.renegotiate(media.clone())),
+        Command::Play { call, items } => with(call, &mut |m| m.stream.play(items.iter().cloned())),
+        Command::Stop { call } => with(call, &mut |m| m.stream.stop()),
+        Command::Record { call, path } => with(call, &mut |m| {
+            finish(call, m, reports);
+            match std::fs::File::create(&path).and_then(|f| wav::Writer::new(BufWriter::new(f))) {
+                Ok(w) => {
+                    m.recording = Some((path.clone(), w));
+                    m.stream.set_recording(true);
+                }
+                Err(e) => {
+                    let _ = reports.send(Report::Failed {
+                        call,
+                        why: format!("cannot record into {}: {e}", path.display()),
+                    });
+                }
+            }
+        }),
+        Command::StopRecording { call } => with(call, &mut |m| finish(call, m, reports)),
+        Command::Close { call } => {
+            if let Some(m) = calls.remove(&call) {
+                close(call, &m, reports);
+            }
+        }
+    }
+}
+
+/// The media clock: milliseconds since the thread started.
+fn ms_since(start: Instant) -> i64 {
+    start.elapsed().as_millis() as i64
+}
+
+fn open(ip: IpAddr, port: u16) -> std::io::Result<UdpSocket> {
+    let s = std::net::UdpSocket::bind(SocketAddr::new(ip, port))?;
+    s.set_nonblocking(true)?;
+    UdpSocket::from_std(s)
+}
+
+/// Ends a recording in progress: its header made right, and reported.
+fn finish(call: u64, m: &mut CallMedia, reports: &mpsc::UnboundedSender<Report>) {
+    let Some((path, w)) = m.recording.take() else {
+        return;
+    };
+    m.stream.set_recording(false);
+    let ms = w.ms();
+    let _ = reports.send(match w.finish() {
+        Ok(_) => Report::Recorded { call, path, ms },
+        Err(e) => Report::Failed {
+            call,
+            why: format!("cannot finish the recording {}: {e}", path.display()),
+        },
+    });
+}
+
+fn close(call: u64, m: &Rc<RefCell<CallMedia>>, reports: &mpsc::UnboundedSender<Report>) {
+    let mut m = m.borrow_mut();
+    m.reader.abort();
+    finish(call, &mut m, reports);
+}
+
+/// A call's reader: every datagram on its port goes to its stream at once.
+async fn read(
+    call: u64,
+    start: Instant,
+    socket: Rc<UdpSocket>,
+    cell: Rc<RefCell<CallMedia>>,
+    reports: mpsc::UnboundedSender<Report>,
+) {
+    let mut buf = vec![0u8; 2048];
+    let mut keys = Vec::new();
+    loop {
+        let Ok((n, from)) = socket.recv_from(&mut buf).await else {
+            // ICMP errors surface here on some systems; the stream goes on.
+            tokio::task::yield_now().await;
+            continue;
+        };
+        let mut m = cell.borrow_mut();
+        keys.clear();
+        m.stream
+            .receive(ms_since(start), from, &buf[..n], &mut keys);
+        for &(key, via) in &keys {
+            let _ = reports.send(Report::Key { call, key, via });
+        }
+    }
+}
