@@ -1,8 +1,11 @@
 //! `callflow call NUMBER`: a small SIP caller for trying a running server without a phone. It
-//! places one call over UDP (INVITE with an SDP offer), acknowledges the answer, presses the
-//! keys as SIP INFO a moment apart, answers the server's BYE (or hangs up itself after a
-//! while), and prints what happened — with the server's call record when its data directory
-//! is at hand.
+//! places one call over UDP (INVITE with an SDP offer), acknowledges the answer, sends and
+//! hears RTP (`media`), presses the keys a moment apart (RFC 4733 events, tones in the audio,
+//! or SIP INFO), answers the server's BYE (or hangs up itself after a while), and prints what
+//! happened — how the server's stream arrived, and the server's call record when its data
+//! directory is at hand. What it heard can be saved as a WAV file.
+
+mod media;
 
 use callflow_runtime::sip::message::{self, Start};
 use std::net::{SocketAddr, UdpSocket};
@@ -29,6 +32,12 @@ pub struct Args {
     /// Hang up after this long if the server has not (`30s`, `2m`).
     #[arg(long, default_value = "60s")]
     pub hang_up_after: String,
+    /// How keys are sent.
+    #[arg(long, value_enum, default_value = "rfc4733")]
+    pub dtmf: media::Dtmf,
+    /// Save what was heard (8 kHz mono WAV).
+    #[arg(long)]
+    pub save: Option<PathBuf>,
     /// The server's data directory, to print its record of the call.
     #[arg(long, default_value = "callflow-data")]
     pub data: PathBuf,
@@ -146,6 +155,8 @@ fn call(a: &Args) -> Result<(), String> {
     };
     let socket = UdpSocket::bind(bind).map_err(|e| e.to_string())?;
     let local = socket.local_addr().map_err(|e| e.to_string())?;
+    let rtp = UdpSocket::bind(SocketAddr::new(local.ip(), 0)).map_err(|e| e.to_string())?;
+    let rtp_port = rtp.local_addr().map_err(|e| e.to_string())?.port();
     let number: String = a.number.chars().filter(|c| !c.is_whitespace()).collect();
     let uri = format!("sip:{number}@{}", a.server);
     let from_user: String = a.from.chars().filter(|c| !c.is_whitespace()).collect();
@@ -168,7 +179,8 @@ fn call(a: &Args) -> Result<(), String> {
     let family = if ip.is_ipv6() { "IP6" } else { "IP4" };
     let sdp = format!(
         "v=0\r\no=- 1 1 IN {family} {ip}\r\ns=callflow call\r\nc=IN {family} {ip}\r\nt=0 0\r\n\
-         m=audio 49170 RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\n"
+         m=audio {rtp_port} RTP/AVP 0 8 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:8 PCMA/8000\r\n\
+         a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-15\r\na=ptime:20\r\n"
     );
     let branch = leg.branch();
     let invite = move |leg: &mut Leg| {
@@ -209,6 +221,20 @@ fn call(a: &Args) -> Result<(), String> {
     );
     let ack = leg.branch();
     leg.request("ACK", &ack, 1, "", "");
+    let terms = callflow_runtime::media::sdp::negotiate(m.body)
+        .map_err(|e| format!("the server's answer: {e}"))?;
+    let remote = terms
+        .remote
+        .ok_or("the server's answer names no address for RTP")?;
+    let stream = media::Media::start(
+        rtp,
+        media::Terms {
+            remote,
+            law: terms.law,
+            events: terms.events,
+        },
+        a.dtmf,
+    );
     let mut server_hung_up = false;
     'keys: for k in &a.keys {
         let until = Instant::now() + gap;
@@ -223,6 +249,10 @@ fn call(a: &Args) -> Result<(), String> {
             }
         }
         for key in k.chars() {
+            if a.dtmf != media::Dtmf::Info {
+                stream.press(key);
+                continue;
+            }
             leg.cseq += 1;
             let cseq = leg.cseq;
             let branch = leg.branch();
@@ -275,7 +305,22 @@ fn call(a: &Args) -> Result<(), String> {
         let _ = leg.final_response(cseq, &bye);
         println!("hung up after {:.1}s", started.elapsed().as_secs_f64());
     }
+    let heard = stream.finish();
+    println!("{}", heard.summary());
+    if let Some(path) = &a.save {
+        save(path, &heard.samples)?;
+        println!("saved what was heard to {}", path.display());
+    }
     print_record(a, &leg.call_id)
+}
+
+fn save(path: &std::path::Path, samples: &[i16]) -> Result<(), String> {
+    use callflow_runtime::media::wav::Writer;
+    let f = std::fs::File::create(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut w = Writer::new(std::io::BufWriter::new(f)).map_err(|e| e.to_string())?;
+    w.write(samples).map_err(|e| e.to_string())?;
+    w.finish().map_err(|e| e.to_string())?;
+    Ok(())
 }
 
 /// The server's record of the call, when its data directory is here (waiting up to 2 s).

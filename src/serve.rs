@@ -177,6 +177,11 @@ pub fn run(a: &Args) -> ExitCode {
     let mut config = uas::Config::new(local);
     config.prompts = prompts;
     config.rtp_ports = a.rtp_ports;
+    let recordings = a.data.join("recordings");
+    if let Err(e) = std::fs::create_dir_all(&recordings) {
+        return fail(format!("cannot create `{}`: {e}", recordings.display()));
+    }
+    config.recordings = Some(recordings);
     config.max_calls = a.max_calls;
     config.calls_per_source = a.calls_per_source;
     config.log = !a.quiet;

@@ -344,6 +344,10 @@ fn options_unknown_numbers_and_redirects() {
         s.call("redirect.xml", "300", &[]),
         "transfer before answer → 302"
     );
+    assert!(
+        s.call("no_common_codec.xml", "200", &[]),
+        "an offer of G.729 only → 488 with a Warning"
+    );
     let r = s.records(1);
     assert_eq!(r.len(), 1, "the redirected call has a record: {r:?}");
     assert_eq!(r[0]["status"], 302);
@@ -695,6 +699,133 @@ fn ipv6_loopback_works_the_same() {
         text.contains("prompts: welcome, main, sub, four"),
         "{text}\n{log:?}"
     );
+}
+
+const RECORDED: &str = r#"
+flow recorded {
+    numbers "400"
+    timezone "Europe/Berlin"
+    consent rec {
+        prompt "welcome"
+        accept "1"
+        refuse "2"
+        silence means refuse
+        timeout 5s
+        withdraw "*9"
+    }
+    start {
+        ask rec
+        if consented(rec) {
+            record
+        }
+        wait 2s
+        hangup
+    }
+}
+"#;
+
+/// Runs `callflow call` against the server; its standard output.
+fn client(s: &Server, args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_callflow"))
+        .current_dir(&s.dir)
+        .args([
+            "call",
+            "--server",
+            &format!("127.0.0.1:{}", s.port),
+            "--data",
+            "data",
+        ])
+        .args(args)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    text
+}
+
+/// A WAV file's length in milliseconds (16-bit mono 8 kHz, as the server writes them).
+fn wav_ms(path: &Path) -> i64 {
+    let b = std::fs::read(path).unwrap();
+    let samples = callflow_runtime::media::wav::samples(&b).unwrap();
+    samples.len() as i64 / 8
+}
+
+#[test]
+fn recordings_exist_only_with_consent_and_stop_at_a_withdrawal() {
+    let s = Server::start_with("record", WEDNESDAY, Some(RECORDED));
+    // Consent given: the caller is recorded until the flow hangs up.
+    client(&s, &["400", "--keys", "1", "--key-gap", "500ms"]);
+    // Consent refused: no recording.
+    client(&s, &["400", "--keys", "2", "--key-gap", "500ms"]);
+    // Consent given, then withdrawn with *9 (as RFC 4733 events) a moment later.
+    client(&s, &["400", "--keys", "1,*9", "--key-gap", "700ms"]);
+    let r = s.records(3);
+    let recordings = |i: usize| r[i]["recordings"].as_array().unwrap().clone();
+    assert!(recordings(1).is_empty(), "refused: {}", r[1]);
+    let files: Vec<_> = std::fs::read_dir(s.dir.join("data/recordings"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(files.len(), 2, "one file per consented call: {files:?}");
+    for (i, by) in [(0, "the call ended"), (2, "consent withdrawn")] {
+        let rec = recordings(i);
+        assert_eq!(rec.len(), 1, "{}", r[i]);
+        assert_eq!(rec[0]["stopped_by"], by, "{}", r[i]);
+        let stretch = rec[0]["stopped"].as_i64().unwrap() - rec[0]["started"].as_i64().unwrap();
+        let file = s.dir.join(rec[0]["file"].as_str().unwrap());
+        let ms = wav_ms(&file);
+        // One frame of 20 ms per tick of the media loop, between the two commands.
+        assert!(
+            (ms - stretch).abs() <= 60,
+            "the recording lasts {ms} ms, the consented stretch {stretch} ms"
+        );
+        if by == "consent withdrawn" {
+            assert!(
+                stretch < 1_500,
+                "cut well before the flow's end: {stretch} ms"
+            );
+        } else {
+            assert!(stretch >= 1_900, "to the end of the call: {stretch} ms");
+        }
+    }
+}
+
+#[test]
+fn the_servers_stream_arrives_at_50_packets_a_second_with_continuous_timestamps() {
+    let s = Server::start("pacing", WEDNESDAY);
+    // The IVR waits 5 s for a key after its prompts: the caller listens for 3 s and hangs up.
+    let out = client(&s, &["200", "--hang-up-after", "3s", "--save", "heard.wav"]);
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("RTP heard:"))
+        .unwrap_or_else(|| panic!("{out}"));
+    let number = |after: &str| -> f64 {
+        let rest = line.split(after).nth(1).unwrap_or_else(|| panic!("{line}"));
+        let n: String = rest
+            .trim_start_matches([' ', '('])
+            .chars()
+            .take_while(|c| c.is_ascii_digit() || *c == '.')
+            .collect();
+        n.parse().unwrap_or_else(|_| panic!("{line}"))
+    };
+    let packets = number("RTP heard:");
+    assert!(
+        (140.0..=170.0).contains(&packets),
+        "about 3 s of packets: {line}"
+    );
+    let rate = number("s (");
+    assert!((49.0..=51.0).contains(&rate), "50 packets a second: {line}");
+    assert!(
+        line.contains(" 0 sequence gaps, 0 timestamp jumps, 1 SSRC(s)"),
+        "{line}"
+    );
+    // What was heard was saved: as long as the packets.
+    let ms = wav_ms(&s.dir.join("heard.wav"));
+    assert_eq!(ms as f64, packets * 20.0, "{line}");
 }
 
 #[test]

@@ -24,6 +24,18 @@ pub struct Record {
     pub outcome: String,
     /// The SIP status of the INVITE's final response.
     pub status: u16,
+    /// The recordings made of the call (only ever with consent).
+    pub recordings: Vec<Recording>,
+}
+
+/// One recording of a call: its file, and when it started and stopped (ms since the epoch),
+/// and what stopped it (`the flow`, `consent withdrawn`, `the call ended`).
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Recording {
+    pub file: String,
+    pub started: i64,
+    pub stopped: Option<i64>,
+    pub stopped_by: String,
 }
 
 impl Record {
@@ -49,6 +61,7 @@ impl Record {
             prompts: Vec::new(),
             outcome: String::new(),
             status: 0,
+            recordings: Vec::new(),
         }
     }
 

@@ -47,6 +47,8 @@ pub struct Config {
     /// run time may reach, besides the always-allowed ones.
     pub allow: Vec<callflow_compiler::pattern::Pattern>,
     pub default_prompt_ms: u64,
+    /// Where recordings go (`None`: the server keeps none; a flow's `record` is logged).
+    pub recordings: Option<std::path::PathBuf>,
 }
 
 impl Config {
@@ -63,6 +65,7 @@ impl Config {
             trunk: None,
             allow: Vec::new(),
             default_prompt_ms: 3_000,
+            recordings: None,
         }
     }
 }
@@ -1220,7 +1223,14 @@ impl Uas {
                 let all = tries * timeout_ms as i64 + (tries - 1) * retry_ms as i64;
                 self.wait(now, call, Wait::Lookup, all + 500);
             }
-            Effect::StartRecording | Effect::StopRecording => self.step(now, call, Event::Done),
+            Effect::StartRecording => {
+                self.start_recording(now, call);
+                self.step(now, call, Event::Done);
+            }
+            Effect::StopRecording => {
+                self.stop_recording(now, call, "the flow");
+                self.step(now, call, Event::Done);
+            }
             Effect::Answer => {
                 self.answer(now, call);
                 self.step(now, call, Event::Done);
@@ -1239,6 +1249,65 @@ impl Uas {
                 self.wait(now, call, Wait::Prompt, ms as i64);
             }
         }
+    }
+
+    /// Starts recording the caller (the VM only asks with consent): a WAV file named for the
+    /// call in the recordings folder, and its entry in the call record.
+    fn start_recording(&mut self, now: i64, call: u64) {
+        let Some(s) = self.calls.get_mut(&call) else {
+            return;
+        };
+        let Some(dir) = self.config.recordings.clone() else {
+            let id = s.record.call_id.clone();
+            return self.log(&id, "not recording: the server keeps no recordings".into());
+        };
+        if !s.media_open {
+            let id = s.record.call_id.clone();
+            return self.log(&id, "not recording: the call has no media stream".into());
+        }
+        // The Call-ID is the caller's text: only letters, digits, `-` and `.` reach the name.
+        let safe: String = s
+            .record
+            .call_id
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .take(80)
+            .collect();
+        let n = s.record.recordings.len() + 1;
+        let path = dir.join(format!("{}-{safe}-{n}.wav", s.record.started));
+        s.record.recordings.push(super::cdr::Recording {
+            file: path.display().to_string(),
+            started: now,
+            stopped: None,
+            stopped_by: String::new(),
+        });
+        self.out
+            .push_back(Out::Media(MediaCommand::Record { call, path }));
+    }
+
+    /// Stops the call's recording in progress, if there is one.
+    fn stop_recording(&mut self, now: i64, call: u64, by: &str) {
+        let Some(s) = self.calls.get_mut(&call) else {
+            return;
+        };
+        let Some(r) = s
+            .record
+            .recordings
+            .last_mut()
+            .filter(|r| r.stopped.is_none())
+        else {
+            return;
+        };
+        r.stopped = Some(now);
+        r.stopped_by = by.into();
+        self.out
+            .push_back(Out::Media(MediaCommand::StopRecording { call }));
     }
 
     /// Where a transfer to `target` goes (the URI for Contact or Refer-To), or `None` when
@@ -1397,6 +1466,9 @@ impl Uas {
             s.keys.truncate(cut);
             let stopped = machine.withdraw(&mut s.vm, *c);
             let id = s.record.call_id.clone();
+            if stopped {
+                self.stop_recording(now, call, "consent withdrawn");
+            }
             self.log(
                 &id,
                 format!(
@@ -1639,6 +1711,15 @@ impl Uas {
         let Some(mut s) = self.calls.remove(&call) else {
             return;
         };
+        if let Some(r) = s
+            .record
+            .recordings
+            .last_mut()
+            .filter(|r| r.stopped.is_none())
+        {
+            r.stopped = Some(now);
+            r.stopped_by = "the call ended".into();
+        }
         if s.media_open {
             self.out.push_back(Out::Media(MediaCommand::Close { call }));
         }
