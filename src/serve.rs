@@ -182,6 +182,7 @@ pub fn run(a: &Args) -> ExitCode {
         return fail(format!("cannot create `{}`: {e}", recordings.display()));
     }
     config.recordings = Some(recordings);
+    config.voicemail = Some(a.data.join("voicemail"));
     config.max_calls = a.max_calls;
     config.calls_per_source = a.calls_per_source;
     config.log = !a.quiet;

@@ -794,6 +794,87 @@ fn recordings_exist_only_with_consent_and_stop_at_a_withdrawal() {
     }
 }
 
+const VOICEMAIL: &str = r#"
+voicemail test_box {
+    greeting "welcome"
+    max_length 2s
+    email "team@example.com"
+}
+flow vm {
+    numbers "500"
+    start {
+        voicemail test_box no_answer
+    }
+}
+"#;
+
+/// The voicemail messages of `test_box`: each one's metadata, and its audio's length (ms).
+fn messages(s: &Server, n: usize) -> Vec<(serde_json::Value, i64)> {
+    let dir = s.dir.join("data/voicemail/test_box");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let mut out = Vec::new();
+        for e in std::fs::read_dir(&dir).into_iter().flatten() {
+            let p = e.unwrap().path();
+            if p.extension().is_some_and(|x| x == "json") {
+                let meta: serde_json::Value =
+                    serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
+                out.push((meta, wav_ms(&p.with_extension("wav"))));
+            }
+        }
+        if out.len() >= n || Instant::now() > deadline {
+            out.sort_by_key(|(m, _)| m["started"].as_i64());
+            return out;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn voicemail_records_the_callers_message_after_the_beep_with_its_metadata() {
+    let s = Server::start_with("voicemail", WEDNESDAY, Some(VOICEMAIL));
+    // The greeting (300 ms) and the beep (400 ms) play; then the caller speaks until the
+    // box's 2 s are over; the server ends the call.
+    let out = client(&s, &["500", "--hang-up-after", "10s"]);
+    assert!(out.contains("the server hung up"), "{out}");
+    // The caller presses # after about a second: the message ends there.
+    client(&s, &["500", "--keys", "#", "--key-gap", "1500ms"]);
+    // The caller hangs up in the middle of the message.
+    client(&s, &["500", "--hang-up-after", "1800ms"]);
+    let m = messages(&s, 3);
+    assert_eq!(m.len(), 3, "{m:?}");
+    let ended: Vec<&str> = m
+        .iter()
+        .map(|(meta, _)| meta["ended_by"].as_str().unwrap())
+        .collect();
+    assert_eq!(ended, ["the box's length", "#", "the caller hung up"]);
+    for (meta, audio_ms) in &m {
+        assert_eq!(meta["box"], "test_box");
+        assert_eq!(meta["reason"], "no_answer");
+        assert_eq!(meta["caller"], "+4930123456");
+        assert_eq!(meta["email"], "team@example.com");
+        let said = meta["duration_ms"].as_i64().unwrap();
+        assert!(
+            (audio_ms - said).abs() <= 60,
+            "audio {audio_ms} ms, metadata {said} ms"
+        );
+    }
+    assert!(
+        (m[0].1 - 2_000).abs() <= 60,
+        "the box's length: {} ms",
+        m[0].1
+    );
+    // # came 1.5 s after the answer: 0.7 s of greeting and beep, then 0.8 s of message (and
+    // the 100 ms the key itself takes).
+    assert!((600..=1_100).contains(&m[1].1), "ended by #: {} ms", m[1].1);
+    assert!((800..=1_300).contains(&m[2].1), "hung up: {} ms", m[2].1);
+    let r = s.records(3);
+    assert!(
+        r.iter().all(|r| r["outcome"] == "voicemail box `test_box`"),
+        "{r:?}"
+    );
+}
+
 #[test]
 fn the_servers_stream_arrives_at_50_packets_a_second_with_continuous_timestamps() {
     let s = Server::start("pacing", WEDNESDAY);

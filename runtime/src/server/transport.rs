@@ -208,7 +208,21 @@ fn flush(
                     let _ = socket.try_send_to(&bytes, to);
                 }
             },
-            Out::Media(c) => media.send(c),
+            Out::Media(c) => {
+                // A recording's folder (a voicemail box's) must exist before the media thread
+                // creates the file in it.
+                if let super::media::Command::Record { path, .. } = &c {
+                    if let Some(dir) = path.parent() {
+                        let _ = std::fs::create_dir_all(dir);
+                    }
+                }
+                media.send(c)
+            }
+            Out::File { path, contents } => {
+                if let Err(e) = std::fs::write(&path, contents) {
+                    tracing::warn!("cannot write {}: {e}", path.display());
+                }
+            }
             Out::Record(line) => {
                 if let Some(f) = sinks.cdr.as_mut() {
                     let _ = writeln!(f, "{line}");

@@ -49,6 +49,10 @@ pub struct Config {
     pub default_prompt_ms: u64,
     /// Where recordings go (`None`: the server keeps none; a flow's `record` is logged).
     pub recordings: Option<std::path::PathBuf>,
+    /// Where voicemail messages go, a folder per box (`None`: none are kept).
+    pub voicemail: Option<std::path::PathBuf>,
+    /// How long a message may be when its box does not say.
+    pub message_ms: u64,
 }
 
 impl Config {
@@ -66,6 +70,8 @@ impl Config {
             allow: Vec::new(),
             default_prompt_ms: 3_000,
             recordings: None,
+            voicemail: None,
+            message_ms: 180_000,
         }
     }
 }
@@ -84,6 +90,11 @@ pub enum Out {
     Record(String),
     /// For the media thread.
     Media(MediaCommand),
+    /// Write a small file (a voicemail message's metadata, beside its audio).
+    File {
+        path: std::path::PathBuf,
+        contents: String,
+    },
     /// A line for the log, with the Call-ID it concerns.
     Log {
         call_id: String,
@@ -126,8 +137,23 @@ enum Wait {
     Lookup,
     /// Waiting for the outcome of a REFER (its answer, then a NOTIFY with the final status).
     Refer,
+    /// A voicemail box's greeting and beep play.
+    Greeting,
+    /// The caller speaks a message (until `#`, the box's length, or the caller hangs up).
+    Message,
     /// Nothing (the call is ending).
     Nothing,
+}
+
+/// A voicemail message being left: where it goes and what its metadata says.
+struct Message_ {
+    vbox: String,
+    reason: &'static str,
+    email: Option<String>,
+    audio: std::path::PathBuf,
+    /// When the caller began to speak (after the beep), once the recording runs.
+    started: Option<i64>,
+    max_ms: u64,
 }
 
 struct Session {
@@ -164,6 +190,8 @@ struct Session {
     reinvite_tx: Option<TxId>,
     /// Until when what was last asked to play goes on (a key stops it earlier).
     playing_until: i64,
+    /// The voicemail message being left.
+    message: Option<Message_>,
     /// The effect the VM waits on and what the session does meanwhile.
     effect: EffectId,
     wait: Wait,
@@ -264,6 +292,8 @@ pub struct Uas {
     answer_headers: Vec<String>,
     /// RTP ports free for new calls.
     ports: VecDeque<u16>,
+    /// The voicemail beep (1 kHz, 400 ms).
+    beep: Arc<Prompt>,
 }
 
 /// The targets a program transfers to literally: a text pushed right before `Transfer`.
@@ -385,6 +415,7 @@ impl Uas {
             literal_targets: targets,
             answer_headers: answer_headers(local),
             ports,
+            beep: Arc::new(Prompt::tone(1_000.0, 400)),
         }
     }
 
@@ -819,6 +850,7 @@ impl Uas {
                 port_taken: false,
                 sdp_version: 1,
                 reinvite_tx: None,
+                message: None,
                 playing_until: i64::MIN,
                 effect: 0,
                 wait: Wait::Nothing,
@@ -1184,22 +1216,47 @@ impl Uas {
                 vbox,
                 greeting,
                 file,
-                ..
+                reason,
             } => {
                 s.record.outcome = format!("voicemail box `{vbox}`");
                 if let Some(g) = greeting {
                     s.record.prompts.push(g.to_string());
                 }
-                self.answer(now, call);
-                let d = match greeting {
-                    Some(_) => {
-                        let (item, d) = self.prompt(file);
-                        self.play(now, call, vec![item], d);
-                        d
-                    }
-                    None => 0,
+                let p = s.machine.program();
+                let info = p.boxes.iter().find(|b| p.str(b.name) == vbox);
+                let max_ms = info
+                    .and_then(|b| b.max_length_ms)
+                    .unwrap_or(self.config.message_ms);
+                let email = info.and_then(|b| b.email).map(|e| p.str(e).to_string());
+                let Some(dir) = self.config.voicemail.clone() else {
+                    self.log(&call_id, "voicemail: the server keeps no messages".into());
+                    return self.step(now, call, Event::Failed);
                 };
-                self.wait(now, call, Wait::Prompt, d);
+                // The box's name is the flow's identifier: safe in a path.
+                let audio = dir
+                    .join(vbox)
+                    .join(format!("{now}-{}.wav", safe_name(&s.record.call_id)));
+                s.message = Some(Message_ {
+                    vbox: vbox.to_string(),
+                    reason: reason.name(),
+                    email,
+                    audio,
+                    started: None,
+                    max_ms,
+                });
+                self.answer(now, call);
+                // The greeting, then the beep: the message starts after it.
+                let mut items = Vec::new();
+                let mut d = 0;
+                if greeting.is_some() {
+                    let (item, ms) = self.prompt(file);
+                    items.push(item);
+                    d += ms;
+                }
+                items.push(Play::Prompt(self.beep.clone()));
+                d += self.beep.ms() as i64;
+                self.play(now, call, items, d);
+                self.wait(now, call, Wait::Greeting, d);
             }
             Effect::Lookup {
                 lookup,
@@ -1265,20 +1322,7 @@ impl Uas {
             let id = s.record.call_id.clone();
             return self.log(&id, "not recording: the call has no media stream".into());
         }
-        // The Call-ID is the caller's text: only letters, digits, `-` and `.` reach the name.
-        let safe: String = s
-            .record
-            .call_id
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .take(80)
-            .collect();
+        let safe = safe_name(&s.record.call_id);
         let n = s.record.recordings.len() + 1;
         let path = dir.join(format!("{}-{safe}-{n}.wav", s.record.started));
         s.record.recordings.push(super::cdr::Recording {
@@ -1289,6 +1333,39 @@ impl Uas {
         });
         self.out
             .push_back(Out::Media(MediaCommand::Record { call, path }));
+    }
+
+    /// The greeting and beep have played: the caller's message is recorded.
+    fn start_message(&mut self, now: i64, call: u64) {
+        let Some(s) = self.calls.get_mut(&call) else {
+            return;
+        };
+        let Some(m) = s.message.as_mut() else {
+            return self.step(now, call, Event::Done);
+        };
+        if !s.media_open {
+            s.message = None;
+            let id = s.record.call_id.clone();
+            self.log(&id, "voicemail: the call has no media stream".into());
+            return self.step(now, call, Event::Failed);
+        }
+        m.started = Some(now);
+        let (path, max) = (m.audio.clone(), m.max_ms as i64);
+        self.out
+            .push_back(Out::Media(MediaCommand::Record { call, path }));
+        self.wait(now, call, Wait::Message, max);
+    }
+
+    /// The message ends (`#`, the box's length): its recording stops and its metadata is
+    /// written beside it.
+    fn end_message(&mut self, now: i64, call: u64, why: &str) {
+        let Some(m) = self.calls.get_mut(&call).and_then(|s| s.message.take()) else {
+            return;
+        };
+        self.out
+            .push_back(Out::Media(MediaCommand::StopRecording { call }));
+        let out = message_metadata(now, &self.calls[&call], m, why);
+        self.out.extend(out);
     }
 
     /// Stops the call's recording in progress, if there is one.
@@ -1479,6 +1556,10 @@ impl Uas {
             return;
         }
         match s.wait {
+            Wait::Message if digits.contains('#') => {
+                self.end_message(now, call, "#");
+                self.step(now, call, Event::Done);
+            }
             Wait::Prompt if s.interruptible => {
                 let keys = std::mem::take(&mut s.keys);
                 self.stop_playing(now, call);
@@ -1544,6 +1625,11 @@ impl Uas {
                 self.step(now, call, Event::LookupFailed);
             }
             Wait::Refer => self.refer_outcome(now, call, false, "no outcome in time"),
+            Wait::Greeting => self.start_message(now, call),
+            Wait::Message => {
+                self.end_message(now, call, "the box's length");
+                self.step(now, call, Event::Done);
+            }
             Wait::Route | Wait::Nothing => {}
         }
     }
@@ -1720,6 +1806,11 @@ impl Uas {
             r.stopped = Some(now);
             r.stopped_by = "the call ended".into();
         }
+        if let Some(m) = s.message.take() {
+            // Hanging up is how most messages end.
+            self.out
+                .extend(message_metadata(now, &s, m, "the caller hung up"));
+        }
         if s.media_open {
             self.out.push_back(Out::Media(MediaCommand::Close { call }));
         }
@@ -1834,4 +1925,41 @@ impl Uas {
         self.engine.handle_timeout(ts(now));
         self.engine_actions(now);
     }
+}
+
+/// A Call-ID (the caller's text) as part of a file name: only letters, digits, `-` and `.`.
+fn safe_name(call_id: &str) -> String {
+    call_id
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(80)
+        .collect()
+}
+
+/// A voicemail message's metadata, written beside its audio as JSON (the box's e-mail address
+/// stays metadata: sending mail is for another program).
+fn message_metadata(now: i64, s: &Session, m: Message_, why: &str) -> Option<Out> {
+    let started = m.started?;
+    let json = serde_json::json!({
+        "box": m.vbox,
+        "reason": m.reason,
+        "caller": s.record.caller,
+        "dialled": s.record.dialled,
+        "call_id": s.record.call_id,
+        "started": started,
+        "duration_ms": now - started,
+        "ended_by": why,
+        "audio": m.audio.file_name().map(|f| f.to_string_lossy().into_owned()),
+        "email": m.email,
+    });
+    Some(Out::File {
+        path: m.audio.with_extension("json"),
+        contents: format!("{json:#}\n"),
+    })
 }
