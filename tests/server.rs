@@ -103,6 +103,8 @@ struct Server {
     dir: PathBuf,
     /// The server's log lines.
     log: mpsc::Receiver<String>,
+    /// Its RTP ports.
+    rtp: std::ops::RangeInclusive<u16>,
 }
 
 impl Server {
@@ -190,6 +192,7 @@ impl Server {
             port,
             dir,
             log: rx,
+            rtp: first..=first + 15,
         }
     }
 
@@ -668,6 +671,20 @@ fn callflow_call_places_a_call_presses_keys_and_prints_the_record() {
         "{text}"
     );
     assert!(text.contains("keys: 1, 3"), "{text}");
+    // The same keys as tones in the audio (a trunk that sends no events), and as SIP INFO.
+    for (dtmf, second, branch) in [("inband", "4", "four"), ("info", "3", "three")] {
+        let keys = format!("1,{second}");
+        let text = client(
+            &s,
+            &["200", "--keys", &keys, "--key-gap", "600ms", "--dtmf", dtmf],
+        );
+        let prompts = format!("prompts: welcome, main, sub, {branch}");
+        assert!(text.contains(&prompts), "{dtmf}: {text}");
+        assert!(
+            text.contains(&format!("keys: 1, {second}")),
+            "{dtmf}: {text}"
+        );
+    }
     let out = Command::new(env!("CARGO_BIN_EXE_callflow"))
         .current_dir(&s.dir)
         .args([
@@ -873,6 +890,58 @@ fn voicemail_records_the_callers_message_after_the_beep_with_its_metadata() {
         r.iter().all(|r| r["outcome"] == "voicemail box `test_box`"),
         "{r:?}"
     );
+}
+
+#[test]
+fn hostile_rtp_never_reaches_a_recording_nor_presses_a_key() {
+    let s = Server::start_with("hostile", WEDNESDAY, Some(RECORDED));
+    // While a consented call is recorded (the caller sends silence), another program sends
+    // loud audio, key events, garbage, RTCP and oversized datagrams to every RTP port of the
+    // server, from its own address.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let ports: Vec<u16> = s.rtp.clone().collect();
+    let flood = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+            let mut loud = vec![0x80, 0, 0, 1, 0, 0, 0, 1, 0xba, 0xad, 0xf0, 0x0d];
+            loud.extend([0x80u8; 160]); // µ-law near full scale
+            let mut event = vec![0x80, 101, 0, 2, 0, 0, 9, 0, 0xba, 0xad, 0xf0, 0x0d];
+            event.extend([5, 0x8a, 3, 0x20]);
+            let huge = vec![0x80u8; 60_000];
+            let rtcp = [0x80u8, 200, 0, 6, 1, 2, 3, 4, 0, 0, 0, 0];
+            let garbage = b"\x80\xff\xff";
+            let mut n = 0u16;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                n = n.wrapping_add(1);
+                loud[2..4].copy_from_slice(&n.to_be_bytes());
+                for &p in &ports {
+                    let to = ("127.0.0.1", p);
+                    for d in [&loud[..], &event[..], &huge[..], &rtcp[..], &garbage[..]] {
+                        let _ = sock.send_to(d, to);
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        })
+    };
+    client(&s, &["400", "--keys", "1", "--key-gap", "500ms"]);
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    flood.join().unwrap();
+    let r = s.records(1);
+    assert_eq!(
+        r[0]["keys"],
+        serde_json::json!(["1"]),
+        "no key from the flood: {}",
+        r[0]
+    );
+    let rec = r[0]["recordings"].as_array().unwrap();
+    assert_eq!(rec.len(), 1, "{}", r[0]);
+    let file = s.dir.join(rec[0]["file"].as_str().unwrap());
+    let samples = callflow_runtime::media::wav::samples(&std::fs::read(file).unwrap()).unwrap();
+    assert!(samples.len() > 8_000, "the recording ran");
+    let loudest = samples.iter().map(|x| x.unsigned_abs()).max().unwrap();
+    assert_eq!(loudest, 0, "only the caller's silence was recorded");
 }
 
 #[test]

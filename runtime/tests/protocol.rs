@@ -222,19 +222,16 @@ flow f {
         m.keys_complete(&call, "4711089"),
         "seven keys: as many as the phone takes"
     );
-    // Keys answer only key prompts and plays: a `say` takes none.
+    // Keys pressed while a number is spoken are typed ahead (as during a `play` or a `wait`):
+    // the flow goes on; the next prompt that asks for keys starts with them.
     let say = answer(&m, &mut call, &mut id, Event::Keys("471108#".into()));
     assert!(say.starts_with("Say"), "{say}");
-    let before = call.clone();
-    assert!(
-        m.resume(
-            &mut call,
-            id,
-            Event::Keys("1".into()),
-            &Morning,
-            &mut NoTrace
-        )
-        .is_err()
+    let after = m.resume(
+        &mut call,
+        id,
+        Event::Keys("1".into()),
+        &Morning,
+        &mut NoTrace,
     );
-    assert_eq!(call, before);
+    assert!(after.is_ok(), "{after:?}");
 }

@@ -35,6 +35,20 @@ flow ivr {
         timeout => play "nothing"
     }
 }
+flow answered_wait {
+    numbers "710"
+    start {
+        answer
+        wait 2s
+        menu pick
+        hangup
+    }
+    menu pick {
+        prompt "pick"
+        "1" => play "one"
+        "2" => play "two"
+    }
+}
 flow redirect {
     numbers "300"
     start { transfer "+49 30 2555 5000" }
@@ -1084,4 +1098,26 @@ fn a_port_another_program_holds_ends_the_call_and_leaves_the_pool() {
         SDP,
     ));
     assert_eq!(h.took(), ["503"]);
+}
+
+#[test]
+fn keys_pressed_during_a_wait_are_typed_ahead_not_refused() {
+    let mut h = H::new();
+    let tag = invite(&mut h, "710", "w9");
+    h.send(&request("ACK", "710", "w9", 1, Some(&tag), "", ""));
+    h.wait(500);
+    h.send(&request(
+        "INFO",
+        "710",
+        "w9",
+        2,
+        Some(&tag),
+        "Content-Type: application/dtmf-relay\r\n",
+        &info("1"),
+    ));
+    // The wait ends; the menu takes the key typed ahead: "one" plays, the flow hangs up.
+    h.wait(1_600 + 2_100);
+    let r = h.records.last().expect("the call ended");
+    assert_eq!(r["prompts"], serde_json::json!(["one"]), "{r}");
+    assert_eq!(r["outcome"], "the flow hung up");
 }

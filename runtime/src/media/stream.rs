@@ -4,10 +4,14 @@
 //! as tones in the audio, each key once) and what it records (the caller's audio, 20 ms per
 //! tick, silence where nothing came, so a recording lasts exactly as long as it ran).
 //!
-//! Safety: the first RTP packet fixes the source address and SSRC the stream listens to; later
-//! packets from another address are ignored (no media hijacking), and another SSRC from that
-//! address only after the first one has been silent for [`SSRC_SWITCH_MS`] (a phone that
-//! restarts its stream). Malformed packets are dropped; nothing here panics on input.
+//! Safety: the address the caller's SDP names is listened to from its first packet on, and
+//! never left again; another address is taken only when that one has stayed silent for
+//! [`FOREIGN_AFTER_MS`] after the stream began (a caller behind NAT), and then only until the
+//! declared one speaks. Later packets from any other address are ignored (no media hijacking,
+//! no keys pressed by strangers who guessed the port), and another
+//! SSRC from that address counts only after the first one has been silent for
+//! [`SSRC_SWITCH_MS`] (a phone that restarts its stream). Malformed packets are dropped;
+//! nothing here panics on input.
 
 use super::g711::Law;
 use super::sdp::Media;
@@ -21,6 +25,9 @@ pub const FRAME: usize = 160;
 
 /// How long the latched SSRC must be silent before another one from the same address counts.
 pub const SSRC_SWITCH_MS: i64 = 100;
+
+/// How long only the address the SDP names is listened to, before another may be taken.
+pub const FOREIGN_AFTER_MS: i64 = 1_000;
 
 /// A key heard from another path within this long of the same key is the same press.
 const SAME_PRESS_MS: i64 = 300;
@@ -96,8 +103,12 @@ pub struct Stream {
     position: usize,
     /// The source the stream listens to, once the first packet came: address and SSRC.
     latched: Option<(SocketAddr, u32)>,
+    /// Whether that address is the one the caller's SDP names.
+    latched_declared: bool,
     /// When the latched SSRC was last heard (ms).
     heard_at: i64,
+    /// When the stream began (ms).
+    began: i64,
     heard_any: bool,
     events: telephone_event::Receiver,
     /// Whether telephone-events came: in-band detection stops then (the phone sends keys as
@@ -123,7 +134,9 @@ impl Stream {
             queue: VecDeque::new(),
             position: 0,
             latched: None,
+            latched_declared: false,
             heard_at: now,
+            began: now,
             heard_any: false,
             events: telephone_event::Receiver::default(),
             events_seen: false,
@@ -226,9 +239,20 @@ impl Stream {
         if !self.media.receive {
             return;
         }
+        let declared = self.media.remote == Some(from);
         match self.latched {
-            None => self.latched = Some((from, p.ssrc)),
-            Some((addr, _)) if addr != from => return,
+            None if !declared && now - self.began < FOREIGN_AFTER_MS => return,
+            None => {
+                self.latched = Some((from, p.ssrc));
+                self.latched_declared = declared;
+            }
+            Some((addr, _)) if addr != from => {
+                if !declared || self.latched_declared {
+                    return;
+                }
+                self.latched = Some((from, p.ssrc));
+                self.latched_declared = true;
+            }
             Some((_, ssrc)) if ssrc != p.ssrc => {
                 if now - self.heard_at < SSRC_SWITCH_MS {
                     return;
@@ -386,6 +410,9 @@ mod tests {
             [5u8, if end { 0x8a } else { 0x0a }, b[0], b[1]]
         };
         let other: SocketAddr = "127.0.0.1:6666".parse().unwrap();
+        // A stranger who guessed the port is not heard while the caller may still speak.
+        s.receive(0, other, &packet(101, 1, 1, 50, &ev(800, true)), &mut keys);
+        assert!(keys.is_empty());
         for (i, d) in [0u16, 160, 320, 480].into_iter().enumerate() {
             s.receive(
                 i as i64 * 20,
@@ -428,6 +455,29 @@ mod tests {
             &mut keys,
         );
         assert_eq!(keys, [('5', Via::Event), ('5', Via::Event)]);
+    }
+
+    #[test]
+    fn a_caller_behind_nat_is_heard_after_a_second_until_the_declared_address_speaks() {
+        let mut s = Stream::new(media(), 1, 0);
+        let mut keys = Vec::new();
+        let nat: SocketAddr = "127.0.0.1:7777".parse().unwrap();
+        let ev = |event: u8| [event, 0x8a, 3, 0x20];
+        s.receive(900, nat, &packet(101, 1, 100, 5, &ev(1)), &mut keys);
+        assert!(keys.is_empty(), "too early for another address");
+        s.receive(1_100, nat, &packet(101, 2, 200, 5, &ev(2)), &mut keys);
+        assert_eq!(
+            keys,
+            [('2', Via::Event)],
+            "no word from the declared one: taken"
+        );
+        s.receive(1_200, caller(), &packet(101, 3, 300, 6, &ev(3)), &mut keys);
+        s.receive(1_300, nat, &packet(101, 4, 400, 5, &ev(4)), &mut keys);
+        assert_eq!(
+            keys,
+            [('2', Via::Event), ('3', Via::Event)],
+            "the declared one wins"
+        );
     }
 
     #[test]

@@ -42,10 +42,11 @@ impl Machine {
         match (call.pending, event) {
             (Pending::Start, Event::Start) => true,
             (Pending::Continue, Event::Done) => true,
-            // Keys pressed during a prompt (typed ahead); other effects take no keys.
-            (Pending::Continue, Event::Keys(_)) => {
-                matches!(p.code.get(call.pc as usize), Some(Instr::Play { .. }))
-            }
+            // Keys pressed during a prompt or a wait (typed ahead); other effects take no keys.
+            (Pending::Continue, Event::Keys(_)) => matches!(
+                p.code.get(call.pc as usize),
+                Some(Instr::Play { .. } | Instr::Say { .. } | Instr::Wait(_))
+            ),
             (Pending::Transfer | Pending::Voicemail, Event::Done | Event::Failed) => true,
             (Pending::Menu(_) | Pending::Collect(_) | Pending::Consent(_), Event::Keys(_)) => true,
             (Pending::Route(r), event) => match event {
