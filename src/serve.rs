@@ -53,6 +53,9 @@ pub struct Args {
     /// End a call (BYE) when no RTP has come from the caller for this many seconds (0: never).
     #[arg(long, default_value_t = 60)]
     pub rtp_timeout: u64,
+    /// Threads that pace RTP (calls are shared out among them); default: one per core.
+    #[arg(long)]
+    pub media_threads: Option<usize>,
     /// SIP timer T1 in milliseconds (retransmissions start at T1; tests shorten it).
     #[arg(long, default_value_t = 500, hide = true)]
     pub t1: i64,
@@ -228,6 +231,9 @@ pub fn run(a: &Args) -> ExitCode {
     let clock = udp::Clock { offset_ms };
     let media = udp::MediaConfig {
         quiet_ms: a.rtp_timeout.saturating_mul(1000),
+        threads: a
+            .media_threads
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
     };
     let watch = Watch {
         paths: a.flows.clone(),

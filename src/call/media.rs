@@ -144,6 +144,7 @@ const KEY_PACKETS: u32 = 5;
 const GAP_PACKETS: u32 = 5;
 
 fn run(socket: UdpSocket, terms: Terms, dtmf: Dtmf, keys: mpsc::Receiver<Option<char>>) -> Heard {
+    arrival::enable(&socket);
     let mut heard = Heard::default();
     let ssrc = std::process::id().wrapping_mul(2_654_435_761);
     let (mut sequence, mut timestamp) = (1000u16, 160_000u32);
@@ -242,10 +243,11 @@ fn run(socket: UdpSocket, terms: Terms, dtmf: Dtmf, keys: mpsc::Receiver<Option<
                 break;
             }
             let _ = socket.set_read_timeout(Some(left));
-            let Ok((n, _)) = socket.recv_from(&mut buf) else {
+            let Some((n, stamp)) = arrival::recv(&socket, &mut buf) else {
                 continue;
             };
-            let at = Instant::now();
+            // When the kernel took the packet in (not when this thread got to it).
+            let at = stamp.unwrap_or_else(Instant::now);
             let Some(p) = rtp::parse(&buf[..n]) else {
                 continue;
             };
@@ -271,4 +273,67 @@ fn run(socket: UdpSocket, terms: Terms, dtmf: Dtmf, keys: mpsc::Receiver<Option<
         }
     }
     heard
+}
+
+/// Arrival times as the kernel saw them (SO_TIMESTAMPNS): the intervals between packets then
+/// measure the sender's pacing and the network, not how soon this thread was scheduled.
+mod arrival {
+    use std::net::UdpSocket;
+    use std::os::fd::AsRawFd;
+    use std::time::{Duration, Instant, SystemTime};
+
+    pub fn enable(socket: &UdpSocket) {
+        let on: libc::c_int = 1;
+        // SAFETY: a valid socket, an int option of the right size.
+        unsafe {
+            libc::setsockopt(
+                socket.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_TIMESTAMPNS,
+                (&on as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            );
+        }
+    }
+
+    /// One datagram into `buf`: its length, and when it arrived (as an `Instant`, when the
+    /// kernel said).
+    pub fn recv(socket: &UdpSocket, buf: &mut [u8]) -> Option<(usize, Option<Instant>)> {
+        let mut iov = libc::iovec {
+            iov_base: buf.as_mut_ptr().cast(),
+            iov_len: buf.len(),
+        };
+        let mut control = [0u64; 16];
+        // SAFETY: msghdr is plain data; zeroed is a valid empty header.
+        let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = control.as_mut_ptr().cast();
+        msg.msg_controllen = std::mem::size_of_val(&control) as _;
+        // SAFETY: the header points at `buf` and `control`, which outlive the call.
+        let n = unsafe { libc::recvmsg(socket.as_raw_fd(), &mut msg, 0) };
+        if n < 0 {
+            return None;
+        }
+        let mut stamp = None;
+        // SAFETY: walking the control messages the kernel wrote into `control`.
+        unsafe {
+            let mut c = libc::CMSG_FIRSTHDR(&msg);
+            while !c.is_null() {
+                if (*c).cmsg_level == libc::SOL_SOCKET && (*c).cmsg_type == libc::SCM_TIMESTAMPNS {
+                    let ts: libc::timespec = std::ptr::read_unaligned(libc::CMSG_DATA(c).cast());
+                    stamp = Some(Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32));
+                }
+                c = libc::CMSG_NXTHDR(&msg, c);
+            }
+        }
+        // The kernel's wall-clock time, turned into an Instant by its age now.
+        let at = stamp.and_then(|t| {
+            let now = SystemTime::now()
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .ok()?;
+            Instant::now().checked_sub(now.saturating_sub(t))
+        });
+        Some((n as usize, at))
+    }
 }

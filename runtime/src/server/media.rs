@@ -11,11 +11,13 @@ use crate::media::wav;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::io::BufWriter;
+use std::net::UdpSocket;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
-use tokio::net::UdpSocket;
+use tokio::io::Interest;
+use tokio::io::unix::AsyncFd;
 use tokio::sync::mpsc;
 
 /// What the core asks of a call's media.
@@ -72,6 +74,15 @@ pub enum Report {
     },
 }
 
+/// A call's number mixed (the core's numbers are not evenly spread over residues): which
+/// thread and which slot a call gets.
+fn spread(call: u64) -> u64 {
+    call.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32
+}
+
+/// How many ticks a 20 ms period is cut into (each call is sent in one of them).
+const SLOTS: u64 = 4;
+
 /// The media thread's settings.
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -79,35 +90,63 @@ pub struct Config {
     pub ip: IpAddr,
     /// A call whose RTP stops for this long is reported [`Report::Quiet`] (0: never).
     pub quiet_ms: u64,
+    /// Media threads (calls are shared out by number); at least one.
+    pub threads: usize,
 }
 
-/// The running media thread: send it commands; it stops when this is dropped.
+/// The running media threads: send them commands; they stop when this is dropped.
 pub struct Media {
-    commands: mpsc::UnboundedSender<Command>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    commands: Vec<mpsc::UnboundedSender<Command>>,
+    threads: Vec<std::thread::JoinHandle<()>>,
 }
 
 impl Media {
     pub fn send(&self, c: Command) {
-        let _ = self.commands.send(c);
+        let call = match &c {
+            Command::Open { call, .. }
+            | Command::Update { call, .. }
+            | Command::Play { call, .. }
+            | Command::Stop { call }
+            | Command::Record { call, .. }
+            | Command::StopRecording { call }
+            | Command::Close { call } => *call,
+        };
+        let n = self.commands.len() as u64;
+        let _ = self.commands[(spread(call) % n) as usize].send(c);
     }
 }
 
 impl Drop for Media {
     fn drop(&mut self) {
-        // Closing the channel ends the loop (recordings in progress are finished).
-        let (dead, _) = mpsc::unbounded_channel();
-        drop(std::mem::replace(&mut self.commands, dead));
-        if let Some(t) = self.thread.take() {
+        // Closing the channels ends the loops (recordings in progress are finished).
+        self.commands.clear();
+        for t in self.threads.drain(..) {
             let _ = t.join();
         }
     }
 }
 
-/// Starts the media thread; its reports go to `reports`.
+/// Starts the media threads; their reports go to `reports`.
 pub fn spawn(config: Config, reports: mpsc::UnboundedSender<Report>) -> std::io::Result<Media> {
-    let (commands, rx) = mpsc::unbounded_channel();
-    let thread = std::thread::Builder::new()
+    let mut media = Media {
+        commands: Vec::new(),
+        threads: Vec::new(),
+    };
+    for _ in 0..config.threads.max(1) {
+        let (commands, rx) = mpsc::unbounded_channel();
+        let thread = one(config.clone(), rx, reports.clone())?;
+        media.commands.push(commands);
+        media.threads.push(thread);
+    }
+    Ok(media)
+}
+
+fn one(
+    config: Config,
+    rx: mpsc::UnboundedReceiver<Command>,
+    reports: mpsc::UnboundedSender<Report>,
+) -> std::io::Result<std::thread::JoinHandle<()>> {
+    std::thread::Builder::new()
         .name("callflow-media".into())
         .spawn(move || {
             let rt = match tokio::runtime::Builder::new_current_thread()
@@ -122,16 +161,14 @@ pub fn spawn(config: Config, reports: mpsc::UnboundedSender<Report>) -> std::io:
             };
             let local = tokio::task::LocalSet::new();
             local.block_on(&rt, run(config, rx, reports));
-        })?;
-    Ok(Media {
-        commands,
-        thread: Some(thread),
-    })
+        })
 }
 
 struct CallMedia {
     stream: Stream,
-    socket: Rc<UdpSocket>,
+    /// Registered for reading only: sends go straight to the non-blocking socket, so 50
+    /// packets a second per call never turn into readiness events for the loop to handle.
+    socket: Rc<AsyncFd<UdpSocket>>,
     reader: tokio::task::JoinHandle<()>,
     recording: Option<(PathBuf, wav::Writer<BufWriter<std::fs::File>>)>,
     quiet_reported: bool,
@@ -146,7 +183,10 @@ async fn run(
 ) {
     let start = Instant::now();
     let mut calls: Calls = HashMap::new();
-    let mut tick = tokio::time::interval(Duration::from_millis(20));
+    // Every call gets its packet every 20 ms, but not all at once: a call's slot (its number
+    // modulo SLOTS) decides which 5 ms tick sends it, so the sends spread over the period.
+    let mut tick = tokio::time::interval(Duration::from_millis(20 / SLOTS));
+    let mut slot = 0u64;
     let mut packet = Vec::with_capacity(12 + FRAME);
     let mut frame = [0i16; FRAME];
     loop {
@@ -157,12 +197,13 @@ async fn run(
             },
             _ = tick.tick() => {
                 let t = ms_since(start);
-                for (call, m) in &calls {
+                slot = (slot + 1) % SLOTS;
+                for (call, m) in calls.iter().filter(|(c, _)| spread(**c) / 7 % SLOTS == slot) {
                     let mut m = m.borrow_mut();
                     let m = &mut *m;
                     if let Some(to) = m.stream.tick(&mut packet) {
                         // A full socket buffer drops the packet, as the network would.
-                        let _ = m.socket.try_send_to(&packet, to);
+                        let _ = m.socket.get_ref().send_to(&packet, to);
                     }
                     if let Some((_, w)) = m.recording.as_mut() {
                         m.stream.recorded_frame(&mut frame);
@@ -269,10 +310,12 @@ fn ms_since(start: Instant) -> i64 {
     start.elapsed().as_millis() as i64
 }
 
-fn open(ip: IpAddr, port: u16) -> std::io::Result<UdpSocket> {
-    let s = std::net::UdpSocket::bind(SocketAddr::new(ip, port))?;
+fn open(ip: IpAddr, port: u16) -> std::io::Result<AsyncFd<UdpSocket>> {
+    let s = UdpSocket::bind(SocketAddr::new(ip, port))?;
     s.set_nonblocking(true)?;
-    UdpSocket::from_std(s)
+    // SAFETY: the socket is moved into the AsyncFd and owned by it until it is dropped; a
+    // std UdpSocket's descriptor is open and the same for all its life.
+    unsafe { AsyncFd::register_with_interest(s, Interest::READABLE) }.map_err(|e| e.into_parts().1)
 }
 
 /// Ends a recording in progress: its header made right, and reported.
@@ -301,17 +344,22 @@ fn close(call: u64, m: &Rc<RefCell<CallMedia>>, reports: &mpsc::UnboundedSender<
 async fn read(
     call: u64,
     start: Instant,
-    socket: Rc<UdpSocket>,
+    socket: Rc<AsyncFd<UdpSocket>>,
     cell: Rc<RefCell<CallMedia>>,
     reports: mpsc::UnboundedSender<Report>,
 ) {
     let mut buf = vec![0u8; 2048];
     let mut keys = Vec::new();
     loop {
-        let Ok((n, from)) = socket.recv_from(&mut buf).await else {
+        let Ok(mut ready) = socket.readable().await else {
+            return;
+        };
+        let (n, from) = match ready.try_io(|s| s.get_ref().recv_from(&mut buf)) {
+            Ok(Ok(got)) => got,
             // ICMP errors surface here on some systems; the stream goes on.
-            tokio::task::yield_now().await;
-            continue;
+            Ok(Err(_)) => continue,
+            // Not readable after all: wait again.
+            Err(_) => continue,
         };
         let mut m = cell.borrow_mut();
         keys.clear();

@@ -83,6 +83,8 @@ fn reload(uas: &mut Uas, r: &mut dyn Reloader, sinks: &Sinks) {
 pub struct MediaConfig {
     /// A call whose RTP stops this long is hung up (0: never).
     pub quiet_ms: u64,
+    /// Media threads (each paces its share of the calls).
+    pub threads: usize,
 }
 
 /// The server's clock: the real time, shifted when a test asks for another day.
@@ -270,6 +272,7 @@ pub async fn run(
         media::Config {
             ip: local_ip,
             quiet_ms: media_config.quiet_ms,
+            threads: media_config.threads,
         },
         reports,
     )?;
