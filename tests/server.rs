@@ -978,6 +978,118 @@ fn the_servers_stream_arrives_at_50_packets_a_second_with_continuous_timestamps(
     assert_eq!(ms as f64, packets * 20.0, "{line}");
 }
 
+fn baresip() -> PathBuf {
+    let found = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|d| d.join("baresip"))
+            .find(|p| p.is_file())
+    });
+    found.expect(
+        "baresip is not installed: this test needs it (run scripts/test, which installs Debian's baresip)",
+    )
+}
+
+#[test]
+fn a_real_softphone_calls_hears_the_flow_and_presses_a_key() {
+    let s = Server::start("baresip", WEDNESDAY);
+    // baresip headless: no sound card (aubridge), no registration, G.711, RTP on ports of its
+    // own; commands on standard input, its log on standard output.
+    let cfg = s.dir.join("baresip");
+    std::fs::create_dir_all(&cfg).unwrap();
+    let first = 33_000 + (std::process::id() % 200) as u16 * 10;
+    let config = [
+        ("module_path", "/usr/lib/baresip/modules".to_string()),
+        ("poll_method", "epoll".into()),
+        ("sip_listen", "127.0.0.1:0".into()),
+        // Its SDP names this address (by default: the machine's first interface's).
+        ("net_interface", "127.0.0.1".into()),
+        ("audio_player", "aubridge,nil".into()),
+        ("audio_source", "aubridge,nil".into()),
+        ("audio_alert", "aubridge,nil".into()),
+        ("rtp_ports", format!("{first}-{}", first + 9)),
+        ("module", "stdio.so".into()),
+        ("module", "g711.so".into()),
+        ("module", "aubridge.so".into()),
+        ("module_tmp", "account.so".into()),
+        ("module_app", "menu.so".into()),
+    ]
+    .iter()
+    .map(|(k, v)| format!("{k}\t\t{v}\n"))
+    .collect::<String>();
+    std::fs::write(cfg.join("config"), config).unwrap();
+    std::fs::write(
+        cfg.join("accounts"),
+        "<sip:tester@127.0.0.1;transport=udp>;regint=0;audio_codecs=PCMU,PCMA\n",
+    )
+    .unwrap();
+    let mut phone = Command::new(baresip())
+        .arg("-f")
+        .arg(&cfg)
+        .args(["-t", "30"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("baresip starts");
+    let mut input = phone.stdin.take().unwrap();
+    let out = phone.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let seen = std::cell::RefCell::new(Vec::new());
+    let wait_for = |text: &str| {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(line) => {
+                    let found = line.contains(text);
+                    seen.borrow_mut().push(line);
+                    if found {
+                        return;
+                    }
+                }
+                Err(e) => panic!(
+                    "baresip never said {text:?} ({e}); it said:\n{}\nthe server's records: {:?}",
+                    seen.borrow().join("\n"),
+                    s.records(0)
+                ),
+            }
+        }
+    };
+    use std::io::Write;
+    wait_for("baresip is ready.");
+    writeln!(input, "/dial sip:200@127.0.0.1:{}", s.port).unwrap();
+    wait_for("Call established");
+    // The key goes as an RFC 4733 event (baresip 1.0 has no other way); pressed during the
+    // welcome, it is typed ahead for the menu, which takes the branch "2".
+    writeln!(input, "/sndcode 2").unwrap();
+    // The flow's BYE ends the call ("session closed"; a "terminated" line may follow).
+    wait_for("session closed");
+    writeln!(input, "/quit").unwrap();
+    // stdin stays open until baresip has gone (at end of input it spins).
+    let status = phone.wait().unwrap();
+    drop(input);
+    assert!(status.success());
+    // It heard the flow: our RTP reached it.
+    assert!(
+        seen.borrow()
+            .iter()
+            .any(|l| l.contains("incoming rtp for 'audio' established")),
+        "{:?}",
+        seen.borrow()
+    );
+    let r = s.records(1);
+    assert_eq!(r[0]["keys"], serde_json::json!(["2"]), "{}", r[0]);
+    assert_eq!(r[0]["caller"], "tester");
+    let prompts = r[0]["prompts"].as_array().unwrap();
+    assert_eq!(prompts.last().unwrap(), "two", "{}", r[0]);
+    assert_eq!(r[0]["outcome"], "the flow hung up");
+}
+
 #[test]
 fn ringing_then_early_media_then_a_free_end() {
     let s = Server::start("early", WEDNESDAY);

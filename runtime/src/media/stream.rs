@@ -207,7 +207,13 @@ impl Stream {
                 self.position = 0;
             }
         }
-        let to = self.media.remote.filter(|_| self.media.send);
+        // Symmetric RTP (RFC 4961): to where the caller's stream comes from, once it came (a
+        // caller behind NAT names an address we cannot reach); before, to the SDP's.
+        let to = self
+            .latched
+            .map(|(a, _)| a)
+            .or(self.media.remote)
+            .filter(|_| self.media.send && self.media.remote.is_some());
         if to.is_some() {
             rtp::write_header(
                 out,
@@ -461,15 +467,26 @@ mod tests {
     fn a_caller_behind_nat_is_heard_after_a_second_until_the_declared_address_speaks() {
         let mut s = Stream::new(media(), 1, 0);
         let mut keys = Vec::new();
+        let mut out = Vec::new();
         let nat: SocketAddr = "127.0.0.1:7777".parse().unwrap();
         let ev = |event: u8| [event, 0x8a, 3, 0x20];
         s.receive(900, nat, &packet(101, 1, 100, 5, &ev(1)), &mut keys);
         assert!(keys.is_empty(), "too early for another address");
+        assert_eq!(
+            s.tick(&mut out),
+            Some(caller()),
+            "RTP goes where the SDP says"
+        );
         s.receive(1_100, nat, &packet(101, 2, 200, 5, &ev(2)), &mut keys);
         assert_eq!(
             keys,
             [('2', Via::Event)],
             "no word from the declared one: taken"
+        );
+        assert_eq!(
+            s.tick(&mut out),
+            Some(nat),
+            "and answered where it comes from"
         );
         s.receive(1_200, caller(), &packet(101, 3, 300, 6, &ev(3)), &mut keys);
         s.receive(1_300, nat, &packet(101, 4, 400, 5, &ev(4)), &mut keys);
