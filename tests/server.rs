@@ -782,6 +782,30 @@ fn recordings_exist_only_with_consent_and_stop_at_a_withdrawal() {
     client(&s, &["400", "--keys", "1,*9", "--key-gap", "700ms"]);
     let r = s.records(3);
     let recordings = |i: usize| r[i]["recordings"].as_array().unwrap().clone();
+    // The record says what the caller answered, and when.
+    let consent = |i: usize| -> Vec<String> {
+        r[i]["consent"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| {
+                assert!(e["at"].as_i64().unwrap() >= r[i]["started"].as_i64().unwrap());
+                format!(
+                    "{} {}",
+                    e["consent"].as_str().unwrap(),
+                    e["event"].as_str().unwrap()
+                )
+            })
+            .collect()
+    };
+    assert_eq!(consent(0), ["rec given"]);
+    assert_eq!(consent(1), ["rec refused"]);
+    assert_eq!(consent(2), ["rec given", "rec withdrawn"]);
+    let withdrawn_at = r[2]["consent"][1]["at"].as_i64().unwrap();
+    assert_eq!(
+        r[2]["recordings"][0]["stopped"].as_i64().unwrap(),
+        withdrawn_at
+    );
     assert!(recordings(1).is_empty(), "refused: {}", r[1]);
     let files: Vec<_> = std::fs::read_dir(s.dir.join("data/recordings"))
         .unwrap()

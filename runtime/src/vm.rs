@@ -352,6 +352,12 @@ pub struct Call {
 }
 
 impl Call {
+    /// The consents given and those refused or withdrawn, as bits by position in the flow's
+    /// consent list.
+    pub fn consent_bits(&self) -> (u32, u32) {
+        (self.consent, self.refused)
+    }
+
     /// The effect the call waits on, or `None` once it has ended.
     pub fn waiting_on(&self) -> Option<EffectId> {
         (self.pending != Pending::Ended).then_some(self.effect)

@@ -26,6 +26,17 @@ pub struct Record {
     pub status: u16,
     /// The recordings made of the call (only ever with consent).
     pub recordings: Vec<Recording>,
+    /// What the caller said to each consent asked, in order, with times.
+    pub consent: Vec<ConsentEvent>,
+}
+
+/// A consent given, refused or withdrawn (ms since the epoch).
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct ConsentEvent {
+    pub consent: String,
+    /// `given`, `refused` or `withdrawn`.
+    pub event: &'static str,
+    pub at: i64,
 }
 
 /// One recording of a call: its file, and when it started and stopped (ms since the epoch),
@@ -62,6 +73,7 @@ impl Record {
             outcome: String::new(),
             status: 0,
             recordings: Vec::new(),
+            consent: Vec::new(),
         }
     }
 

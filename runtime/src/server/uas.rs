@@ -1070,7 +1070,9 @@ impl Uas {
         let answers = s.effect;
         s.wait = Wait::Nothing;
         s.generation += 1;
+        let before = s.vm.consent_bits();
         let step = machine.resume(&mut s.vm, answers, event, &world, &mut s.trace);
+        consent_events(now, &machine, s, before);
         match step {
             Err(refused) => {
                 let id = s.record.call_id.clone();
@@ -1541,7 +1543,9 @@ impl Uas {
         if let Some((c, w)) = withdraw.iter().find(|(_, w)| s.keys.ends_with(*w)) {
             let cut = s.keys.len() - w.len();
             s.keys.truncate(cut);
+            let before = s.vm.consent_bits();
             let stopped = machine.withdraw(&mut s.vm, *c);
+            consent_events(now, &machine, s, before);
             let id = s.record.call_id.clone();
             if stopped {
                 self.stop_recording(now, call, "consent withdrawn");
@@ -1924,6 +1928,42 @@ impl Uas {
         self.tx_actions(actions, now);
         self.engine.handle_timeout(ts(now));
         self.engine_actions(now);
+    }
+}
+
+/// Notes in the call record what changed in the caller's consents since `before`.
+fn consent_events(now: i64, machine: &Machine, s: &mut Session, before: (u32, u32)) {
+    let (given, refused) = s.vm.consent_bits();
+    if (given, refused) == before {
+        return;
+    }
+    let p = machine.program();
+    let Some(flow) = p.flows.get(s.vm.flow as usize) else {
+        return;
+    };
+    for (i, &c) in flow.consents.iter().enumerate().take(32) {
+        let bit = 1u32 << i;
+        let event = if given & bit != 0 && before.0 & bit == 0 {
+            "given"
+        } else if refused & bit != 0 && before.1 & bit == 0 {
+            if before.0 & bit != 0 {
+                "withdrawn"
+            } else {
+                "refused"
+            }
+        } else {
+            continue;
+        };
+        let consent = p
+            .consents
+            .get(c as usize)
+            .map_or("?", |ci| p.str(ci.name))
+            .to_string();
+        s.record.consent.push(super::cdr::ConsentEvent {
+            consent,
+            event,
+            at: now,
+        });
     }
 }
 
