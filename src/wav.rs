@@ -127,27 +127,62 @@ pub fn prompt_lengths(
 }
 
 /// The audio of every prompt file of `program` that can be played, decoded once and shared
-/// by every call (files `check` would refuse are left out: they play as silence).
+/// by every call (files `check` would refuse are left out: they play as silence), and the
+/// `say` pack beside each folder of prompts (`say/`, its words' language from the folder's
+/// name — `de`, `en` — or from `say/LANGUAGE`, else English).
 pub fn prompts(
     program: &callflow_compiler::bytecode::Program,
 ) -> callflow_runtime::server::uas::Prompts {
     use callflow_runtime::media::{stream::Prompt, wav};
-    let mut out = std::collections::HashMap::new();
+    use std::sync::Arc;
+    let decode = |path: &Path| -> Option<Arc<Prompt>> {
+        let b = std::fs::read(path).ok()?;
+        Some(Arc::new(Prompt::new(&wav::samples(&b).ok()?)))
+    };
+    let mut lib = callflow_runtime::server::uas::Library::default();
     for p in &program.prompts {
         for (_, f) in &p.files {
             let file = program.str(*f);
-            if out.contains_key(file) {
+            if lib.files.contains_key(file) {
                 continue;
             }
-            if let Ok(samples) = std::fs::read(file)
-                .map_err(|e| e.to_string())
-                .and_then(|b| wav::samples(&b))
-            {
-                out.insert(file.to_string(), std::sync::Arc::new(Prompt::new(&samples)));
+            if let Some(audio) = decode(Path::new(file)) {
+                lib.files.insert(file.to_string(), audio);
             }
+            let Some(dir) = Path::new(file).parent() else {
+                continue;
+            };
+            let Some(key) = dir.to_str() else { continue };
+            if lib.say.contains_key(key) {
+                continue;
+            }
+            let pack = dir.join("say");
+            let Ok(entries) = std::fs::read_dir(&pack) else {
+                continue;
+            };
+            let language = std::fs::read_to_string(pack.join("LANGUAGE"))
+                .map(|l| l.trim().to_string())
+                .unwrap_or_else(|_| match dir.file_name().and_then(|n| n.to_str()) {
+                    Some(n @ ("de" | "en")) => n.to_string(),
+                    _ => "en".to_string(),
+                });
+            let pack_key = format!("{key}/say");
+            for e in entries.flatten() {
+                let path = e.path();
+                let (Some("wav"), Some(word)) = (
+                    path.extension().and_then(|x| x.to_str()),
+                    path.file_stem().and_then(|x| x.to_str()),
+                ) else {
+                    continue;
+                };
+                if let Some(audio) = decode(&path) {
+                    lib.files.insert(format!("{pack_key}/{word}.wav"), audio);
+                }
+            }
+            lib.say.insert(key.to_string(), (pack_key, language));
         }
     }
-    std::sync::Arc::new(out)
+    Arc::new(lib)
 }
 
 #[cfg(test)]

@@ -145,6 +145,47 @@ while IFS='|' read -r name lang text; do
     count=$((count + 1))
 done <<< "$table"
 
+# The `say` packs: one file per word the server puts numbers and digits together from
+# (runtime/src/media/say.rs names them), per language: <language>/say/<word>.wav, and say/ for
+# flows without languages (German, like their prompts).
+say_words() { # language
+    local -a ones
+    if [ "$1" = en ]; then
+        ones=(zero one two three four five six seven eight nine ten eleven twelve thirteen
+              fourteen fifteen sixteen seventeen eighteen nineteen)
+        local -A more=([20]=twenty [30]=thirty [40]=forty [50]=fifty [60]=sixty [70]=seventy
+            [80]=eighty [90]=ninety [hundred]=hundred [thousand]=thousand [million]=million
+            [millions]=million [and]=and [one-compound]=one [one-feminine]=one [minus]=minus)
+    else
+        ones=(null eins zwei drei vier fünf sechs sieben acht neun zehn elf zwölf dreizehn
+              vierzehn fünfzehn sechzehn siebzehn achtzehn neunzehn)
+        local -A more=([20]=zwanzig [30]=dreißig [40]=vierzig [50]=fünfzig [60]=sechzig
+            [70]=siebzig [80]=achtzig [90]=neunzig [hundred]=hundert [thousand]=tausend
+            [million]=Million [millions]=Millionen [and]=und [one-compound]=ein
+            [one-feminine]=eine [minus]=minus)
+    fi
+    local i
+    for i in "${!ones[@]}"; do echo "$i|${ones[$i]}"; done
+    for i in "${!more[@]}"; do echo "$i|${more[$i]}"; done
+}
+for pack in de en -; do
+    case "$pack" in
+        de) voice=de; dir=de/say; words=$(say_words de) ;;
+        en) voice=en-gb; dir=en/say; words=$(say_words en) ;;
+        -)  voice=de; dir=say; words=$(say_words de) ;;
+    esac
+    mkdir -p "$dir"
+    # The pack's language (for the rules that put numbers together), where its folder's name
+    # does not say it.
+    [ "$pack" = - ] && echo de > "$dir/LANGUAGE"
+    while IFS='|' read -r word text; do
+        espeak-ng -v "$voice" -s 175 -w "$tmp/speech.wav" "$text"
+        # Words are put together: trim the silence at both ends.
+        to_phone "$tmp/speech.wav" "$dir/$word.wav" silence 1 0.02 1% reverse silence 1 0.05 1% reverse norm -3
+        count=$((count + 1))
+    done <<< "$words"
+done
+
 # Hold music: a calm arpeggio of plucked notes (C major, A minor, F major, G major), about 5 s;
 # queues play it in a loop.
 mkdir -p music

@@ -35,6 +35,15 @@ flow ivr {
         timeout => play "nothing"
     }
 }
+flow speaking {
+    numbers "720"
+    start {
+        play "welcome"
+        say number 42
+        say digits "0815"
+        hangup
+    }
+}
 flow answered_wait {
     numbers "710"
     start {
@@ -91,11 +100,12 @@ struct H {
     sent: Vec<String>,
     records: Vec<serde_json::Value>,
     media: Vec<MediaCommand>,
+    machine: Arc<Machine>,
 }
 
 impl H {
     fn new() -> H {
-        let m = Machine::new(common::compile(FLOWS)).unwrap();
+        let m = Arc::new(Machine::new(common::compile(FLOWS)).unwrap());
         let mut config = Config::new("127.0.0.1:5060".parse().unwrap());
         config.timing = Timing {
             t1: 500,
@@ -105,11 +115,12 @@ impl H {
         config.default_prompt_ms = 2_000;
         config.rtp_ports = (40_000, 40_009);
         H {
-            uas: Uas::new(Arc::new(m), config),
+            uas: Uas::new(m.clone(), config),
             now: 1_767_780_000_000,
             sent: Vec::new(),
             records: Vec::new(),
             media: Vec::new(),
+            machine: m,
         }
     }
 
@@ -1120,4 +1131,57 @@ fn keys_pressed_during_a_wait_are_typed_ahead_not_refused() {
     let r = h.records.last().expect("the call ended");
     assert_eq!(r["prompts"], serde_json::json!(["one"]), "{r}");
     assert_eq!(r["outcome"], "the flow hung up");
+}
+
+#[test]
+fn say_speaks_numbers_with_the_words_of_the_pack_beside_the_prompts() {
+    use callflow_runtime::media::stream::Prompt;
+    use callflow_runtime::server::uas::Library;
+    let mut h = H::new();
+    // A prompt folder with `welcome` and an English pack: each word 100 ms, "4" 300 ms.
+    let mut lib = Library::default();
+    let file = |ms: usize| Arc::new(Prompt::new(&vec![0i16; ms * 8]));
+    let p = h.machine.program();
+    let welcome = p
+        .prompts
+        .iter()
+        .find(|x| p.str(x.name) == "welcome")
+        .unwrap();
+    let program = p.str(welcome.files[0].1).to_string();
+    lib.files.insert(program.clone(), file(500));
+    let dir = std::path::Path::new(&program)
+        .parent()
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
+    for w in ["0", "1", "2", "5", "8", "40"] {
+        lib.files.insert(format!("{dir}/say/{w}.wav"), file(100));
+    }
+    lib.say
+        .insert(dir.clone(), (format!("{dir}/say"), "en".into()));
+    h.uas.reload(h.machine.clone(), Arc::new(lib));
+    let tag = invite(&mut h, "720", "s1");
+    h.send(&request("ACK", "720", "s1", 1, Some(&tag), "", ""));
+    h.took();
+    let plays = |h: &mut H| -> Vec<usize> {
+        std::mem::take(&mut h.media)
+            .into_iter()
+            .filter_map(|c| match c {
+                MediaCommand::Play { items, .. } => Some(items.len()),
+                _ => None,
+            })
+            .collect()
+    };
+    assert_eq!(plays(&mut h), [1], "the welcome");
+    h.wait(510);
+    assert_eq!(plays(&mut h), [2], "forty, two");
+    h.wait(210);
+    assert_eq!(plays(&mut h), [4], "zero, eight, one, five");
+    h.wait(410);
+    assert_eq!(
+        h.took(),
+        ["BYE"],
+        "the words took their length, then the flow ended"
+    );
 }

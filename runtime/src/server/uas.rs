@@ -76,8 +76,17 @@ impl Config {
     }
 }
 
-/// The prompts' audio by file, shared by every call (and by a reload with the same files).
-pub type Prompts = Arc<HashMap<String, Arc<Prompt>>>;
+/// The prompts' audio, shared by every call (and by a reload with the same files).
+pub type Prompts = Arc<Library>;
+
+/// Audio decoded at load: the prompt files by path (as the program names them; the words of
+/// `say` packs as `<pack>/<word>.wav`), and the `say` packs: for each folder of prompt files,
+/// its pack's folder (`<prompt folder>/say`) and the language its words are in.
+#[derive(Debug, Default)]
+pub struct Library {
+    pub files: HashMap<String, Arc<Prompt>>,
+    pub say: HashMap<String, (String, String)>,
+}
 
 /// What the core asks its driver to do.
 #[derive(Debug, PartialEq, Eq)]
@@ -192,6 +201,8 @@ struct Session {
     playing_until: i64,
     /// The voicemail message being left.
     message: Option<Message_>,
+    /// The folder of the last prompt file played (its `say` pack speaks the same language).
+    prompt_dir: Option<String>,
     /// The effect the VM waits on and what the session does meanwhile.
     effect: EffectId,
     wait: Wait,
@@ -851,6 +862,7 @@ impl Uas {
                 sdp_version: 1,
                 reinvite_tx: None,
                 message: None,
+                prompt_dir: None,
                 playing_until: i64::MIN,
                 effect: 0,
                 wait: Wait::Nothing,
@@ -1016,9 +1028,17 @@ impl Uas {
             .insert((now + after.max(0), self.next), (call, g, Timer::Wait));
     }
 
+    /// Notes the folder of a prompt file the call plays (for `say`).
+    fn note_prompt(&mut self, call: u64, file: Option<&str>) {
+        let dir = file.and_then(|f| Some(std::path::Path::new(f).parent()?.to_str()?.to_string()));
+        if let (Some(s), Some(dir)) = (self.calls.get_mut(&call), dir) {
+            s.prompt_dir = Some(dir);
+        }
+    }
+
     /// A prompt file's audio and how long it plays (ms); silence for a file without audio.
     fn prompt(&self, file: Option<&str>) -> (Play, i64) {
-        match file.and_then(|f| self.config.prompts.get(f)) {
+        match file.and_then(|f| self.config.prompts.files.get(f)) {
             Some(p) => (Play::Prompt(p.clone()), p.ms() as i64),
             None => {
                 let ms = self.config.default_prompt_ms;
@@ -1114,6 +1134,7 @@ impl Uas {
                     self.answer(now, call);
                 }
                 let (item, d) = self.prompt(file);
+                self.note_prompt(call, file);
                 self.play(now, call, vec![item], d);
                 self.wait(now, call, Wait::Prompt, d);
             }
@@ -1122,16 +1143,28 @@ impl Uas {
                 s.record.prompts.push(format!("say {how} {value}"));
                 s.interruptible = false;
                 s.keys.clear();
+                // The pack beside the call's prompts (their language), else any.
+                let say = &self.config.prompts.say;
+                let pack = s
+                    .prompt_dir
+                    .as_deref()
+                    .and_then(|d| say.get(d))
+                    .or_else(|| say.values().min())
+                    .cloned();
                 self.answer(now, call);
-                // (Spoken numbers need a digit prompt pack: silence of their length for now.)
-                let words = if digits { value.len().max(1) } else { 2 } as i64;
-                self.play(
-                    now,
-                    call,
-                    vec![Play::Silence(600 * words as u32)],
-                    600 * words,
-                );
-                self.wait(now, call, Wait::Prompt, 600 * words);
+                let (mut items, mut ms) = (Vec::new(), 0);
+                match pack {
+                    Some((dir, language)) => {
+                        for w in crate::media::say::words(&value, digits, &language) {
+                            let (item, d) = self.prompt(Some(&format!("{dir}/{w}.wav")));
+                            items.push(item);
+                            ms += d;
+                        }
+                    }
+                    None => self.log(&call_id, "say: no `say` pack beside the prompts".into()),
+                }
+                self.play(now, call, items, ms);
+                self.wait(now, call, Wait::Prompt, ms);
             }
             Effect::Keys {
                 typed,
@@ -1152,6 +1185,7 @@ impl Uas {
                             s.record.prompts.push(name.to_string());
                         }
                         let (item, d) = self.prompt(file);
+                        self.note_prompt(call, file);
                         items.push(item);
                         ms += d;
                     }
