@@ -80,6 +80,9 @@ pub enum Play {
     Prompt(Arc<Prompt>),
     /// Silence, in milliseconds.
     Silence(u32),
+    /// A prompt again and again until [`Stream::stop`] (music on hold: an announcement stops
+    /// it, plays, and loops the music again).
+    Loop(Arc<Prompt>),
 }
 
 /// How a key came.
@@ -198,6 +201,17 @@ impl Stream {
                     let left = (*ms as usize * 8).saturating_sub(self.position);
                     let n = left.min(FRAME - filled);
                     (n == left, n)
+                }
+                Play::Loop(p) => {
+                    let all = p.bytes(law);
+                    if all.is_empty() {
+                        // Nothing to repeat: silence until stopped.
+                        break;
+                    }
+                    let bytes = &all[self.position % all.len()..];
+                    let n = bytes.len().min(FRAME - filled);
+                    payload[filled..filled + n].copy_from_slice(&bytes[..n]);
+                    (false, n)
                 }
             };
             filled += n;
@@ -389,6 +403,36 @@ mod tests {
         assert_eq!(seen[3].3, Law::Mu.silence());
         assert_ne!(seen[4].3, Law::Mu.silence());
         assert_eq!(seen[9].3, Law::Mu.silence());
+    }
+
+    #[test]
+    fn music_on_hold_loops_seamlessly_until_stopped() {
+        let mut s = Stream::new(media(), 77, 0);
+        // 30 ms of music: 240 samples, a ramp, so each position is recognisable.
+        let ramp: Vec<i16> = (0..240).map(|i| (i * 100) as i16).collect();
+        let music = Arc::new(Prompt::new(&ramp));
+        s.play([Play::Loop(music.clone())]);
+        let mut out = Vec::new();
+        let mut heard = Vec::new();
+        for _ in 0..10 {
+            s.tick(&mut out);
+            heard.extend_from_slice(rtp::parse(&out).unwrap().payload);
+        }
+        let expected: Vec<u8> = (0..1600).map(|i| music.bytes(Law::Mu)[i % 240]).collect();
+        assert_eq!(heard, expected, "200 ms of a 30 ms loop, without a gap");
+        assert!(s.playing());
+        s.stop();
+        s.tick(&mut out);
+        assert!(
+            rtp::parse(&out)
+                .unwrap()
+                .payload
+                .iter()
+                .all(|b| *b == Law::Mu.silence())
+        );
+        // An empty loop is silence, not a hang.
+        s.play([Play::Loop(Arc::new(Prompt::new(&[])))]);
+        s.tick(&mut out);
     }
 
     #[test]
