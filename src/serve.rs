@@ -53,6 +53,10 @@ pub struct Args {
     /// End a call (BYE) when no RTP has come from the caller for this many seconds (0: never).
     #[arg(long, default_value_t = 60)]
     pub rtp_timeout: u64,
+    /// The address put in SDP, Contact and Via when listening on all addresses (`0.0.0.0`,
+    /// `[::]`); default: the machine's address on its route outwards.
+    #[arg(long)]
+    pub advertise: Option<std::net::IpAddr>,
     /// Threads that pace RTP (calls are shared out among them); default: one per core.
     #[arg(long)]
     pub media_threads: Option<usize>,
@@ -61,13 +65,36 @@ pub struct Args {
     pub t1: i64,
 }
 
+/// This machine's address on its route outwards (no packet is sent: a UDP socket is only
+/// connected to a documentation address), or loopback when there is no route.
+fn outward(family: std::net::IpAddr) -> std::net::IpAddr {
+    let (bind, probe) = if family.is_ipv6() {
+        ("[::]:0", "[2001:db8::1]:9")
+    } else {
+        ("0.0.0.0:0", "192.0.2.1:9")
+    };
+    std::net::UdpSocket::bind(bind)
+        .and_then(|s| {
+            s.connect(probe)?;
+            s.local_addr()
+        })
+        .map(|a| a.ip())
+        .ok()
+        .filter(|ip| !ip.is_unspecified())
+        .unwrap_or(if family.is_ipv6() {
+            std::net::Ipv6Addr::LOCALHOST.into()
+        } else {
+            std::net::Ipv4Addr::LOCALHOST.into()
+        })
+}
+
 fn port_range(s: &str) -> Result<(u16, u16), String> {
     let (a, b) = s
         .split_once('-')
         .ok_or_else(|| format!("expected FIRST-LAST, e.g. 16384-32767, not {s:?}"))?;
     let first: u16 = a.trim().parse().map_err(|e| format!("{a:?}: {e}"))?;
     let last: u16 = b.trim().parse().map_err(|e| format!("{b:?}: {e}"))?;
-    if first < 1024 || last < first + 1 {
+    if first < 1024 || last <= first {
         return Err(format!(
             "{s:?}: the range must be above 1023 and hold two ports at least"
         ));
@@ -176,7 +203,16 @@ pub fn run(a: &Args) -> ExitCode {
         Ok(s) => s,
         Err(e) => return fail(format!("cannot listen on {} (UDP and TCP): {e}", a.listen)),
     };
-    let local = sockets.udp.local_addr().unwrap_or(a.listen);
+    let bound = sockets.udp.local_addr().unwrap_or(a.listen);
+    // Listening on all addresses: SDP, Contact and Via need one a caller can reach.
+    let local = if bound.ip().is_unspecified() {
+        SocketAddr::new(
+            a.advertise.unwrap_or_else(|| outward(bound.ip())),
+            bound.port(),
+        )
+    } else {
+        bound
+    };
     let mut config = uas::Config::new(local);
     config.prompts = prompts;
     config.rtp_ports = a.rtp_ports;
@@ -203,8 +239,13 @@ pub fn run(a: &Args) -> ExitCode {
         .iter()
         .flat_map(|f| f.numbers.iter().map(|&n| p.str(n).to_string()))
         .collect();
+    let all = if bound.ip().is_unspecified() {
+        format!(" (bound to {bound}: --advertise sets the address callers are given)")
+    } else {
+        String::new()
+    };
     eprintln!(
-        "callflow serve: listening on udp:{local} and tcp:{local}; {} flow(s) answer {}; call records in {}",
+        "callflow serve: listening on udp:{local} and tcp:{local}{all}; {} flow(s) answer {}; call records in {}",
         p.flows.len(),
         numbers.join(", "),
         cdr_path.display()

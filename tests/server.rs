@@ -78,6 +78,24 @@ flow closed_early {
 }
 "#;
 
+/// The first port of a block of 16 between `low` and `high` (below Linux's ephemeral ports)
+/// that nothing holds now: blocks tried from one chosen by the process and a counter, each
+/// probed by binding its ports.
+fn free_ports(low: u16, high: u16) -> u16 {
+    static STARTED: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = STARTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let blocks = u32::from(high - low + 1) / 16;
+    let start = (std::process::id().wrapping_mul(7_919) ^ n.wrapping_mul(104_729)) % blocks;
+    for i in 0..blocks {
+        let first = low + ((start + i) % blocks) as u16 * 16;
+        let free = (first..first + 16).all(|p| UdpSocket::bind(("127.0.0.1", p)).is_ok());
+        if free {
+            return first;
+        }
+    }
+    panic!("no 16 free UDP ports between {low} and {high}");
+}
+
 /// 8 kHz mono 16-bit PCM silence.
 fn wav(ms: u32) -> Vec<u8> {
     let data = 16 * ms;
@@ -115,11 +133,17 @@ impl Server {
 
     /// The same with one more flow file.
     fn start_with(name: &str, clock: &str, more: Option<&str>) -> Server {
-        Server::start_on(name, clock, more, "127.0.0.1:0")
+        Server::start_on(name, clock, more, "127.0.0.1:0", &[])
     }
 
     /// The same on another listening address (`[::1]:0` for IPv6).
-    fn start_on(name: &str, clock: &str, more: Option<&str>, listen: &str) -> Server {
+    fn start_on(
+        name: &str,
+        clock: &str,
+        more: Option<&str>,
+        listen: &str,
+        args: &[&str],
+    ) -> Server {
         let dir =
             std::env::temp_dir().join(format!("callflow-serve-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
@@ -133,11 +157,8 @@ impl Server {
         ] {
             std::fs::write(dir.join(format!("flows/prompts/{p}.wav")), wav(300)).unwrap();
         }
-        // RTP ports of its own (tests run in parallel, several test programs at once): 16 per
-        // server, a block of 256 per test program.
-        static STARTED: std::sync::atomic::AtomicU16 = std::sync::atomic::AtomicU16::new(0);
-        let n = STARTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 16;
-        let first = 16_384 + (std::process::id() % 64) as u16 * 256 + n * 16;
+        // RTP ports of its own (tests run in parallel, several test programs at once).
+        let first = free_ports(16_384, 32_767);
         let ports = format!("{first}-{}", first + 15);
         let mut child = Command::new(env!("CARGO_BIN_EXE_callflow"))
             .current_dir(&dir)
@@ -156,6 +177,7 @@ impl Server {
                 "--rtp-ports",
                 &ports,
             ])
+            .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -703,7 +725,7 @@ fn callflow_call_places_a_call_presses_keys_and_prints_the_record() {
 
 #[test]
 fn ipv6_loopback_works_the_same() {
-    let s = Server::start_on("ipv6", WEDNESDAY, None, "[::1]:0");
+    let s = Server::start_on("ipv6", WEDNESDAY, None, "[::1]:0", &[]);
     let out = Command::new(env!("CARGO_BIN_EXE_callflow"))
         .current_dir(&s.dir)
         .args(["call", "200", "--server", &format!("[::1]:{}", s.port)])
@@ -917,6 +939,84 @@ fn voicemail_records_the_callers_message_after_the_beep_with_its_metadata() {
 }
 
 #[test]
+fn listening_on_all_addresses_the_sdp_names_one_callers_can_reach() {
+    // Bound to 0.0.0.0, the server must not answer `c=IN IP4 0.0.0.0` (hold, no media):
+    // --advertise names the address (here loopback: tests stay on it).
+    let s = Server::start_on(
+        "advertise",
+        WEDNESDAY,
+        None,
+        "0.0.0.0:0",
+        &["--advertise", "127.0.0.1"],
+    );
+    let text = client(&s, &["200", "--keys", "1,3", "--key-gap", "600ms"]);
+    assert!(text.contains("keys: 1, 3"), "{text}");
+    assert!(text.contains("0 sequence gaps"), "{text}");
+}
+
+#[test]
+fn a_caller_whose_rtp_never_comes_is_hung_up_after_the_rtp_timeout() {
+    let s = Server::start_on(
+        "rtp-timeout",
+        WEDNESDAY,
+        None,
+        "127.0.0.1:0",
+        &["--rtp-timeout", "1"],
+    );
+    // A caller whose SDP offers a stream but who never sends RTP (a dead phone, a lost path):
+    // the IVR would wait for keys for many seconds; the server ends the call a second in.
+    let sip = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let me = sip.local_addr().unwrap();
+    let server = format!("127.0.0.1:{}", s.port);
+    let sdp = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 9 RTP/AVP 0\r\n";
+    let head = |method: &str, cseq: u32, to_tag: &str| {
+        format!(
+            "{method} sip:200@{server} SIP/2.0\r\nVia: SIP/2.0/UDP {me};branch=z9hG4bKq{cseq}{method}\r\n\
+             From: <sip:+4930123456@{me}>;tag=q\r\nTo: <sip:200@{server}>{to_tag}\r\nCall-ID: quiet-1\r\n\
+             CSeq: {cseq} {method}\r\nMax-Forwards: 70\r\nContact: <sip:q@{me}>\r\n"
+        )
+    };
+    let invite = format!(
+        "{}Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
+        head("INVITE", 1, ""),
+        sdp.len()
+    );
+    sip.send_to(invite.as_bytes(), &server).unwrap();
+    sip.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut buf = [0u8; 4096];
+    let ok = loop {
+        let n = sip.recv(&mut buf).expect("an answer");
+        let text = String::from_utf8_lossy(&buf[..n]).to_string();
+        if text.starts_with("SIP/2.0 200") {
+            break text;
+        }
+    };
+    let tag = ok
+        .lines()
+        .find(|l| l.starts_with("To:"))
+        .and_then(|l| l.split(";tag=").nth(1))
+        .unwrap()
+        .trim()
+        .to_string();
+    let ack = format!(
+        "{}Content-Length: 0\r\n\r\n",
+        head("ACK", 1, &format!(";tag={tag}"))
+    );
+    sip.send_to(ack.as_bytes(), &server).unwrap();
+    let answered = Instant::now();
+    let n = sip.recv(&mut buf).expect("the server's BYE within 5 s");
+    assert!(
+        buf[..n].starts_with(b"BYE "),
+        "{}",
+        String::from_utf8_lossy(&buf[..n])
+    );
+    let after = answered.elapsed();
+    assert!(after >= Duration::from_millis(900), "{after:?}");
+    let r = s.records(1);
+    assert_eq!(r[0]["outcome"], "no RTP from the caller", "{}", r[0]);
+}
+
+#[test]
 fn hostile_rtp_never_reaches_a_recording_nor_presses_a_key() {
     let s = Server::start_with("hostile", WEDNESDAY, Some(RECORDED));
     // While a consented call is recorded (the caller sends silence), another program sends
@@ -1020,7 +1120,7 @@ fn a_real_softphone_calls_hears_the_flow_and_presses_a_key() {
     // own; commands on standard input, its log on standard output.
     let cfg = s.dir.join("baresip");
     std::fs::create_dir_all(&cfg).unwrap();
-    let first = 33_000 + (std::process::id() % 200) as u16 * 10;
+    let first = free_ports(10_000, 16_383);
     let config = [
         ("module_path", "/usr/lib/baresip/modules".to_string()),
         ("poll_method", "epoll".into()),

@@ -35,6 +35,26 @@ flow ivr {
         timeout => play "nothing"
     }
 }
+flow recorder {
+    numbers "730"
+    consent rec {
+        prompt "may-we"
+        accept "1"
+        refuse "2"
+        silence means refuse
+        timeout 5s
+        withdraw "*9"
+    }
+    start {
+        ask rec
+        if consented(rec) {
+            record
+        }
+        play "long"
+        wait 10s
+        hangup
+    }
+}
 flow speaking {
     numbers "720"
     start {
@@ -114,6 +134,7 @@ impl H {
         };
         config.default_prompt_ms = 2_000;
         config.rtp_ports = (40_000, 40_009);
+        config.recordings = Some("/nonexistent/recordings".into());
         H {
             uas: Uas::new(m.clone(), config),
             now: 1_767_780_000_000,
@@ -1030,10 +1051,31 @@ fn an_invite_without_an_offer_gets_ours_and_its_ack_brings_the_answer() {
         "Content-Type: application/sdp\r\n",
         &answer,
     ));
-    assert_eq!(media_took(&mut h), ["open 40000 A"]);
-    // The next prompt plays on the stream.
+    // The stream opens, and the welcome the flow began meanwhile plays on it.
+    assert_eq!(media_took(&mut h), ["open 40000 A", "play 1"]);
     h.wait(2_100);
-    assert_eq!(media_took(&mut h), ["play 1"]);
+    assert_eq!(media_took(&mut h), ["play 1"], "then the menu");
+    // A re-INVITE without an offer: ours (version 2, both ways) in the 200, theirs in the ACK.
+    h.took();
+    h.send(&request("INVITE", "200", "m5", 2, Some(&tag), "", ""));
+    let ok = h.last("SIP/2.0 200");
+    let offer = body_of(&ok);
+    assert!(
+        offer.contains(" 2 IN IP4") && offer.contains("RTP/AVP 0 8 101"),
+        "{offer}"
+    );
+    assert!(media_took(&mut h).is_empty());
+    let answer = sdp_offer("m=audio 6004 RTP/AVP 0", "a=sendonly\r\n");
+    h.send(&request(
+        "ACK",
+        "200",
+        "m5",
+        2,
+        Some(&tag),
+        "Content-Type: application/sdp\r\n",
+        &answer,
+    ));
+    assert_eq!(media_took(&mut h), ["update send=false"]);
 }
 
 #[test]
@@ -1058,6 +1100,8 @@ fn a_caller_whose_rtp_stops_is_hung_up_and_its_port_goes_back_last() {
         MediaCommand::Open { port: 40_002, .. }
     ));
     // Reports for calls that are gone change nothing.
+    h.took();
+    media_took(&mut h);
     h.uas.media_report(h.now, Report::Quiet { call: 1 });
     h.uas.media_report(
         h.now,
@@ -1068,7 +1112,9 @@ fn a_caller_whose_rtp_stops_is_hung_up_and_its_port_goes_back_last() {
         },
     );
     h.drain();
-    assert!(h.took().contains(&"200".to_string()));
+    assert!(h.took().is_empty());
+    assert!(media_took(&mut h).is_empty());
+    assert_eq!(h.uas.calls(), 1);
     let _ = Play::Silence(0);
 }
 
@@ -1184,4 +1230,58 @@ fn say_speaks_numbers_with_the_words_of_the_pack_beside_the_prompts() {
         ["BYE"],
         "the words took their length, then the flow ended"
     );
+}
+
+#[test]
+fn a_withdraw_key_whose_star_ended_a_prompt_still_stops_the_recording() {
+    let mut h = H::new();
+    let tag = invite(&mut h, "730", "r1");
+    h.send(&request("ACK", "730", "r1", 1, Some(&tag), "", ""));
+    let key = |h: &mut H, cseq: u32, k: &str| {
+        h.send(&request(
+            "INFO",
+            "730",
+            "r1",
+            cseq,
+            Some(&tag),
+            "Content-Type: application/dtmf-relay\r\n",
+            &info(k),
+        ));
+    };
+    h.wait(100);
+    key(&mut h, 2, "1");
+    h.wait(100);
+    assert!(
+        media_took(&mut h).contains(&"record".to_string()),
+        "consent given: recording"
+    );
+    // During the (interruptible) prompt: `*` cuts it short and is typed ahead; `9` follows.
+    key(&mut h, 3, "*");
+    h.wait(50);
+    key(&mut h, 4, "9");
+    assert!(
+        media_took(&mut h).contains(&"stop recording".to_string()),
+        "*9 withdrew consent although the * was taken as input"
+    );
+    h.wait(12_000);
+    let r = h.records.last().expect("the call ended");
+    assert_eq!(r["recordings"][0]["stopped_by"], "consent withdrawn", "{r}");
+    let events: Vec<&str> = r["consent"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event"].as_str().unwrap())
+        .collect();
+    assert_eq!(events, ["given", "withdrawn"]);
+}
+
+#[test]
+fn early_media_without_an_offer_rings_instead_of_offering_in_a_183() {
+    let mut h = H::new();
+    h.send(&request("INVITE", "702", "e9", 1, None, "", ""));
+    // RFC 3262: no offer in an unreliable provisional response; the caller hears ringing.
+    assert_eq!(h.took(), ["180"]);
+    assert!(media_took(&mut h).is_empty());
+    h.wait(2_100);
+    assert_eq!(h.took(), ["480"]);
 }

@@ -12,7 +12,7 @@ pub fn words(value: &str, digits: bool, language: &str) -> Vec<String> {
     let number = value
         .parse::<i64>()
         .ok()
-        .filter(|n| n.abs() < 1_000_000_000);
+        .filter(|n| n.unsigned_abs() < 1_000_000_000);
     match number {
         Some(n) if !digits => {
             let mut out = Vec::new();
@@ -155,5 +155,6 @@ mod tests {
         assert_eq!(say("12.50", false, "en"), "1 2 5 0");
         assert_eq!(say("99999999999", false, "en"), "9 9 9 9 9 9 9 9 9 9 9");
         assert_eq!(say("abc", false, "en"), "");
+        assert_eq!(say("-9223372036854775808", false, "en").len(), 19 * 2 - 1);
     }
 }

@@ -169,11 +169,12 @@ pub fn answer(media: &Media, ip: IpAddr, port: u16, session: u64, version: u64) 
     s
 }
 
-/// Our offer, for an INVITE that came without one: PCMU, PCMA and telephone-events (101).
-pub fn offer(ip: IpAddr, port: u16, session: u64) -> String {
+/// Our offer, for an INVITE (or re-INVITE) that came without one: PCMU, PCMA and
+/// telephone-events (101), sending and receiving.
+pub fn offer(ip: IpAddr, port: u16, session: u64, version: u64) -> String {
     let family = if ip.is_ipv6() { "IP6" } else { "IP4" };
     let mut s = format!(
-        "v=0\r\no=callflow {session} 1 IN {family} {ip}\r\ns=callflow\r\nc=IN {family} {ip}\r\nt=0 0\r\n\
+        "v=0\r\no=callflow {session} {version} IN {family} {ip}\r\ns=callflow\r\nc=IN {family} {ip}\r\nt=0 0\r\n\
          m=audio {port} RTP/AVP 0 8 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:8 PCMA/8000\r\n"
     );
     s.push_str(
@@ -287,7 +288,7 @@ mod tests {
 
     #[test]
     fn our_offer_reads_back_and_negotiates() {
-        let o = offer("127.0.0.1".parse().unwrap(), 40_000, 9);
+        let o = offer("127.0.0.1".parse().unwrap(), 40_000, 9, 1);
         let m = negotiate(o.as_bytes()).unwrap();
         assert_eq!((m.law, m.events), (Law::Mu, Some(101)));
     }

@@ -153,11 +153,16 @@ impl Stream {
     }
 
     /// New terms from a re-INVITE (hold, resume, another address or codec): the stream goes
-    /// on with the same SSRC, sequence and timestamps, and listens for the new source.
-    pub fn renegotiate(&mut self, media: Media) {
+    /// on with the same SSRC, sequence and timestamps, and listens for the new source (with
+    /// the same second in which only the address the SDP names is heard). The quiet clock
+    /// starts again: a caller back from hold has not been silent.
+    pub fn renegotiate(&mut self, media: Media, now: i64) {
         if media.remote != self.media.remote {
             self.latched = None;
+            self.latched_declared = false;
+            self.began = now;
         }
+        self.heard_at = now;
         self.media = media;
     }
 
@@ -443,9 +448,10 @@ mod tests {
         let first = rtp::parse(&out).unwrap().timestamp;
         let mut held = media();
         held.send = false;
-        s.renegotiate(held);
+        s.renegotiate(held, 20);
         assert_eq!(s.tick(&mut out), None);
-        s.renegotiate(media());
+        s.renegotiate(media(), 40);
+        assert_eq!(s.quiet_ms(40), 0, "back from hold: not quiet");
         s.tick(&mut out);
         let p = rtp::parse(&out).unwrap();
         assert_eq!(p.timestamp, first.wrapping_add(320));

@@ -76,6 +76,8 @@ pub enum Report {
 
 /// A call's number mixed (the core's numbers are not evenly spread over residues): which
 /// thread and which slot a call gets.
+/// The thread comes from the low bits of the result, the slot from bits 24 and up: independent
+/// whatever the number of threads.
 fn spread(call: u64) -> u64 {
     call.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32
 }
@@ -198,7 +200,7 @@ async fn run(
             _ = tick.tick() => {
                 let t = ms_since(start);
                 slot = (slot + 1) % SLOTS;
-                for (call, m) in calls.iter().filter(|(c, _)| spread(**c) / 7 % SLOTS == slot) {
+                for (call, m) in calls.iter().filter(|(c, _)| (spread(**c) >> 24) % SLOTS == slot) {
                     let mut m = m.borrow_mut();
                     let m = &mut *m;
                     if let Some(to) = m.stream.tick(&mut packet) {
@@ -278,7 +280,10 @@ fn command(
                 });
             }
         },
-        Command::Update { call, media } => with(call, &mut |m| m.stream.renegotiate(media.clone())),
+        Command::Update { call, media } => with(call, &mut |m| {
+            m.stream.renegotiate(media.clone(), ms_since(start));
+            m.quiet_reported = false;
+        }),
         Command::Play { call, items } => with(call, &mut |m| m.stream.play(items.iter().cloned())),
         Command::Stop { call } => with(call, &mut |m| m.stream.stop()),
         Command::Record { call, path } => with(call, &mut |m| {

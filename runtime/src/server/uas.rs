@@ -197,12 +197,19 @@ struct Session {
     sdp_version: u64,
     /// A re-INVITE whose 200 waits for its ACK.
     reinvite_tx: Option<TxId>,
+    /// Our 200 to a re-INVITE without an offer carried an offer: its ACK brings the answer.
+    offer_pending: bool,
+    /// What the flow asked to play before the stream could open (an INVITE without an
+    /// offer: the stream opens with the ACK's answer).
+    pending_play: Vec<Play>,
     /// Until when what was last asked to play goes on (a key stops it earlier).
     playing_until: i64,
     /// The voicemail message being left.
     message: Option<Message_>,
     /// The folder of the last prompt file played (its `say` pack speaks the same language).
     prompt_dir: Option<String>,
+    /// The last keys pressed, for withdraw keys (input handling never clears it).
+    recent: String,
     /// The effect the VM waits on and what the session does meanwhile.
     effect: EffectId,
     wait: Wait,
@@ -406,7 +413,8 @@ impl Uas {
         let targets = literal_targets(machine.program());
         let local = config.local;
         let (first, last) = config.rtp_ports;
-        let ports = (first.next_multiple_of(2)..=last).step_by(2).collect();
+        // Even ports only (RTCP takes the odd one above); no overflow at the top of the range.
+        let ports = (first..=last).filter(|p| p % 2 == 0).collect();
         Uas {
             machine,
             engine,
@@ -861,8 +869,11 @@ impl Uas {
                 port_taken: false,
                 sdp_version: 1,
                 reinvite_tx: None,
+                offer_pending: false,
+                pending_play: Vec::new(),
                 message: None,
                 prompt_dir: None,
+                recent: String::new(),
                 playing_until: i64::MIN,
                 effect: 0,
                 wait: Wait::Nothing,
@@ -920,15 +931,20 @@ impl Uas {
         let Some(s) = self.calls.get_mut(&call) else {
             return;
         };
-        if let Some(terms) = terms {
-            s.sdp_version += 1;
-            s.media = Some(terms.clone());
-            if s.media_open {
-                self.out
-                    .push_back(Out::Media(MediaCommand::Update { call, media: terms }));
-            } else {
-                self.open_media(call);
+        s.sdp_version += 1;
+        match terms {
+            Some(terms) => {
+                s.offer_pending = false;
+                s.media = Some(terms.clone());
+                if s.media_open {
+                    self.out
+                        .push_back(Out::Media(MediaCommand::Update { call, media: terms }));
+                } else {
+                    self.open_media(call);
+                }
             }
+            // No offer: ours (sending and receiving) goes in the 200; the ACK answers it.
+            None => s.offer_pending = true,
         }
         let sdp = self.sdp(call);
         if let Some(s) = self.calls.get_mut(&call) {
@@ -946,14 +962,19 @@ impl Uas {
         let Some(s) = self.calls.get_mut(&call) else {
             return;
         };
-        if m.body.is_empty() || s.media.is_some() {
+        if m.body.is_empty() || (s.media.is_some() && !s.offer_pending) {
             return;
         }
         match sdp::negotiate(m.body) {
             Ok(media) => {
-                s.media = Some(media);
-                self.open_media(call);
-                // What the flow plays now has nowhere to go yet: it starts with the stream.
+                s.offer_pending = false;
+                s.media = Some(media.clone());
+                if s.media_open {
+                    self.out
+                        .push_back(Out::Media(MediaCommand::Update { call, media }));
+                } else {
+                    self.open_media(call);
+                }
             }
             Err(refusal) => {
                 let id = s.record.call_id.clone();
@@ -1053,6 +1074,11 @@ impl Uas {
             return;
         };
         if !s.media_open {
+            // An INVITE without an offer: the stream opens when the ACK answers ours.
+            if s.media.is_none() {
+                s.playing_until = now + ms;
+                s.pending_play = items;
+            }
             return;
         }
         if s.playing_until > now {
@@ -1387,6 +1413,9 @@ impl Uas {
         }
         m.started = Some(now);
         let (path, max) = (m.audio.clone(), m.max_ms as i64);
+        // One recording at a time per call: a consented recording of the call ends where the
+        // message begins (a withdrawal during the message then cuts nothing).
+        self.stop_recording(now, call, "voicemail began");
         self.out
             .push_back(Out::Media(MediaCommand::Record { call, path }));
         self.wait(now, call, Wait::Message, max);
@@ -1474,6 +1503,15 @@ impl Uas {
             return;
         }
         s.early = true;
+        if s.media.is_none() {
+            // No offer to answer, and an offer in an unreliable 183 is not allowed (RFC 3262):
+            // the caller hears ringing instead.
+            if !s.rang {
+                s.rang = true;
+                self.ring(now, call);
+            }
+            return;
+        }
         self.respond_with_sdp(now, call, 183);
     }
 
@@ -1501,8 +1539,8 @@ impl Uas {
             return String::new();
         };
         match &s.media {
-            Some(m) => sdp::answer(m, ip, s.port, call, s.sdp_version),
-            None => sdp::offer(ip, s.port, call),
+            Some(m) if !s.offer_pending => sdp::answer(m, ip, s.port, call, s.sdp_version),
+            _ => sdp::offer(ip, s.port, call, s.sdp_version),
         }
     }
 
@@ -1516,8 +1554,15 @@ impl Uas {
         };
         s.media_open = true;
         let port = s.port;
+        let waiting = std::mem::take(&mut s.pending_play);
         self.out
             .push_back(Out::Media(MediaCommand::Open { call, port, media }));
+        if !waiting.is_empty() {
+            self.out.push_back(Out::Media(MediaCommand::Play {
+                call,
+                items: waiting,
+            }));
+        }
     }
 
     fn respond_invite(
@@ -1574,9 +1619,21 @@ impl Uas {
         let machine = s.machine.clone();
         let withdraw = machine.withdraw_keys(s.flow);
         s.keys.push_str(digits);
-        if let Some((c, w)) = withdraw.iter().find(|(_, w)| s.keys.ends_with(*w)) {
-            let cut = s.keys.len() - w.len();
+        // Matched against the last keys pressed, whatever input took the first of them (a `*`
+        // that ended a prompt must not hide the `*9` that withdraws).
+        s.recent.push_str(digits);
+        if s.recent.len() > 16 {
+            s.recent.drain(..s.recent.len() - 16);
+        }
+        if let Some((c, w)) = withdraw.iter().find(|(_, w)| s.recent.ends_with(*w)) {
+            // The part of it still waiting as input is no input.
+            let overlap = (1..=w.len())
+                .rev()
+                .find(|&n| s.keys.ends_with(&w[w.len() - n..]))
+                .unwrap_or(0);
+            let cut = s.keys.len() - overlap;
             s.keys.truncate(cut);
+            s.recent.clear();
             let before = s.vm.consent_bits();
             let stopped = machine.withdraw(&mut s.vm, *c);
             consent_events(now, &machine, s, before);
