@@ -285,6 +285,8 @@ pub enum ConsentAnswer {
 pub struct Consent {
     pub name: Ident,
     pub prompt: Option<Text>,
+    /// `notice "prompt"`: consent by hearing the announcement in full (no keys).
+    pub notice: Option<Text>,
     pub accept: Option<Text>,
     pub refuse: Option<Text>,
     pub silence: Option<(ConsentAnswer, Span)>,

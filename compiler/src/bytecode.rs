@@ -386,6 +386,9 @@ pub struct ConsentInfo {
     pub withdraw: Option<u32>,
     pub silence_accepts: bool,
     pub timeout_ms: u64,
+    /// Consent by notice: `prompt` heard in full gives it (no keys asked).
+    #[serde(default)]
+    pub notice: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

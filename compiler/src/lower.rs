@@ -571,7 +571,12 @@ impl<'c> Lower<'c> {
         let mut consents = Vec::new();
         for c in &f.consents {
             let n = self.str(&c.name.name);
-            let prompt = self.prompt(c.prompt.as_ref().map_or("", |p| p.value.as_str()));
+            let prompt = self.prompt(
+                c.prompt
+                    .as_ref()
+                    .or(c.notice.as_ref())
+                    .map_or("", |p| p.value.as_str()),
+            );
             let accept = self.str(c.accept.as_ref().map_or("1", |k| k.value.as_str()));
             let refuse = self.str(c.refuse.as_ref().map_or("2", |k| k.value.as_str()));
             let withdraw = c.withdraw.as_ref().map(|k| self.str(&k.value));
@@ -584,6 +589,7 @@ impl<'c> Lower<'c> {
                 withdraw,
                 silence_accepts: c.silence.is_some_and(|s| s.0 == ConsentAnswer::Accept),
                 timeout_ms: c.timeout.map_or(CONSENT_TIMEOUT_MS, |d| d.millis),
+                notice: c.notice.is_some(),
             });
             st.consents.insert(&c.name.name, idx);
             consents.push(idx);

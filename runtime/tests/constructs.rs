@@ -566,6 +566,42 @@ fn consent_accept_refuse_silence_and_withdrawal() {
 }
 
 #[test]
+fn a_notice_heard_in_full_is_consent_and_can_be_withdrawn() {
+    let flow = r#"
+flow f {
+    numbers "200"
+    start {
+        ask notice
+        record
+        menu m
+    }
+    consent notice {
+        notice "recorded"
+        withdraw "*9"
+    }
+    menu m {
+        prompt "m"
+        "1" => play "one"
+        "2" => play "two"
+    }
+}"#;
+    // The notice plays (no keys asked), then the recording starts; key 1 in the menu.
+    let o = sim(flow, "200", "2026-01-07T10:00", |s| {
+        s.call().keys = keys(&["1"])
+    });
+    assert!(o.recorded, "{:?}", o.trace);
+    assert_eq!(o.played[..2], ["recorded", "m"]);
+    let t = format!("{:?}", o.trace);
+    assert!(t.contains("the notice was heard in full"), "{t}");
+    // Withdrawn with *9 in the menu: the recording stops.
+    let o = sim(flow, "200", "2026-01-07T10:00", |s| {
+        s.call().keys = keys(&["*9", "1"])
+    });
+    let t = format!("{:?}", o.trace);
+    assert!(t.contains("stop recording (consent withdrawn)"), "{t}");
+}
+
+#[test]
 fn wait_lets_time_pass_and_answer_is_an_effect() {
     let o = sim(
         r#"flow f { numbers "200" start { wait 2s; answer; wait 1500ms; play "a"; hangup } }"#,

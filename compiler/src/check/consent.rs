@@ -242,6 +242,25 @@ impl<'a> Walk<'_, 'a> {
                 s
             }
             StmtKind::Ask(name) if self.target.is_some_and(|t| t.name != name.name) => s,
+            StmtKind::Ask(name)
+                if self
+                    .flow
+                    .consents
+                    .iter()
+                    .any(|c| c.name.name == name.name && c.notice.is_some()) =>
+            {
+                // A notice heard in full is consent (a caller who hangs up meanwhile goes no
+                // further): every path goes on with consent given.
+                let [n, g] = s;
+                let t = g.or(n).map(|t| {
+                    push(
+                        &t,
+                        st.span,
+                        format!("`ask {}`: the notice is heard in full", name.name),
+                    )
+                });
+                [None, t]
+            }
             StmtKind::Ask(name) => {
                 let [n, g] = s;
                 let g = g.map(|t| {
@@ -794,10 +813,33 @@ pub fn keys(flow: &Flow, diags: &mut Diagnostics) {
                 .help("consent to recording is usually an explicit key press; write `silence means refuse` unless the law where your callers are says otherwise"),
             );
         }
+        if let Some(notice) = &c.notice {
+            // Consent by notice: heard in full is consent; there is nothing to answer.
+            let answers = [
+                ("prompt", c.prompt.as_ref().map(|t| t.span)),
+                ("accept", c.accept.as_ref().map(|t| t.span)),
+                ("refuse", c.refuse.as_ref().map(|t| t.span)),
+                ("silence", c.silence.map(|s| s.1)),
+                ("timeout", c.timeout.as_ref().map(|t| t.span)),
+            ];
+            for (what, span) in answers {
+                let Some(span) = span else { continue };
+                diags.push(
+                    Diagnostic::new(
+                        codes::NOTICE_WITH_ANSWER,
+                        span,
+                        format!("consent `{}` is a notice: it takes no `{what}`", c.name.name),
+                        "a notice is not answered",
+                    )
+                    .label(notice.span, "heard in full, this notice is the consent")
+                    .help("remove it; or, to let the caller choose with keys, write `prompt` instead of `notice` with `accept` and `refuse`"),
+                );
+            }
+        }
         for (what, slot) in [
-            ("prompt", c.prompt.is_some()),
-            ("accept", c.accept.is_some()),
-            ("refuse", c.refuse.is_some()),
+            ("prompt", c.prompt.is_some() || c.notice.is_some()),
+            ("accept", c.accept.is_some() || c.notice.is_some()),
+            ("refuse", c.refuse.is_some() || c.notice.is_some()),
         ] {
             if !slot {
                 let help = match what {

@@ -124,7 +124,7 @@ pub fn check<'a>(
         f.menu(m);
     }
     for c in &flow.consents {
-        if let Some(p) = &c.prompt {
+        if let Some(p) = c.prompt.as_ref().or(c.notice.as_ref()) {
             f.prompt(p);
         }
     }

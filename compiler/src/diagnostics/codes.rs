@@ -94,6 +94,7 @@ codes! {
     CONSENT_KEYS_CLASH = "CF0402", Error, "consent keys clash";
     CONSENT_NEVER_ASKED = "CF0403", Warning, "consent is never asked";
     CONSENT_BY_SILENCE = "CF0404", Warning, "silence counts as consent";
+    NOTICE_WITH_ANSWER = "CF0405", Error, "a notice takes no answer";
     // CF05xx: time and calendars
     UNKNOWN_TIME_ZONE = "CF0501", Error, "unknown time zone";
     NO_SUCH_DATE = "CF0502", Error, "date does not exist";

@@ -623,6 +623,7 @@ impl Parser<'_> {
         let mut c = Consent {
             name,
             prompt: None,
+            notice: None,
             accept: None,
             refuse: None,
             silence: None,
@@ -641,6 +642,12 @@ impl Parser<'_> {
                         let t = cur.expect_text("the announcement prompt in quotes", d)?;
                         if seen.first(&kw, d) {
                             c.prompt = Some(t);
+                        }
+                    }
+                    "notice" => {
+                        let t = cur.expect_text("the notice's prompt in quotes", d)?;
+                        if seen.first(&kw, d) {
+                            c.notice = Some(t);
                         }
                     }
                     "accept" | "refuse" | "withdraw" => {
@@ -687,7 +694,8 @@ impl Parser<'_> {
                             &kw,
                             "in a consent",
                             &[
-                                "prompt", "accept", "refuse", "silence", "withdraw", "timeout",
+                                "prompt", "notice", "accept", "refuse", "silence", "withdraw",
+                                "timeout",
                             ],
                         );
                         return Err(Reported);

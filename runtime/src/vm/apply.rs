@@ -138,6 +138,25 @@ impl Machine {
                         .map_or_else(|| self.collect_retry(call, c, trace), Ok)?
                 };
             }
+            // A notice heard in full is consent; keys pressed meanwhile are typed ahead.
+            (Pending::Consent(c), event @ (Event::Done | Event::Keys(_)))
+                if p.consents[c as usize].notice =>
+            {
+                if let Event::Keys(k) = event {
+                    call.typeahead = k.into();
+                }
+                if let Some(bit) = self.consent_bit(call, c) {
+                    call.consent |= bit;
+                    call.refused &= !bit;
+                }
+                note(trace, pc, || {
+                    format!(
+                        "consent `{}` given: the notice was heard in full",
+                        p.str(p.consents[c as usize].name)
+                    )
+                });
+                call.pc += 1;
+            }
             (Pending::Consent(c), Event::Keys(d)) => {
                 let info = &p.consents[c as usize];
                 let given = if d.is_empty() {

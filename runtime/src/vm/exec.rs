@@ -589,6 +589,17 @@ impl Machine {
                 };
                 return Ok(Flow::Yield(effect, Pending::Lookup(s)));
             }
+            Instr::Ask(c) if p.consents[c as usize].notice => {
+                // A notice: played to its end (keys do not cut it short), then consent.
+                let info = &p.consents[c as usize];
+                let effect = Effect::Play {
+                    prompt: p.str(p.prompts[info.prompt as usize].name),
+                    file: self.prompt_file(call, info.prompt),
+                    interruptible: false,
+                    early: false,
+                };
+                return Ok(Flow::Yield(effect, Pending::Consent(c)));
+            }
             Instr::Ask(c) => {
                 let info = &p.consents[c as usize];
                 let effect = Effect::Keys {

@@ -48,6 +48,9 @@ impl Machine {
                 Some(Instr::Play { .. } | Instr::Say { .. } | Instr::Wait(_))
             ),
             (Pending::Transfer | Pending::Voicemail, Event::Done | Event::Failed) => true,
+            (Pending::Consent(c), Event::Done) => {
+                p.consents.get(c as usize).is_some_and(|info| info.notice)
+            }
             (Pending::Menu(_) | Pending::Collect(_) | Pending::Consent(_), Event::Keys(_)) => true,
             (Pending::Route(r), event) => match event {
                 Event::Answered { .. }
