@@ -1001,6 +1001,11 @@ fn a_reinvite_puts_the_call_on_hold_and_its_ack_ends_the_retransmissions() {
     );
     assert_eq!(h.took(), ["200"]);
     assert_eq!(media_took(&mut h), ["update send=false"]);
+    // A late copy of the first ACK (CSeq 1) does not acknowledge the re-INVITE's 200: it is
+    // sent again until its own ACK comes.
+    h.send(&request("ACK", "200", "m4", 1, Some(&tag), "", ""));
+    h.wait(600);
+    assert_eq!(h.took(), ["200"], "the re-INVITE's 200 again");
     h.send(&request("ACK", "200", "m4", 2, Some(&tag), "", ""));
     h.wait(1_200);
     assert!(

@@ -195,8 +195,9 @@ struct Session {
     port_taken: bool,
     /// Our SDP's version (RFC 3264 §8: up by one with every new answer in the dialog).
     sdp_version: u64,
-    /// A re-INVITE whose 200 waits for its ACK.
-    reinvite_tx: Option<TxId>,
+    /// A re-INVITE whose 200 waits for its ACK, and its CSeq number (the ACK's says which
+    /// 200 it acknowledges).
+    reinvite_tx: Option<(TxId, u32)>,
     /// Our 200 to a re-INVITE without an offer carried an offer: its ACK brings the answer.
     offer_pending: bool,
     /// What the flow asked to play before the stream could open (an INVITE without an
@@ -666,10 +667,13 @@ impl Uas {
             Incoming::AckFor2xx => {
                 if let Some(call) = self.dialog_of(m) {
                     let s = &self.calls[&call];
-                    let (tx, again) = (s.invite_tx, s.reinvite_tx);
-                    self.tx.acknowledged(tx);
-                    if let Some(again) = again {
-                        self.tx.acknowledged(again);
+                    let cseq = m.cseq().map(|c| c.0);
+                    match s.reinvite_tx {
+                        Some((again, n)) if Some(n) == cseq => {
+                            self.tx.acknowledged(again);
+                            self.invites.remove(&again);
+                        }
+                        _ => self.tx.acknowledged(s.invite_tx),
                     }
                     self.ack_answer(now, call, m);
                 }
@@ -948,8 +952,10 @@ impl Uas {
         }
         let sdp = self.sdp(call);
         if let Some(s) = self.calls.get_mut(&call) {
-            s.reinvite_tx = Some(tx);
+            s.reinvite_tx = Some((tx, m.cseq().map_or(0, |c| c.0)));
         }
+        // No ACK for this 200 either ends the call (Timer H), as for the first one.
+        self.invites.insert(tx, call);
         let extra = self.answer_headers.clone();
         let body = Some(("application/sdp", sdp.as_bytes()));
         let bytes = build::response(m, source, 200, None, &extra, body);
@@ -1917,6 +1923,9 @@ impl Uas {
             .remove(&dialog_key(&s.record.call_id, s.our_tag()));
         // The INVITE transaction stays (it absorbs retransmissions); forget our index of it.
         self.invites.remove(&s.invite_tx);
+        if let Some((again, _)) = s.reinvite_tx {
+            self.invites.remove(&again);
+        }
         s.record.ended = Some(now);
         let p = s.machine.program();
         s.record.path = s
