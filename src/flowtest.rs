@@ -49,10 +49,10 @@ pub fn scenario(
     let mut calls = Vec::new();
     let mut previous: Option<jiff::Timestamp> = None;
     for c in &t.calls {
-        let number = normalize(&c.number.value).ok_or("not a phone number")?;
-        let flow = p
-            .flow_for(&number)
-            .ok_or_else(|| format!("no flow answers {number}"))?;
+        normalize(&c.number.value).ok_or("not a phone number")?;
+        let (flow, number) = p
+            .flow_for_dialled(&c.number.value)
+            .ok_or_else(|| format!("no flow answers {}", c.number.value))?;
         let zone = m.zone(flow);
         // Without `at`: the first call at the default time, later ones with the call before.
         let at = match (&c.at, previous) {

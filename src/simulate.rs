@@ -148,7 +148,9 @@ fn scenario(a: &Args, m: &Machine) -> Result<Scenario, String> {
     let dialled = a.number.as_deref().unwrap_or_default();
     let number = callflow_compiler::check::numbers::normalize(dialled)
         .ok_or_else(|| format!("`{dialled}` is not a phone number"))?;
-    let flow = p.flow_for(&number).ok_or_else(|| {
+    let found = p.flow_for_dialled(dialled);
+    let number = found.as_ref().map_or(number, |(_, n)| n.clone());
+    let flow = found.map(|(f, _)| f).ok_or_else(|| {
         let all: Vec<String> = p
             .flows
             .iter()

@@ -109,6 +109,8 @@ pub struct Flow {
     pub keyword: Span,
     pub numbers: Vec<Text>,
     pub timezone: Option<Text>,
+    /// `country "DE"`: numbers written the national way are read in this country's plan.
+    pub country: Option<Text>,
     pub languages: Vec<Ident>,
     pub prompts_dir: Option<Text>,
     pub start: Option<Body>,

@@ -241,6 +241,9 @@ pub struct FlowInfo {
     pub numbers: Vec<u32>,
     /// IANA zone name; `None` means UTC.
     pub timezone: Option<u32>,
+    /// ISO country code whose national numbers the flow reads (`country "DE"`).
+    #[serde(default)]
+    pub country: Option<u32>,
     pub languages: Vec<u32>,
     pub entry: Pc,
     /// The flow's variables occupy slots `FIRST_USER..FIRST_USER + vars.len()`; names here.
@@ -530,6 +533,28 @@ impl Program {
         self.flows
             .iter()
             .position(|f| f.numbers.iter().any(|&n| self.str(n) == number))
+    }
+
+    /// The country whose national numbers a flow reads (`country "DE"`).
+    pub fn country(&self, flow: usize) -> Option<&'static crate::numbers::Country> {
+        let c = self.flows.get(flow)?.country?;
+        crate::numbers::Country::find(self.str(c))
+    }
+
+    /// The flow a dialled number reaches, and the number as the flow reads it: as written
+    /// (international or internal), or in the national form of a flow's country
+    /// (`03025555100` reaches the flow with `country "DE"` that answers `+493025555100`).
+    pub fn flow_for_dialled(&self, dialled: &str) -> Option<(usize, String)> {
+        if let Some(n) = crate::numbers::normalize(dialled) {
+            if let Some(f) = self.flow_for(&n) {
+                return Some((f, n));
+            }
+        }
+        (0..self.flows.len()).find_map(|i| {
+            let n = crate::numbers::normalize_in(dialled, Some(self.country(i)?))?;
+            let f = self.flow_for(&n).filter(|&f| f == i)?;
+            Some((f, n))
+        })
     }
 
     /// Where execution goes on after an effect, as listed in the tables: menu waits, keys and

@@ -127,6 +127,8 @@ enum Target {
 }
 
 struct FlowState<'a> {
+    /// The flow's country (for numbers written the national way).
+    country: Option<&'static crate::numbers::Country>,
     vars: HashMap<&'a str, u16>,
     menus: HashMap<&'a str, u16>,
     consents: HashMap<&'a str, u16>,
@@ -547,6 +549,7 @@ impl<'c> Lower<'c> {
 
     fn flow(&mut self, f: &'c Flow) {
         let mut st = FlowState {
+            country: crate::check::numbers::country_of(f),
             vars: HashMap::new(),
             menus: HashMap::new(),
             consents: HashMap::new(),
@@ -557,10 +560,11 @@ impl<'c> Lower<'c> {
         let numbers = f
             .numbers
             .iter()
-            .filter_map(|n| crate::check::numbers::normalize(&n.value))
+            .filter_map(|n| crate::check::numbers::flow_number(f, &n.value))
             .map(|n| self.str(&n))
             .collect();
         let timezone = f.timezone.as_ref().map(|t| self.str(&t.value));
+        let country = crate::check::numbers::country_of(f).map(|c| self.str(c.code));
         let languages = f.languages.iter().map(|l| self.str(&l.name)).collect();
         let mut var_names = Vec::new();
         for name in flow_vars(f) {
@@ -631,6 +635,7 @@ impl<'c> Lower<'c> {
             name,
             numbers,
             timezone,
+            country,
             languages,
             entry: 0,
             vars: var_names,
@@ -886,7 +891,7 @@ impl<'c> Lower<'c> {
             StmtKind::Transfer(e) => {
                 match e {
                     Expr::Text(t) => {
-                        let target = crate::check::numbers::normalize(&t.value)
+                        let target = crate::numbers::normalize_in(&t.value, st.country)
                             .unwrap_or_else(|| t.value.clone());
                         let i = self.str(&target);
                         self.emit(Instr::PushStr(i));

@@ -35,6 +35,13 @@ flow ivr {
         timeout => play "nothing"
     }
 }
+flow national {
+    numbers "030 2555 5100"
+    country "DE"
+    start {
+        transfer "089 1234 5678"
+    }
+}
 flow recorder {
     numbers "730"
     consent rec {
@@ -1289,4 +1296,32 @@ fn early_media_without_an_offer_rings_instead_of_offering_in_a_183() {
     assert!(media_took(&mut h).is_empty());
     h.wait(2_100);
     assert_eq!(h.took(), ["480"]);
+}
+
+#[test]
+fn numbers_in_national_form_reach_a_flow_of_that_country() {
+    let mut h = H::new();
+    // A trunk delivers the dialled number the national way: it reaches the flow answering
+    // +49 30 2555 5100 (`country "DE"`), whose transfer written "089 1234 5678" goes to
+    // +49 89 1234 5678.
+    let invite = request(
+        "INVITE",
+        "03025555100",
+        "n1",
+        1,
+        None,
+        "Content-Type: application/sdp\r\n",
+        SDP,
+    )
+    .replace("sip:+4930123456@", "sip:0301234567@");
+    h.send(&invite);
+    let moved = h.last("SIP/2.0 302");
+    assert!(moved.contains("Contact: <sip:+498912345678@"), "{moved}");
+    let r = h.records.last().expect("a record");
+    assert_eq!(r["dialled"], "+493025555100");
+    assert_eq!(
+        r["caller"], "+49301234567",
+        "the caller in the flow's country's plan"
+    );
+    assert_eq!(r["flow"], "national");
 }

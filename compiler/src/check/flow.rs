@@ -690,7 +690,8 @@ impl<'a> FlowCx<'_, 'a> {
     fn transfer(&mut self, e: &'a Expr) {
         match e {
             Expr::Text(t) => {
-                if !super::numbers::is_target(&t.value) {
+                let number = super::numbers::flow_number(self.flow, &t.value);
+                if number.is_none() && !super::numbers::is_sip_uri(&t.value) {
                     self.diags.push(
                         Diagnostic::new(
                             codes::BAD_VALUE,

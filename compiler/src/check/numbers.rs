@@ -7,14 +7,66 @@ use crate::diagnostics::{Diagnostic, Diagnostics, codes};
 use crate::source::FileId;
 use std::collections::HashMap;
 
-pub use crate::numbers::{is_sip_uri, is_target, normalize};
+pub use crate::numbers::{Country, is_sip_uri, is_target, normalize, normalize_in};
 
-/// Each number valid, and claimed by one flow only (CF0103, CF0104).
+/// The flow's country (`country "DE"`), when it names a known one.
+pub fn country_of(f: &Flow) -> Option<&'static Country> {
+    f.country.as_ref().and_then(|c| Country::find(&c.value))
+}
+
+/// A number as the flow reads it (in its country's plan, if it names one).
+pub fn flow_number(f: &Flow, raw: &str) -> Option<String> {
+    normalize_in(raw, country_of(f))
+}
+
+/// Whether the flow answers the number `raw` (as written in a test, say).
+pub fn answers(f: &Flow, raw: &str) -> bool {
+    let Some(n) = flow_number(f, raw) else {
+        return false;
+    };
+    f.numbers
+        .iter()
+        .any(|x| flow_number(f, &x.value).as_deref() == Some(n.as_str()))
+}
+
+/// How to write numbers, for help texts.
+pub fn how_to_write(f: &Flow) -> String {
+    match country_of(f) {
+        Some(c) => format!(
+            "write numbers in international form (\"+{} …\"), the national way for {} (such as {}), or internal numbers as 2-6 digits (\"200\"); spaces and dashes are fine",
+            c.calling,
+            c.code,
+            c.example()
+        ),
+        None => "write public numbers in international form (\"+49 30 2555 5366\") and internal numbers as digits (\"200\"); to write them the national way, name the flow's `country`; spaces and dashes are fine".into(),
+    }
+}
+
+/// Each number valid, and claimed by one flow only (CF0103, CF0104); each `country` known
+/// (CF0114).
 pub fn check(flows: &[(FileId, &Flow)], diags: &mut Diagnostics) {
     let mut claimed: HashMap<String, (&str, crate::source::Span)> = HashMap::new();
     for (_, f) in flows {
+        if let Some(c) = &f.country {
+            if Country::find(&c.value).is_none() {
+                let codes_known: Vec<&str> =
+                    crate::numbers::COUNTRIES.iter().map(|c| c.code).collect();
+                diags.push(
+                    Diagnostic::new(
+                        codes::UNKNOWN_COUNTRY,
+                        c.span,
+                        format!("unknown country \"{}\"", c.value),
+                        "not a country whose numbering plan callflow knows",
+                    )
+                    .help(format!(
+                        "use an ISO 3166 code: {}; or write numbers in international form and leave `country` out",
+                        codes_known.join(", ")
+                    )),
+                );
+            }
+        }
         for n in &f.numbers {
-            let Some(norm) = normalize(&n.value) else {
+            let Some(norm) = flow_number(f, &n.value) else {
                 diags.push(
                     Diagnostic::new(
                         codes::BAD_NUMBER,
@@ -22,7 +74,7 @@ pub fn check(flows: &[(FileId, &Flow)], diags: &mut Diagnostics) {
                         format!("\"{}\" is not a valid phone number", n.value),
                         "cannot be dialled",
                     )
-                    .help("write public numbers in international form (\"+49 30 2555 5366\") and internal numbers as digits (\"200\"); spaces and dashes are fine"),
+                    .help(how_to_write(f)),
                 );
                 continue;
             };

@@ -53,12 +53,10 @@ pub fn check(
                     "write the number as a flow lists it, such as \"+49 30 2555 5366\" or \"200\"",
                 ),
             ),
-            Some(n) => {
-                let answered = flows.iter().any(|(_, f)| {
-                    f.numbers
-                        .iter()
-                        .any(|x| super::numbers::normalize(&x.value).as_deref() == Some(n.as_str()))
-                });
+            Some(_) => {
+                let answered = flows
+                    .iter()
+                    .any(|(_, f)| super::numbers::answers(f, &c.number.value));
                 if !answered {
                     let all: Vec<String> = flows
                         .iter()
@@ -257,10 +255,8 @@ pub fn check(
 
 /// The flow a call of the test reaches, if its number is answered.
 fn called_flow<'a>(c: &TestCall, flows: &[(FileId, &'a Flow)]) -> Option<&'a Flow> {
-    let n = super::numbers::normalize(&c.number.value)?;
-    flows.iter().map(|(_, f)| *f).find(|f| {
-        f.numbers
-            .iter()
-            .any(|x| super::numbers::normalize(&x.value).as_deref() == Some(n.as_str()))
-    })
+    flows
+        .iter()
+        .map(|(_, f)| *f)
+        .find(|f| super::numbers::answers(f, &c.number.value))
 }

@@ -29,6 +29,7 @@ pub const ITEM_KEYWORDS: &[&str] = &[
 const FLOW_KEYWORDS: &[&str] = &[
     "numbers",
     "timezone",
+    "country",
     "languages",
     "prompts",
     "start",
@@ -128,6 +129,7 @@ impl Parser<'_> {
             keyword: kw.span,
             numbers: Vec::new(),
             timezone: None,
+            country: None,
             languages: Vec::new(),
             prompts_dir: None,
             start: None,
@@ -164,6 +166,12 @@ impl Parser<'_> {
                 let tz = cur.expect_text("a time zone such as \"Europe/Berlin\"", self.diags)?;
                 if seen.first(kw, self.diags) {
                     flow.timezone = Some(tz);
+                }
+            }
+            "country" => {
+                let c = cur.expect_text("a country code such as \"DE\"", self.diags)?;
+                if seen.first(kw, self.diags) {
+                    flow.country = Some(c);
                 }
             }
             "languages" | "language" => {

@@ -793,8 +793,8 @@ impl Uas {
             .unwrap_or_default();
         let machine = self.machine.clone();
         let p = machine.program();
-        let flow = callflow_compiler::numbers::normalize(&dialled).and_then(|n| p.flow_for(&n));
-        let Some(flow) = flow else {
+        let found = p.flow_for_dialled(&dialled);
+        let Some((flow, number)) = found else {
             self.log(m.call_id(), format!("no flow answers {dialled:?}: 404"));
             self.reply(now, (tx, m, source), 404, &[], None);
             // Stateless: nothing to keep for a number nobody answers.
@@ -838,11 +838,15 @@ impl Uas {
             .ok()
             .and_then(|u| u.user_decoded().map(|s| s.into_owned()))
             .unwrap_or_else(|| "anonymous".into());
+        // A caller in national form (as trunks send it) in the flow's country's plan, so
+        // `caller` compares with the numbers the flow writes.
+        let caller = callflow_compiler::numbers::normalize_in(&caller, p.country(flow))
+            .filter(|n| n.starts_with('+'))
+            .unwrap_or(caller);
         let remote_target = m
             .get("Contact")
             .map(|c| uri_of(c).to_string())
             .unwrap_or_else(|| uri_of(&their).to_string());
-        let number = callflow_compiler::numbers::normalize(&dialled).unwrap_or_default();
         let vm = self.machine.start(flow, &caller, &number);
         let record = Record::new(
             m.call_id(),
@@ -1253,7 +1257,8 @@ impl Uas {
             Effect::Transfer { target } => {
                 // Toll fraud: a number computed at run time (from keys, a look-up) must be one
                 // the deployment allows.
-                let Some(contact) = self.transfer_contact(&target) else {
+                let country = s.machine.program().country(s.flow);
+                let Some(contact) = self.transfer_contact(&target, country) else {
                     if let Some(s) = self.calls.get_mut(&call) {
                         s.record.outcome = format!("transfer to {target} refused (not allowed)");
                     }
@@ -1463,14 +1468,18 @@ impl Uas {
     /// numbers (on this server), short internal numbers (2-6 digits), and what `--allow`
     /// patterns admit. Numbers outside the server go to the trunk (else to this server's
     /// address, for a proxy in front of it to route).
-    fn transfer_contact(&self, target: &str) -> Option<String> {
+    fn transfer_contact(
+        &self,
+        target: &str,
+        country: Option<&'static callflow_compiler::numbers::Country>,
+    ) -> Option<String> {
         if target.starts_with("sip:") || target.starts_with("sips:") {
             return self
                 .literal_targets
                 .contains(target)
                 .then(|| target.to_string());
         }
-        let number = callflow_compiler::numbers::normalize(target)?;
+        let number = callflow_compiler::numbers::normalize_in(target, country)?;
         let p = self.machine.program();
         let ours = p.flow_for(&number).is_some();
         let short = !number.starts_with('+') && (2..=6).contains(&number.len());

@@ -188,11 +188,11 @@ impl<'a, 'p> Sim<'a, 'p> {
         let p = m.program();
         let mut runs = Vec::new();
         for script in &s.calls {
-            let number = callflow_compiler::numbers::normalize(&script.dialled)
+            callflow_compiler::numbers::normalize(&script.dialled)
                 .ok_or_else(|| format!("\"{}\" is not a phone number", script.dialled))?;
-            let flow = p
-                .flow_for(&number)
-                .ok_or_else(|| format!("no flow answers {number}"))?;
+            let (flow, number) = p
+                .flow_for_dialled(&script.dialled)
+                .ok_or_else(|| format!("no flow answers {}", script.dialled))?;
             runs.push(Run {
                 script: script.clone(),
                 flow,
@@ -462,7 +462,14 @@ impl<'a, 'p> Sim<'a, 'p> {
         match wake {
             Wake::Arrive(i) => {
                 let r = &mut self.runs[i];
-                r.vm = Some(self.m.start(r.flow, &r.script.caller, &r.number));
+                // The caller in the flow's country's plan, as the server reads it.
+                let caller = callflow_compiler::numbers::normalize_in(
+                    &r.script.caller,
+                    self.m.program().country(r.flow),
+                )
+                .filter(|n| n.starts_with('+'))
+                .unwrap_or_else(|| r.script.caller.clone());
+                r.vm = Some(self.m.start(r.flow, &caller, &r.number));
                 self.stamp(i);
                 self.step(i, Event::Start);
             }
