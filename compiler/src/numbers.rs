@@ -237,6 +237,21 @@ pub fn is_target(s: &str) -> bool {
     normalize(s).is_some() || is_sip_uri(s)
 }
 
+/// A withheld caller number as networks signal it (`anonymous`, `private`, ... or nothing).
+pub fn is_anonymous(caller: &str) -> bool {
+    let c = caller.trim();
+    c.is_empty()
+        || [
+            "anonymous",
+            "unknown",
+            "restricted",
+            "private",
+            "unavailable",
+        ]
+        .iter()
+        .any(|a| c.eq_ignore_ascii_case(a))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -284,19 +299,4 @@ mod tests {
         );
         assert!(Country::find("XX").is_none());
     }
-}
-
-/// A withheld caller number as networks signal it (`anonymous`, `private`, ... or nothing).
-pub fn is_anonymous(caller: &str) -> bool {
-    let c = caller.trim();
-    c.is_empty()
-        || [
-            "anonymous",
-            "unknown",
-            "restricted",
-            "private",
-            "unavailable",
-        ]
-        .iter()
-        .any(|a| c.eq_ignore_ascii_case(a))
 }
