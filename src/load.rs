@@ -108,6 +108,12 @@ pub fn media_facts(checked: &Checked) -> Facts {
         }
         facts.files.insert(pf.path.clone(), fact);
     }
+    for pack in &checked.say_packs {
+        for f in pack.files() {
+            let fact = crate::wav::probe(&f);
+            facts.files.insert(f, fact);
+        }
+    }
     facts
 }
 

@@ -30,6 +30,8 @@ pub struct Checked<'p> {
     pub diags: Diagnostics,
     /// Prompt files the flows play, with where they are named.
     pub prompt_files: Vec<PromptFile>,
+    /// The say packs the flows need (where they say values), with where.
+    pub say_packs: Vec<media::SayPack>,
 }
 
 /// Shared read-only context of the checks.
@@ -56,6 +58,7 @@ pub fn check(project: &Project) -> Checked<'_> {
     let globals = Globals::collect(project, &mut diags);
     let cx = Cx { project, globals };
     let mut prompt_files = Vec::new();
+    let mut say_packs: Vec<media::SayPack> = Vec::new();
     let mut flows: Vec<(FileId, &Flow)> = Vec::new();
     for module in &project.modules {
         for item in &module.items {
@@ -76,6 +79,12 @@ pub fn check(project: &Project) -> Checked<'_> {
         graph::check(&cx, f, &checked, &mut diags);
         consent::check(&cx, f, &checked, &mut diags);
         prompt_files.extend(media::files(&cx, file, f, &checked));
+        for pack in media::say_packs(&cx, file, f, &checked) {
+            match say_packs.iter_mut().find(|p| p.dir == pack.dir) {
+                Some(p) => p.uses.extend(pack.uses),
+                None => say_packs.push(pack),
+            }
+        }
     }
     // One entry per file, however many flows play it.
     let mut merged: Vec<PromptFile> = Vec::new();
@@ -112,6 +121,7 @@ pub fn check(project: &Project) -> Checked<'_> {
         globals: cx.globals,
         diags,
         prompt_files,
+        say_packs,
     }
 }
 

@@ -8,6 +8,7 @@
 pub mod bytecode;
 pub mod numbers;
 pub mod pattern;
+pub mod say;
 pub mod week;
 
 #[cfg(feature = "check")]

@@ -61,6 +61,8 @@ pub struct FlowChecked<'a> {
     pub consents: HashMap<&'a str, usize>,
     /// Prompt names the flow plays, with where they are named.
     pub prompts: Vec<&'a Text>,
+    /// Where the flow says a value (`say number`, `say digits`): it needs a say pack.
+    pub says: Vec<Span>,
     /// Voicemail boxes and other globals the flow uses (their prompts count for the flow).
     pub boxes: Vec<DefId>,
 }
@@ -98,6 +100,7 @@ pub fn check<'a>(
             procs: HashMap::new(),
             consents: HashMap::new(),
             prompts: Vec::new(),
+            says: Vec::new(),
             boxes: Vec::new(),
         },
         vars: HashMap::new(),
@@ -427,6 +430,7 @@ impl<'a> FlowCx<'_, 'a> {
         match &s.kind {
             StmtKind::Play { prompt, .. } => self.prompt(prompt),
             StmtKind::Say { value, .. } => {
+                self.out.says.push(s.span);
                 if let Some(t) = self.expr(value) {
                     if !matches!(t, Ty::Number | Ty::Text) {
                         self.diags.push(

@@ -136,6 +136,50 @@ pub fn files(cx: &Cx, file: FileId, flow: &Flow, fc: &FlowChecked) -> Vec<Prompt
     out
 }
 
+/// A say pack a flow needs: its folder, its language, and the `say` statements that use it.
+#[derive(Clone, Debug)]
+pub struct SayPack {
+    pub dir: PathBuf,
+    pub language: Option<String>,
+    pub uses: Vec<Span>,
+}
+
+impl SayPack {
+    /// The files of the pack's words.
+    pub fn files(&self) -> impl Iterator<Item = PathBuf> + '_ {
+        crate::say::WORDS
+            .iter()
+            .map(|w| self.dir.join(format!("{w}.wav")))
+    }
+}
+
+/// The say packs a flow needs: one per prompt folder of its languages, when it says values.
+pub fn say_packs(cx: &Cx, file: FileId, flow: &Flow, fc: &FlowChecked) -> Vec<SayPack> {
+    if fc.says.is_empty() {
+        return Vec::new();
+    }
+    let base = dir_of(cx, file).join(
+        flow.prompts_dir
+            .as_ref()
+            .map_or("prompts", |d| d.value.as_str()),
+    );
+    if flow.languages.is_empty() {
+        return vec![SayPack {
+            dir: base.join("say"),
+            language: None,
+            uses: fc.says.clone(),
+        }];
+    }
+    flow.languages
+        .iter()
+        .map(|l| SayPack {
+            dir: base.join(&l.name).join("say"),
+            language: Some(l.name.clone()),
+            uses: fc.says.clone(),
+        })
+        .collect()
+}
+
 /// Prompt names are relative paths without `..` (they name files under the prompt folder).
 pub fn valid_name(name: &str) -> bool {
     !name.is_empty()
@@ -254,6 +298,49 @@ pub fn check(checked: &mut Checked, facts: &Facts) {
             }
             diags.push(d);
         }
+    }
+    for pack in &checked.say_packs {
+        let missing: Vec<&str> = crate::say::WORDS
+            .iter()
+            .zip(pack.files())
+            .filter(|(_, f)| !facts.files.get(f).is_some_and(MediaFact::playable))
+            .map(|(w, _)| *w)
+            .collect();
+        if missing.is_empty() {
+            continue;
+        }
+        let lang = pack
+            .language
+            .as_ref()
+            .map(|l| format!(" ({l})"))
+            .unwrap_or_default();
+        let which = if missing.len() == crate::say::WORDS.len() {
+            "none of its words is there".to_string()
+        } else {
+            let list: Vec<String> = missing.iter().take(6).map(|w| format!("{w}.wav")).collect();
+            let more = missing.len().saturating_sub(6);
+            format!(
+                "{} missing: {}{}",
+                missing.len(),
+                list.join(", "),
+                if more > 0 {
+                    format!(" and {more} more")
+                } else {
+                    String::new()
+                }
+            )
+        };
+        let mut d = Diagnostic::new(
+            codes::SAY_PACK_MISSING,
+            pack.uses[0],
+            format!("`say` needs the say pack `{}`{lang}: {which}", pack.dir.display()),
+            "says nothing without it",
+        )
+        .help("record one 8 kHz mono WAV per word there (0-19, the tens 20-90, hundred, thousand, million, millions, and, one-compound, one-feminine, minus), or copy a pack from the example flows (flows/prompts/*/say/, made by make-prompts.sh)");
+        for &u in pack.uses.iter().skip(1).take(3) {
+            d = d.label(u, "also says here");
+        }
+        diags.push(d);
     }
     checked.diags.extend(diags);
 }

@@ -123,6 +123,7 @@ codes! {
     // CF07xx: prompts and media
     PROMPT_MISSING = "CF0701", Error, "prompt file missing";
     PROMPT_FORMAT = "CF0702", Error, "prompt is not 8 kHz mono WAV";
+    SAY_PACK_MISSING = "CF0703", Warning, "`say` has no say pack";
     // CF08xx: flow tests
     TEST_UNKNOWN_NUMBER = "CF0801", Error, "test calls a number no flow answers";
     TEST_INCOMPLETE = "CF0802", Error, "test is missing its call or its expectations";

@@ -150,6 +150,21 @@ mod tests {
     }
 
     #[test]
+    fn every_word_chosen_is_one_a_pack_holds() {
+        // The checker (CF0703) wants exactly the words of callflow_compiler::say::WORDS.
+        for n in (0..2_000).chain([12_345, 1_000_000, 2_000_001, 999_999_999, -7]) {
+            for lang in ["en", "de"] {
+                for w in words(&n.to_string(), false, lang) {
+                    assert!(
+                        callflow_compiler::say::WORDS.contains(&w.as_str()),
+                        "{w} for {n}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
     fn digits_and_what_is_no_number() {
         assert_eq!(say("0471", true, "de"), "0 4 7 1");
         assert_eq!(say("12.50", false, "en"), "1 2 5 0");

@@ -1,0 +1,43 @@
+//! The words of a `say` pack: the recordings the server puts numbers and digits together from
+//! (`<prompt folder>/say/<word>.wav`). Shared by the checker (which wants a pack wherever a
+//! flow says something) and the runtime (which chooses the words: `runtime::media::say`).
+
+/// Every word a pack holds.
+pub const WORDS: &[&str] = &[
+    "0",
+    "1",
+    "2",
+    "3",
+    "4",
+    "5",
+    "6",
+    "7",
+    "8",
+    "9",
+    "10",
+    "11",
+    "12",
+    "13",
+    "14",
+    "15",
+    "16",
+    "17",
+    "18",
+    "19",
+    "20",
+    "30",
+    "40",
+    "50",
+    "60",
+    "70",
+    "80",
+    "90",
+    "hundred",
+    "thousand",
+    "million",
+    "millions",
+    "and",
+    "one-compound",
+    "one-feminine",
+    "minus",
+];
