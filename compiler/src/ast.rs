@@ -311,7 +311,10 @@ pub struct Skill {
 
 #[derive(Clone, Debug)]
 pub struct Route {
+    /// The group (with `by`: the first candidate).
     pub group: Ident,
+    /// `route by VALUE among g1, g2 { ... }`: the group named by a value at run time.
+    pub choice: Option<RouteChoice>,
     pub sticky: Option<Sticky>,
     /// `record` (false) or `record if consented` (true), with its span.
     pub record: Option<RecordSpec>,
@@ -319,6 +322,13 @@ pub struct Route {
     pub queue: Option<Queue>,
     pub handlers: Vec<Handler>,
     pub span: Span,
+}
+
+/// A group chosen at run time: the value, and the groups it may name.
+#[derive(Clone, Debug)]
+pub struct RouteChoice {
+    pub value: Expr,
+    pub among: Vec<Ident>,
 }
 
 #[derive(Clone, Debug)]

@@ -887,7 +887,40 @@ impl<'c> Lower<'c> {
             StmtKind::Return => {
                 self.emit(Instr::Return);
             }
-            StmtKind::Route(r) => self.route(st, r, s.span),
+            StmtKind::Route(r) => match &r.choice {
+                None => self.route(st, r, &r.group, s.span),
+                Some(c) => {
+                    // One route per group the value may name, each behind its comparison; a
+                    // value naming none of them takes `otherwise` (or goes on after).
+                    let mut done = Vec::new();
+                    for g in &c.among {
+                        let test = Cond::Compare {
+                            left: c.value.clone(),
+                            op: CmpOp::Eq,
+                            op_span: g.span,
+                            right: Expr::Text(crate::ast::Text {
+                                value: g.name.clone(),
+                                span: g.span,
+                            }),
+                        };
+                        let mut other = Vec::new();
+                        self.branch(st, &test, false, &mut other);
+                        self.route(st, r, g, s.span);
+                        done.push(self.emit(Instr::Jump(0)));
+                        let here = self.here();
+                        for j in other {
+                            self.patch(j, here);
+                        }
+                    }
+                    if let Some(h) = r.handlers.iter().find(|h| h.event.name == "otherwise") {
+                        self.body(st, &h.body, ctx);
+                    }
+                    let here = self.here();
+                    for j in done {
+                        self.patch(j, here);
+                    }
+                }
+            },
             StmtKind::Transfer(e) => {
                 match e {
                     Expr::Text(t) => {
@@ -974,8 +1007,14 @@ impl<'c> Lower<'c> {
         }
     }
 
-    fn route(&mut self, st: &mut FlowState<'c>, r: &'c crate::ast::Route, span: Span) {
-        let group = self.def(DefKind::Group, &r.group);
+    fn route(
+        &mut self,
+        st: &mut FlowState<'c>,
+        r: &'c crate::ast::Route,
+        group: &Ident,
+        span: Span,
+    ) {
+        let group = self.def(DefKind::Group, group);
         let idx = self.p.routes.len() as u16;
         let require = r
             .require

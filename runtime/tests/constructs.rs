@@ -444,6 +444,40 @@ fn sticky_today_in_the_flows_zone() {
 }
 
 #[test]
+fn the_group_chosen_at_run_time_by_a_lookup_field() {
+    let flow = format!(
+        r#"{AGENTS}
+    agent cid {{ contact "sip:cid@pbx" }}
+    group care {{ members cid }}
+    lookup crm {{ url "https://crm/c?n={{caller}}" fields team }}
+    flow f {{ numbers "200" start {{
+        lookup crm {{ error => play "crm-down" }}
+        route by crm.team among desk, care {{
+            no_answer => play "nobody"
+            otherwise => play "no-such-team"
+        }}
+        hangup }} }}"#
+    );
+    let team = |t: &str| {
+        let o = sim(&flow, "200", "2026-01-07T10:00", |s| {
+            s.lookups.insert(
+                "crm".into(),
+                vec![LookupScript::Fields(vec![("team".into(), t.into())])],
+            );
+        });
+        (
+            o.routes.iter().map(|r| r.group.clone()).collect::<Vec<_>>(),
+            o.played,
+        )
+    };
+    assert_eq!(team("care").0, ["care"]);
+    assert_eq!(team("desk").0, ["desk"]);
+    let (routes, played) = team("billing");
+    assert!(routes.is_empty(), "{routes:?}");
+    assert_eq!(played, ["no-such-team"]);
+}
+
+#[test]
 fn lookups_fields_and_failures() {
     let flow = r#"lookup crm { url "https://crm/c?n={caller}" fields tier }
     flow f { numbers "200" start {

@@ -537,18 +537,50 @@ impl<'a> FlowCx<'_, 'a> {
             if let Some(c) = r.record.as_ref().and_then(|spec| spec.consent.as_ref()) {
                 self.local(c, DefKind::Consent);
             }
-            self.handlers(&r.handlers, &["no_answer", "busy"], "a route");
+            let events: &[&str] = if r.choice.is_some() {
+                &["no_answer", "busy", "otherwise"]
+            } else {
+                &["no_answer", "busy"]
+            };
+            self.handlers(&r.handlers, events, "a route");
+            if let Some(c) = &r.choice {
+                if let Some(t) = self.expr(&c.value) {
+                    if t != Ty::Text {
+                        self.diags.push(
+                            Diagnostic::new(
+                                codes::TYPE_MISMATCH,
+                                c.value.span(),
+                                format!("a group is chosen by a name, not by {}", t.name()),
+                                format!("this is {}", t.name()),
+                            )
+                            .help("route by a text that names the group, such as a lookup field: `route by crm.team among sales, care`"),
+                        );
+                    }
+                }
+            }
+            for h in r.handlers.iter().filter(|h| h.event.name == "otherwise") {
+                if r.choice.is_none() {
+                    self.diags.push(
+                        Diagnostic::new(
+                            codes::MISPLACED,
+                            h.event.span,
+                            "`otherwise =>` belongs to a route that chooses its group by a value",
+                            "this route always rings its one group",
+                        )
+                        .help("remove it, or choose the group at run time: `route by VALUE among GROUP, GROUP { otherwise => ... }`"),
+                    );
+                }
+            }
             let because = |reason: &'static str| Place {
                 reason: Some(reason),
                 ..place
             };
             for h in &r.handlers {
-                let why = if h.event.name == "busy" {
-                    "busy"
-                } else {
-                    "no_answer"
-                };
-                self.body(&h.body, because(why));
+                match h.event.name.as_str() {
+                    "busy" => self.body(&h.body, because("busy")),
+                    "no_answer" => self.body(&h.body, because("no_answer")),
+                    _ => self.body(&h.body, place),
+                }
             }
             if let Some(q) = &r.queue {
                 for p in [&q.music, &q.greeting].into_iter().flatten() {

@@ -179,6 +179,19 @@ pub fn route(cx: &Cx, file: FileId, r: &Route, diags: &mut Diagnostics) {
     if let Some(q) = &r.queue {
         queue_values(q, diags);
     }
+    // The other groups a value may name: each must be one, with the skills asked.
+    if let Some(c) = &r.choice {
+        for g in c.among.iter().skip(1) {
+            if let Some(id) = cx
+                .globals
+                .resolve(g, DefKind::Group, file, cx.project, diags)
+            {
+                if let Item::Group(grp) = cx.item(id) {
+                    required_skills(cx, grp, &r.require, diags);
+                }
+            }
+        }
+    }
     let Some(id) = cx
         .globals
         .resolve(&r.group, DefKind::Group, file, cx.project, diags)
@@ -395,10 +408,14 @@ pub fn outcomes(r: &Route) -> Vec<(&'static str, Option<&Body>)> {
             .map(|h| &h.body)
     };
     let (no_answer, busy) = (find("no_answer"), find("busy"));
+    // A group chosen by a value: the value may name none of them.
+    let otherwise = r.choice.as_ref().map(|_| ("otherwise", find("otherwise")));
     let Some(q) = &r.queue else {
-        return vec![("no_answer", no_answer), ("busy", busy.or(no_answer))];
+        let mut out = vec![("no_answer", no_answer), ("busy", busy.or(no_answer))];
+        out.extend(otherwise);
+        return out;
     };
-    let mut out = Vec::new();
+    let mut out: Vec<(&'static str, Option<&Body>)> = otherwise.into_iter().collect();
     if let Some((_, b)) = &q.max_wait {
         out.push(("max_wait", b.as_ref().or(no_answer)));
     }

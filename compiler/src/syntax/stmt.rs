@@ -9,7 +9,7 @@ use super::tree::{Block, Part, TokKind};
 use super::{Parser, Seen, unknown_keyword};
 use crate::ast::{
     Announce, AnnounceWhat, Body, Collect, Consent, ConsentAnswer, Handler, Ident, If, KeyArm,
-    Menu, Proc, ProcKind, Queue, RecordSpec, Route, SayKind, Sticky, Stmt, StmtKind,
+    Menu, Proc, ProcKind, Queue, RecordSpec, Route, RouteChoice, SayKind, Sticky, Stmt, StmtKind,
 };
 use crate::diagnostics::{Diagnostic, codes};
 use crate::source::Span;
@@ -708,10 +708,31 @@ impl Parser<'_> {
     }
 
     fn route(&mut self, cur: &mut Cursor, kw: &Ident) -> PResult<Route> {
-        let group = cur.expect_ident("the name of a group", self.diags)?;
+        // `route by crm.team among sales, care { ... }`: the group a value names.
+        let choice = if cur.eat("by").is_some() {
+            let value = value(cur, self.diags)?;
+            if cur.eat("among").is_none() {
+                self.diags.push(Diagnostic::new(
+                    codes::EXPECTED,
+                    value.span(),
+                    "expected `among` and the groups the value may name",
+                    "`route by VALUE among GROUP, GROUP`",
+                ));
+                return Err(Reported);
+            }
+            let among = cur.list(self.diags, |c, d| c.expect_ident("the name of a group", d))?;
+            Some(RouteChoice { value, among })
+        } else {
+            None
+        };
+        let group = match &choice {
+            Some(c) => c.among[0].clone(),
+            None => cur.expect_ident("the name of a group", self.diags)?,
+        };
         let mut r = Route {
             span: kw.span.to(group.span),
             group,
+            choice,
             sticky: None,
             record: None,
             require: Vec::new(),
@@ -739,7 +760,7 @@ impl Parser<'_> {
         seen: &mut Seen,
     ) -> PResult<()> {
         match kw.name.as_str() {
-            "no_answer" | "busy" => {
+            "no_answer" | "busy" | "otherwise" => {
                 let body = self.arm_body(cur)?;
                 if seen.first(kw, self.diags) {
                     r.handlers.push(Handler {
