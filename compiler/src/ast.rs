@@ -353,6 +353,8 @@ pub struct Queue {
     pub max_wait: Option<(Duration, Option<Body>)>,
     pub max_length: Option<(Count, Option<Body>)>,
     pub exit_keys: Vec<KeyArm>,
+    /// `retry 10s`: the pause in the queue between ring rounds nobody answered.
+    pub retry: Option<Duration>,
     pub span: Span,
 }
 

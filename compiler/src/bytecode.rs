@@ -474,6 +474,9 @@ pub struct QueueInfo {
     pub exit_keys: Vec<(u32, Pc)>,
     pub on_max_wait: Option<Pc>,
     pub on_max_length: Option<Pc>,
+    /// The pause between ring rounds nobody answered (`retry`; `None`: the engine's default).
+    #[serde(default)]
+    pub retry_ms: Option<u64>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -1059,6 +1059,7 @@ impl<'c> Lower<'c> {
                 exit_keys: Vec::new(),
                 on_max_wait: None,
                 on_max_length: None,
+                retry_ms: q.retry.as_ref().map(|r| r.millis),
             }
         });
         self.p.routes.push(RouteInfo {

@@ -417,6 +417,36 @@ fn queue_timeout_full_and_exit_key() {
 }
 
 #[test]
+fn a_queue_pauses_between_ring_rounds_as_long_as_its_retry_says() {
+    // desk rings ann then ben for 10 s each; nobody answers; the caller waits 1 min at most.
+    let rounds = |retry: &str| {
+        let flow = format!(
+            "{AGENTS}\nflow f {{ numbers \"200\" start {{ route desk {{
+                queue {{ {retry} max_wait 1m => voicemail box }} }}
+                hangup }} }}"
+        );
+        let o = sim(&flow, "200", "2026-01-07T10:00", |s| {
+            s.agents.insert("ann".into(), AgentSetting::NoAnswer);
+            s.agents.insert("ben".into(), AgentSetting::NoAnswer);
+        });
+        assert_eq!(o.voicemail, Some(("box".into(), "no_answer".into())));
+        o.trace
+            .iter()
+            .filter(|l| format!("{l:?}").contains("ringing ann"))
+            .count()
+    };
+    // The first round (20 s) comes before the queue, whose minute starts after it: rounds at
+    // 0, 25, 50 and 75 s with the default pause of 5 s; at 0 and 50 s with a pause of 30 s.
+    let default = rounds("");
+    let long = rounds("retry 30s");
+    assert_eq!(
+        (default, long),
+        (4, 2),
+        "rings of ann: default pause, retry 30s"
+    );
+}
+
+#[test]
 fn sticky_today_in_the_flows_zone() {
     // New York is 5 hours behind UTC in January: its days and UTC's disagree every evening
     // and every early morning, so an implementation counting days in UTC (or "within 24

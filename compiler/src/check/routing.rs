@@ -453,6 +453,32 @@ const MIN_ANNOUNCE_MS: u64 = 10_000;
 
 /// Values a queue can never serve with: room for nobody, announcements back to back.
 fn queue_values(q: &crate::ast::Queue, diags: &mut Diagnostics) {
+    if let Some(r) = &q.retry {
+        if !(1_000..=600_000).contains(&r.millis) {
+            diags.push(
+                Diagnostic::new(
+                    codes::BAD_VALUE,
+                    r.span,
+                    format!(
+                        "a pause of {} between ring rounds",
+                        if r.millis < 1_000 {
+                            format!("{}ms", r.millis)
+                        } else {
+                            human(r.millis)
+                        }
+                    ),
+                    if r.millis < 1_000 {
+                        "agents' phones would ring again at once"
+                    } else {
+                        "callers would wait that long between rounds"
+                    },
+                )
+                .help(
+                    "give a pause of 1s to 10m between rounds nobody answered (the default is 5s)",
+                ),
+            );
+        }
+    }
     if let Some((n, _)) = &q.max_length {
         if n.value == 0 {
             diags.push(

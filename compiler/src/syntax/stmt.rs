@@ -828,6 +828,7 @@ impl Parser<'_> {
             max_wait: None,
             max_length: None,
             exit_keys: Vec::new(),
+            retry: None,
             span: kw.to(block.span),
         };
         let mut seen = Seen::default();
@@ -883,6 +884,12 @@ impl Parser<'_> {
                     span: cur.span_from(kw.span),
                 });
             }
+            "retry" => {
+                let t = cur.expect_duration("the pause between ring rounds, such as `10s`", d)?;
+                if seen.first(kw, d) {
+                    q.retry = Some(t);
+                }
+            }
             "max_wait" => {
                 let t = cur.expect_duration("the longest wait, such as `10m`", d)?;
                 let body = if cur.is_punct("=>") {
@@ -925,6 +932,7 @@ impl Parser<'_> {
                         "max_wait",
                         "max_length",
                         "key",
+                        "retry",
                     ],
                 );
                 return Err(Reported);

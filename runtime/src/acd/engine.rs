@@ -1309,8 +1309,18 @@ impl<P: Deref<Target = Program>> Engine<P> {
         }
     }
 
+    /// The pause between ring rounds for a route: its queue's `retry`, or the default.
+    fn retry_ms(&self, route: Option<u16>) -> i64 {
+        let p = &*self.program;
+        route
+            .and_then(|r| p.routes.get(r as usize)?.queue.as_ref()?.retry_ms)
+            .unwrap_or(self.config.retry_ms)
+            .max(1_000) as i64
+    }
+
     /// A whole round without an answer: wait (again) in the queue, or end the route.
     fn round_over(&mut self, now: i64, call: CallId) {
+        let pause = self.retry_ms(self.jobs.get(&call).and_then(|j| j.route));
         let Some(job) = self.jobs.get_mut(&call) else {
             return;
         };
@@ -1324,8 +1334,7 @@ impl<P: Deref<Target = Program>> Engine<P> {
                     serial: job.serial,
                     round: job.round,
                 };
-                self.timers
-                    .at(now + self.config.retry_ms.max(1_000) as i64, timer);
+                self.timers.at(now + pause, timer);
                 self.groups[g].queue.set_ready(place, false);
             } else {
                 job.phase = Phase::Waiting;
@@ -1374,6 +1383,7 @@ impl<P: Deref<Target = Program>> Engine<P> {
         };
         queue.insert(place, call, !pause);
         let position = queue.position(place);
+        let wait = self.retry_ms(self.jobs.get(&call).and_then(|j| j.route));
         let job = self.jobs.get_mut(&call).expect("checked above");
         job.place = Some(place);
         job.phase = if pause { Phase::Paused } else { Phase::Waiting };
@@ -1383,8 +1393,7 @@ impl<P: Deref<Target = Program>> Engine<P> {
                 serial,
                 round: job.round,
             };
-            self.timers
-                .at(now + self.config.retry_ms.max(1_000) as i64, timer);
+            self.timers.at(now + wait, timer);
         }
         self.actions.push_back(Action::Queued {
             call,
