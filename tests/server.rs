@@ -12,15 +12,21 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-fn sipp() -> PathBuf {
+/// A tool the tests need, from the PATH; a test without it fails loudly, naming the Debian
+/// package that scripts/test installs.
+fn installed(tool: &str, package: &str) -> PathBuf {
     let found = std::env::var_os("PATH").and_then(|paths| {
         std::env::split_paths(&paths)
-            .map(|d| d.join("sipp"))
+            .map(|d| d.join(tool))
             .find(|p| p.is_file())
     });
-    found.expect(
-        "sipp is not installed: these tests need it (run scripts/test, which installs Debian's sip-tester)",
-    )
+    found.unwrap_or_else(|| {
+        panic!("{tool} is not installed: these tests need it (run scripts/test, which installs Debian's {package})")
+    })
+}
+
+fn sipp() -> PathBuf {
+    installed("sipp", "sip-tester")
 }
 
 const FLOWS: &str = r#"
@@ -1104,17 +1110,6 @@ fn the_servers_stream_arrives_at_50_packets_a_second_with_continuous_timestamps(
     assert_eq!(ms as f64, packets * 20.0, "{line}");
 }
 
-fn baresip() -> PathBuf {
-    let found = std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|d| d.join("baresip"))
-            .find(|p| p.is_file())
-    });
-    found.expect(
-        "baresip is not installed: this test needs it (run scripts/test, which installs Debian's baresip)",
-    )
-}
-
 #[test]
 fn a_real_softphone_calls_hears_the_flow_and_presses_a_key() {
     let s = Server::start("baresip", WEDNESDAY);
@@ -1148,7 +1143,7 @@ fn a_real_softphone_calls_hears_the_flow_and_presses_a_key() {
         "<sip:tester@127.0.0.1;transport=udp>;regint=0;audio_codecs=PCMU,PCMA\n",
     )
     .unwrap();
-    let mut phone = Command::new(baresip())
+    let mut phone = Command::new(installed("baresip", "baresip"))
         .arg("-f")
         .arg(&cfg)
         .args(["-t", "30"])
