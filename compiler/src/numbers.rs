@@ -207,6 +207,14 @@ pub fn normalize_in(raw: &str, country: Option<&Country>) -> Option<String> {
     e164(&format!("{}{national}", c.calling))
 }
 
+/// A caller's number as a flow of `country` compares it: in international form when it reads
+/// as one there (a trunk shows `0044 20 …` or `030 …`), else as it came (`anonymous`, `200`).
+pub fn caller_in(raw: &str, country: Option<&Country>) -> String {
+    normalize_in(raw, country)
+        .filter(|n| n.starts_with('+'))
+        .unwrap_or_else(|| raw.to_string())
+}
+
 /// A SIP or SIPS URI with a host: `sip:user@host`, `sips:host:5061`.
 pub fn is_sip_uri(s: &str) -> bool {
     let Some(rest) = s.strip_prefix("sip:").or_else(|| s.strip_prefix("sips:")) else {

@@ -112,7 +112,6 @@ pub struct Stream {
     heard_at: i64,
     /// When the stream began (ms).
     began: i64,
-    heard_any: bool,
     events: telephone_event::Receiver,
     /// Whether telephone-events came: in-band detection stops then (the phone sends keys as
     /// events; its audio may carry the same tones).
@@ -140,7 +139,6 @@ impl Stream {
             latched_declared: false,
             heard_at: now,
             began: now,
-            heard_any: false,
             events: telephone_event::Receiver::default(),
             events_seen: false,
             inband: inband::Detector::new(),
@@ -287,7 +285,6 @@ impl Stream {
             Some(_) => {}
         }
         self.heard_at = now;
-        self.heard_any = true;
         if Some(p.payload_type) == self.media.events {
             self.events_seen = true;
             if let Some(k) = self.events.packet(p.ssrc, p.timestamp, p.payload) {
@@ -334,10 +331,6 @@ impl Stream {
     /// How long no RTP came from the caller (since the stream began, if none ever did).
     pub fn quiet_ms(&self, now: i64) -> i64 {
         now - self.heard_at
-    }
-
-    pub fn heard_any(&self) -> bool {
-        self.heard_any
     }
 
     /// Starts or stops keeping the caller's audio for [`Stream::recorded_frame`].

@@ -37,7 +37,7 @@ pub enum Command {
     Stop { call: u64 },
     /// Record the caller's audio into this file (8 kHz mono WAV).
     Record { call: u64, path: PathBuf },
-    /// Stop recording; a [`Report::Recorded`] follows.
+    /// Stop recording (the file is finished; only a failure is reported).
     StopRecording { call: u64 },
     /// The call ended: its socket closes (a recording in progress is finished first).
     Close { call: u64 },
@@ -54,12 +54,6 @@ pub enum Report {
     /// No RTP from the caller for the configured time.
     Quiet {
         call: u64,
-    },
-    /// A recording was finished: its file and length.
-    Recorded {
-        call: u64,
-        path: PathBuf,
-        ms: u64,
     },
     /// The stream could not start: its port is taken (by another program).
     NoStream {
@@ -102,9 +96,10 @@ pub struct Media {
     threads: Vec<std::thread::JoinHandle<()>>,
 }
 
-impl Media {
-    pub fn send(&self, c: Command) {
-        let call = match &c {
+impl Command {
+    /// The call it is for.
+    pub fn call(&self) -> u64 {
+        match self {
             Command::Open { call, .. }
             | Command::Update { call, .. }
             | Command::Play { call, .. }
@@ -112,9 +107,14 @@ impl Media {
             | Command::Record { call, .. }
             | Command::StopRecording { call }
             | Command::Close { call } => *call,
-        };
+        }
+    }
+}
+
+impl Media {
+    pub fn send(&self, c: Command) {
         let n = self.commands.len() as u64;
-        let _ = self.commands[(spread(call) % n) as usize].send(c);
+        let _ = self.commands[(spread(c.call()) % n) as usize].send(c);
     }
 }
 
@@ -239,73 +239,83 @@ fn command(
     start: Instant,
     reports: &mpsc::UnboundedSender<Report>,
 ) {
-    let with = |call: u64, f: &mut dyn FnMut(&mut CallMedia)| {
-        if let Some(m) = calls.get(&call) {
-            f(&mut m.borrow_mut());
-        }
-    };
-    match c {
-        Command::Open { call, port, media } => match open(config.ip, port) {
-            Ok(socket) => {
-                let socket = Rc::new(socket);
-                // SSRC: unpredictable enough for a caller (RFC 3550 wants it random).
-                let ssrc = {
-                    use std::hash::{BuildHasher, RandomState};
-                    RandomState::new().hash_one(call) as u32
-                };
-                let cell = Rc::new(RefCell::new(CallMedia {
-                    stream: Stream::new(media, ssrc, ms_since(start)),
-                    socket: socket.clone(),
-                    reader: tokio::task::spawn_local(async {}),
-                    recording: None,
-                    quiet_reported: false,
-                }));
-                let reader = tokio::task::spawn_local(read(
-                    call,
-                    start,
-                    socket,
-                    cell.clone(),
-                    reports.clone(),
-                ));
-                cell.borrow_mut().reader = reader;
-                if let Some(old) = calls.insert(call, cell) {
-                    close(call, &old, reports);
-                }
-            }
-            Err(e) => {
-                let _ = reports.send(Report::NoStream {
-                    call,
-                    port,
-                    why: format!("cannot open RTP port {port}: {e}"),
-                });
-            }
-        },
-        Command::Update { call, media } => with(call, &mut |m| {
-            m.stream.renegotiate(media.clone(), ms_since(start));
-            m.quiet_reported = false;
-        }),
-        Command::Play { call, items } => with(call, &mut |m| m.stream.play(items.iter().cloned())),
-        Command::Stop { call } => with(call, &mut |m| m.stream.stop()),
-        Command::Record { call, path } => with(call, &mut |m| {
-            finish(call, m, reports);
-            match std::fs::File::create(&path).and_then(|f| wav::Writer::new(BufWriter::new(f))) {
-                Ok(w) => {
-                    m.recording = Some((path.clone(), w));
-                    m.stream.set_recording(true);
-                }
-                Err(e) => {
-                    let _ = reports.send(Report::Failed {
-                        call,
-                        why: format!("cannot record into {}: {e}", path.display()),
-                    });
-                }
-            }
-        }),
-        Command::StopRecording { call } => with(call, &mut |m| finish(call, m, reports)),
-        Command::Close { call } => {
+    let call = c.call();
+    let (port, media) = match c {
+        Command::Open { port, media, .. } => (port, media),
+        Command::Close { .. } => {
             if let Some(m) = calls.remove(&call) {
                 close(call, &m, reports);
             }
+            return;
+        }
+        other => {
+            let Some(cell) = calls.get(&call) else {
+                return;
+            };
+            let mut m = cell.borrow_mut();
+            match other {
+                Command::Update { media, .. } => {
+                    m.stream.renegotiate(media, ms_since(start));
+                    m.quiet_reported = false;
+                }
+                Command::Play { items, .. } => m.stream.play(items),
+                Command::Stop { .. } => m.stream.stop(),
+                Command::Record { path, .. } => record(call, &mut m, path, reports),
+                Command::StopRecording { .. } => finish(call, &mut m, reports),
+                Command::Open { .. } | Command::Close { .. } => {}
+            }
+            return;
+        }
+    };
+    match open(config.ip, port) {
+        Ok(socket) => {
+            let socket = Rc::new(socket);
+            // SSRC: unpredictable enough for a caller (RFC 3550 wants it random).
+            let ssrc = {
+                use std::hash::{BuildHasher, RandomState};
+                RandomState::new().hash_one(call) as u32
+            };
+            let cell = Rc::new(RefCell::new(CallMedia {
+                stream: Stream::new(media, ssrc, ms_since(start)),
+                socket: socket.clone(),
+                reader: tokio::task::spawn_local(async {}),
+                recording: None,
+                quiet_reported: false,
+            }));
+            let reader =
+                tokio::task::spawn_local(read(call, start, socket, cell.clone(), reports.clone()));
+            cell.borrow_mut().reader = reader;
+            if let Some(old) = calls.insert(call, cell) {
+                close(call, &old, reports);
+            }
+        }
+        Err(e) => {
+            let _ = reports.send(Report::NoStream {
+                call,
+                port,
+                why: format!("cannot open RTP port {port}: {e}"),
+            });
+        }
+    }
+}
+
+/// Starts recording the caller into `path` (its folder made here, where the file is), after
+/// finishing any recording in progress.
+fn record(call: u64, m: &mut CallMedia, path: PathBuf, reports: &mpsc::UnboundedSender<Report>) {
+    finish(call, m, reports);
+    if let Some(dir) = path.parent() {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    match std::fs::File::create(&path).and_then(|f| wav::Writer::new(BufWriter::new(f))) {
+        Ok(w) => {
+            m.recording = Some((path, w));
+            m.stream.set_recording(true);
+        }
+        Err(e) => {
+            let _ = reports.send(Report::Failed {
+                call,
+                why: format!("cannot record into {}: {e}", path.display()),
+            });
         }
     }
 }
@@ -329,14 +339,12 @@ fn finish(call: u64, m: &mut CallMedia, reports: &mpsc::UnboundedSender<Report>)
         return;
     };
     m.stream.set_recording(false);
-    let ms = w.ms();
-    let _ = reports.send(match w.finish() {
-        Ok(_) => Report::Recorded { call, path, ms },
-        Err(e) => Report::Failed {
+    if let Err(e) = w.finish() {
+        let _ = reports.send(Report::Failed {
             call,
             why: format!("cannot finish the recording {}: {e}", path.display()),
-        },
-    });
+        });
+    }
 }
 
 fn close(call: u64, m: &Rc<RefCell<CallMedia>>, reports: &mpsc::UnboundedSender<Report>) {

@@ -210,16 +210,7 @@ fn flush(
                     let _ = socket.try_send_to(&bytes, to);
                 }
             },
-            Out::Media(c) => {
-                // A recording's folder (a voicemail box's) must exist before the media thread
-                // creates the file in it.
-                if let super::media::Command::Record { path, .. } = &c {
-                    if let Some(dir) = path.parent() {
-                        let _ = std::fs::create_dir_all(dir);
-                    }
-                }
-                media.send(c)
-            }
+            Out::Media(c) => media.send(c),
             Out::File { path, contents } => {
                 if let Err(e) = std::fs::write(&path, contents) {
                     tracing::warn!("cannot write {}: {e}", path.display());

@@ -840,9 +840,7 @@ impl Uas {
             .unwrap_or_else(|| "anonymous".into());
         // A caller in national form (as trunks send it) in the flow's country's plan, so
         // `caller` compares with the numbers the flow writes.
-        let caller = callflow_compiler::numbers::normalize_in(&caller, p.country(flow))
-            .filter(|n| n.starts_with('+'))
-            .unwrap_or(caller);
+        let caller = callflow_compiler::numbers::caller_in(&caller, p.country(flow));
         let remote_target = m
             .get("Contact")
             .map(|c| uri_of(c).to_string())
@@ -995,7 +993,7 @@ impl Uas {
     }
 
     /// What the media thread reports for a call: keys from the RTP stream, a stream gone
-    /// quiet (the caller's side is dead: BYE), recordings finished, failures.
+    /// quiet (the caller's side is dead: BYE), ports another program holds, failures.
     pub fn media_report(&mut self, now: i64, report: MediaReport) {
         match report {
             MediaReport::Key { call, key, .. } => {
@@ -1024,7 +1022,6 @@ impl Uas {
                 }
                 self.hang_up(now, call, "its RTP port is taken");
             }
-            MediaReport::Recorded { .. } => {}
             MediaReport::Failed { call, why } => {
                 let id = self.calls.get(&call).map(|s| s.record.call_id.clone());
                 if let Some(id) = id {

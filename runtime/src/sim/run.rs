@@ -463,12 +463,10 @@ impl<'a, 'p> Sim<'a, 'p> {
             Wake::Arrive(i) => {
                 let r = &mut self.runs[i];
                 // The caller in the flow's country's plan, as the server reads it.
-                let caller = callflow_compiler::numbers::normalize_in(
+                let caller = callflow_compiler::numbers::caller_in(
                     &r.script.caller,
                     self.m.program().country(r.flow),
-                )
-                .filter(|n| n.starts_with('+'))
-                .unwrap_or_else(|| r.script.caller.clone());
+                );
                 r.vm = Some(self.m.start(r.flow, &caller, &r.number));
                 self.stamp(i);
                 self.step(i, Event::Start);
