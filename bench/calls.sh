@@ -32,7 +32,7 @@ for name, ms in (("hold", 600_000), ("short", 100)):
         w.writeframes(b"\0\0" * (8 * ms))
 PY
 serve() { # port data max-calls
-  target/release/callflow serve --flows "$work/flows" --listen "127.0.0.1:$1" --data "$work/$2" \
+  target/release/callflow serve --admin off --flows "$work/flows" --listen "127.0.0.1:$1" --data "$work/$2" \
     --quiet --calls-per-source 1000000 --max-calls "$3" 2>"$work/$2.log" &
 }
 serve 5080 data 1000000

@@ -17,7 +17,7 @@ rates=("$@")
 
 . bench/peers/setup.sh
 bench_setup sipp:sip-tester kamailio:kamailio
-target/release/callflow serve --flows bench/flows --listen 127.0.0.1:5080 --data "$work/data" \
+target/release/callflow serve --admin off --flows bench/flows --listen 127.0.0.1:5080 --data "$work/data" \
   --quiet --calls-per-source 1000000 --max-calls 1000000 2>"$work/callflow.log" &
 cf=$!
 kamailio -f bench/peers/kamailio-redirect.cfg -DD -E 2>"$work/kamailio.log" &

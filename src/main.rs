@@ -104,12 +104,15 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     if matches!(
         cli.command,
-        Command::Disasm { .. } | Command::Simulate(_) | Command::Test(_) | Command::Explain { .. }
+        Command::Disasm { .. }
+            | Command::Simulate(_)
+            | Command::Test(_)
+            | Command::Explain { .. }
+            | Command::Call(_)
     ) {
         // Rust ignores SIGPIPE, so printing into a closed pipe (`| head`) would panic; these
         // commands end the way Unix tools do instead. `check` handles a closed pipe itself (its
-        // exit status must still say what it found); the server and the client never print
-        // into pipes that matter.
+        // exit status must still say what it found); the server prints only log lines.
         // SAFETY: restoring a signal's default disposition at start-up, before any thread.
         unsafe {
             libc::signal(libc::SIGPIPE, libc::SIG_DFL);

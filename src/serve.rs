@@ -4,7 +4,7 @@
 //! file changes (or on SIGHUP): new calls get the new program, a broken one is not taken.
 
 use crate::compile_cmd;
-use callflow_runtime::server::{transport as udp, uas};
+use callflow_runtime::server::{admin as udp_admin, transport as udp, uas};
 use callflow_runtime::vm::Machine;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -60,6 +60,10 @@ pub struct Args {
     /// Threads that pace RTP (calls are shared out among them); default: one per core.
     #[arg(long)]
     pub media_threads: Option<usize>,
+    /// Where the admin HTTP API listens (agents' states, calls, queues); `off` for none. Its
+    /// bearer token is in `DATA/admin.token`, made and printed on the first start.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub admin: String,
     /// SIP timer T1 in milliseconds (retransmissions start at T1; tests shorten it).
     #[arg(long, default_value_t = 500, hide = true)]
     pub t1: i64,
@@ -233,19 +237,60 @@ pub fn run(a: &Args) -> ExitCode {
         }
     }
     config.timing.t1 = a.t1.max(1);
+    let (phones, problems) = callflow_runtime::server::phones::resolve(machine.program());
+    for p in problems {
+        eprintln!("callflow serve: warning: {p}: the agent's phone will not ring");
+    }
+    config.agents = phones;
     let p = machine.program();
     let numbers: Vec<String> = p
         .flows
         .iter()
         .flat_map(|f| f.numbers.iter().map(|&n| p.str(n).to_string()))
         .collect();
+    let admin = match a.admin.as_str() {
+        "off" => None,
+        addr => {
+            let Ok(addr) = addr.parse::<SocketAddr>() else {
+                return fail(format!("--admin {addr:?}: expected ADDRESS:PORT or off"));
+            };
+            let listener = match std::net::TcpListener::bind(addr) {
+                Ok(l) => l,
+                Err(e) => {
+                    return fail(format!(
+                        "cannot listen on {addr} for the admin API: {e} (--admin sets another address, --admin off none)"
+                    ));
+                }
+            };
+            let (token, made) = match udp_admin::token(&a.data) {
+                Ok(t) => t,
+                Err(e) => {
+                    return fail(format!(
+                        "cannot read or make `{}`: {e}",
+                        a.data.join(udp_admin::TOKEN_FILE).display()
+                    ));
+                }
+            };
+            if made {
+                eprintln!(
+                    "callflow serve: the admin API's token (kept in {}): {token}",
+                    a.data.join(udp_admin::TOKEN_FILE).display()
+                );
+            }
+            Some((listener, token))
+        }
+    };
+    let admin_at = admin
+        .as_ref()
+        .and_then(|(l, _)| l.local_addr().ok())
+        .map_or_else(String::new, |at| format!("; admin API on http://{at}"));
     let all = if bound.ip().is_unspecified() {
         format!(" (bound to {bound}: --advertise sets the address callers are given)")
     } else {
         String::new()
     };
     eprintln!(
-        "callflow serve: listening on udp:{local} and tcp:{local}{all}; {} flow(s) answer {}; call records in {}",
+        "callflow serve: listening on udp:{local} and tcp:{local}{all}; {} flow(s) answer {}; call records in {}{admin_at}",
         p.flows.len(),
         numbers.join(", "),
         cdr_path.display()
@@ -282,15 +327,12 @@ pub fn run(a: &Args) -> ExitCode {
         switches: a.data.join(crate::switch::FILE),
         switches_seen: 0,
     };
-    let run = udp::run(
-        sockets,
-        core,
-        clock,
-        sinks,
-        Duration::from_secs(2),
-        Some(Box::new(watch)),
+    let options = udp::Options {
+        drain: Duration::from_secs(2),
         media,
-    );
+        admin,
+    };
+    let run = udp::run(sockets, core, clock, sinks, Some(Box::new(watch)), options);
     match runtime.block_on(run) {
         Ok(()) => {
             eprintln!("callflow serve: stopped");

@@ -27,7 +27,7 @@ def media_threads(pid):
             if open(f"/proc/{pid}/task/{t}/comm").read().strip() == "callflow-media"]
 
 server = subprocess.Popen(
-    ["target/release/callflow", "serve", "--flows", a.flows, "--listen", "127.0.0.1:5082",
+    ["target/release/callflow", "serve", "--admin", "off", "--flows", a.flows, "--listen", "127.0.0.1:5082",
      "--data", f"{a.work}/data", "--quiet", "--rtp-timeout", "0", "--max-calls", "100000",
      "--calls-per-source", "1000000", "--rtp-ports", a.rtp_ports],
     stderr=subprocess.DEVNULL)

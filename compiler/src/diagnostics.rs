@@ -4,7 +4,7 @@
 
 pub mod codes;
 pub mod render;
-pub mod suggest;
+pub use crate::suggest;
 
 use crate::source::Span;
 pub use codes::{Code, CodeInfo};

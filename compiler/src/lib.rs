@@ -9,6 +9,7 @@ pub mod bytecode;
 pub mod numbers;
 pub mod pattern;
 pub mod say;
+pub mod suggest;
 pub mod week;
 
 #[cfg(feature = "check")]

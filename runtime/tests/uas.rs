@@ -889,6 +889,8 @@ fn media_took(h: &mut H) -> Vec<String> {
             MediaCommand::Record { .. } => "record".into(),
             MediaCommand::StopRecording { .. } => "stop recording".into(),
             MediaCommand::Close { .. } => "close".into(),
+            MediaCommand::Bridge { port, .. } => format!("bridge {port}"),
+            MediaCommand::Unbridge { .. } => "unbridge".into(),
         })
         .collect()
 }

@@ -172,10 +172,21 @@ pub fn answer(media: &Media, ip: IpAddr, port: u16, session: u64, version: u64) 
 /// Our offer, for an INVITE (or re-INVITE) that came without one: PCMU, PCMA and
 /// telephone-events (101), sending and receiving.
 pub fn offer(ip: IpAddr, port: u16, session: u64, version: u64) -> String {
+    offer_of(ip, port, (session, version), None)
+}
+
+/// Our offer with one law only (an agent's leg gets the caller's, so the bridge relays audio
+/// as it comes), or both.
+pub fn offer_of(ip: IpAddr, port: u16, (session, version): (u64, u64), law: Option<Law>) -> String {
     let family = if ip.is_ipv6() { "IP6" } else { "IP4" };
+    let formats = match law {
+        Some(Law::Mu) => "0 101\r\na=rtpmap:0 PCMU/8000",
+        Some(Law::A) => "8 101\r\na=rtpmap:8 PCMA/8000",
+        None => "0 8 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:8 PCMA/8000",
+    };
     let mut s = format!(
         "v=0\r\no=callflow {session} {version} IN {family} {ip}\r\ns=callflow\r\nc=IN {family} {ip}\r\nt=0 0\r\n\
-         m=audio {port} RTP/AVP 0 8 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:8 PCMA/8000\r\n"
+         m=audio {port} RTP/AVP {formats}\r\n"
     );
     s.push_str(
         "a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-15\r\na=ptime:20\r\na=sendrecv\r\n",

@@ -52,11 +52,17 @@ impl Prompt {
 
     /// A tone of `hz` for `ms` (the voicemail beep).
     pub fn tone(hz: f32, ms: u32) -> Prompt {
-        let n = ms as usize * 8;
-        let samples: Vec<i16> = (0..n)
+        Prompt::cadence(hz, ms, ms)
+    }
+
+    /// A tone of `hz` for `on_ms`, then silence up to `period_ms` (one period of ringback).
+    pub fn cadence(hz: f32, on_ms: u32, period_ms: u32) -> Prompt {
+        let on = on_ms as usize * 8;
+        let samples: Vec<i16> = (0..period_ms.max(on_ms) as usize * 8)
             .map(|i| {
                 let t = i as f32 / 8000.0;
-                (8000.0 * (2.0 * std::f32::consts::PI * hz * t).sin()) as i16
+                let s = (8000.0 * (2.0 * std::f32::consts::PI * hz * t).sin()) as i16;
+                if i < on { s } else { 0 }
             })
             .collect();
         Prompt::new(&samples)
@@ -83,6 +89,17 @@ pub enum Play {
     /// A prompt again and again until [`Stream::stop`] (music on hold: an announcement stops
     /// it, plays, and loops the music again).
     Loop(Arc<Prompt>),
+}
+
+/// What a datagram was, for a driver that relays it (a bridged call).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Heard {
+    /// Not from the source the stream listens to, not RTP, or not ours to hear: dropped.
+    Nothing,
+    /// Audio in this law.
+    Audio(Law),
+    /// A telephone-event.
+    Event,
 }
 
 /// How a key came.
@@ -226,11 +243,7 @@ impl Stream {
         }
         // Symmetric RTP (RFC 4961): to where the caller's stream comes from, once it came (a
         // caller behind NAT names an address we cannot reach); before, to the SDP's.
-        let to = self
-            .latched
-            .map(|(a, _)| a)
-            .or(self.media.remote)
-            .filter(|_| self.media.send && self.media.remote.is_some());
+        let to = self.peer();
         if to.is_some() {
             rtp::write_header(
                 out,
@@ -248,37 +261,38 @@ impl Stream {
         to
     }
 
-    /// A datagram from `from` at `now`; keys it completes are appended to `keys`.
+    /// A datagram from `from` at `now`; keys it completes are appended to `keys`. Says what it
+    /// was: only what it heard may be relayed.
     pub fn receive(
         &mut self,
         now: i64,
         from: SocketAddr,
         bytes: &[u8],
         keys: &mut Vec<(char, Via)>,
-    ) {
+    ) -> Heard {
         let Some(p) = rtp::parse(bytes) else {
-            return;
+            return Heard::Nothing;
         };
         if !self.media.receive {
-            return;
+            return Heard::Nothing;
         }
         let declared = self.media.remote == Some(from);
         match self.latched {
-            None if !declared && now - self.began < FOREIGN_AFTER_MS => return,
+            None if !declared && now - self.began < FOREIGN_AFTER_MS => return Heard::Nothing,
             None => {
                 self.latched = Some((from, p.ssrc));
                 self.latched_declared = declared;
             }
             Some((addr, _)) if addr != from => {
                 if !declared || self.latched_declared {
-                    return;
+                    return Heard::Nothing;
                 }
                 self.latched = Some((from, p.ssrc));
                 self.latched_declared = true;
             }
             Some((_, ssrc)) if ssrc != p.ssrc => {
                 if now - self.heard_at < SSRC_SWITCH_MS {
-                    return;
+                    return Heard::Nothing;
                 }
                 self.latched = Some((from, p.ssrc));
             }
@@ -290,14 +304,14 @@ impl Stream {
             if let Some(k) = self.events.packet(p.ssrc, p.timestamp, p.payload) {
                 self.key(now, k, Via::Event, keys);
             }
-            return;
+            return Heard::Event;
         }
         let Some(law) = Law::from_payload_type(p.payload_type) else {
-            return;
+            return Heard::Nothing;
         };
         // 20 ms is usual; more than 60 ms in one packet is not telephone audio.
         if p.payload.len() > 3 * FRAME {
-            return;
+            return Heard::Nothing;
         }
         self.decoded.clear();
         law.decode_into(p.payload, &mut self.decoded);
@@ -316,6 +330,16 @@ impl Stream {
                 self.recorded.pop_front();
             }
         }
+        Heard::Audio(law)
+    }
+
+    /// Where our packets go: where the other side's come from once they came (symmetric
+    /// RTP), before that where its SDP says; `None` on hold or before an address is known.
+    pub fn peer(&self) -> Option<SocketAddr> {
+        self.latched
+            .map(|(a, _)| a)
+            .or(self.media.remote)
+            .filter(|_| self.media.send && self.media.remote.is_some())
     }
 
     fn key(&mut self, now: i64, k: char, via: Via, keys: &mut Vec<(char, Via)>) {

@@ -28,6 +28,18 @@ pub struct Record {
     pub recordings: Vec<Recording>,
     /// What the caller said to each consent asked, in order, with times.
     pub consent: Vec<ConsentEvent>,
+    /// The agents whose phones rang for the call, in the order they were rung.
+    pub agents: Vec<Offer>,
+}
+
+/// An agent's phone rung for the call: when, when it answered, and how it ended (`answered`,
+/// `busy (486)`, `declined (603)`, `no answer`, `answered elsewhere`, `caller gone`, ...).
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Offer {
+    pub agent: String,
+    pub rang: i64,
+    pub answered: Option<i64>,
+    pub result: String,
 }
 
 /// A consent given, refused or withdrawn (ms since the epoch).
@@ -74,6 +86,7 @@ impl Record {
             status: 0,
             recordings: Vec::new(),
             consent: Vec::new(),
+            agents: Vec::new(),
         }
     }
 

@@ -5,6 +5,7 @@
 //! ended and streams that went quiet go back to the signalling loop as [`Report`]s. The core
 //! decides everything; this only carries out [`Command`]s.
 
+use crate::media::relay;
 use crate::media::sdp;
 use crate::media::stream::{FRAME, Play, Stream, Via};
 use crate::media::wav;
@@ -39,6 +40,16 @@ pub enum Command {
     Record { call: u64, path: PathBuf },
     /// Stop recording (the file is finished; only a failure is reported).
     StopRecording { call: u64 },
+    /// An agent answered: open the agent's leg on our `port` with the terms agreed with the
+    /// agent's phone, and relay RTP both ways from now on (what played stops; a recording
+    /// goes on with both sides).
+    Bridge {
+        call: u64,
+        port: u16,
+        media: sdp::Media,
+    },
+    /// The agent's leg ended: its socket closes, the caller's stream plays again.
+    Unbridge { call: u64 },
     /// The call ended: its socket closes (a recording in progress is finished first).
     Close { call: u64 },
 }
@@ -106,6 +117,8 @@ impl Command {
             | Command::Stop { call }
             | Command::Record { call, .. }
             | Command::StopRecording { call }
+            | Command::Bridge { call, .. }
+            | Command::Unbridge { call }
             | Command::Close { call } => *call,
         }
     }
@@ -174,6 +187,23 @@ struct CallMedia {
     reader: tokio::task::JoinHandle<()>,
     recording: Option<(PathBuf, wav::Writer<BufWriter<std::fs::File>>)>,
     quiet_reported: bool,
+    /// The agent's leg of a bridged call: RTP is relayed between it and the caller.
+    leg: Option<Leg>,
+}
+
+/// The agent's side of a bridged call: its own socket and stream (the source it listens to,
+/// its audio for a recording).
+struct Leg {
+    stream: Stream,
+    socket: Rc<AsyncFd<UdpSocket>>,
+    reader: tokio::task::JoinHandle<()>,
+}
+
+/// Which side of a call a reader listens to.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Side {
+    Caller,
+    Agent,
 }
 
 type Calls = HashMap<u64, Rc<RefCell<CallMedia>>>;
@@ -191,6 +221,7 @@ async fn run(
     let mut slot = 0u64;
     let mut packet = Vec::with_capacity(12 + FRAME);
     let mut frame = [0i16; FRAME];
+    let mut other = [0i16; FRAME];
     loop {
         tokio::select! {
             c = commands.recv() => match c {
@@ -203,12 +234,22 @@ async fn run(
                 for (call, m) in calls.iter().filter(|(c, _)| (spread(**c) >> 24) % SLOTS == slot) {
                     let mut m = m.borrow_mut();
                     let m = &mut *m;
-                    if let Some(to) = m.stream.tick(&mut packet) {
-                        // A full socket buffer drops the packet, as the network would.
-                        let _ = m.socket.get_ref().send_to(&packet, to);
+                    // A bridged caller hears the agent (relayed as it comes), not the stream.
+                    if m.leg.is_none() {
+                        if let Some(to) = m.stream.tick(&mut packet) {
+                            // A full socket buffer drops the packet, as the network would.
+                            let _ = m.socket.get_ref().send_to(&packet, to);
+                        }
                     }
                     if let Some((_, w)) = m.recording.as_mut() {
                         m.stream.recorded_frame(&mut frame);
+                        if let Some(leg) = m.leg.as_mut() {
+                            // Both sides in one track.
+                            leg.stream.recorded_frame(&mut other);
+                            for (s, o) in frame.iter_mut().zip(other) {
+                                *s = s.saturating_add(o);
+                            }
+                        }
                         if let Err(e) = w.write(&frame) {
                             let _ = reports.send(Report::Failed { call: *call, why: format!("the recording cannot be written: {e}") });
                             m.recording = None;
@@ -262,6 +303,15 @@ fn command(
                 Command::Stop { .. } => m.stream.stop(),
                 Command::Record { path, .. } => record(call, &mut m, path, reports),
                 Command::StopRecording { .. } => finish(call, &mut m, reports),
+                Command::Bridge { port, media, .. } => {
+                    drop(m);
+                    bridge(config.ip, call, cell, port, media, start, reports);
+                }
+                Command::Unbridge { .. } => {
+                    if let Some(leg) = m.leg.take() {
+                        leg.reader.abort();
+                    }
+                }
                 Command::Open { .. } | Command::Close { .. } => {}
             }
             return;
@@ -281,9 +331,15 @@ fn command(
                 reader: tokio::task::spawn_local(async {}),
                 recording: None,
                 quiet_reported: false,
+                leg: None,
             }));
-            let reader =
-                tokio::task::spawn_local(read(call, start, socket, cell.clone(), reports.clone()));
+            let reader = tokio::task::spawn_local(read(
+                call,
+                start,
+                (socket, Side::Caller),
+                cell.clone(),
+                reports.clone(),
+            ));
             cell.borrow_mut().reader = reader;
             if let Some(old) = calls.insert(call, cell) {
                 close(call, &old, reports);
@@ -310,6 +366,9 @@ fn record(call: u64, m: &mut CallMedia, path: PathBuf, reports: &mpsc::Unbounded
         Ok(w) => {
             m.recording = Some((path, w));
             m.stream.set_recording(true);
+            if let Some(leg) = m.leg.as_mut() {
+                leg.stream.set_recording(true);
+            }
         }
         Err(e) => {
             let _ = reports.send(Report::Failed {
@@ -339,6 +398,9 @@ fn finish(call: u64, m: &mut CallMedia, reports: &mpsc::UnboundedSender<Report>)
         return;
     };
     m.stream.set_recording(false);
+    if let Some(leg) = m.leg.as_mut() {
+        leg.stream.set_recording(false);
+    }
     if let Err(e) = w.finish() {
         let _ = reports.send(Report::Failed {
             call,
@@ -350,19 +412,66 @@ fn finish(call: u64, m: &mut CallMedia, reports: &mpsc::UnboundedSender<Report>)
 fn close(call: u64, m: &Rc<RefCell<CallMedia>>, reports: &mpsc::UnboundedSender<Report>) {
     let mut m = m.borrow_mut();
     m.reader.abort();
+    if let Some(leg) = m.leg.take() {
+        leg.reader.abort();
+    }
     finish(call, &mut m, reports);
 }
 
-/// A call's reader: every datagram on its port goes to its stream at once.
+/// Opens the agent's leg of `call` on `port` and relays between it and the caller from now on.
+fn bridge(
+    ip: IpAddr,
+    call: u64,
+    cell: &Rc<RefCell<CallMedia>>,
+    port: u16,
+    media: sdp::Media,
+    start: Instant,
+    reports: &mpsc::UnboundedSender<Report>,
+) {
+    let socket = match open(ip, port) {
+        Ok(s) => Rc::new(s),
+        Err(e) => {
+            let _ = reports.send(Report::NoStream {
+                call,
+                port,
+                why: format!("cannot open RTP port {port} for the agent: {e}"),
+            });
+            return;
+        }
+    };
+    let mut m = cell.borrow_mut();
+    // The agent's stream never sends: it only says which source is the agent's phone.
+    let mut stream = Stream::new(media, 0, ms_since(start));
+    stream.set_recording(m.recording.is_some());
+    m.stream.stop();
+    let reader = tokio::task::spawn_local(read(
+        call,
+        start,
+        (socket.clone(), Side::Agent),
+        cell.clone(),
+        reports.clone(),
+    ));
+    if let Some(old) = m.leg.replace(Leg {
+        stream,
+        socket,
+        reader,
+    }) {
+        old.reader.abort();
+    }
+}
+
+/// A reader of one side of a call: every datagram on its port goes to that side's stream at
+/// once, and on a bridged call what the stream heard is relayed to the other side.
 async fn read(
     call: u64,
     start: Instant,
-    socket: Rc<AsyncFd<UdpSocket>>,
+    (socket, side): (Rc<AsyncFd<UdpSocket>>, Side),
     cell: Rc<RefCell<CallMedia>>,
     reports: mpsc::UnboundedSender<Report>,
 ) {
     let mut buf = vec![0u8; 2048];
     let mut keys = Vec::new();
+    let mut out = Vec::with_capacity(12 + FRAME);
     loop {
         let Ok(mut ready) = socket.readable().await else {
             return;
@@ -375,11 +484,32 @@ async fn read(
             Err(_) => continue,
         };
         let mut m = cell.borrow_mut();
+        let m = &mut *m;
         keys.clear();
-        m.stream
-            .receive(ms_since(start), from, &buf[..n], &mut keys);
+        let now = ms_since(start);
+        if side == Side::Agent {
+            // The agent's keys are not the caller's: heard, not reported.
+            let (Some(leg), caller) = (m.leg.as_mut(), &m.stream) else {
+                continue;
+            };
+            let heard = leg.stream.receive(now, from, &buf[..n], &mut keys);
+            if let Some(to) = caller.peer() {
+                if relay::packet(&buf[..n], heard, caller.media(), &mut out) {
+                    let _ = m.socket.get_ref().send_to(&out, to);
+                }
+            }
+            continue;
+        }
+        let heard = m.stream.receive(now, from, &buf[..n], &mut keys);
         for &(key, via) in &keys {
             let _ = reports.send(Report::Key { call, key, via });
+        }
+        if let Some(leg) = m.leg.as_ref() {
+            if let Some(to) = leg.stream.peer() {
+                if relay::packet(&buf[..n], heard, leg.stream.media(), &mut out) {
+                    let _ = leg.socket.get_ref().send_to(&out, to);
+                }
+            }
         }
     }
 }

@@ -59,6 +59,11 @@ fn reload(uas: &mut Uas, r: &mut dyn Reloader, sinks: &Sinks) {
     match r.load() {
         Ok((machine, lengths)) => {
             let sum = machine.checksum();
+            let (phones, problems) = super::phones::resolve(machine.program());
+            for p in problems {
+                tracing::warn!("{p}: the agent's phone will not ring");
+            }
+            uas.set_phones(phones);
             uas.reload(machine, lengths);
             if sinks.log {
                 tracing::info!(
@@ -85,6 +90,15 @@ pub struct MediaConfig {
     pub quiet_ms: u64,
     /// Media threads (each paces its share of the calls).
     pub threads: usize,
+}
+
+/// What the loop runs besides SIP.
+pub struct Options {
+    /// How long the graceful end waits for the answers to its BYEs.
+    pub drain: Duration,
+    pub media: MediaConfig,
+    /// The admin API's listener and bearer token.
+    pub admin: Option<(std::net::TcpListener, String)>,
 }
 
 /// The server's clock: the real time, shifted when a test asks for another day.
@@ -252,10 +266,22 @@ pub async fn run(
     mut uas: Uas,
     clock: Clock,
     mut sinks: Sinks,
-    drain: Duration,
     mut reloader: Option<Box<dyn Reloader>>,
-    media_config: MediaConfig,
+    options: Options,
 ) -> std::io::Result<()> {
+    let Options {
+        drain,
+        media: media_config,
+        admin,
+    } = options;
+    let (asks, mut asked) = mpsc::unbounded_channel::<super::admin::Ask>();
+    if let Some((listener, token)) = admin {
+        tokio::spawn(async move {
+            if let Err(e) = super::admin::serve(listener, token, asks).await {
+                tracing::error!("the admin API stopped: {e}");
+            }
+        });
+    }
     let local_ip = sockets.udp.local_addr()?.ip();
     let socket = UdpSocket::from_std(sockets.udp)?;
     let (reports, mut reported) = mpsc::unbounded_channel::<Report>();
@@ -313,6 +339,9 @@ pub async fn run(
                         tokio::spawn(connection(stream, peer, to_loop.clone(), rx));
                     }
                 }
+            }
+            Some((request, reply)) = asked.recv() => {
+                let _ = reply.send(uas.admin(clock.now(), request));
             }
             Some((call, effect, result)) = looked_up.recv() => {
                 uas.lookup_result(clock.now(), call, effect, result);

@@ -4,6 +4,11 @@
 //! (prompt lengths, key timeouts) and engine requests (routes); keys arrive as SIP INFO.
 //! Responses always go to the packet's source address.
 
+mod api;
+mod legs;
+
+pub use api::{Reply as AdminReply, Request as AdminRequest};
+
 use super::cdr::Record;
 use super::media::{Command as MediaCommand, Report as MediaReport};
 use crate::acd::agent::Presence;
@@ -53,6 +58,8 @@ pub struct Config {
     pub voicemail: Option<std::path::PathBuf>,
     /// How long a message may be when its box does not say.
     pub message_ms: u64,
+    /// Where each agent's phone is reached (by agent name: its `contact` resolved at load).
+    pub agents: HashMap<String, SocketAddr>,
 }
 
 impl Config {
@@ -72,6 +79,7 @@ impl Config {
             recordings: None,
             voicemail: None,
             message_ms: 180_000,
+            agents: HashMap::new(),
         }
     }
 }
@@ -150,8 +158,27 @@ enum Wait {
     Greeting,
     /// The caller speaks a message (until `#`, the box's length, or the caller hangs up).
     Message,
+    /// Connected to an agent (RTP relayed): until either side hangs up.
+    Talking,
     /// Nothing (the call is ending).
     Nothing,
+}
+
+impl Wait {
+    /// What the call is doing, for the admin API.
+    fn name(self) -> &'static str {
+        match self {
+            Wait::Prompt => "playing",
+            Wait::Keys => "waiting for keys",
+            Wait::Route => "routed",
+            Wait::Lookup => "looking up",
+            Wait::Refer => "transferring",
+            Wait::Greeting => "voicemail greeting",
+            Wait::Message => "leaving a message",
+            Wait::Talking => "talking",
+            Wait::Nothing => "ending",
+        }
+    }
 }
 
 /// A voicemail message being left: where it goes and what its metadata says.
@@ -221,6 +248,14 @@ struct Session {
     cseq: u32,
     record: Record,
     trace: PathTrace,
+    /// The agent's leg the call is bridged to.
+    bridged: Option<u64>,
+    /// Whether the route asks for the conversation to be recorded (the VM decided consent).
+    record_route: bool,
+    /// Whether ringback plays while agents ring (an answered caller, no queue music).
+    ringback: bool,
+    /// When the call was last routed to a group (ms since the epoch).
+    routed_at: Option<i64>,
 }
 
 impl Session {
@@ -270,6 +305,8 @@ enum Timer {
     /// A minute of ringing: 180 again while the call is not answered (RFC 3261 §13.3.1.1:
     /// a provisional response at least every minute, or proxies give up on the call).
     Ringing,
+    /// An agent's leg: Timer A/B, the end of the wait after CANCEL (the number is the leg's).
+    Leg,
 }
 
 /// How often 180 Ringing is sent again while a call waits unanswered.
@@ -313,6 +350,14 @@ pub struct Uas {
     ports: VecDeque<u16>,
     /// The voicemail beep (1 kHz, 400 ms).
     beep: Arc<Prompt>,
+    /// Ringback for answered callers while agents ring (425 Hz, 1 s on, 4 s off).
+    ringback: Arc<Prompt>,
+    /// Agents' legs by number; by the branch of their INVITE; by their dialog (Call-ID and
+    /// our tag); by caller and agent.
+    legs: IdMap<legs::Leg>,
+    leg_branches: HashMap<String, u64>,
+    leg_dialogs: HashMap<Box<str>, u64>,
+    ringing: HashMap<(u64, crate::acd::AgentId), u64>,
 }
 
 /// The targets a program transfers to literally: a text pushed right before `Transfer`.
@@ -436,6 +481,11 @@ impl Uas {
             answer_headers: answer_headers(local),
             ports,
             beep: Arc::new(Prompt::tone(1_000.0, 400)),
+            ringback: Arc::new(ringback()),
+            legs: IdMap::default(),
+            leg_branches: HashMap::new(),
+            leg_dialogs: HashMap::new(),
+            ringing: HashMap::new(),
         }
     }
 
@@ -623,6 +673,10 @@ impl Uas {
             return;
         };
         if code < 200 {
+            self.leg_response(now, m, code);
+            return;
+        }
+        if self.leg_response(now, m, code) {
             return;
         }
         // Final responses to our requests: stop resending; a refused REFER fails the transfer.
@@ -701,6 +755,12 @@ impl Uas {
             }
             "INVITE" => self.invite(now, tx, source, m),
             "CANCEL" => self.cancel(now, tx, source, m),
+            "BYE" if self.leg_of(m).is_some() => {
+                self.reply(now, (tx, m, source), 200, &[], None);
+                if let Some(leg) = self.leg_of(m) {
+                    self.agent_bye(now, leg);
+                }
+            }
             "BYE" | "INFO" | "NOTIFY" => match self.dialog_of(m) {
                 Some(call) => {
                     if method == "NOTIFY" {
@@ -892,6 +952,10 @@ impl Uas {
                     lines: Vec::new(),
                     machine: self.machine.clone(),
                 },
+                bridged: None,
+                record_route: false,
+                ringback: false,
+                routed_at: None,
             }),
         );
         self.dialogs.insert(dialog_key(m.call_id(), &our_tag), call);
@@ -1229,16 +1293,32 @@ impl Uas {
                 };
                 self.wait(now, call, Wait::Keys, prompt_ms + first_timeout_ms as i64);
             }
-            Effect::Route { route, group, .. } => {
+            Effect::Route {
+                route,
+                group,
+                record,
+            } => {
                 let caller = s.record.caller.clone();
                 let zone = s.machine.zone(s.flow).clone();
-                self.log(
-                    &call_id,
-                    format!("route to group `{group}`: agents' phones are not connected yet, so nobody is logged in; the flow's fallback follows"),
-                );
-                if let Some(s) = self.calls.get_mut(&call) {
-                    s.wait = Wait::Route;
+                s.wait = Wait::Route;
+                s.record_route = record;
+                s.routed_at = Some(now);
+                // The caller hears ringing while agents ring: 180 before answering, ringback
+                // after (the queue's music replaces it).
+                if !s.answered() {
+                    if !s.rang {
+                        s.rang = true;
+                        self.ring(now, call);
+                    }
+                } else if s.media_open {
+                    s.ringback = true;
+                    let tone = Play::Loop(self.ringback.clone());
+                    self.out.push_back(Out::Media(MediaCommand::Play {
+                        call,
+                        items: vec![tone],
+                    }));
                 }
+                self.log(&call_id, format!("route to group `{group}`"));
                 let req = RouteRequest {
                     route,
                     caller: &caller,
@@ -1737,7 +1817,7 @@ impl Uas {
                 self.end_message(now, call, "the box's length");
                 self.step(now, call, Event::Done);
             }
-            Wait::Route | Wait::Nothing => {}
+            Wait::Route | Wait::Talking | Wait::Nothing => {}
         }
     }
 
@@ -1769,7 +1849,43 @@ impl Uas {
 
     fn engine_actions(&mut self, now: i64) {
         while let Some(a) = self.engine.poll_action() {
+            match a {
+                EngineAction::Ring { call, agent, .. } => self.ring_agent(now, call, agent),
+                EngineAction::StopRinging { call, agent, why } => {
+                    let why = match why {
+                        engine::StopWhy::NoAnswer => "no answer",
+                        engine::StopWhy::AnsweredElsewhere => "answered elsewhere",
+                        engine::StopWhy::CallerGone => "caller gone",
+                        engine::StopWhy::AgentChanged => "agent changed state",
+                    };
+                    self.stop_ringing(now, call, agent, why);
+                }
+                EngineAction::Dialling { call, ref plan } => {
+                    if let Some(id) = self.calls.get(&call).map(|s| s.record.call_id.clone()) {
+                        let p = self.engine.program();
+                        let order: Vec<String> = plan
+                            .rounds()
+                            .iter()
+                            .map(|step| {
+                                let names: Vec<&str> = step
+                                    .iter()
+                                    .map(|&a| p.str(p.agents[a as usize].name))
+                                    .collect();
+                                names.join(" + ")
+                            })
+                            .collect();
+                        let text = format!("dialling: {}", order.join(", then "));
+                        self.log(&id, text);
+                    }
+                }
+                _ => {}
+            }
             if let EngineAction::Outcome { call, outcome } = a {
+                if let Some(s) = self.calls.get_mut(&call) {
+                    if std::mem::take(&mut s.ringback) {
+                        self.out.push_back(Out::Media(MediaCommand::Stop { call }));
+                    }
+                }
                 let event = match outcome {
                     engine::Outcome::Answered { agent } => {
                         let p = self.engine.program();
@@ -1809,6 +1925,17 @@ impl Uas {
             let id = s.record.call_id.clone();
             self.log(&id, format!("the flow failed: {e}"));
         }
+        if let End::Answered { agent } = &end {
+            let p = self.engine.program();
+            let id = p
+                .agents
+                .iter()
+                .position(|a| p.str(a.name) == agent.as_str())
+                .map(|i| i as crate::acd::AgentId);
+            if id.is_some_and(|a| self.connect(now, call, a)) {
+                return;
+            }
+        }
         match end {
             End::CallerHungUp => self.finish(now, call),
             _ if !self.calls.get(&call).is_some_and(|s| s.answered()) => {
@@ -1846,7 +1973,6 @@ impl Uas {
         refer: Option<u64>,
     ) {
         let local = self.config.local;
-        let t1 = self.tx.timing.t1;
         let Some(s) = self.calls.get_mut(&call) else {
             return;
         };
@@ -1865,8 +1991,23 @@ impl Uas {
         });
         let to = s.peer;
         self.send(to, bytes.clone());
+        self.resend_until_answered(now, to, branch, bytes, refer);
+    }
+
+    /// Keeps a request we sent (under `key`: its branch) and resends it with T1 doubling up
+    /// to T2 until a final answer comes, or for 64*T1.
+    fn resend_until_answered(
+        &mut self,
+        now: i64,
+        to: SocketAddr,
+        key: String,
+        bytes: Vec<u8>,
+        refer: Option<u64>,
+    ) {
+        let t1 = self.tx.timing.t1;
+        self.byes_timer(now + t1, &key);
         self.byes.insert(
-            branch.clone(),
+            key,
             Bye {
                 to,
                 bytes,
@@ -1875,7 +2016,6 @@ impl Uas {
                 refer,
             },
         );
-        self.byes_timer(now + t1, &branch);
     }
 
     fn byes_timer(&mut self, when: i64, branch: &str) {
@@ -1890,10 +2030,12 @@ impl Uas {
             if s.record.outcome.is_empty() {
                 s.record.outcome = why.into();
             }
-            if s.wait == Wait::Route {
+            if matches!(s.wait, Wait::Route | Wait::Talking) {
                 let _ = self.engine.left(ts(now), call);
             }
         }
+        self.end_bridge(now, call);
+        self.engine_actions(now);
         // Let the flow know (it ends as CallerHungUp).
         self.step(now, call, Event::HungUp);
         self.finish(now, call);
@@ -1965,6 +2107,11 @@ impl Uas {
         self.machine = machine;
     }
 
+    /// Where agents' phones are from now on (by agent name).
+    pub fn set_phones(&mut self, phones: HashMap<String, SocketAddr>) {
+        self.config.agents = phones;
+    }
+
     /// The program new calls run on.
     pub fn program_checksum(&self) -> u64 {
         self.machine.checksum()
@@ -2003,6 +2150,7 @@ impl Uas {
                 Timer::Ringing if self.calls.get(&call).is_some_and(|s| !s.answered()) => {
                     self.ring(now, call);
                 }
+                Timer::Leg => self.leg_timeout(now, call),
                 _ => {}
             }
         }
@@ -2074,6 +2222,11 @@ fn consent_events(now: i64, machine: &Machine, s: &mut Session, before: (u32, u3
 }
 
 /// A Call-ID (the caller's text) as part of a file name: only letters, digits, `-` and `.`.
+/// Ringback as Europe hears it (ETSI TR 101 041: 425 Hz, 1 s on, 4 s off), one period.
+fn ringback() -> Prompt {
+    Prompt::cadence(425.0, 1_000, 5_000)
+}
+
 fn safe_name(call_id: &str) -> String {
     call_id
         .chars()

@@ -194,6 +194,27 @@ pub struct InDialog<'a> {
     pub extra: &'a str,
 }
 
+/// An INVITE we send (an agent's leg): our Contact and an SDP offer.
+pub fn invite(r: &InDialog, contact: &str, sdp: &str) -> Vec<u8> {
+    format!(
+        "INVITE {target} SIP/2.0\r\nVia: SIP/2.0/UDP {local};branch={branch};rport\r\n\
+         Max-Forwards: 70\r\nFrom: {from}\r\nTo: {to}\r\nCall-ID: {call_id}\r\n\
+         CSeq: {cseq} INVITE\r\nContact: <{contact}>\r\n\
+         Allow: INVITE, ACK, BYE, CANCEL, OPTIONS, INFO\r\n{extra}\
+         Content-Type: application/sdp\r\nContent-Length: {len}\r\n\r\n{sdp}",
+        target = r.target,
+        local = r.local,
+        branch = r.branch,
+        from = r.from,
+        to = r.to,
+        call_id = r.call_id,
+        cseq = r.cseq,
+        extra = r.extra,
+        len = sdp.len(),
+    )
+    .into_bytes()
+}
+
 pub fn request(r: &InDialog) -> Vec<u8> {
     format!(
         "{m} {target} SIP/2.0\r\nVia: SIP/2.0/UDP {local};branch={branch};rport\r\n\

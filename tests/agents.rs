@@ -1,0 +1,261 @@
+//! Agents' phones over real SIP and RTP on loopback: sipp instances (Debian's `sip-tester`) are
+//! the agents' phones — answering, busy, not answering, hanging up, answering after the
+//! server's CANCEL — and `callflow call` is the caller. Agents are logged in over the admin
+//! API. Each test starts its own server and phones on free ports and waits for events with
+//! timeouts.
+
+mod support;
+
+use std::net::UdpSocket;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use support::*;
+
+const WEDNESDAY: &str = "2026-01-07T10:00";
+
+/// An agent's phone: one sipp UAS call with a scenario from tests/sipp, echoing RTP.
+struct Phone {
+    child: Child,
+    port: u16,
+}
+
+impl Phone {
+    fn start(scenario: &str) -> Phone {
+        let port = UdpSocket::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let media = free_ports(16_384, 32_767);
+        let scenario = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/sipp")
+            .join(scenario);
+        let child = Command::new(sipp())
+            .arg("-sf")
+            .arg(&scenario)
+            .args(["-i", "127.0.0.1", "-p", &port.to_string()])
+            .args(["-mp", &media.to_string(), "-rtp_echo"])
+            .args(["-m", "1", "-timeout", "30s", "-timeout_error", "-nostdin"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("sipp runs");
+        Phone { child, port }
+    }
+
+    /// Whether the phone's call went as its scenario says (waiting up to 30 s for sipp).
+    fn succeeded(mut self) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status.success();
+            }
+            if Instant::now() > deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Phone {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Flows with agents at the phones' ports, a group with `strategy`, and the number 500 that
+/// routes to it.
+fn flows(phones: &[(&str, &Phone)], strategy: &str) -> String {
+    let mut f = String::new();
+    for (name, p) in phones {
+        f.push_str(&format!(
+            "agent {name} {{ contact \"sip:{name}@127.0.0.1:{}\" }}\n",
+            p.port
+        ));
+    }
+    let names: Vec<&str> = phones.iter().map(|(n, _)| *n).collect();
+    f.push_str(&format!(
+        "group line {{\n    members {}\n    strategy {strategy}\n    ring 2s\n}}\n",
+        names.join(", ")
+    ));
+    f.push_str(
+        "flow hotline {\n    numbers \"500\"\n    start {\n        route line { no_answer => hangup }\n    }\n}\n",
+    );
+    f
+}
+
+/// The agents of a call record in the order they rang, with how each ended.
+fn rang(record: &serde_json::Value) -> Vec<(String, String)> {
+    record["agents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| {
+            (
+                o["agent"].as_str().unwrap().to_string(),
+                o["result"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn sequential_rings_in_order_past_busy_and_silent_phones_and_bridges_rtp() {
+    let busy = Phone::start("agent_busy.xml");
+    let silent = Phone::start("agent_no_answer.xml");
+    let answers = Phone::start("agent_answers.xml");
+    let more = flows(
+        &[("a1", &busy), ("a2", &silent), ("a3", &answers)],
+        "sequential",
+    );
+    let s = Server::start_with("agents-sequential", WEDNESDAY, Some(&more));
+    for a in ["a1", "a2", "a3"] {
+        s.agent_state(a, "ready");
+    }
+    let out = client(&s, &["500", "--hang-up-after", "5s"]);
+    assert!(out.contains("hung up after"), "{out}");
+    // The caller's RTP went to the agent's phone and came back (sipp echoes it): both ways
+    // through the bridge, about 50 packets a second for the 2.8 s after the answer.
+    let heard: u64 = out
+        .split("RTP heard: ")
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    assert!(heard >= 60, "too little RTP came back: {out}");
+    let records = s.records(1);
+    let r = &records[0];
+    assert_eq!(
+        rang(r),
+        [
+            ("a1".to_string(), "busy (486)".to_string()),
+            ("a2".into(), "no answer".into()),
+            ("a3".into(), "answered".into()),
+        ],
+        "{r}"
+    );
+    assert_eq!(r["outcome"], "answered by a3", "{r}");
+    assert!(busy.succeeded(), "the busy phone got its ACK");
+    assert!(
+        silent.succeeded(),
+        "the silent phone was cancelled (200, 487, ACK)"
+    );
+    assert!(
+        answers.succeeded(),
+        "the answering phone got the caller's BYE"
+    );
+    // The agent talked and is in wrap-up or ready again; nobody else changed.
+    let (code, agents) = s.api("GET", "/v1/agents", None);
+    assert_eq!(code, 200);
+    assert_eq!(agents.as_array().unwrap().len(), 3, "{agents}");
+}
+
+#[test]
+fn ring_all_cancels_the_others_and_a_200_crossing_the_cancel_is_hung_up() {
+    let first = Phone::start("agent_answers.xml");
+    let late = Phone::start("agent_answers_after_cancel.xml");
+    let silent = Phone::start("agent_no_answer.xml");
+    let more = flows(
+        &[("b1", &first), ("b2", &late), ("b3", &silent)],
+        "ring_all",
+    );
+    let s = Server::start_with("agents-ring-all", WEDNESDAY, Some(&more));
+    for a in ["b1", "b2", "b3"] {
+        s.agent_state(a, "ready");
+    }
+    let out = client(&s, &["500", "--hang-up-after", "1s"]);
+    assert!(out.contains("hung up after"), "{out}");
+    let records = s.records(1);
+    let r = &records[0];
+    let mut results = rang(r);
+    results.sort();
+    assert_eq!(
+        results,
+        [
+            ("b1".to_string(), "answered".to_string()),
+            ("b2".into(), "answered elsewhere".into()),
+            ("b3".into(), "answered elsewhere".into()),
+        ],
+        "{r}"
+    );
+    assert!(
+        first.succeeded(),
+        "the answering phone got the caller's BYE"
+    );
+    assert!(late.succeeded(), "the late 200 got an ACK and a BYE");
+    assert!(silent.succeeded(), "the ringing phone was cancelled");
+}
+
+#[test]
+fn the_agent_hanging_up_ends_the_callers_call_and_agents_not_ready_are_skipped() {
+    let away = Phone::start("agent_answers.xml");
+    let agent = Phone::start("agent_hangs_up.xml");
+    let more = flows(&[("c1", &away), ("c2", &agent)], "sequential");
+    let s = Server::start_with("agents-hang-up", WEDNESDAY, Some(&more));
+    s.agent_state("c1", "not_ready");
+    s.agent_state("c2", "ready");
+    let out = client(&s, &["500", "--hang-up-after", "20s"]);
+    assert!(out.contains("the server hung up"), "{out}");
+    let records = s.records(1);
+    let r = &records[0];
+    assert_eq!(rang(r), [("c2".to_string(), "answered".to_string())], "{r}");
+    assert!(agent.succeeded(), "the agent's BYE was answered");
+    // c1 was never rung: its phone still waits for a call.
+    drop(away);
+}
+
+#[test]
+fn the_admin_api_refuses_what_it_cannot_do_and_changes_nothing() {
+    let phone = Phone::start("agent_answers.xml");
+    let more = flows(&[("d1", &phone)], "sequential");
+    let s = Server::start_with("agents-api", WEDNESDAY, Some(&more));
+    let (at, _) = s.admin.clone().unwrap();
+    // No token, a wrong one.
+    let (code, v) = http(at, "GET", "/v1/agents", None, None);
+    assert_eq!(code, 401, "{v}");
+    assert!(v["error"].as_str().unwrap().contains("token"), "{v}");
+    let (code, _) = http(at, "GET", "/v1/agents", Some("wrong"), None);
+    assert_eq!(code, 401);
+    // An unknown agent (with did-you-mean), a bad state, bad JSON, a wrong method, no route.
+    let (code, v) = s.api("PUT", "/v1/agents/d2/state", Some(r#"{"state":"ready"}"#));
+    assert_eq!(code, 404, "{v}");
+    assert_eq!(v["error"], "no agent `d2`; did you mean `d1`?");
+    let (code, v) = s.api("PUT", "/v1/agents/d1/state", Some(r#"{"state":"raedy"}"#));
+    assert_eq!(code, 422, "{v}");
+    assert_eq!(v["error"], "no state `raedy`; did you mean `ready`?");
+    let (code, v) = s.api("PUT", "/v1/agents/d1/state", Some("{state: ready"));
+    assert_eq!(code, 400, "{v}");
+    assert!(
+        v["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("the body is not JSON"),
+        "{v}"
+    );
+    let (code, v) = s.api("POST", "/v1/agents", Some("{}"));
+    assert_eq!(code, 405, "{v}");
+    let (code, v) = s.api("GET", "/v1/nothing", None);
+    assert_eq!(code, 404, "{v}");
+    // Nothing changed: the agent is still logged out.
+    let (code, v) = s.api("GET", "/v1/agents/d1", None);
+    assert_eq!(code, 200);
+    assert_eq!(v["state"], "logged_out", "{v}");
+    assert_eq!(v["groups"], serde_json::json!(["line"]));
+    // A reason comes back; groups count who is logged in.
+    let (code, v) = s.api(
+        "PUT",
+        "/v1/agents/d1/state",
+        Some(r#"{"state":"not_ready","reason":"lunch"}"#),
+    );
+    assert_eq!(
+        (code, &v["reason"]),
+        (200, &serde_json::json!("lunch")),
+        "{v}"
+    );
+    let (_, groups) = s.api("GET", "/v1/groups", None);
+    assert_eq!(groups[0]["logged_in"], 1, "{groups}");
+    assert_eq!(groups[0]["available"], 0, "{groups}");
+}
