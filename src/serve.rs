@@ -302,7 +302,23 @@ pub fn run(a: &Args) -> ExitCode {
             granted / 1024
         );
     }
-    let core = uas::Uas::new(machine, config);
+    let state_path = a.data.join(callflow_runtime::server::store::FILE);
+    let disk = match callflow_runtime::server::store::Disk::open(&state_path) {
+        Ok(d) => d,
+        Err(e) => return fail(format!("cannot open `{}`: {e}", state_path.display())),
+    };
+    let mut core = uas::Uas::new(machine, config);
+    // Agents' states, sticky memory and round-robin positions as the last run left them.
+    let mut disk = disk;
+    match callflow_runtime::acd::store::Store::load(&mut disk) {
+        Ok(Some(state)) => core.restore(&state),
+        Ok(None) => {}
+        Err(e) => return fail(format!("cannot read `{}`: {e}", state_path.display())),
+    }
+    let store = match callflow_runtime::server::store::Writer::spawn(disk) {
+        Ok(w) => Some(w),
+        Err(e) => return fail(e.to_string()),
+    };
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -331,6 +347,7 @@ pub fn run(a: &Args) -> ExitCode {
         drain: Duration::from_secs(2),
         media,
         admin,
+        store,
     };
     let run = udp::run(sockets, core, clock, sinks, Some(Box::new(watch)), options);
     match runtime.block_on(run) {

@@ -22,6 +22,11 @@ struct Phone {
 
 impl Phone {
     fn start(scenario: &str) -> Phone {
+        Phone::start_for(scenario, 1)
+    }
+
+    /// A phone for `calls` calls, one after the other.
+    fn start_for(scenario: &str, calls: u32) -> Phone {
         let port = UdpSocket::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -36,7 +41,14 @@ impl Phone {
             .arg(&scenario)
             .args(["-i", "127.0.0.1", "-p", &port.to_string()])
             .args(["-mp", &media.to_string(), "-rtp_echo"])
-            .args(["-m", "1", "-timeout", "30s", "-timeout_error", "-nostdin"])
+            .args([
+                "-m",
+                &calls.to_string(),
+                "-timeout",
+                "30s",
+                "-timeout_error",
+            ])
+            .arg("-nostdin")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -69,6 +81,11 @@ impl Drop for Phone {
 /// Flows with agents at the phones' ports, a group with `strategy`, and the number 500 that
 /// routes to it.
 fn flows(phones: &[(&str, &Phone)], strategy: &str) -> String {
+    flows_routing(phones, strategy, "no_answer => hangup")
+}
+
+/// The same with the route's settings.
+fn flows_routing(phones: &[(&str, &Phone)], strategy: &str, route: &str) -> String {
     let mut f = String::new();
     for (name, p) in phones {
         f.push_str(&format!(
@@ -82,7 +99,7 @@ fn flows(phones: &[(&str, &Phone)], strategy: &str) -> String {
         names.join(", ")
     ));
     f.push_str(
-        "flow hotline {\n    numbers \"500\"\n    start {\n        route line { no_answer => hangup }\n    }\n}\n",
+        &format!("flow hotline {{\n    numbers \"500\"\n    start {{\n        route line {{ {route} }}\n    }}\n}}\n"),
     );
     f
 }
@@ -258,4 +275,60 @@ fn the_admin_api_refuses_what_it_cannot_do_and_changes_nothing() {
     let (_, groups) = s.api("GET", "/v1/groups", None);
     assert_eq!(groups[0]["logged_in"], 1, "{groups}");
     assert_eq!(groups[0]["available"], 0, "{groups}");
+}
+
+#[test]
+fn states_sticky_memory_and_round_robin_survive_kill_9() {
+    // r1 takes calls 1 and 3 (the second as the caller's sticky agent), r2 call 2 (round
+    // robin goes on after r1 across the restart); r3 never rings (not ready).
+    let r1 = Phone::start_for("agent_answers.xml", 2);
+    let r2 = Phone::start("agent_answers.xml");
+    let r3 = Phone::start("agent_answers.xml");
+    let more = flows_routing(
+        &[("r1", &r1), ("r2", &r2), ("r3", &r3)],
+        "round_robin",
+        "sticky today; no_answer => hangup",
+    );
+    let mut s = Server::start_with("agents-restart", WEDNESDAY, Some(&more));
+    s.agent_state("r1", "ready");
+    s.agent_state("r2", "ready");
+    let (code, _) = s.api(
+        "PUT",
+        "/v1/agents/r3/state",
+        Some(r#"{"state":"not_ready","reason":"training"}"#),
+    );
+    assert_eq!(code, 200);
+    let out = client(&s, &["500", "--from", "+4930111", "--hang-up-after", "1s"]);
+    assert!(out.contains("outcome: answered by r1"), "{out}");
+    // Saved within half a second of the change: wait until nothing is unsaved.
+    assert_eq!(s.metric_until("callflow_state_unsaved", |v| v == 0.0), 0.0);
+    assert_eq!(s.metric_until("callflow_state_pending", |v| v == 0.0), 0.0);
+    s.kill_and_restart();
+    let (_, agents) = s.api("GET", "/v1/agents", None);
+    let states: Vec<(&str, &str, &serde_json::Value)> = agents
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (
+                a["agent"].as_str().unwrap(),
+                a["state"].as_str().unwrap(),
+                &a["reason"],
+            )
+        })
+        .collect();
+    assert_eq!(
+        states,
+        [
+            ("r1", "ready", &serde_json::Value::Null),
+            ("r2", "ready", &serde_json::Value::Null),
+            ("r3", "not_ready", &serde_json::json!("training")),
+        ]
+    );
+    // Round robin goes on after r1; the first caller's sticky agent is still r1.
+    let out = client(&s, &["500", "--from", "+4930222", "--hang-up-after", "1s"]);
+    assert!(out.contains("outcome: answered by r2"), "{out}");
+    let out = client(&s, &["500", "--from", "+4930111", "--hang-up-after", "1s"]);
+    assert!(out.contains("outcome: answered by r1"), "{out}");
+    assert!(r1.succeeded() && r2.succeeded());
 }

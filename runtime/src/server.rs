@@ -8,5 +8,6 @@ pub mod cdr;
 pub mod lookup;
 pub mod media;
 pub mod phones;
+pub mod store;
 pub mod transport;
 pub mod uas;

@@ -128,6 +128,65 @@ pub struct Server {
     pub rtp: std::ops::RangeInclusive<u16>,
     /// The admin API's address and token.
     pub admin: Option<(std::net::SocketAddr, String)>,
+    /// What it was started with.
+    pub argv: Vec<String>,
+}
+
+/// The server's child, its log lines, its SIP port and admin API, once it said where it listens.
+type Started = (
+    Child,
+    mpsc::Receiver<String>,
+    u16,
+    Option<(std::net::SocketAddr, String)>,
+);
+
+/// Starts `callflow serve` in `dir` and waits (up to 20 s) for its listening line.
+fn spawn(dir: &Path, argv: &[String]) -> Started {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_callflow"))
+        .current_dir(dir)
+        .args(argv)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("callflow serve starts");
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut admin = None;
+    let mut said = Vec::new();
+    let port = loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let line = rx.recv_timeout(left).unwrap_or_else(|e| {
+            panic!(
+                "the server did not say where it listens ({e}):\n{}",
+                said.join("\n")
+            )
+        });
+        said.push(line.clone());
+        if let Some(at) = line.split("admin API on http://").nth(1) {
+            let token = std::fs::read_to_string(dir.join("data/admin.token")).unwrap();
+            admin = Some((at.trim().parse().unwrap(), token.trim().to_string()));
+        }
+        if let Some(rest) = line
+            .split("listening on udp:127.0.0.1:")
+            .nth(1)
+            .or_else(|| line.split("listening on udp:[::1]:").nth(1))
+        {
+            break rest
+                .split([';', ' '])
+                .next()
+                .unwrap()
+                .parse::<u16>()
+                .unwrap();
+        }
+    };
+    (child, rx, port, admin)
 }
 
 impl Server {
@@ -164,76 +223,49 @@ impl Server {
         }
         // RTP ports of its own (tests run in parallel, several test programs at once).
         let first = free_ports(16_384, 32_767);
-        let ports = format!("{first}-{}", first + 15);
-        let mut child = Command::new(env!("CARGO_BIN_EXE_callflow"))
-            .current_dir(&dir)
-            .args([
-                "serve",
-                "--flows",
-                "flows",
-                "--listen",
-                listen,
-                "--data",
-                "data",
-                "--clock",
-                clock,
-                "--t1",
-                "200",
-                "--rtp-ports",
-                &ports,
-                "--admin",
-                "127.0.0.1:0",
-            ])
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("callflow serve starts");
-        let stderr = child.stderr.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-        let deadline = Instant::now() + Duration::from_secs(20);
-        let mut admin = None;
-        let mut said = Vec::new();
-        let port = loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let line = rx.recv_timeout(left).unwrap_or_else(|e| {
-                panic!(
-                    "the server did not say where it listens ({e}):\n{}",
-                    said.join("\n")
-                )
-            });
-            said.push(line.clone());
-            if let Some(at) = line.split("admin API on http://").nth(1) {
-                let token = std::fs::read_to_string(dir.join("data/admin.token")).unwrap();
-                admin = Some((at.trim().parse().unwrap(), token.trim().to_string()));
-            }
-            if let Some(rest) = line
-                .split("listening on udp:127.0.0.1:")
-                .nth(1)
-                .or_else(|| line.split("listening on udp:[::1]:").nth(1))
-            {
-                break rest
-                    .split([';', ' '])
-                    .next()
-                    .unwrap()
-                    .parse::<u16>()
-                    .unwrap();
-            }
-        };
+        let mut argv: Vec<String> = [
+            "serve",
+            "--flows",
+            "flows",
+            "--listen",
+            listen,
+            "--data",
+            "data",
+            "--clock",
+            clock,
+            "--t1",
+            "200",
+            "--rtp-ports",
+            &format!("{first}-{}", first + 15),
+            "--admin",
+            "127.0.0.1:0",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        argv.extend(args.iter().map(|s| s.to_string()));
+        let (child, log, port, admin) = spawn(&dir, &argv);
         Server {
             child,
             port,
             dir,
-            log: rx,
+            log,
             rtp: first..=first + 15,
             admin,
+            argv,
         }
+    }
+
+    /// Kills the server with SIGKILL (no chance to save or say goodbye) and starts it again
+    /// with the same data directory and arguments (on a new SIP port).
+    pub fn kill_and_restart(&mut self) {
+        self.signal("-KILL");
+        let _ = self.child.wait();
+        let (child, log, port, admin) = spawn(&self.dir, &self.argv);
+        self.child = child;
+        self.log = log;
+        self.port = port;
+        self.admin = admin;
     }
 
     /// Waits (up to 20 s) for a log line containing `text`.
@@ -409,6 +441,21 @@ pub fn http(
     token: Option<&str>,
     body: Option<&str>,
 ) -> (u16, serde_json::Value) {
+    let (status, text) = http_text(at, method, path, token, body);
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
+    )
+}
+
+/// The same, with the body as text.
+pub fn http_text(
+    at: std::net::SocketAddr,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<&str>,
+) -> (u16, String) {
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect(at).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
@@ -428,10 +475,7 @@ pub fn http(
         .and_then(|c| c.parse().ok())
         .unwrap_or(0);
     let body = text.split_once("\r\n\r\n").map_or("", |x| x.1);
-    (
-        status,
-        serde_json::from_str(body).unwrap_or(serde_json::Value::Null),
-    )
+    (status, body.to_string())
 }
 
 impl Server {
@@ -439,6 +483,26 @@ impl Server {
     pub fn api(&self, method: &str, path: &str, body: Option<&str>) -> (u16, serde_json::Value) {
         let (at, token) = self.admin.as_ref().expect("the server runs its admin API");
         http(*at, method, path, Some(token), body)
+    }
+
+    /// A value of `GET /metrics` (the line starting with `series`), waiting up to 10 s for
+    /// `until` to hold.
+    pub fn metric_until(&self, series: &str, until: impl Fn(f64) -> bool) -> f64 {
+        let (at, token) = self.admin.as_ref().expect("the server runs its admin API");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let (code, text) = http_text(*at, "GET", "/metrics", Some(token), None);
+            assert_eq!(code, 200, "{text}");
+            let v = text
+                .lines()
+                .find_map(|l| l.strip_prefix(series).and_then(|r| r.strip_prefix(' ')))
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or_else(|| panic!("no {series} in:\n{text}"));
+            if until(v) || Instant::now() > deadline {
+                return v;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     /// Sets an agent's state over the API (asserting it was taken).

@@ -423,6 +423,11 @@ impl<P: Deref<Target = Program>> Engine<P> {
         std::mem::take(&mut self.dirty)
     }
 
+    /// Whether the durable state changed since `take_dirty` was last called.
+    pub fn is_dirty(&self) -> bool {
+        self.dirty
+    }
+
     pub fn poll_action(&mut self) -> Option<Action> {
         self.actions.pop_front()
     }

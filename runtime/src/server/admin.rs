@@ -13,6 +13,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, put};
 use serde_json::{Value, json};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::sync::{mpsc, oneshot};
 
 /// A request for the core and where its reply goes.
@@ -22,6 +23,8 @@ pub type Ask = (AdminRequest, oneshot::Sender<AdminReply>);
 struct App {
     token: Arc<str>,
     ask: mpsc::UnboundedSender<Ask>,
+    /// States handed to the store, and how many of them are written.
+    saves: [Arc<AtomicU64>; 2],
 }
 
 /// The file the token is kept in, under the data directory.
@@ -56,14 +59,16 @@ pub async fn serve(
     listener: std::net::TcpListener,
     token: String,
     ask: mpsc::UnboundedSender<Ask>,
+    saves: [Arc<AtomicU64>; 2],
 ) -> std::io::Result<()> {
     listener.set_nonblocking(true)?;
     let listener = tokio::net::TcpListener::from_std(listener)?;
-    axum::serve(listener, router(token, ask)).await
+    axum::serve(listener, router(token, ask, saves)).await
 }
 
-fn router(token: String, ask: mpsc::UnboundedSender<Ask>) -> Router {
+fn router(token: String, ask: mpsc::UnboundedSender<Ask>, saves: [Arc<AtomicU64>; 2]) -> Router {
     Router::new()
+        .route("/metrics", get(metrics))
         .route("/v1/agents", get(agents))
         .route("/v1/agents/{id}", get(agent))
         .route("/v1/agents/{id}/state", put(set_agent))
@@ -81,6 +86,7 @@ fn router(token: String, ask: mpsc::UnboundedSender<Ask>) -> Router {
         .with_state(App {
             token: token.into(),
             ask,
+            saves,
         })
 }
 
@@ -143,6 +149,29 @@ fn json_body(body: &Bytes) -> Result<Value, Box<Response>> {
             format!("the body is not JSON: {e}"),
         ))
     })
+}
+
+/// Prometheus text: the core's counters and gauges, and the store's saves.
+async fn metrics(State(app): State<App>, headers: HeaderMap) -> Response {
+    let r = ask(&app, &headers, AdminRequest::Metrics).await;
+    if r.status() != StatusCode::OK {
+        return r;
+    }
+    let body = axum::body::to_bytes(r.into_body(), 1 << 24)
+        .await
+        .unwrap_or_default();
+    let mut text = serde_json::from_slice::<String>(&body).unwrap_or_default();
+    let [offered, written] = &app.saves;
+    let (offered, written) = (
+        offered.load(Ordering::Acquire),
+        written.load(Ordering::Acquire),
+    );
+    text.push_str(&format!(
+        "# HELP callflow_state_saves_total States of the agents handed to the store.\n# TYPE callflow_state_saves_total counter\ncallflow_state_saves_total {offered}\n\
+         # HELP callflow_state_pending States handed to the store and not yet on disk.\n# TYPE callflow_state_pending gauge\ncallflow_state_pending {}\n",
+        offered.saturating_sub(written)
+    ));
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }
 
 async fn agents(State(app): State<App>, headers: HeaderMap) -> Response {

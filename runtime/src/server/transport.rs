@@ -99,6 +99,8 @@ pub struct Options {
     pub media: MediaConfig,
     /// The admin API's listener and bearer token.
     pub admin: Option<(std::net::TcpListener, String)>,
+    /// Where the engine's durable state is saved (within half a second of a change).
+    pub store: Option<super::store::Writer>,
 }
 
 /// The server's clock: the real time, shifted when a test asks for another day.
@@ -273,11 +275,15 @@ pub async fn run(
         drain,
         media: media_config,
         admin,
+        store,
     } = options;
+    // A state the writer could not take yet (it was busy): offered again at the next tick.
+    let mut unsaved = None;
     let (asks, mut asked) = mpsc::unbounded_channel::<super::admin::Ask>();
+    let saves = store.as_ref().map(|w| w.counters()).unwrap_or_default();
     if let Some((listener, token)) = admin {
         tokio::spawn(async move {
-            if let Err(e) = super::admin::serve(listener, token, asks).await {
+            if let Err(e) = super::admin::serve(listener, token, asks, saves).await {
                 tracing::error!("the admin API stopped: {e}");
             }
         });
@@ -370,6 +376,13 @@ pub async fn run(
                 if let Some(f) = sinks.cdr.as_mut() {
                     let _ = f.flush();
                 }
+                if let Some(w) = store.as_ref() {
+                    if let Some(state) = uas.durable_if_changed().or(unsaved.take()) {
+                        if !w.offer(state.clone()) {
+                            unsaved = Some(state);
+                        }
+                    }
+                }
                 if let Some(r) = reloader.as_deref_mut() {
                     if r.changed() {
                         reload(&mut uas, r, &sinks);
@@ -399,6 +412,9 @@ pub async fn run(
     }
     if let Some(f) = sinks.cdr.as_mut() {
         let _ = f.flush();
+    }
+    if let Some(w) = store {
+        w.finish(uas.durable());
     }
     Ok(())
 }

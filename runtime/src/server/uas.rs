@@ -6,6 +6,7 @@
 
 mod api;
 mod legs;
+mod metrics;
 
 pub use api::{Reply as AdminReply, Request as AdminRequest};
 
@@ -254,8 +255,11 @@ struct Session {
     record_route: bool,
     /// Whether ringback plays while agents ring (an answered caller, no queue music).
     ringback: bool,
-    /// When the call was last routed to a group (ms since the epoch).
+    /// When the call was last routed to a group (ms since the epoch), and which.
     routed_at: Option<i64>,
+    routed_group: String,
+    /// When the conversation with an agent began.
+    talking_since: Option<i64>,
 }
 
 impl Session {
@@ -358,6 +362,7 @@ pub struct Uas {
     leg_branches: HashMap<String, u64>,
     leg_dialogs: HashMap<Box<str>, u64>,
     ringing: HashMap<(u64, crate::acd::AgentId), u64>,
+    metrics: metrics::Metrics,
 }
 
 /// The targets a program transfers to literally: a text pushed right before `Transfer`.
@@ -486,6 +491,7 @@ impl Uas {
             leg_branches: HashMap::new(),
             leg_dialogs: HashMap::new(),
             ringing: HashMap::new(),
+            metrics: metrics::Metrics::default(),
         }
     }
 
@@ -594,8 +600,13 @@ impl Uas {
     /// A datagram arrived from `source`.
     pub fn receive(&mut self, now: i64, source: SocketAddr, bytes: &[u8]) {
         let m = match message::parse(bytes) {
-            Ok(m) => m,
+            Ok(m) => {
+                self.metrics
+                    .message(Some(matches!(m.start, Start::Request { .. })));
+                m
+            }
             Err(refusal) => {
+                self.metrics.message(None);
                 // A request we can still answer gets the status; anything else is dropped.
                 if let Some(code) = refusal.status {
                     if let Some(bytes) = self.stateless_refusal(bytes, source, code) {
@@ -956,10 +967,13 @@ impl Uas {
                 record_route: false,
                 ringback: false,
                 routed_at: None,
+                routed_group: String::new(),
+                talking_since: None,
             }),
         );
         self.dialogs.insert(dialog_key(m.call_id(), &our_tag), call);
         self.invites.insert(tx, call);
+        self.metrics.call();
         if self.config.log {
             let name = p.str(p.flows[flow].name);
             let sum = self.machine.checksum();
@@ -1303,6 +1317,8 @@ impl Uas {
                 s.wait = Wait::Route;
                 s.record_route = record;
                 s.routed_at = Some(now);
+                s.routed_group = group.to_string();
+                self.metrics.offered(group);
                 // The caller hears ringing while agents ring: 180 before answering, ringback
                 // after (the queue's music replaces it).
                 if !s.answered() {
@@ -1885,6 +1901,10 @@ impl Uas {
                     if std::mem::take(&mut s.ringback) {
                         self.out.push_back(Out::Media(MediaCommand::Stop { call }));
                     }
+                    if matches!(outcome, engine::Outcome::Answered { .. }) {
+                        let waited = now - s.routed_at.unwrap_or(now);
+                        self.metrics.answered(&s.routed_group, waited);
+                    }
                 }
                 let event = match outcome {
                     engine::Outcome::Answered { agent } => {
@@ -2033,6 +2053,13 @@ impl Uas {
             if matches!(s.wait, Wait::Route | Wait::Talking) {
                 let _ = self.engine.left(ts(now), call);
             }
+            if s.wait == Wait::Route {
+                let waited = now - s.routed_at.unwrap_or(now);
+                self.metrics.abandoned(&s.routed_group, waited);
+            }
+            if let Some(since) = s.talking_since.take() {
+                self.metrics.handled(&s.routed_group, now - since);
+            }
         }
         self.end_bridge(now, call);
         self.engine_actions(now);
@@ -2105,6 +2132,28 @@ impl Uas {
         );
         self.literal_targets = literal_targets(machine.program());
         self.machine = machine;
+    }
+
+    /// Starts the engine again from a saved state (at start-up: what the store kept).
+    pub fn restore(&mut self, durable: &Durable) {
+        self.engine = Engine::new(
+            self.machine.shared_program().clone(),
+            EngineConfig {
+                default_presence: Presence::LoggedOut,
+                ..EngineConfig::default()
+            },
+            durable,
+        );
+    }
+
+    /// The engine's durable state, when it changed since the last call (to be saved).
+    pub fn durable_if_changed(&mut self) -> Option<Durable> {
+        self.engine.take_dirty().then(|| self.engine.durable())
+    }
+
+    /// The engine's durable state now.
+    pub fn durable(&self) -> Durable {
+        self.engine.durable()
     }
 
     /// Where agents' phones are from now on (by agent name).

@@ -23,6 +23,8 @@ pub enum Request {
         name: String,
         body: Value,
     },
+    /// Prometheus text (the reply's body is one JSON string).
+    Metrics,
 }
 
 /// A status and a JSON body.
@@ -71,6 +73,7 @@ impl Uas {
             Request::Groups => ok(self.groups_json(now)),
             Request::Queues => ok(self.queues_json()),
             Request::Calls => ok(self.calls_json()),
+            Request::Metrics => ok(Value::String(self.metrics_text(now))),
             Request::SetSwitch { name, body } => {
                 let p = self.machine.program();
                 let names: Vec<&str> = p.switches.iter().map(|s| p.str(s.name)).collect();

@@ -437,6 +437,7 @@ impl Uas {
         };
         s.bridged = Some(leg);
         s.wait = Wait::Talking;
+        s.talking_since = Some(now);
         s.generation += 1;
         s.record.outcome = format!("answered by {name}");
         let (id, record) = (s.record.call_id.clone(), s.record_route);
@@ -456,7 +457,10 @@ impl Uas {
         };
         let call = l.call;
         self.end_leg(leg);
-        if self.calls.contains_key(&call) {
+        if let Some(s) = self.calls.get_mut(&call) {
+            if let Some(since) = s.talking_since.take() {
+                self.metrics.handled(&s.routed_group, now - since);
+            }
             let _ = self.engine.ended(ts(now), call);
             self.hang_up(now, call, "the agent hung up");
             self.engine_actions(now);
