@@ -27,20 +27,36 @@ impl Phone {
 
     /// A phone for `calls` calls, one after the other.
     fn start_for(scenario: &str, calls: u32) -> Phone {
+        Phone::start_with(scenario, calls, true, &[])
+    }
+
+    /// A phone that echoes the RTP it gets (or not), with `@NAME@` placeholders of its
+    /// scenario replaced.
+    fn start_with(scenario: &str, calls: u32, echo: bool, replace: &[(&str, &str)]) -> Phone {
         let port = UdpSocket::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
             .unwrap()
             .port();
         let media = free_ports(16_384, 32_767);
-        let scenario = Path::new(env!("CARGO_MANIFEST_DIR"))
+        let mut scenario = Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("tests/sipp")
             .join(scenario);
+        if !replace.is_empty() {
+            let mut text = std::fs::read_to_string(&scenario).unwrap();
+            for (from, to) in replace {
+                text = text.replace(from, to);
+            }
+            scenario = std::env::temp_dir()
+                .join(format!("callflow-phone-{}-{port}.xml", std::process::id()));
+            std::fs::write(&scenario, text).unwrap();
+        }
         let child = Command::new(sipp())
             .arg("-sf")
             .arg(&scenario)
             .args(["-i", "127.0.0.1", "-p", &port.to_string()])
-            .args(["-mp", &media.to_string(), "-rtp_echo"])
+            .args(["-mp", &media.to_string()])
+            .args(if echo { &["-rtp_echo"][..] } else { &[] })
             .args([
                 "-m",
                 &calls.to_string(),
@@ -331,4 +347,195 @@ fn states_sticky_memory_and_round_robin_survive_kill_9() {
     let out = client(&s, &["500", "--from", "+4930111", "--hang-up-after", "1s"]);
     assert!(out.contains("outcome: answered by r1"), "{out}");
     assert!(r1.succeeded() && r2.succeeded());
+}
+
+/// Starts `callflow call` to 500 from `from` in the background; its output.
+fn caller(s: &Server, from: &str, hang_up_after: &str) -> std::thread::JoinHandle<String> {
+    let (dir, port) = (s.dir.clone(), s.port);
+    let (from, after) = (from.to_string(), hang_up_after.to_string());
+    std::thread::spawn(move || {
+        let out = Command::new(env!("CARGO_BIN_EXE_callflow"))
+            .current_dir(&dir)
+            .args(["call", "500", "--server", &format!("127.0.0.1:{port}")])
+            .args(["--data", "data", "--from", &from, "--hang-up-after", &after])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).to_string()
+    })
+}
+
+#[test]
+fn a_queue_serves_callers_in_arrival_order_announces_positions_and_lets_go_at_max_wait() {
+    // One agent; A talks 3 s; B and C wait (hearing music and their position); B gets the
+    // agent when A hangs up; C waits longer than max_wait and leaves for voicemail; D hangs up
+    // while waiting and is gone from the queue at once.
+    let q1 = Phone::start_for("agent_answers.xml", 2);
+    let more = format!(
+        r#"agent q1 {{ contact "sip:q1@127.0.0.1:{}" }}
+group line {{
+    members q1
+    ring 3s
+}}
+voicemail line_box {{
+    greeting "closed"
+    max_length 2s
+}}
+flow hotline {{
+    numbers "500"
+    start {{
+        route line {{
+            queue {{
+                music "main"
+                announce position
+                max_wait 6s => voicemail line_box no_answer
+            }}
+        }}
+    }}
+}}
+"#,
+        q1.port
+    );
+    let s = Server::start_with("agents-queue", WEDNESDAY, Some(&more));
+    s.agent_state("q1", "ready");
+    let a = caller(&s, "+4930001", "3s");
+    s.wait_log("connected to agent q1");
+    let b = caller(&s, "+4930002", "10s");
+    s.wait_log("queued at position 1");
+    let c = caller(&s, "+4930003", "15s");
+    s.wait_log("queued at position 2");
+    let d = caller(&s, "+4930004", "1s");
+    s.wait_log("queued at position 3");
+    // D hangs up while waiting: the queue lets go of it at once.
+    let out_d = d.join().unwrap();
+    assert!(out_d.contains("outcome: the caller hung up"), "{out_d}");
+    assert_eq!(
+        s.metric_until("callflow_group_abandoned_total{group=\"line\"}", |v| v
+            >= 1.0),
+        1.0
+    );
+    let (_, queues) = s.api("GET", "/v1/queues", None);
+    let waiting: Vec<&str> = queues[0]["waiting"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["caller"].as_str().unwrap())
+        .collect();
+    assert_eq!(waiting, ["+4930002", "+4930003"], "{queues}");
+    let (out_a, out_b, out_c) = (a.join().unwrap(), b.join().unwrap(), c.join().unwrap());
+    assert!(out_a.contains("outcome: answered by q1"), "{out_a}");
+    assert!(out_b.contains("outcome: answered by q1"), "{out_b}");
+    assert!(out_c.contains("outcome: voicemail"), "{out_c}");
+    let records = s.records(4);
+    let prompts = |from: &str| -> Vec<String> {
+        let r = records.iter().find(|r| r["caller"] == from).unwrap();
+        r["prompts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p.as_str().unwrap().to_string())
+            .collect()
+    };
+    let (b, c) = (prompts("+4930002"), prompts("+4930003"));
+    assert_eq!(
+        b,
+        ["say number 1", "music flows/prompts/main.wav"],
+        "B heard its place and the music"
+    );
+    assert_eq!(
+        c[..2],
+        ["say number 2", "music flows/prompts/main.wav"],
+        "{c:?}"
+    );
+    assert_eq!(
+        c.last().unwrap(),
+        "closed",
+        "C heard the voicemail greeting: {c:?}"
+    );
+    assert!(q1.succeeded());
+}
+
+/// The power of `hz` in `samples` (8 kHz), per sample: the Goertzel filter.
+fn tone_power(samples: &[i16], hz: f64) -> f64 {
+    let k = 2.0 * (std::f64::consts::TAU * hz / 8000.0).cos();
+    let (mut s1, mut s2) = (0.0f64, 0.0f64);
+    for &x in samples {
+        let s = f64::from(x) + k * s1 - s2;
+        s2 = s1;
+        s1 = s;
+    }
+    (s1 * s1 + s2 * s2 - k * s1 * s2) / samples.len().max(1) as f64
+}
+
+#[test]
+fn a_bridged_call_is_recorded_with_both_sides_until_the_caller_withdraws() {
+    let pcap = "/usr/share/sip-tester/g711a.pcap";
+    assert!(
+        Path::new(pcap).is_file(),
+        "{pcap} is missing: install Debian's sip-tester (scripts/test does)"
+    );
+    // The agent speaks (A-law speech from a pcap, no echo); the caller is silent but for
+    // its keys, sent as tones: `1` gives consent, `*9` during the conversation withdraws it.
+    let agent = Phone::start_with("agent_talks.xml", 1, false, &[("@PCAP@", pcap)]);
+    let more = format!(
+        r#"agent t1 {{ contact "sip:t1@127.0.0.1:{}" }}
+group line {{
+    members t1
+}}
+flow hotline {{
+    numbers "500"
+    consent rec {{
+        prompt "welcome"
+        accept "1"
+        refuse "2"
+        silence means refuse
+        timeout 5s
+        withdraw "*9"
+    }}
+    start {{
+        ask rec
+        route line {{ record if consented; no_answer => hangup }}
+    }}
+}}
+"#,
+        agent.port
+    );
+    let s = Server::start_with("agents-recording", WEDNESDAY, Some(&more));
+    s.agent_state("t1", "ready");
+    let out = client(
+        &s,
+        &[
+            "500",
+            "--keys",
+            "1,*9",
+            "--key-gap",
+            "1500ms",
+            "--dtmf",
+            "inband",
+            "--hang-up-after",
+            "6s",
+        ],
+    );
+    assert!(out.contains("outcome: answered by t1"), "{out}");
+    let r = &s.records(1)[0];
+    let rec = r["recordings"].as_array().unwrap();
+    assert_eq!(rec.len(), 1, "{r}");
+    assert_eq!(rec[0]["stopped_by"], "consent withdrawn", "{r}");
+    assert_eq!(r["consent"][1]["event"], "withdrawn", "{r}");
+    let b = std::fs::read(s.dir.join(rec[0]["file"].as_str().unwrap())).unwrap();
+    let samples = callflow_runtime::media::wav::samples(&b).unwrap();
+    assert!(samples.len() > 8 * 500, "{} samples", samples.len());
+    // The caller's side: the `*` tone (941 + 1209 Hz) at the end, where the withdrawal cut it.
+    let tail = &samples[samples.len() - 8 * 150..];
+    let body = &samples[..samples.len() - 8 * 400];
+    assert!(
+        tone_power(tail, 1209.0) > 20.0 * tone_power(body, 1209.0).max(1.0),
+        "the caller's tone is not in the recording"
+    );
+    // The agent's side: its speech while the caller was silent.
+    let rms = (body.iter().map(|&x| f64::from(x).powi(2)).sum::<f64>() / body.len() as f64).sqrt();
+    assert!(
+        rms > 100.0,
+        "the agent's speech is not in the recording (rms {rms:.0})"
+    );
+    assert!(agent.succeeded());
 }

@@ -578,7 +578,7 @@ impl Machine {
             .map(|i| 1 << i)
     }
 
-    fn prompt_file(&self, call: &Call, prompt: u32) -> Option<&str> {
+    pub fn prompt_file(&self, call: &Call, prompt: u32) -> Option<&str> {
         let p = &*self.program;
         let files = &p.prompts.get(prompt as usize)?.files;
         let lang = (call.lang != u32::MAX).then(|| p.str(call.lang));

@@ -221,6 +221,11 @@ impl Server {
         ] {
             std::fs::write(dir.join(format!("flows/prompts/{p}.wav")), wav(300)).unwrap();
         }
+        // A `say` pack of short words (queue positions, `say`).
+        std::fs::create_dir_all(dir.join("flows/prompts/say")).unwrap();
+        for w in callflow_compiler::say::WORDS {
+            std::fs::write(dir.join(format!("flows/prompts/say/{w}.wav")), wav(100)).unwrap();
+        }
         // RTP ports of its own (tests run in parallel, several test programs at once).
         let first = free_ports(16_384, 32_767);
         let mut argv: Vec<String> = [

@@ -253,8 +253,10 @@ struct Session {
     bridged: Option<u64>,
     /// Whether the route asks for the conversation to be recorded (the VM decided consent).
     record_route: bool,
-    /// Whether ringback plays while agents ring (an answered caller, no queue music).
+    /// Whether ringback or the queue's audio plays while routed (stopped when the route ends).
     ringback: bool,
+    /// The queue's hold music (it follows every announcement).
+    music: Option<Arc<Prompt>>,
     /// When the call was last routed to a group (ms since the epoch), and which.
     routed_at: Option<i64>,
     routed_group: String,
@@ -966,6 +968,7 @@ impl Uas {
                 bridged: None,
                 record_route: false,
                 ringback: false,
+                music: None,
                 routed_at: None,
                 routed_group: String::new(),
                 talking_since: None,
@@ -1254,26 +1257,8 @@ impl Uas {
                 s.record.prompts.push(format!("say {how} {value}"));
                 s.interruptible = false;
                 s.keys.clear();
-                // The pack beside the call's prompts (their language), else any.
-                let say = &self.config.prompts.say;
-                let pack = s
-                    .prompt_dir
-                    .as_deref()
-                    .and_then(|d| say.get(d))
-                    .or_else(|| say.values().min())
-                    .cloned();
                 self.answer(now, call);
-                let (mut items, mut ms) = (Vec::new(), 0);
-                match pack {
-                    Some((dir, language)) => {
-                        for w in crate::media::say::words(&value, digits, &language) {
-                            let (item, d) = self.prompt(Some(&format!("{dir}/{w}.wav")));
-                            items.push(item);
-                            ms += d;
-                        }
-                    }
-                    None => self.log(&call_id, "say: no `say` pack beside the prompts".into()),
-                }
+                let (items, ms) = self.say_items(call, &value, digits);
                 self.play(now, call, items, ms);
                 self.wait(now, call, Wait::Prompt, ms);
             }
@@ -1590,6 +1575,99 @@ impl Uas {
         Some(format!("sip:{number}@{host}"))
     }
 
+    /// The words of a value from the `say` pack beside the call's prompts (their language,
+    /// else any pack), and how long they last.
+    fn say_items(&mut self, call: u64, value: &str, digits: bool) -> (Vec<Play>, i64) {
+        let Some(s) = self.calls.get(&call) else {
+            return (Vec::new(), 0);
+        };
+        let say = &self.config.prompts.say;
+        let pack = s
+            .prompt_dir
+            .as_deref()
+            .and_then(|d| say.get(d))
+            .or_else(|| say.values().min())
+            .cloned();
+        let (mut items, mut ms) = (Vec::new(), 0);
+        match pack {
+            Some((dir, language)) => {
+                for w in crate::media::say::words(value, digits, &language) {
+                    let (item, d) = self.prompt(Some(&format!("{dir}/{w}.wav")));
+                    items.push(item);
+                    ms += d;
+                }
+            }
+            None => {
+                let id = s.record.call_id.clone();
+                self.log(&id, "say: no `say` pack beside the prompts".into());
+            }
+        }
+        (items, ms)
+    }
+
+    /// What a caller waiting in a queue hears (the engine's schedule): announcements stop
+    /// the music and it follows them again.
+    fn hear(&mut self, now: i64, call: u64, what: engine::Hear) {
+        let Some(s) = self.calls.get_mut(&call) else {
+            return;
+        };
+        let machine = s.machine.clone();
+        let file = |p: u32| machine.prompt_file(&s.vm, p).map(str::to_string);
+        let (said, items) = match what {
+            engine::Hear::Music(m) => {
+                let f = file(m);
+                s.record
+                    .prompts
+                    .push(format!("music {}", f.as_deref().unwrap_or("?")));
+                let (item, _) = self.prompt(f.as_deref());
+                let Play::Prompt(music) = item else {
+                    return;
+                };
+                if let Some(s) = self.calls.get_mut(&call) {
+                    s.music = Some(music.clone());
+                    s.ringback = true;
+                }
+                // After whatever plays now (the greeting).
+                self.out.push_back(Out::Media(MediaCommand::Play {
+                    call,
+                    items: vec![Play::Loop(music)],
+                }));
+                return;
+            }
+            engine::Hear::Greeting(p) | engine::Hear::Prompt(p) => {
+                let f = file(p);
+                let (item, _) = self.prompt(f.as_deref());
+                (f.unwrap_or_else(|| "?".into()), vec![item])
+            }
+            engine::Hear::Position(n) => {
+                let (items, _) = self.say_items(call, &n.to_string(), false);
+                (format!("say number {n}"), items)
+            }
+            engine::Hear::ExpectedWait(w) => {
+                let minutes = w.div_ceil(60_000);
+                let (items, _) = self.say_items(call, &minutes.to_string(), false);
+                (format!("say number {minutes}"), items)
+            }
+        };
+        self.note_prompt_text(call, said);
+        let Some(s) = self.calls.get_mut(&call) else {
+            return;
+        };
+        s.ringback = true;
+        let mut items = items;
+        items.extend(s.music.clone().map(Play::Loop));
+        self.out.push_back(Out::Media(MediaCommand::Stop { call }));
+        self.out
+            .push_back(Out::Media(MediaCommand::Play { call, items }));
+        let _ = now;
+    }
+
+    fn note_prompt_text(&mut self, call: u64, said: String) {
+        if let Some(s) = self.calls.get_mut(&call) {
+            s.record.prompts.push(said);
+        }
+    }
+
     /// Sends the 200 OK with an SDP answer, once.
     fn answer(&mut self, now: i64, call: u64) {
         let Some(s) = self.calls.get_mut(&call) else {
@@ -1759,6 +1837,16 @@ impl Uas {
             return;
         }
         match s.wait {
+            Wait::Route => {
+                // A queue's exit key (the engine says whether it is one).
+                let keys = std::mem::take(&mut s.keys);
+                for k in keys.chars() {
+                    if let Ok(true) = self.engine.key(ts(now), call, &k.to_string()) {
+                        self.engine_actions(now);
+                        break;
+                    }
+                }
+            }
             Wait::Message if digits.contains('#') => {
                 self.end_message(now, call, "#");
                 self.step(now, call, Event::Done);
@@ -1894,6 +1982,19 @@ impl Uas {
                         self.log(&id, text);
                     }
                 }
+                EngineAction::Queued { call, position, .. } => {
+                    // A waiting caller hears the queue: the call is answered for it, and
+                    // ringback stops.
+                    self.answer(now, call);
+                    if let Some(s) = self.calls.get_mut(&call) {
+                        let id = s.record.call_id.clone();
+                        if std::mem::take(&mut s.ringback) {
+                            self.out.push_back(Out::Media(MediaCommand::Stop { call }));
+                        }
+                        self.log(&id, format!("queued at position {position}"));
+                    }
+                }
+                EngineAction::Hear { call, ref what } => self.hear(now, call, what.clone()),
                 _ => {}
             }
             if let EngineAction::Outcome { call, outcome } = a {
@@ -1901,6 +2002,7 @@ impl Uas {
                     if std::mem::take(&mut s.ringback) {
                         self.out.push_back(Out::Media(MediaCommand::Stop { call }));
                     }
+                    s.music = None;
                     if matches!(outcome, engine::Outcome::Answered { .. }) {
                         let waited = now - s.routed_at.unwrap_or(now);
                         self.metrics.answered(&s.routed_group, waited);
