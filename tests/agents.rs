@@ -539,3 +539,149 @@ flow hotline {{
     );
     assert!(agent.succeeded());
 }
+
+/// The agents rung for a call, in order.
+fn order(r: &serde_json::Value) -> Vec<String> {
+    rang(r).into_iter().map(|(a, _)| a).collect()
+}
+
+#[test]
+fn each_strategy_rings_the_agents_phones_in_its_order() {
+    // Busy phones a1..a3 (each call rings through them all), and x who answers: x takes a
+    // first call, so it is the busiest and the least idle afterwards.
+    let a1 = Phone::start_for("agent_busy.xml", 6);
+    let a2 = Phone::start_for("agent_busy.xml", 6);
+    let a3 = Phone::start_for("agent_busy.xml", 4);
+    let x = Phone::start_for("agent_answers.xml", 3);
+    let mut more = String::new();
+    for (name, p, skill) in [("a1", &a1, 2), ("a2", &a2, 5), ("a3", &a3, 3), ("x", &x, 1)] {
+        more.push_str(&format!(
+            "agent {name} {{ contact \"sip:{name}@127.0.0.1:{}\"; skills de:{skill} }}\n",
+            p.port
+        ));
+    }
+    let groups = [
+        ("first", "members x", "sequential", "700"),
+        ("seq", "members a1, a2, a3", "sequential", "701"),
+        ("pri", "tier 1 a3\n    tier 2 a1, a2", "priority", "702"),
+        ("skl", "members a1, a2, a3", "skills", "703"),
+        ("lb", "members x, a1, a2", "least_busy", "704"),
+        ("li", "members x, a1, a2", "longest_idle", "705"),
+        ("rnd", "members a1, a2, a3", "random", "706"),
+    ];
+    for (g, members, strategy, number) in groups {
+        let require = if strategy == "skills" {
+            " require de:1;"
+        } else {
+            ""
+        };
+        more.push_str(&format!(
+            "group {g} {{\n    {members}\n    strategy {strategy}\n    ring 2s\n}}\n\
+             flow f_{g} {{\n    numbers \"{number}\"\n    start {{\n        route {g} {{{require} no_answer => hangup }}\n    }}\n}}\n"
+        ));
+    }
+    let s = Server::start_with("agents-strategies", WEDNESDAY, Some(&more));
+    for a in ["a1", "a2", "a3", "x"] {
+        s.agent_state(a, "ready");
+    }
+    let mut orders = Vec::new();
+    for (i, (_, _, _, number)) in groups.iter().enumerate() {
+        client(&s, &[number, "--hang-up-after", "1s"]);
+        orders.push(order(&s.records(i + 1)[i]));
+    }
+    assert_eq!(orders[0], ["x"]);
+    assert_eq!(
+        orders[1],
+        ["a1", "a2", "a3"],
+        "sequential: the members' order"
+    );
+    assert_eq!(
+        orders[2],
+        ["a3", "a1", "a2"],
+        "priority: tier 1, then tier 2 together"
+    );
+    assert_eq!(
+        orders[3],
+        ["a2", "a3", "a1"],
+        "skills: the best qualified first"
+    );
+    assert_eq!(
+        orders[4],
+        ["a1", "a2", "x"],
+        "least busy: x took a call today"
+    );
+    assert_eq!(
+        orders[5],
+        ["a1", "a2", "x"],
+        "longest idle: x's call ended last"
+    );
+    let mut random = orders[6].clone();
+    random.sort();
+    assert_eq!(random, ["a1", "a2", "a3"], "random: each once");
+    for p in [a1, a2, a3, x] {
+        assert!(p.succeeded());
+    }
+}
+
+#[test]
+fn an_agent_in_two_groups_rings_for_one_call_at_a_time_and_wrap_up_is_respected() {
+    let w = Phone::start_for("agent_answers.xml", 1);
+    let more = format!(
+        r#"agent w {{ contact "sip:w@127.0.0.1:{}" }}
+group g1 {{
+    members w
+    wrap_up 30s
+}}
+group g2 {{
+    members w
+}}
+flow one {{
+    numbers "801"
+    start {{
+        route g1 {{ no_answer => hangup }}
+    }}
+}}
+flow two {{
+    numbers "802"
+    start {{
+        route g2 {{ no_answer => hangup }}
+    }}
+}}
+"#,
+        w.port
+    );
+    let s = Server::start_with("agents-two-groups", WEDNESDAY, Some(&more));
+    s.agent_state("w", "ready");
+    let first = {
+        let (dir, port) = (s.dir.clone(), s.port);
+        std::thread::spawn(move || {
+            Command::new(env!("CARGO_BIN_EXE_callflow"))
+                .current_dir(&dir)
+                .args(["call", "801", "--server", &format!("127.0.0.1:{port}")])
+                .args(["--data", "data", "--hang-up-after", "3s"])
+                .output()
+                .unwrap()
+        })
+    };
+    s.wait_log("connected to agent w");
+    // While w talks (g1), a call to g2 rings nobody.
+    client(&s, &["802", "--hang-up-after", "1s"]);
+    let (_, v) = s.api("GET", "/v1/agents/w", None);
+    assert_eq!(v["activity"], "busy", "{v}");
+    assert!(first.join().unwrap().status.success());
+    // After the call, w is in g1's wrap-up: nobody rings for g2 either.
+    let (_, v) = s.api("GET", "/v1/agents/w", None);
+    assert_eq!(v["activity"], "in wrap-up", "{v}");
+    client(&s, &["802", "--hang-up-after", "1s"]);
+    let records = s.records(3);
+    let by_number = |n: &str| -> Vec<Vec<String>> {
+        records
+            .iter()
+            .filter(|r| r["dialled"] == n)
+            .map(order)
+            .collect()
+    };
+    assert_eq!(by_number("801"), [["w"]]);
+    assert_eq!(by_number("802"), [Vec::<String>::new(), Vec::new()]);
+    assert!(w.succeeded());
+}
