@@ -313,6 +313,8 @@ enum Timer {
     Ringing,
     /// An agent's leg: Timer A/B, the end of the wait after CANCEL (the number is the leg's).
     Leg,
+    /// The ACK kept for copies of an ended leg's 200 is forgotten (the number: its key).
+    LegAck,
 }
 
 /// How often 180 Ringing is sent again while a call waits unanswered.
@@ -362,6 +364,10 @@ pub struct Uas {
     /// our tag); by caller and agent.
     legs: IdMap<legs::Leg>,
     leg_branches: HashMap<String, u64>,
+    /// The ACK of each answered leg that ended, by its INVITE's branch: a copy of the 200
+    /// arriving later gets it again (for 64 × T1).
+    leg_acks: HashMap<String, (SocketAddr, Vec<u8>)>,
+    ack_keys: HashMap<u64, String>,
     leg_dialogs: HashMap<Box<str>, u64>,
     ringing: HashMap<(u64, crate::acd::AgentId), u64>,
     metrics: metrics::Metrics,
@@ -491,6 +497,8 @@ impl Uas {
             ringback: Arc::new(ringback()),
             legs: IdMap::default(),
             leg_branches: HashMap::new(),
+            leg_acks: HashMap::new(),
+            ack_keys: HashMap::new(),
             leg_dialogs: HashMap::new(),
             ringing: HashMap::new(),
             metrics: metrics::Metrics::default(),
@@ -2302,6 +2310,7 @@ impl Uas {
                     self.ring(now, call);
                 }
                 Timer::Leg => self.leg_timeout(now, call),
+                Timer::LegAck => self.forget_ack(call),
                 _ => {}
             }
         }

@@ -41,6 +41,8 @@ pub(super) struct Leg {
     media: Option<sdp::Media>,
     /// Its line in the caller's record.
     offer: usize,
+    /// Our ACK to its 200 (sent again for every copy of the 200).
+    ack: Option<Vec<u8>>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -154,6 +156,7 @@ impl Uas {
                 cseq: 1,
                 media: None,
                 offer,
+                ack: None,
             },
         );
         self.leg_timer(now + t1, leg);
@@ -217,6 +220,7 @@ impl Uas {
             extra: "",
         });
         let (to, key) = (l.to, format!("{}/CANCEL", l.branch));
+        self.send(to, bytes.clone());
         self.resend_until_answered(now, to, key, bytes, None);
         self.leg_timer(now + 64 * t1, leg);
     }
@@ -228,6 +232,16 @@ impl Uas {
             return false;
         };
         let Some(&leg) = self.leg_branches.get(branch) else {
+            // A copy of the 200 of a leg that ended: its ACK again.
+            if let Some((to, ack)) = self
+                .leg_acks
+                .get(branch)
+                .filter(|_| (200..300).contains(&code))
+            {
+                let (to, ack) = (*to, ack.clone());
+                self.send(to, ack);
+                return true;
+            }
             return false;
         };
         if m.cseq().is_some_and(|(_, method)| method == "CANCEL") {
@@ -272,11 +286,11 @@ impl Uas {
                     _ => "failed",
                 };
                 self.offer_result(leg, &format!("{why} ({code})"));
-                self.end_leg(leg);
+                self.end_leg(now, leg);
                 let _ = self.engine.declined(ts(now), call, agent);
                 self.engine_actions(now);
             } else if state != LegState::Talking {
-                self.end_leg(leg);
+                self.end_leg(now, leg);
             }
             return true;
         }
@@ -289,7 +303,13 @@ impl Uas {
         }
         let (to, state, call, agent) = (l.to, l.state, l.call, l.agent);
         let key = dialog_key(&l.call_id, tag_of(&l.from));
-        let ack = self.leg_request(now, leg, "ACK");
+        let ack = match self.legs.get(&leg).and_then(|l| l.ack.clone()) {
+            Some(ack) => ack,
+            None => self.leg_request(now, leg, "ACK"),
+        };
+        if let Some(l) = self.legs.get_mut(&leg) {
+            l.ack = Some(ack.clone());
+        }
         self.send(to, ack);
         match state {
             LegState::Talking => {}
@@ -370,16 +390,24 @@ impl Uas {
             .unwrap_or_default();
         self.send(to, bytes.clone());
         self.resend_until_answered(now, to, branch, bytes, None);
-        self.end_leg(leg);
+        self.end_leg(now, leg);
     }
 
     /// Forgets a leg: its port back to the pool (last: stray RTP has stopped when it is
     /// reused), its branch and dialog.
-    fn end_leg(&mut self, leg: u64) {
+    fn end_leg(&mut self, now: i64, leg: u64) {
         let Some(l) = self.legs.remove(&leg) else {
             return;
         };
         self.leg_branches.remove(&l.branch);
+        if let Some(ack) = l.ack {
+            self.next += 1;
+            let key = self.next;
+            let when = now + 64 * self.tx.timing.t1;
+            self.timers.insert((when, key), (key, 0, Timer::LegAck));
+            self.ack_keys.insert(key, l.branch.clone());
+            self.leg_acks.insert(l.branch.clone(), (l.to, ack));
+        }
         self.leg_dialogs
             .remove(&dialog_key(&l.call_id, tag_of(&l.from)));
         if self.ringing.get(&(l.call, l.agent)) == Some(&leg) {
@@ -410,11 +438,13 @@ impl Uas {
                 // Timer B: the phone never answered at all.
                 let (call, agent) = (l.call, l.agent);
                 self.offer_result(leg, "no response");
-                self.end_leg(leg);
+                self.end_leg(now, leg);
                 let _ = self.engine.declined(ts(now), call, agent);
                 self.engine_actions(now);
             }
-            LegState::CancelWanted | LegState::Cancelled if now >= l.deadline => self.end_leg(leg),
+            LegState::CancelWanted | LegState::Cancelled if now >= l.deadline => {
+                self.end_leg(now, leg)
+            }
             _ => {}
         }
     }
@@ -456,7 +486,7 @@ impl Uas {
             return;
         };
         let call = l.call;
-        self.end_leg(leg);
+        self.end_leg(now, leg);
         if let Some(s) = self.calls.get_mut(&call) {
             if let Some(since) = s.talking_since.take() {
                 self.metrics.handled(&s.routed_group, now - since);
@@ -480,6 +510,13 @@ impl Uas {
     pub(super) fn leg_of(&self, m: &Message) -> Option<u64> {
         let tag = m.to_tag()?;
         self.leg_dialogs.get(&dialog_key(m.call_id(), tag)).copied()
+    }
+
+    /// Forgets the ACK kept for copies of an ended leg's 200.
+    pub(super) fn forget_ack(&mut self, key: u64) {
+        if let Some(branch) = self.ack_keys.remove(&key) {
+            self.leg_acks.remove(&branch);
+        }
     }
 
     /// Legs in progress (ringing or talking).

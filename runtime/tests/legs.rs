@@ -1,0 +1,318 @@
+//! Agents' legs in the SIP core without sockets, on an explicit clock: the INVITE resent with
+//! Timer A and given up with Timer B (the next agent rings), CANCEL only after the phone said
+//! it rings, a 200 that crosses the CANCEL acknowledged and hung up, an answer without usable
+//! SDP refused, and stray responses from a phone ignored.
+
+mod common;
+
+use callflow_runtime::server::uas::{AdminRequest, Config, Out, Uas};
+use callflow_runtime::sip::message::{self, Start};
+use callflow_runtime::sip::transaction::Timing;
+use callflow_runtime::vm::Machine;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+const FLOWS: &str = r#"
+agent p1 { contact "sip:p1@127.0.0.1:5071" }
+agent p2 { contact "sip:p2@127.0.0.1:5072" }
+group line {
+    members p1, p2
+    strategy sequential
+    ring 10s
+}
+group short {
+    members p1
+    ring 1s
+}
+flow hotline {
+    numbers "500"
+    start {
+        route line { no_answer => hangup }
+    }
+}
+flow quick {
+    numbers "501"
+    start {
+        route short { no_answer => hangup }
+    }
+}
+"#;
+
+fn caller() -> SocketAddr {
+    "127.0.0.1:5070".parse().unwrap()
+}
+
+fn phone(n: u16) -> SocketAddr {
+    format!("127.0.0.1:{}", 5070 + n).parse().unwrap()
+}
+
+struct H {
+    uas: Uas,
+    now: i64,
+    /// (to, message) sent since the last look.
+    sent: Vec<(SocketAddr, String)>,
+    records: Vec<serde_json::Value>,
+}
+
+impl H {
+    fn new() -> H {
+        let m = Arc::new(Machine::new(common::compile(FLOWS)).unwrap());
+        let mut config = Config::new("127.0.0.1:5060".parse().unwrap());
+        config.timing = Timing {
+            t1: 50,
+            t2: 400,
+            t4: 500,
+        };
+        config.rtp_ports = (40_000, 40_019);
+        config.agents = [("p1".to_string(), phone(1)), ("p2".to_string(), phone(2))]
+            .into_iter()
+            .collect();
+        let mut h = H {
+            uas: Uas::new(m, config),
+            now: 1_767_780_000_000,
+            sent: Vec::new(),
+            records: Vec::new(),
+        };
+        for a in ["p1", "p2"] {
+            let r = h.uas.admin(
+                h.now,
+                AdminRequest::SetAgent {
+                    agent: a.into(),
+                    body: serde_json::json!({"state": "ready"}),
+                },
+            );
+            assert_eq!(r.status, 200);
+        }
+        h.drain();
+        h
+    }
+
+    fn drain(&mut self) {
+        while let Some(o) = self.uas.poll_out() {
+            match o {
+                Out::Send { to, bytes } => self.sent.push((to, String::from_utf8(bytes).unwrap())),
+                Out::Record(line) => self.records.push(serde_json::from_str(&line).unwrap()),
+                _ => {}
+            }
+        }
+    }
+
+    fn receive(&mut self, from: SocketAddr, text: &str) {
+        self.uas.receive(self.now, from, text.as_bytes());
+        self.drain();
+    }
+
+    fn wait(&mut self, ms: i64) {
+        let target = self.now + ms;
+        while let Some(t) = self.uas.poll_timeout() {
+            if t > target {
+                break;
+            }
+            self.now = self.now.max(t);
+            self.uas.handle_timeout(self.now);
+            self.drain();
+        }
+        self.now = target;
+    }
+
+    /// What went to `to` since the last look: status codes or methods.
+    fn took(&mut self, to: SocketAddr) -> Vec<String> {
+        let (mine, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut self.sent)
+            .into_iter()
+            .partition(|(t, _)| *t == to);
+        self.sent = rest;
+        mine.iter()
+            .map(|(_, t)| match message::parse(t.as_bytes()).unwrap().start {
+                Start::Response { code, .. } => code.to_string(),
+                Start::Request { method, .. } => method.to_string(),
+            })
+            .collect()
+    }
+
+    /// The last request sent to `to` with this method.
+    fn last_to(&self, to: SocketAddr, method: &str) -> String {
+        self.sent
+            .iter()
+            .rev()
+            .find(|(t, m)| *t == to && m.starts_with(method))
+            .map(|(_, m)| m.clone())
+            .unwrap_or_else(|| panic!("no {method} to {to}"))
+    }
+
+    fn call(&mut self, number: &str) {
+        let sdp = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 6000 RTP/AVP 0\r\n";
+        self.receive(
+            caller(),
+            &format!(
+                "INVITE sip:{number}@127.0.0.1:5060 SIP/2.0\r\n\
+                 Via: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK-c1;rport\r\n\
+                 From: <sip:+4930123456@127.0.0.1:5070>;tag=caller\r\n\
+                 To: <sip:{number}@127.0.0.1:5060>\r\nCall-ID: c1\r\nCSeq: 1 INVITE\r\n\
+                 Max-Forwards: 70\r\nContact: <sip:caller@127.0.0.1:5070>\r\n\
+                 Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
+                sdp.len()
+            ),
+        );
+    }
+}
+
+/// A phone's response to the request `req` (our INVITE or CANCEL), with its tag.
+fn respond(req: &str, code: u16, body: &str) -> String {
+    let m = message::parse(req.as_bytes()).unwrap();
+    let (cseq, method) = m.cseq().unwrap();
+    let kind = if body.is_empty() {
+        String::new()
+    } else {
+        "Content-Type: application/sdp\r\n".into()
+    };
+    format!(
+        "SIP/2.0 {code} X\r\nVia: {}\r\nFrom: {}\r\nTo: {};tag=phone\r\nCall-ID: {}\r\nCSeq: {cseq} {method}\r\n\
+         Contact: <sip:phone@127.0.0.1:5071>\r\n{kind}Content-Length: {}\r\n\r\n{body}",
+        m.get("Via").unwrap(),
+        m.get("From").unwrap(),
+        m.get("To").unwrap(),
+        m.call_id(),
+        body.len()
+    )
+}
+
+const ANSWER: &str = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 7000 RTP/AVP 0\r\n";
+
+#[test]
+fn a_silent_phone_gets_its_invite_again_then_the_next_agent_rings() {
+    let mut h = H::new();
+    h.call("500");
+    assert_eq!(h.took(phone(1)), ["INVITE"]);
+    // Timer A: 50, 100, 200, 400 ms ... until Timer B (64 × T1 = 3.2 s) gives up.
+    h.wait(50);
+    assert_eq!(h.took(phone(1)), ["INVITE"]);
+    h.wait(100);
+    assert_eq!(h.took(phone(1)), ["INVITE"]);
+    assert!(h.took(phone(2)).is_empty());
+    h.wait(3_100);
+    assert!(h.took(phone(1)).len() >= 3, "resent, at longer intervals");
+    // Never a CANCEL for an INVITE nobody answered; p2 rings next.
+    let invite = h.last_to(phone(2), "INVITE");
+    let to_p2 = h.took(phone(2));
+    assert!(
+        !to_p2.is_empty() && to_p2.iter().all(|m| m == "INVITE"),
+        "{to_p2:?}"
+    );
+    h.receive(phone(2), &respond(&invite, 180, ""));
+    h.receive(phone(2), &respond(&invite, 200, ANSWER));
+    assert_eq!(h.took(phone(2)), ["ACK"]);
+    let ok = h
+        .sent
+        .iter()
+        .find(|(_, m)| m.starts_with("SIP/2.0 200"))
+        .map(|(_, m)| m.clone())
+        .unwrap();
+    let tag = message::parse(ok.as_bytes())
+        .unwrap()
+        .to_tag()
+        .unwrap()
+        .to_string();
+    assert_eq!(h.took(caller()), ["180", "200"]);
+    // The caller hangs up: the agent gets a BYE, and the record says who answered.
+    let bye = |tag: &str| {
+        format!(
+            "BYE sip:500@127.0.0.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK-bye{tag};rport\r\n\
+             From: <sip:+4930123456@127.0.0.1:5070>;tag=caller\r\nTo: <sip:500@127.0.0.1:5060>;tag={tag}\r\n\
+             Call-ID: c1\r\nCSeq: 2 BYE\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+        )
+    };
+    // (a BYE with a wrong To tag is not this dialog's: 481, and the call goes on)
+    h.receive(caller(), &bye("x"));
+    assert_eq!(h.took(caller()), ["481"]);
+    assert!(h.took(phone(2)).is_empty());
+    h.receive(caller(), &bye(&tag));
+    assert_eq!(h.took(caller()), ["200"]);
+    assert_eq!(h.took(phone(2)), ["BYE"]);
+    let r = &h.records[0];
+    let results: Vec<&str> = r["agents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["result"].as_str().unwrap())
+        .collect();
+    assert_eq!(results, ["no response", "answered"], "{r}");
+    assert_eq!(r["outcome"], "answered by p2");
+}
+
+#[test]
+fn cancel_waits_for_the_phone_to_ring_and_a_crossing_200_is_hung_up() {
+    let mut h = H::new();
+    h.call("501");
+    let invite = h.last_to(phone(1), "INVITE");
+    h.took(phone(1));
+    // The ring time (1 s) ends before the phone said anything: no CANCEL yet.
+    h.wait(1_000);
+    assert!(h.took(phone(1)).iter().all(|m| m == "INVITE"));
+    // It rings now: the CANCEL goes at once, on the INVITE's branch.
+    h.receive(phone(1), &respond(&invite, 180, ""));
+    let cancel = h.last_to(phone(1), "CANCEL");
+    assert_eq!(h.took(phone(1)), ["CANCEL"]);
+    let branch = |t: &str| {
+        message::parse(t.as_bytes())
+            .unwrap()
+            .branch()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(branch(&cancel), branch(&invite));
+    // Its 200 crosses our CANCEL: acknowledged, then hung up.
+    h.receive(phone(1), &respond(&cancel, 200, ""));
+    h.receive(phone(1), &respond(&invite, 200, ANSWER));
+    assert_eq!(h.took(phone(1)), ["ACK", "BYE"]);
+    // A copy of the 200 gets another ACK and nothing else.
+    h.receive(phone(1), &respond(&invite, 200, ANSWER));
+    assert_eq!(h.took(phone(1)), ["ACK"]);
+    // The caller was not connected: the flow's no_answer hangs up (480 before answering).
+    assert_eq!(h.took(caller()).last().unwrap(), "480");
+    let r = &h.records[0];
+    assert_eq!(r["agents"][0]["result"], "no answer", "{r}");
+}
+
+#[test]
+fn a_busy_phone_gets_its_ack_and_an_answer_without_media_is_refused() {
+    let mut h = H::new();
+    h.call("500");
+    let invite = h.last_to(phone(1), "INVITE");
+    h.took(phone(1));
+    h.receive(phone(1), &respond(&invite, 486, ""));
+    let ack = h.last_to(phone(1), "ACK");
+    assert_eq!(h.took(phone(1)), ["ACK"]);
+    let branch = |t: &str| {
+        message::parse(t.as_bytes())
+            .unwrap()
+            .branch()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(
+        branch(&ack),
+        branch(&invite),
+        "a non-2xx ACK is on the INVITE's branch"
+    );
+    let invite2 = h.last_to(phone(2), "INVITE");
+    h.took(phone(2));
+    // Stray and broken answers change nothing.
+    h.receive(phone(2), "SIP/2.0 200 OK\r\nbroken");
+    h.receive(
+        phone(2),
+        &respond(&invite2.replace("z9hG4bKcfl", "z9hG4bKxx"), 200, ANSWER),
+    );
+    assert!(h.took(phone(2)).is_empty());
+    // An answer with no usable SDP: acknowledged and hung up; nobody else is left.
+    h.receive(phone(2), &respond(&invite2, 200, ""));
+    assert_eq!(h.took(phone(2)), ["ACK", "BYE"]);
+    assert_eq!(h.took(caller()).last().unwrap(), "480");
+    let r = &h.records[0];
+    let results: Vec<&str> = r["agents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["result"].as_str().unwrap())
+        .collect();
+    assert_eq!(results, ["busy (486)", "answered without usable media"]);
+}
