@@ -64,6 +64,10 @@ pub struct Args {
     /// bearer token is in `DATA/admin.token`, made and printed on the first start.
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub admin: String,
+    /// The digest algorithms agents' phones may register with, in order of preference
+    /// (RFC 8760): `sha-256,md5`; `md5` alone for phones that choke on a SHA-256 challenge.
+    #[arg(long, value_delimiter = ',', default_value = "sha-256,md5", value_parser = digest_algorithm)]
+    pub digest: Vec<callflow_runtime::sip::digest::Algorithm>,
     /// SIP timer T1 in milliseconds (retransmissions start at T1; tests shorten it).
     #[arg(long, default_value_t = 500, hide = true)]
     pub t1: i64,
@@ -90,6 +94,11 @@ fn outward(family: std::net::IpAddr) -> std::net::IpAddr {
         } else {
             std::net::Ipv4Addr::LOCALHOST.into()
         })
+}
+
+fn digest_algorithm(s: &str) -> Result<callflow_runtime::sip::digest::Algorithm, String> {
+    callflow_runtime::sip::digest::Algorithm::parse(s)
+        .ok_or_else(|| format!("`{s}` is neither sha-256 nor md5"))
 }
 
 fn port_range(s: &str) -> Result<(u16, u16), String> {
@@ -157,6 +166,12 @@ impl udp::Reloader for Watch {
         }
         Some(crate::switch::read(&self.switches).into_iter().collect())
     }
+}
+
+/// The agents the flows define.
+fn p_agents(m: &Machine) -> Vec<String> {
+    let p = m.program();
+    p.agents.iter().map(|a| p.str(a.name).to_string()).collect()
 }
 
 fn fail(e: String) -> ExitCode {
@@ -237,11 +252,39 @@ pub fn run(a: &Args) -> ExitCode {
         }
     }
     config.timing.t1 = a.t1.max(1);
+    config.digest = a.digest.clone();
     let (phones, problems) = callflow_runtime::server::phones::resolve(machine.program());
     for p in problems {
         eprintln!("callflow serve: warning: {p}: the agent's phone will not ring");
     }
     config.agents = phones;
+    // Passwords of agents whose phones register: `DATA/credentials.json`, {"agent": "password"}.
+    let credentials = a.data.join("credentials.json");
+    match std::fs::read_to_string(&credentials) {
+        Ok(text) => {
+            match serde_json::from_str::<std::collections::HashMap<String, String>>(&text) {
+                Ok(c) => {
+                    for name in c.keys() {
+                        if !p_agents(&machine).contains(name) {
+                            eprintln!(
+                                "callflow serve: warning: `{}` names `{name}`, which no flow defines as an agent",
+                                credentials.display()
+                            );
+                        }
+                    }
+                    config.credentials = c;
+                }
+                Err(e) => {
+                    return fail(format!(
+                        "`{}` must be a JSON object of agent names and passwords: {e}",
+                        credentials.display()
+                    ));
+                }
+            }
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return fail(format!("cannot read `{}`: {e}", credentials.display())),
+    }
     let p = machine.program();
     let numbers: Vec<String> = p
         .flows

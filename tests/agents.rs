@@ -38,6 +38,17 @@ impl Phone {
             .local_addr()
             .unwrap()
             .port();
+        Phone::on_port(port, scenario, calls, echo, replace)
+    }
+
+    /// The same on a given port.
+    fn on_port(
+        port: u16,
+        scenario: &str,
+        calls: u32,
+        echo: bool,
+        replace: &[(&str, &str)],
+    ) -> Phone {
         let media = free_ports(16_384, 32_767);
         let mut scenario = Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("tests/sipp")
@@ -684,4 +695,66 @@ flow two {{
     assert_eq!(by_number("801"), [["w"]]);
     assert_eq!(by_number("802"), [Vec::<String>::new(), Vec::new()]);
     assert!(w.succeeded());
+}
+
+#[test]
+fn a_phone_registers_with_digest_and_only_then_rings() {
+    // sipp registers the agent's phone (MD5: sipp 3.6 knows no SHA-256, so the server offers
+    // MD5 alone, as a deployment with such phones would); then a sipp UAS on the same port
+    // answers the agent's calls.
+    let port = UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let more = r#"agent reg { contact "sip:reg@192.0.2.1" }
+group line {
+    members reg
+    ring 2s
+}
+flow hotline {
+    numbers "500"
+    start {
+        route line { no_answer => hangup }
+    }
+}
+"#;
+    let s = Server::start_full(
+        "agents-register",
+        WEDNESDAY,
+        Some(more),
+        "127.0.0.1:0",
+        &["--digest", "md5"],
+        &[("data/credentials.json", r#"{"reg": "s3cret"}"#)],
+    );
+    s.agent_state("reg", "ready");
+    let register = |scenario: &str, password: &str| {
+        let scenario = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/sipp")
+            .join(scenario);
+        Command::new(sipp())
+            .arg("-sf")
+            .arg(&scenario)
+            .args(["-s", "reg", &format!("127.0.0.1:{}", s.port)])
+            .args(["-i", "127.0.0.1", "-p", &port.to_string()])
+            .args(["-au", "reg", "-ap", password, "-m", "1"])
+            .args(["-timeout", "20s", "-timeout_error", "-nostdin"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .unwrap()
+            .success()
+    };
+    // A wrong password is challenged again and registers nothing: the agent is not rung.
+    assert!(register("agent_register_wrong.xml", "wrong"));
+    client(&s, &["500", "--hang-up-after", "1s"]);
+    assert!(order(&s.records(1)[0]).is_empty());
+    s.wait_log("its phone is not registered");
+    // The right one registers; the agent's call goes to where the REGISTER came from.
+    assert!(register("agent_register.xml", "s3cret"));
+    s.wait_log("agent reg registered at 127.0.0.1:");
+    let phone = Phone::on_port(port, "agent_answers.xml", 1, true, &[]);
+    let out = client(&s, &["500", "--hang-up-after", "1s"]);
+    assert!(out.contains("outcome: answered by reg"), "{out}");
+    assert!(phone.succeeded());
 }

@@ -3,6 +3,7 @@
 //! pure: bytes in, values out.
 
 pub mod build;
+pub mod digest;
 pub mod message;
 pub mod transaction;
 pub mod uri;

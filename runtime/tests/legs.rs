@@ -316,3 +316,122 @@ fn a_busy_phone_gets_its_ack_and_an_answer_without_media_is_refused() {
         .collect();
     assert_eq!(results, ["busy (486)", "answered without usable media"]);
 }
+
+/// A REGISTER for p1 from `phone(9)`, with an Authorization answering `challenge` (a
+/// WWW-Authenticate value) with `password` by `algorithm`, when given.
+fn register(challenge: Option<(&str, &str, &str)>, expires: u32, cseq: u32) -> String {
+    let uri = "sip:127.0.0.1:5060";
+    let auth = challenge.map_or(String::new(), |(challenge, algorithm, password)| {
+        let nonce = challenge
+            .split("nonce=\"")
+            .nth(1)
+            .and_then(|r| r.split('"').next())
+            .unwrap();
+        let h = |s: String| -> String {
+            if algorithm == "MD5" {
+                use md5::Digest;
+                md5::Md5::digest(s.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+            } else {
+                use sha2::Digest;
+                sha2::Sha256::digest(s.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+            }
+        };
+        let ha1 = h(format!("p1:callflow:{password}"));
+        let ha2 = h(format!("REGISTER:{uri}"));
+        let response = h(format!("{ha1}:{nonce}:00000001:abc:auth:{ha2}"));
+        format!(
+            "Authorization: Digest username=\"p1\", realm=\"callflow\", nonce=\"{nonce}\", uri=\"{uri}\", algorithm={algorithm}, qop=auth, nc=00000001, cnonce=\"abc\", response=\"{response}\"\r\n"
+        )
+    });
+    format!(
+        "REGISTER {uri} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5079;branch=z9hG4bK-reg{cseq};rport\r\n\
+         From: <sip:p1@127.0.0.1>;tag=ph\r\nTo: <sip:p1@127.0.0.1>\r\nCall-ID: reg\r\nCSeq: {cseq} REGISTER\r\n\
+         Max-Forwards: 70\r\nContact: <sip:p1@10.9.9.9:5555>;expires={expires}\r\n{auth}Content-Length: 0\r\n\r\n"
+    )
+}
+
+#[test]
+fn a_phone_registers_with_digest_and_its_registration_expires() {
+    let mut h = H::new();
+    let mut credentials = std::collections::HashMap::new();
+    credentials.insert("p1".to_string(), "s3cret".to_string());
+    h.uas.set_credentials(credentials);
+    // No credentials: a challenge, SHA-256 first, then MD5.
+    h.receive(phone(9), &register(None, 600, 1));
+    let challenge = h.sent.last().unwrap().1.clone();
+    assert_eq!(h.took(phone(9)), ["401"]);
+    let offered: Vec<&str> = challenge
+        .lines()
+        .filter(|l| l.starts_with("WWW-Authenticate:"))
+        .collect();
+    assert_eq!(offered.len(), 2, "{challenge}");
+    assert!(offered[0].contains("algorithm=SHA-256") && offered[1].contains("algorithm=MD5"));
+    // A wrong password: challenged again, not registered (p1 is not rung: p2 is).
+    h.receive(
+        phone(9),
+        &register(Some((offered[0], "SHA-256", "wrong")), 600, 2),
+    );
+    assert_eq!(h.took(phone(9)), ["401"]);
+    h.call("501");
+    assert!(h.took(phone(9)).is_empty() && h.took(phone(1)).is_empty());
+    h.wait(5_000);
+    h.sent.clear();
+    // The right one, by SHA-256 (and MD5 works as well): 200 with the binding.
+    h.receive(
+        phone(9),
+        &register(Some((offered[1], "MD5", "s3cret")), 600, 3),
+    );
+    assert_eq!(h.took(phone(9)), ["200"]);
+    h.receive(
+        phone(9),
+        &register(Some((offered[0], "SHA-256", "s3cret")), 600, 4),
+    );
+    let ok = h.sent.last().unwrap().1.clone();
+    assert_eq!(h.took(phone(9)), ["200"]);
+    assert!(
+        ok.contains("Contact: <sip:p1@10.9.9.9:5555>;expires=600"),
+        "{ok}"
+    );
+    // Its calls go to where the REGISTER came from, to the Contact it registered.
+    let r = h.uas.admin(
+        h.now,
+        AdminRequest::SetAgent {
+            agent: "p1".into(),
+            body: serde_json::json!({"state": "ready"}),
+        },
+    );
+    assert_eq!(r.status, 200);
+    h.call("501");
+    let invite = h.last_to(phone(9), "INVITE");
+    assert!(
+        invite.starts_with("INVITE sip:p1@10.9.9.9:5555 SIP/2.0"),
+        "{invite}"
+    );
+    h.wait(2_000);
+    h.sent.clear();
+    // Ten minutes on, the registration is over and p1 logged out.
+    h.wait(600_000);
+    let r = h.uas.admin(h.now, AdminRequest::Agent("p1".into()));
+    assert_eq!(r.body["state"], "logged_out", "{:?}", r.body);
+    // The old nonce is stale by now: challenged again, saying so.
+    h.sent.clear();
+    h.receive(
+        phone(9),
+        &register(Some((offered[0], "SHA-256", "s3cret")), 600, 5),
+    );
+    let stale = h.sent.last().unwrap().1.clone();
+    assert_eq!(h.took(phone(9)), ["401"]);
+    assert!(stale.contains("stale=true"), "{stale}");
+    // Too short a registration is refused with the minimum.
+    let fresh: Vec<&str> = stale
+        .lines()
+        .filter(|l| l.starts_with("WWW-Authenticate:"))
+        .collect();
+    h.receive(
+        phone(9),
+        &register(Some((fresh[0], "SHA-256", "s3cret")), 10, 6),
+    );
+    let brief = h.sent.last().unwrap().1.clone();
+    assert_eq!(h.took(phone(9)), ["423"]);
+    assert!(brief.contains("Min-Expires: 60"), "{brief}");
+}

@@ -411,8 +411,9 @@ fn options_unknown_numbers_redirects_and_requests_outside_dialogs() {
     );
     h.send(&request("BYE", "200", "nobody", 2, Some("x"), "", ""));
     assert_eq!(h.took(), vec!["481"]);
+    // A REGISTER for somebody who is no agent.
     h.send(&request("REGISTER", "200", "reg", 1, None, "", ""));
-    assert_eq!(h.took(), vec!["501"]);
+    assert_eq!(h.took(), vec!["404"]);
     h.send(&request("SUBSCRIBE", "200", "sub", 1, None, "", ""));
     assert_eq!(h.took(), vec!["405"]);
     let mut zero = request("INVITE", "200", "mf", 1, None, "", "");

@@ -208,9 +208,26 @@ impl Server {
         listen: &str,
         args: &[&str],
     ) -> Server {
+        Server::start_full(name, clock, more, listen, args, &[])
+    }
+
+    /// The same with files put in place first (paths under the server's folder: `data/...`).
+    pub fn start_full(
+        name: &str,
+        clock: &str,
+        more: Option<&str>,
+        listen: &str,
+        args: &[&str],
+        files: &[(&str, &str)],
+    ) -> Server {
         let dir =
             std::env::temp_dir().join(format!("callflow-serve-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
+        for (path, text) in files {
+            let path = dir.join(path);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, text).unwrap();
+        }
         std::fs::create_dir_all(dir.join("flows/prompts")).unwrap();
         std::fs::write(dir.join("flows/test.flow"), FLOWS).unwrap();
         if let Some(more) = more {

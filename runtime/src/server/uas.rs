@@ -7,6 +7,7 @@
 mod api;
 mod legs;
 mod metrics;
+mod register;
 
 pub use api::{Reply as AdminReply, Request as AdminRequest};
 
@@ -61,6 +62,13 @@ pub struct Config {
     pub message_ms: u64,
     /// Where each agent's phone is reached (by agent name: its `contact` resolved at load).
     pub agents: HashMap<String, SocketAddr>,
+    /// Agents whose phones register, with their passwords (from the data directory).
+    pub credentials: HashMap<String, String>,
+    /// The digest realm of REGISTER challenges, the algorithms offered (in order of
+    /// preference), and the secret nonces are made with.
+    pub realm: String,
+    pub digest: Vec<crate::sip::digest::Algorithm>,
+    pub secret: String,
 }
 
 impl Config {
@@ -81,6 +89,18 @@ impl Config {
             voicemail: None,
             message_ms: 180_000,
             agents: HashMap::new(),
+            credentials: HashMap::new(),
+            realm: "callflow".into(),
+            digest: vec![
+                crate::sip::digest::Algorithm::Sha256,
+                crate::sip::digest::Algorithm::Md5,
+            ],
+            secret: {
+                use std::hash::BuildHasher;
+                let a = std::collections::hash_map::RandomState::new().hash_one(local);
+                let b = std::collections::hash_map::RandomState::new().hash_one(a);
+                format!("{a:x}{b:x}")
+            },
         }
     }
 }
@@ -315,6 +335,8 @@ enum Timer {
     Leg,
     /// The ACK kept for copies of an ended leg's 200 is forgotten (the number: its key).
     LegAck,
+    /// A phone's registration may have expired (the number: its key).
+    Registration,
 }
 
 /// How often 180 Ringing is sent again while a call waits unanswered.
@@ -368,6 +390,9 @@ pub struct Uas {
     /// arriving later gets it again (for 64 × T1).
     leg_acks: HashMap<String, (SocketAddr, Vec<u8>)>,
     ack_keys: HashMap<u64, String>,
+    /// Agents' phones registered, by agent name; and the timers that may end them.
+    registrations: HashMap<String, register::Registration>,
+    registration_timers: HashMap<u64, (String, i64)>,
     leg_dialogs: HashMap<Box<str>, u64>,
     ringing: HashMap<(u64, crate::acd::AgentId), u64>,
     metrics: metrics::Metrics,
@@ -499,6 +524,8 @@ impl Uas {
             leg_branches: HashMap::new(),
             leg_acks: HashMap::new(),
             ack_keys: HashMap::new(),
+            registrations: HashMap::new(),
+            registration_timers: HashMap::new(),
             leg_dialogs: HashMap::new(),
             ringing: HashMap::new(),
             metrics: metrics::Metrics::default(),
@@ -769,7 +796,7 @@ impl Uas {
         match method {
             "OPTIONS" => {
                 let extra = [
-                    "Allow: INVITE, ACK, BYE, CANCEL, OPTIONS, INFO".to_string(),
+                    "Allow: INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, REGISTER".to_string(),
                     "Accept: application/sdp, application/dtmf-relay, application/dtmf".into(),
                 ];
                 self.reply(now, (tx, m, source), 200, &extra, None)
@@ -826,10 +853,11 @@ impl Uas {
                 }
                 None => self.reply(now, (tx, m, source), 481, &[], None),
             },
-            "REGISTER" | "PRACK" | "UPDATE" | "SUBSCRIBE" | "REFER" | "MESSAGE" | "PUBLISH" => {
-                let extra = ["Allow: INVITE, ACK, BYE, CANCEL, OPTIONS, INFO".to_string()];
-                let code = if method == "REGISTER" { 501 } else { 405 };
-                self.reply(now, (tx, m, source), code, &extra, None)
+            "REGISTER" => self.register(now, (tx, m, source)),
+            "PRACK" | "UPDATE" | "SUBSCRIBE" | "REFER" | "MESSAGE" | "PUBLISH" => {
+                let extra =
+                    ["Allow: INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, REGISTER".to_string()];
+                self.reply(now, (tx, m, source), 405, &extra, None)
             }
             _ => self.reply(now, (tx, m, source), 501, &[], None),
         }
@@ -2266,6 +2294,11 @@ impl Uas {
         self.engine.durable()
     }
 
+    /// The passwords of agents whose phones register (by agent name).
+    pub fn set_credentials(&mut self, credentials: HashMap<String, String>) {
+        self.config.credentials = credentials;
+    }
+
     /// Where agents' phones are from now on (by agent name).
     pub fn set_phones(&mut self, phones: HashMap<String, SocketAddr>) {
         self.config.agents = phones;
@@ -2311,6 +2344,7 @@ impl Uas {
                 }
                 Timer::Leg => self.leg_timeout(now, call),
                 Timer::LegAck => self.forget_ack(call),
+                Timer::Registration => self.registration_timeout(now, call),
                 _ => {}
             }
         }

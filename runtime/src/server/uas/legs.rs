@@ -80,11 +80,13 @@ impl Uas {
         let call_id = s.record.call_id.clone();
         let caller = s.record.caller.clone();
         let law = s.media.as_ref().map(|m| m.law);
-        let Some(&to) = self.config.agents.get(&name) else {
-            self.log(
-                &call_id,
-                format!("agent {name}: no address for its phone ({contact}): skipped"),
-            );
+        let Some((contact, to)) = self.phone_of(&name, &contact) else {
+            let why = if self.config.credentials.contains_key(&name) {
+                "its phone is not registered".to_string()
+            } else {
+                format!("no address for its phone ({contact})")
+            };
+            self.log(&call_id, format!("agent {name}: {why}: skipped"));
             let _ = self.engine.declined(ts(now), call, agent);
             return;
         };

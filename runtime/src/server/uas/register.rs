@@ -1,0 +1,168 @@
+//! The registrar for agents' phones: REGISTER with digest authentication (RFC 8760: SHA-256
+//! offered first, MD5 for older phones), the password from the credentials file in the data
+//! directory (never from flow files). A registration is the phone's Contact (the Request-URI
+//! of the agent's calls) and the address the REGISTER came from (where those calls are sent:
+//! never an address taken from a header), until it expires. An agent with credentials is
+//! reached only through its registration; when it ends (expiry, or the phone removes it) the
+//! agent is logged out, so nobody's call waits on a phone that is gone.
+
+use super::*;
+use crate::sip::digest;
+
+/// The shortest and longest registration accepted (seconds).
+pub const MIN_EXPIRES: u64 = 60;
+pub const MAX_EXPIRES: u64 = 3_600;
+
+/// An agent's phone, registered.
+#[derive(Clone, Debug)]
+pub(super) struct Registration {
+    pub contact: String,
+    pub source: SocketAddr,
+    /// When it ends (ms since the epoch).
+    pub until: i64,
+}
+
+impl Uas {
+    pub(super) fn register(&mut self, now: i64, (tx, m, source): (TxId, &Message, SocketAddr)) {
+        let to = m.get("To").unwrap_or("");
+        let agent = Uri::parse(uri_of(to))
+            .ok()
+            .and_then(|u| u.user_decoded().map(|s| s.into_owned()))
+            .unwrap_or_default();
+        let p = self.engine.program();
+        let Some(id) = p.agents.iter().position(|a| p.str(a.name) == agent) else {
+            return self.reply(now, (tx, m, source), 404, &[], None);
+        };
+        let Some(password) = self.config.credentials.get(&agent).cloned() else {
+            self.log(
+                m.call_id(),
+                format!("REGISTER for agent {agent}: no credentials for it in the data directory"),
+            );
+            return self.reply(now, (tx, m, source), 403, &[], None);
+        };
+        let realm = self.config.realm.clone();
+        let challenge = |uas: &mut Uas, stale: bool| {
+            let nonce = digest::nonce(&uas.config.secret, now);
+            let extra: Vec<String> = digest::challenges(&realm, &nonce, stale, &uas.config.digest)
+                .into_iter()
+                .map(|c| format!("WWW-Authenticate: {c}"))
+                .collect();
+            uas.reply(now, (tx, m, source), 401, &extra, None);
+        };
+        let Some(c) = m.get("Authorization").and_then(digest::parse) else {
+            return challenge(self, false);
+        };
+        match digest::check_nonce(&self.config.secret, &c.nonce, now) {
+            digest::NonceIs::Good => {}
+            digest::NonceIs::Stale => return challenge(self, true),
+            digest::NonceIs::Forged => return challenge(self, false),
+        }
+        if c.username != agent
+            || c.realm != realm
+            || !digest::verify(&c, "REGISTER", &password, &self.config.digest)
+        {
+            self.log(
+                m.call_id(),
+                format!("REGISTER for agent {agent} from {source}: wrong credentials"),
+            );
+            return challenge(self, false);
+        }
+        // Authenticated: the binding it asks for.
+        let contact = m.get("Contact").unwrap_or("").trim().to_string();
+        let asked = message::param(&contact, "expires")
+            .or_else(|| m.get("Expires"))
+            .and_then(|e| e.trim().parse::<u64>().ok())
+            .unwrap_or(MAX_EXPIRES);
+        if contact.is_empty() {
+            // A query: what is bound now.
+            let extra: Vec<String> = self
+                .registrations
+                .get(&agent)
+                .map(|r| {
+                    let left = ((r.until - now) / 1000).max(0);
+                    vec![format!("Contact: <{}>;expires={left}", r.contact)]
+                })
+                .unwrap_or_default();
+            return self.reply(now, (tx, m, source), 200, &extra, None);
+        }
+        if asked == 0 || contact == "*" {
+            self.reply(now, (tx, m, source), 200, &[], None);
+            self.unregister(now, &agent, id, "the phone removed its registration");
+            return;
+        }
+        if asked < MIN_EXPIRES {
+            let extra = [format!("Min-Expires: {MIN_EXPIRES}")];
+            return self.reply(now, (tx, m, source), 423, &extra, None);
+        }
+        let expires = asked.min(MAX_EXPIRES);
+        let uri = uri_of(&contact).to_string();
+        let until = now + expires as i64 * 1000;
+        let fresh = !self.registrations.contains_key(&agent);
+        self.registrations.insert(
+            agent.clone(),
+            Registration {
+                contact: uri.clone(),
+                source,
+                until,
+            },
+        );
+        self.next += 1;
+        let key = self.next;
+        self.registration_timers.insert(key, (agent.clone(), until));
+        self.timers
+            .insert((until, key), (key, 0, Timer::Registration));
+        let extra = [format!("Contact: <{uri}>;expires={expires}")];
+        self.reply(now, (tx, m, source), 200, &extra, None);
+        if fresh {
+            self.log(
+                m.call_id(),
+                format!("agent {agent} registered at {source} for {expires} s"),
+            );
+        }
+    }
+
+    /// A registration's time is up (unless it was renewed meanwhile).
+    pub(super) fn registration_timeout(&mut self, now: i64, key: u64) {
+        let Some((agent, until)) = self.registration_timers.remove(&key) else {
+            return;
+        };
+        if self
+            .registrations
+            .get(&agent)
+            .is_some_and(|r| r.until == until)
+        {
+            let p = self.engine.program();
+            if let Some(id) = p.agents.iter().position(|a| p.str(a.name) == agent) {
+                self.unregister(now, &agent, id, "its registration expired");
+            }
+        }
+    }
+
+    fn unregister(&mut self, now: i64, agent: &str, id: usize, why: &str) {
+        if self.registrations.remove(agent).is_none() {
+            return;
+        }
+        let _ = self.engine.set_presence(
+            ts(now),
+            id as crate::acd::AgentId,
+            crate::acd::agent::Presence::LoggedOut,
+        );
+        self.log("", format!("agent {agent} logged out: {why}"));
+        self.engine_actions(now);
+    }
+
+    /// Where an agent's phone is reached: its registration (Request-URI, address) for an agent
+    /// with credentials, else the flows' contact and its address resolved at load.
+    pub(super) fn phone_of(&self, agent: &str, contact: &str) -> Option<(String, SocketAddr)> {
+        if self.config.credentials.contains_key(agent) {
+            return self
+                .registrations
+                .get(agent)
+                .map(|r| (r.contact.clone(), r.source));
+        }
+        self.config
+            .agents
+            .get(agent)
+            .map(|&at| (contact.to_string(), at))
+    }
+}
