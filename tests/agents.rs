@@ -758,3 +758,83 @@ flow hotline {
     assert!(out.contains("outcome: answered by reg"), "{out}");
     assert!(phone.succeeded());
 }
+
+#[test]
+fn the_event_stream_tells_wallboards_about_calls_and_agents() {
+    use std::io::{BufRead, BufReader, Write};
+    let phone = Phone::start("agent_answers.xml");
+    let more = flows(&[("e1", &phone)], "sequential");
+    let s = Server::start_with("agents-events", WEDNESDAY, Some(&more));
+    let (at, token) = s.admin.clone().unwrap();
+    // Without the token: refused.
+    let (code, _) = http(at, "GET", "/v1/events", None, None);
+    assert_eq!(code, 401);
+    let mut stream = std::net::TcpStream::connect(at).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    write!(
+        stream,
+        "GET /v1/events HTTP/1.1\r\nHost: {at}\r\nAuthorization: Bearer {token}\r\n\r\n"
+    )
+    .unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stream).lines().map_while(Result::ok) {
+            if let Some(data) = line.strip_prefix("data: ") {
+                let _ = tx.send(serde_json::from_str::<serde_json::Value>(data).unwrap());
+            }
+        }
+    });
+    let describe = |e: serde_json::Value| match e["event"].as_str().unwrap() {
+        "agent" => format!(
+            "agent {} {}",
+            e["agent"].as_str().unwrap(),
+            e["activity"].as_str().unwrap()
+        ),
+        _ => format!("call {}", e["what"].as_str().unwrap()),
+    };
+    // The listener is counted at the server's next turn: change the agent's state until the
+    // stream carries it.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    for state in ["not_ready", "dnd"].iter().cycle() {
+        assert!(Instant::now() < deadline, "no events came");
+        s.agent_state("e1", state);
+        if let Ok(e) = rx.recv_timeout(Duration::from_millis(100)) {
+            assert!(describe(e).starts_with("agent e1"));
+            break;
+        }
+    }
+    while rx.recv_timeout(Duration::from_millis(100)).is_ok() {}
+    s.agent_state("e1", "ready");
+    let (dir, port) = (s.dir.clone(), s.port);
+    std::thread::spawn(move || {
+        Command::new(env!("CARGO_BIN_EXE_callflow"))
+            .current_dir(&dir)
+            .args(["call", "500", "--server", &format!("127.0.0.1:{port}")])
+            .args(["--data", "data", "--hang-up-after", "1s"])
+            .output()
+            .unwrap()
+    });
+    let mut seen = Vec::new();
+    while !seen.contains(&"call ended".to_string()) {
+        let e = rx
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .unwrap_or_else(|_| panic!("events so far: {seen:?}"));
+        seen.push(describe(e));
+    }
+    let calls: Vec<&String> = seen.iter().filter(|s| s.starts_with("call")).collect();
+    assert_eq!(
+        calls,
+        [
+            "call started",
+            "call routed",
+            "call connected",
+            "call ended"
+        ],
+        "{seen:?}"
+    );
+    assert!(seen.contains(&"agent e1 ringing".to_string()), "{seen:?}");
+    assert!(seen.contains(&"agent e1 busy".to_string()), "{seen:?}");
+    assert!(phone.succeeded());
+}

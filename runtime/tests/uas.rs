@@ -161,7 +161,7 @@ impl H {
                 }
                 Out::Record(line) => self.records.push(serde_json::from_str(&line).unwrap()),
                 Out::Media(c) => self.media.push(c),
-                Out::Log { .. } | Out::Lookup { .. } | Out::File { .. } => {}
+                Out::Log { .. } | Out::Lookup { .. } | Out::File { .. } | Out::Event(_) => {}
             }
         }
     }

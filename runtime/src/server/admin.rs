@@ -19,12 +19,16 @@ use tokio::sync::{mpsc, oneshot};
 /// A request for the core and where its reply goes.
 pub type Ask = (AdminRequest, oneshot::Sender<AdminReply>);
 
+/// Events for the stream (`GET /v1/events`), JSON objects as text.
+pub type Events = tokio::sync::broadcast::Sender<Arc<str>>;
+
 #[derive(Clone)]
 struct App {
     token: Arc<str>,
     ask: mpsc::UnboundedSender<Ask>,
     /// States handed to the store, and how many of them are written.
     saves: [Arc<AtomicU64>; 2],
+    events: Events,
 }
 
 /// The file the token is kept in, under the data directory.
@@ -60,15 +64,23 @@ pub async fn serve(
     token: String,
     ask: mpsc::UnboundedSender<Ask>,
     saves: [Arc<AtomicU64>; 2],
+    events: Events,
 ) -> std::io::Result<()> {
     listener.set_nonblocking(true)?;
     let listener = tokio::net::TcpListener::from_std(listener)?;
-    axum::serve(listener, router(token, ask, saves)).await
+    let app = App {
+        token: token.into(),
+        ask,
+        saves,
+        events,
+    };
+    axum::serve(listener, router(app)).await
 }
 
-fn router(token: String, ask: mpsc::UnboundedSender<Ask>, saves: [Arc<AtomicU64>; 2]) -> Router {
+fn router(app: App) -> Router {
     Router::new()
         .route("/metrics", get(metrics))
+        .route("/v1/events", get(stream))
         .route("/v1/agents", get(agents))
         .route("/v1/agents/{id}", get(agent))
         .route("/v1/agents/{id}/state", put(set_agent))
@@ -83,11 +95,7 @@ fn router(token: String, ask: mpsc::UnboundedSender<Ask>, saves: [Arc<AtomicU64>
                 "method not allowed here".into(),
             )
         })
-        .with_state(App {
-            token: token.into(),
-            ask,
-            saves,
-        })
+        .with_state(app)
 }
 
 fn fail(status: StatusCode, message: String) -> Response {
@@ -172,6 +180,31 @@ async fn metrics(State(app): State<App>, headers: HeaderMap) -> Response {
         offered.saturating_sub(written)
     ));
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
+}
+
+/// The live event stream (Server-Sent Events): `call` and `agent` events as they happen, a
+/// keep-alive comment every 15 s; a listener too slow for the stream is told how many events
+/// it missed.
+async fn stream(State(app): State<App>, headers: HeaderMap) -> Response {
+    use axum::response::sse::{Event, KeepAlive, Sse};
+    use tokio::sync::broadcast::error::RecvError;
+    if !authorised(&app, &headers) {
+        return unauthorised();
+    }
+    let rx = app.events.subscribe();
+    let events = futures_util::stream::unfold(rx, |mut rx| async move {
+        let event = match rx.recv().await {
+            Ok(e) => Event::default().data(&*e),
+            Err(RecvError::Lagged(n)) => Event::default()
+                .event("lagged")
+                .data(format!("{{\"missed\": {n}}}")),
+            Err(RecvError::Closed) => return None,
+        };
+        Some((Ok::<_, std::convert::Infallible>(event), rx))
+    });
+    Sse::new(events)
+        .keep_alive(KeepAlive::new().interval(std::time::Duration::from_secs(15)))
+        .into_response()
 }
 
 async fn agents(State(app): State<App>, headers: HeaderMap) -> Response {

@@ -211,8 +211,9 @@ fn flush(
     conns: &Connections,
     sinks: &mut Sinks,
     lookups: &mpsc::UnboundedSender<LookupDone>,
-    media: &Media,
+    (media, events): (&Media, &super::admin::Events),
 ) {
+    uas.set_events(events.receiver_count() > 0);
     while let Some(out) = uas.poll_out() {
         match out {
             Out::Send { to, bytes } => match conns.get(&to) {
@@ -227,6 +228,9 @@ fn flush(
                 }
             },
             Out::Media(c) => media.send(c),
+            Out::Event(e) => {
+                let _ = events.send(e.into());
+            }
             Out::File { path, contents } => {
                 if let Err(e) = std::fs::write(&path, contents) {
                     tracing::warn!("cannot write {}: {e}", path.display());
@@ -281,9 +285,11 @@ pub async fn run(
     let mut unsaved = None;
     let (asks, mut asked) = mpsc::unbounded_channel::<super::admin::Ask>();
     let saves = store.as_ref().map(|w| w.counters()).unwrap_or_default();
+    let (events, _) = tokio::sync::broadcast::channel(1_024);
     if let Some((listener, token)) = admin {
+        let events = events.clone();
         tokio::spawn(async move {
-            if let Err(e) = super::admin::serve(listener, token, asks, saves).await {
+            if let Err(e) = super::admin::serve(listener, token, asks, saves, events).await {
                 tracing::error!("the admin API stopped: {e}");
             }
         });
@@ -392,12 +398,26 @@ pub async fn run(
             }
             _ = &mut stop => break,
         }
-        flush(&mut uas, &socket, &conns, &mut sinks, &lookups, &media);
+        flush(
+            &mut uas,
+            &socket,
+            &conns,
+            &mut sinks,
+            &lookups,
+            (&media, &events),
+        );
     }
     // Graceful end: no new calls; the calls in progress are hung up and their records
     // written; BYE answers are awaited for a while.
     uas.shutdown(clock.now());
-    flush(&mut uas, &socket, &conns, &mut sinks, &lookups, &media);
+    flush(
+        &mut uas,
+        &socket,
+        &conns,
+        &mut sinks,
+        &lookups,
+        (&media, &events),
+    );
     let until = tokio::time::Instant::now() + drain;
     while tokio::time::Instant::now() < until && uas.pending_byes() > 0 {
         tokio::select! {
@@ -408,7 +428,14 @@ pub async fn run(
             }
             _ = tokio::time::sleep(Duration::from_millis(50)) => uas.handle_timeout(clock.now()),
         }
-        flush(&mut uas, &socket, &conns, &mut sinks, &lookups, &media);
+        flush(
+            &mut uas,
+            &socket,
+            &conns,
+            &mut sinks,
+            &lookups,
+            (&media, &events),
+        );
     }
     if let Some(f) = sinks.cdr.as_mut() {
         let _ = f.flush();

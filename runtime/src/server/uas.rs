@@ -133,6 +133,9 @@ pub enum Out {
         path: std::path::PathBuf,
         contents: String,
     },
+    /// An event for wallboards (a JSON object: `{"event": "call" | "agent", ...}`), made only
+    /// while somebody listens ([`Uas::set_events`]).
+    Event(String),
     /// A line for the log, with the Call-ID it concerns.
     Log {
         call_id: String,
@@ -396,6 +399,8 @@ pub struct Uas {
     leg_dialogs: HashMap<Box<str>, u64>,
     ringing: HashMap<(u64, crate::acd::AgentId), u64>,
     metrics: metrics::Metrics,
+    /// Whether anybody listens to events.
+    events: bool,
 }
 
 /// The targets a program transfers to literally: a text pushed right before `Transfer`.
@@ -529,6 +534,7 @@ impl Uas {
             leg_dialogs: HashMap::new(),
             ringing: HashMap::new(),
             metrics: metrics::Metrics::default(),
+            events: false,
         }
     }
 
@@ -1013,6 +1019,7 @@ impl Uas {
         self.dialogs.insert(dialog_key(m.call_id(), &our_tag), call);
         self.invites.insert(tx, call);
         self.metrics.call();
+        self.call_event(call, "started", serde_json::Value::Null);
         if self.config.log {
             let name = p.str(p.flows[flow].name);
             let sum = self.machine.checksum();
@@ -1356,6 +1363,7 @@ impl Uas {
                     }));
                 }
                 self.log(&call_id, format!("route to group `{group}`"));
+                self.call_event(call, "routed", serde_json::json!({ "group": group }));
                 let req = RouteRequest {
                     route,
                     caller: &caller,
@@ -2029,8 +2037,16 @@ impl Uas {
                         }
                         self.log(&id, format!("queued at position {position}"));
                     }
+                    self.call_event(call, "queued", serde_json::json!({ "position": position }));
                 }
                 EngineAction::Hear { call, ref what } => self.hear(now, call, what.clone()),
+                EngineAction::AgentState { agent, .. } if self.events => {
+                    let mut e = self.agent_json(agent as usize);
+                    if let Some(o) = e.as_object_mut() {
+                        o.insert("event".into(), "agent".into());
+                    }
+                    self.out.push_back(Out::Event(e.to_string()));
+                }
                 _ => {}
             }
             if let EngineAction::Outcome { call, outcome } = a {
@@ -2208,6 +2224,11 @@ impl Uas {
 
     /// Forgets the call and writes its record.
     fn finish(&mut self, now: i64, call: u64) {
+        if let Some(s) = self.calls.get(&call) {
+            let more =
+                serde_json::json!({ "outcome": s.record.outcome, "status": s.record.status });
+            self.call_event(call, "ended", more);
+        }
         let Some(mut s) = self.calls.remove(&call) else {
             return;
         };
@@ -2292,6 +2313,33 @@ impl Uas {
     /// The engine's durable state now.
     pub fn durable(&self) -> Durable {
         self.engine.durable()
+    }
+
+    /// Whether to make events (somebody listens to the event stream).
+    pub fn set_events(&mut self, on: bool) {
+        self.events = on;
+    }
+
+    /// An event about a call, when somebody listens: its Call-ID, caller and what happened.
+    fn call_event(&mut self, call: u64, what: &str, more: serde_json::Value) {
+        if !self.events {
+            return;
+        }
+        let Some(s) = self.calls.get(&call) else {
+            return;
+        };
+        let mut e = serde_json::json!({
+            "event": "call",
+            "call_id": s.record.call_id,
+            "caller": s.record.caller,
+            "dialled": s.record.dialled,
+            "flow": s.record.flow,
+            "what": what,
+        });
+        if let (Some(e), serde_json::Value::Object(more)) = (e.as_object_mut(), more) {
+            e.extend(more);
+        }
+        self.out.push_back(Out::Event(e.to_string()));
     }
 
     /// The passwords of agents whose phones register (by agent name).

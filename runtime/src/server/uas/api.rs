@@ -101,7 +101,7 @@ impl Uas {
             .ok_or_else(|| error(404, unknown("agent", name, &names)))
     }
 
-    fn agent_json(&self, a: usize) -> Value {
+    pub(super) fn agent_json(&self, a: usize) -> Value {
         let p = self.engine.program();
         let info = &p.agents[a];
         let name = p.str(info.name);

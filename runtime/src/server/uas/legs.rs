@@ -476,6 +476,7 @@ impl Uas {
         self.out
             .push_back(Out::Media(MediaCommand::Bridge { call, port, media }));
         self.log(&id, format!("connected to agent {name}"));
+        self.call_event(call, "connected", serde_json::json!({ "agent": name }));
         if record {
             self.start_recording(now, call);
         }
