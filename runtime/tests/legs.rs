@@ -435,3 +435,64 @@ fn a_phone_registers_with_digest_and_its_registration_expires() {
     assert_eq!(h.took(phone(9)), ["423"]);
     assert!(brief.contains("Min-Expires: 60"), "{brief}");
 }
+
+/// The caller's BYE for the call `c1` (the To tag of our 200).
+fn caller_bye(h: &H) -> String {
+    let ok = h
+        .sent
+        .iter()
+        .find(|(to, m)| *to == caller() && m.starts_with("SIP/2.0 200"))
+        .map(|(_, m)| m.clone())
+        .expect("the caller's call was answered");
+    let tag = message::parse(ok.as_bytes())
+        .unwrap()
+        .to_tag()
+        .unwrap()
+        .to_string();
+    format!(
+        "BYE sip:500@127.0.0.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK-bye;rport\r\n\
+         From: <sip:+4930123456@127.0.0.1:5070>;tag=caller\r\nTo: <sip:500@127.0.0.1:5060>;tag={tag}\r\n\
+         Call-ID: c1\r\nCSeq: 2 BYE\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+    )
+}
+
+#[test]
+fn a_reload_keeps_calls_with_agents_and_waits_for_them_when_the_routing_changed() {
+    use callflow_runtime::server::uas::Reload;
+    let mut h = H::new();
+    h.call("500");
+    let invite = h.last_to(phone(1), "INVITE");
+    h.receive(phone(1), &respond(&invite, 200, ANSWER));
+    let bye = caller_bye(&h);
+    h.sent.clear();
+    // Another flow changed, the routing did not: the engine keeps everything.
+    let same = format!(
+        "{FLOWS}\nflow extra {{\n    numbers \"999\"\n    start {{\n        play \"hello\"\n        hangup\n    }}\n}}\n"
+    );
+    let m = Arc::new(Machine::new(common::compile(&same)).unwrap());
+    assert_eq!(h.uas.reload(m, Default::default()), Reload::Done);
+    let r = h.uas.admin(h.now, AdminRequest::Agent("p1".into()));
+    assert_eq!(r.body["activity"], "busy", "{:?}", r.body);
+    // The routing changed (p2 before p1): taken once the call with p1 is over.
+    let changed = FLOWS.replace("members p1, p2", "members p2, p1");
+    let m = Arc::new(Machine::new(common::compile(&changed)).unwrap());
+    assert_eq!(h.uas.reload(m, Default::default()), Reload::Waiting(1));
+    let r = h.uas.admin(h.now, AdminRequest::Agent("p1".into()));
+    assert_eq!(r.body["activity"], "busy", "still talking: {:?}", r.body);
+    h.receive(caller(), &bye);
+    assert_eq!(h.took(phone(1)), ["BYE"]);
+    // Now the new routing: p2 rings first.
+    h.sent.clear();
+    h.receive(
+        caller(),
+        &format!(
+            "INVITE sip:500@127.0.0.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK-c2;rport\r\n\
+             From: <sip:+4930123456@127.0.0.1:5070>;tag=caller2\r\nTo: <sip:500@127.0.0.1:5060>\r\nCall-ID: c2\r\n\
+             CSeq: 1 INVITE\r\nMax-Forwards: 70\r\nContact: <sip:caller@127.0.0.1:5070>\r\n\
+             Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{ANSWER}",
+            ANSWER.len()
+        ),
+    );
+    assert_eq!(h.took(phone(2)), ["INVITE"]);
+    assert!(h.took(phone(1)).is_empty());
+}

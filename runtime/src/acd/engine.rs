@@ -25,6 +25,84 @@ use std::collections::{HashMap, VecDeque};
 use std::ops::Deref;
 use std::sync::Arc;
 
+/// What the engine reads of a program — agents, groups, routes (queue settings, prompts by
+/// name) — with every name resolved, in index order: two programs with the same view route
+/// alike, whatever else changed (menus, prompts of the flows, code addresses).
+pub fn routing_view(p: &Program) -> String {
+    use std::fmt::Write;
+    let s = |i: u32| p.str(i);
+    let prompt = |i: u32| p.prompts.get(i as usize).map_or("?", |x| p.str(x.name));
+    let mut v = String::new();
+    for a in &p.agents {
+        let skills: Vec<String> = a
+            .skills
+            .iter()
+            .map(|&(k, l)| format!("{}:{l}", s(k)))
+            .collect();
+        let _ = writeln!(v, "agent {} {}", s(a.name), skills.join(","));
+    }
+    for g in &p.groups {
+        let members: Vec<String> = g
+            .members
+            .iter()
+            .map(|&(m, t)| {
+                format!(
+                    "{}/{t}",
+                    p.agents.get(m as usize).map_or("?", |a| s(a.name))
+                )
+            })
+            .collect();
+        let require: Vec<String> = g
+            .require
+            .iter()
+            .map(|&(k, l)| format!("{}:{l}", s(k)))
+            .collect();
+        let _ = writeln!(
+            v,
+            "group {} {:?} {} {} [{}] [{}]",
+            s(g.name),
+            g.strategy,
+            g.ring_ms,
+            g.wrap_up_ms,
+            members.join(","),
+            require.join(",")
+        );
+    }
+    for r in &p.routes {
+        let group = p.groups.get(r.group as usize).map_or("?", |g| s(g.name));
+        let require: Vec<String> = r
+            .require
+            .iter()
+            .map(|&(k, l)| format!("{}:{l}", s(k)))
+            .collect();
+        let _ = write!(v, "route {group} {:?} [{}]", r.sticky, require.join(","));
+        if let Some(q) = &r.queue {
+            let announce: Vec<String> = q
+                .announcements
+                .iter()
+                .map(|(k, every)| match k {
+                    AnnounceKind::Prompt(x) => format!("{}/{every:?}", prompt(*x)),
+                    other => format!("{other:?}/{every:?}"),
+                })
+                .collect();
+            let keys: Vec<&str> = q.exit_keys.iter().map(|&(k, _)| s(k)).collect();
+            let _ = write!(
+                v,
+                " queue {:?} {:?} [{}] {:?} {:?} [{}] {:?}",
+                q.music.map(prompt),
+                q.greeting.map(prompt),
+                announce.join(","),
+                q.max_wait_ms,
+                q.max_length,
+                keys.join(","),
+                q.retry_ms
+            );
+        }
+        v.push('\n');
+    }
+    v
+}
+
 /// How the engine behaves where the flows say nothing.
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -339,6 +417,17 @@ impl<P: Deref<Target = Program>> Engine<P> {
         };
         e.restore(durable);
         e
+    }
+
+    /// Takes a recompiled program whose routing is the same ([`routing_view`] equal): every
+    /// agent, group and route keeps its index, so calls in progress, queues and agents' states
+    /// go on as they are. Returns the program back when the routing differs.
+    pub fn swap_program(&mut self, program: P) -> Result<(), P> {
+        if routing_view(&program) != routing_view(&self.program) {
+            return Err(program);
+        }
+        self.program = program;
+        Ok(())
     }
 
     pub fn program(&self) -> &Program {

@@ -64,12 +64,18 @@ fn reload(uas: &mut Uas, r: &mut dyn Reloader, sinks: &Sinks) {
                 tracing::warn!("{p}: the agent's phone will not ring");
             }
             uas.set_phones(phones);
-            uas.reload(machine, lengths);
+            let done = uas.reload(machine, lengths);
             if sinks.log {
-                tracing::info!(
-                    program = %format!("{sum:016x}"),
-                    "flows reloaded: new calls run the new program; calls in progress finish on theirs"
-                );
+                match done {
+                    super::uas::Reload::Done => tracing::info!(
+                        program = %format!("{sum:016x}"),
+                        "flows reloaded: new calls run the new program; calls in progress finish on theirs"
+                    ),
+                    super::uas::Reload::Waiting(n) => tracing::info!(
+                        program = %format!("{sum:016x}"),
+                        "flows reloaded, and the routing (agents, groups, routes) changed: the new program is taken once the {n} routed call(s) are over"
+                    ),
+                }
             }
         }
         Err(e) => {

@@ -401,6 +401,18 @@ pub struct Uas {
     metrics: metrics::Metrics,
     /// Whether anybody listens to events.
     events: bool,
+    /// A program whose routing changed, waiting for the routed calls to be over.
+    pending_reload: Option<(Arc<Machine>, Prompts)>,
+}
+
+/// What a reload did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reload {
+    /// New calls run the new program.
+    Done,
+    /// The routing changed and this many calls are routed: the new program is taken once
+    /// they are over.
+    Waiting(usize),
 }
 
 /// The targets a program transfers to literally: a text pushed right before `Transfer`.
@@ -535,6 +547,7 @@ impl Uas {
             ringing: HashMap::new(),
             metrics: metrics::Metrics::default(),
             events: false,
+            pending_reload: None,
         }
     }
 
@@ -1656,7 +1669,15 @@ impl Uas {
             return;
         };
         let machine = s.machine.clone();
-        let file = |p: u32| machine.prompt_file(&s.vm, p).map(str::to_string);
+        // The engine's prompt by name, in the call's own program (a reload may have
+        // renumbered the prompts).
+        let ep = self.engine.program();
+        let file = |p: u32| {
+            let name = ep.prompts.get(p as usize).map(|x| ep.str(x.name))?;
+            let mp = machine.program();
+            let own = mp.prompts.iter().position(|x| mp.str(x.name) == name)?;
+            machine.prompt_file(&s.vm, own as u32).map(str::to_string)
+        };
         let (said, items) = match what {
             engine::Hear::Music(m) => {
                 let f = file(m);
@@ -2272,25 +2293,55 @@ impl Uas {
             })
             .collect();
         self.out.push_back(Out::Record(s.record.line()));
+        if self.pending_reload.is_some() {
+            self.reload_when_idle();
+        }
     }
 
-    /// New calls run on `machine` from now on; calls in progress finish on theirs. The
-    /// engine's durable state (agents, counters, sticky memory) carries over by name.
-    pub fn reload(&mut self, machine: Arc<Machine>, prompts: Prompts) {
+    /// New calls run on `machine` from now on; calls in progress finish on theirs. When the
+    /// routing is the same (agents, groups, routes: `acd::engine::routing_view`), the engine
+    /// takes the new program as it is — calls ringing, waiting and talking go on. When it
+    /// changed, the engine starts again from its durable state (agents, counters, sticky
+    /// memory, by name) — at once when no call is routed, else once the routed calls are over
+    /// (meanwhile new calls still run on the program before: [`Reload::Waiting`]).
+    pub fn reload(&mut self, machine: Arc<Machine>, prompts: Prompts) -> Reload {
+        let program = machine.shared_program().clone();
+        if let Err(program) = self.engine.swap_program(program) {
+            let routed = self.engine.calls();
+            if routed > 0 {
+                self.pending_reload = Some((machine, prompts));
+                return Reload::Waiting(routed);
+            }
+            let durable = self.engine.durable();
+            self.engine = Engine::new(
+                program,
+                EngineConfig {
+                    default_presence: Presence::LoggedOut,
+                    ..EngineConfig::default()
+                },
+                &durable,
+            );
+        }
+        self.pending_reload = None;
         self.config.prompts = prompts;
-        // (Calls waiting in the engine would be forgotten here: with agents' phones, reloading
-        // moves them over; until then nobody is logged in and no call waits.)
-        let durable = self.engine.durable();
-        self.engine = Engine::new(
-            machine.shared_program().clone(),
-            EngineConfig {
-                default_presence: Presence::LoggedOut,
-                ..EngineConfig::default()
-            },
-            &durable,
-        );
         self.literal_targets = literal_targets(machine.program());
         self.machine = machine;
+        Reload::Done
+    }
+
+    /// A reload that waited for routed calls, once none is left.
+    fn reload_when_idle(&mut self) {
+        if self.engine.calls() > 0 {
+            return;
+        }
+        if let Some((machine, prompts)) = self.pending_reload.take() {
+            let sum = machine.checksum();
+            self.reload(machine, prompts);
+            self.log(
+                "",
+                format!("the routing changed: program {sum:016x} taken now that no call is routed"),
+            );
+        }
     }
 
     /// Starts the engine again from a saved state (at start-up: what the store kept).
@@ -2424,6 +2475,7 @@ impl Uas {
         self.tx_actions(actions, now);
         self.engine.handle_timeout(ts(now));
         self.engine_actions(now);
+        self.reload_when_idle();
     }
 }
 
