@@ -93,6 +93,8 @@ enum Command {
     Switch(switch::Args),
     /// Run the flows' tests (`test "..." { }` blocks) and report what failed.
     Test(flowtest::Args),
+    /// Print the admin API as an OpenAPI document (JSON; docs/openapi.json is its output).
+    Openapi,
     /// Explain a diagnostic code, such as CF0401.
     Explain {
         /// The code to explain.
@@ -109,6 +111,7 @@ fn main() -> ExitCode {
             | Command::Test(_)
             | Command::Explain { .. }
             | Command::Call(_)
+            | Command::Openapi
     ) {
         // Rust ignores SIGPIPE, so printing into a closed pipe (`| head`) would panic; these
         // commands end the way Unix tools do instead. `check` handles a closed pipe itself (its
@@ -133,5 +136,10 @@ fn main() -> ExitCode {
         Command::Switch(args) => switch::run(&args),
         Command::Call(args) => call::run(&args),
         Command::Explain { code } => explain::run(&code),
+        Command::Openapi => {
+            let doc = callflow_runtime::server::admin::openapi();
+            println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+            ExitCode::SUCCESS
+        }
     }
 }

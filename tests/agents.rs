@@ -302,6 +302,20 @@ fn the_admin_api_refuses_what_it_cannot_do_and_changes_nothing() {
     let (_, groups) = s.api("GET", "/v1/groups", None);
     assert_eq!(groups[0]["logged_in"], 1, "{groups}");
     assert_eq!(groups[0]["available"], 0, "{groups}");
+    // Every endpoint the OpenAPI document lists is served (the stream is tested on its own).
+    for e in callflow_runtime::server::admin::ENDPOINTS {
+        if e.path == "/v1/events" {
+            continue;
+        }
+        let path = e.path.replace("{id}", "d1").replace("{name}", "nothing");
+        let (at, token) = s.admin.clone().unwrap();
+        let (code, text) = http_text(at, &e.method.to_uppercase(), &path, Some(&token), e.body);
+        assert!(
+            !text.contains("no such resource") && code != 405,
+            "{} {path}: {code} {text}",
+            e.method
+        );
+    }
 }
 
 #[test]

@@ -276,3 +276,19 @@ fn scenarios_need_no_expectations_and_are_not_tests() {
     assert!(text(&out.stdout).contains("the flow hangs up"));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn the_openapi_document_in_docs_is_what_the_code_says() {
+    let out = Command::new(env!("CARGO_BIN_EXE_callflow"))
+        .arg("openapi")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let generated = String::from_utf8(out.stdout).unwrap();
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/openapi.json");
+    let kept = std::fs::read_to_string(&path).unwrap();
+    assert!(
+        generated == kept,
+        "docs/openapi.json is out of date: run `callflow openapi > docs/openapi.json`"
+    );
+}

@@ -77,18 +77,169 @@ pub async fn serve(
     axum::serve(listener, router(app)).await
 }
 
+/// One endpoint of the API: what the router serves and what the OpenAPI document says
+/// ([`openapi`]); the router is built from this table.
+pub struct Endpoint {
+    pub method: &'static str,
+    pub path: &'static str,
+    pub summary: &'static str,
+    /// An example request body (JSON), when it takes one.
+    pub body: Option<&'static str>,
+    /// An example of the 200 reply (JSON; Prometheus text or an event stream otherwise).
+    pub reply: &'static str,
+    pub content: &'static str,
+}
+
+const JSON: &str = "application/json";
+
+pub const ENDPOINTS: &[Endpoint] = &[
+    Endpoint {
+        method: "get",
+        path: "/v1/agents",
+        summary: "Every agent: its state (ready, not_ready with a reason, dnd, logged_out), what it is doing (ready, ringing, busy, in wrap-up, ...), its groups and where its phone is.",
+        body: None,
+        reply: r#"[{"agent":"jan","name":"Jan Becker","state":"ready","reason":null,"activity":"ready","groups":["care"],"phone":"192.0.2.10:5060"}]"#,
+        content: JSON,
+    },
+    Endpoint {
+        method: "get",
+        path: "/v1/agents/{id}",
+        summary: "One agent (404 with did-you-mean for a name no flow defines).",
+        body: None,
+        reply: r#"{"agent":"jan","name":"Jan Becker","state":"not_ready","reason":"lunch","activity":"not ready","groups":["care"],"phone":"192.0.2.10:5060"}"#,
+        content: JSON,
+    },
+    Endpoint {
+        method: "put",
+        path: "/v1/agents/{id}/state",
+        summary: "Sets an agent's state: ready, not_ready (with an optional reason of at most 100 bytes), dnd or logged_out. 404 for an unknown agent, 422 for an unknown state, 400 for a body that is not JSON; nothing changes then.",
+        body: Some(r#"{"state":"not_ready","reason":"lunch"}"#),
+        reply: r#"{"agent":"jan","name":"Jan Becker","state":"not_ready","reason":"lunch","activity":"not ready","groups":["care"],"phone":"192.0.2.10:5060"}"#,
+        content: JSON,
+    },
+    Endpoint {
+        method: "get",
+        path: "/v1/groups",
+        summary: "Every group: strategy, members, how many are logged in and available, how many callers wait.",
+        body: None,
+        reply: r#"[{"group":"care","strategy":"longest_idle","members":["jan","lena"],"logged_in":2,"available":1,"waiting":3}]"#,
+        content: JSON,
+    },
+    Endpoint {
+        method: "get",
+        path: "/v1/queues",
+        summary: "Who waits in each group's queue, in order, since when (ms since the epoch).",
+        body: None,
+        reply: r#"[{"group":"care","waiting":[{"call_id":"a84b4c76e66710","caller":"+4930123456","since":1796027750011}]}]"#,
+        content: JSON,
+    },
+    Endpoint {
+        method: "get",
+        path: "/v1/calls",
+        summary: "The calls in progress: numbers, flow, times, what each is doing, the flow line it is at, and its agent once connected.",
+        body: None,
+        reply: r#"[{"call_id":"a84b4c76e66710","caller":"+4930123456","dialled":"+4930255550","flow":"support","started":1796027750011,"answered":1796027751020,"doing":"talking","at":"support.flow:12","agent":"jan"}]"#,
+        content: JSON,
+    },
+    Endpoint {
+        method: "put",
+        path: "/v1/switches/{name}",
+        summary: "Turns an operator switch of the flows on or off (404 with did-you-mean for a switch no flow defines).",
+        body: Some(r#"{"on":true}"#),
+        reply: r#"{"switch":"emergency","on":true}"#,
+        content: JSON,
+    },
+    Endpoint {
+        method: "get",
+        path: "/v1/events",
+        summary: "A live stream (Server-Sent Events) of call events (started, routed, queued, connected, ended with its outcome) and agent events (state and activity), for wallboards; a listener too slow for it gets a `lagged` event saying how many it missed.",
+        body: None,
+        reply: "data: {\"event\":\"call\",\"what\":\"connected\",\"call_id\":\"a84b4c76e66710\",\"caller\":\"+4930123456\",\"dialled\":\"+4930255550\",\"flow\":\"support\",\"agent\":\"jan\"}",
+        content: "text/event-stream",
+    },
+    Endpoint {
+        method: "get",
+        path: "/metrics",
+        summary: "Prometheus text: calls, agent legs, SIP transactions and messages, per group offered/answered/abandoned, waiting now, wait and handle time histograms, agents by state, the store's saves.",
+        body: None,
+        reply: "callflow_group_answered_total{group=\"care\"} 42",
+        content: "text/plain; version=0.0.4",
+    },
+];
+
+/// The API as an OpenAPI 3.1 document, from [`ENDPOINTS`] (`callflow openapi` prints it;
+/// `docs/openapi.json` is its output, checked by a test).
+pub fn openapi() -> Value {
+    let mut paths = serde_json::Map::new();
+    for e in ENDPOINTS {
+        let params: Vec<Value> = e
+            .path
+            .split('/')
+            .filter_map(|s| s.strip_prefix('{')?.strip_suffix('}'))
+            .map(|name| json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}}))
+            .collect();
+        let example = |text: &str, content: &str| -> Value {
+            if content == JSON {
+                serde_json::from_str(text).unwrap_or(Value::Null)
+            } else {
+                Value::String(text.into())
+            }
+        };
+        let mut op = json!({
+            "summary": e.summary,
+            "security": [{"bearer": []}],
+            "parameters": params,
+            "responses": {
+                "200": {"description": "OK", "content": {e.content: {"example": example(e.reply, e.content)}}},
+                "401": {"$ref": "#/components/responses/Error"},
+            },
+        });
+        if let Some(body) = e.body {
+            op["requestBody"] =
+                json!({"required": true, "content": {JSON: {"example": example(body, JSON)}}});
+            op["responses"]["400"] = json!({"$ref": "#/components/responses/Error"});
+            op["responses"]["422"] = json!({"$ref": "#/components/responses/Error"});
+        }
+        if e.path.contains('{') {
+            op["responses"]["404"] = json!({"$ref": "#/components/responses/Error"});
+        }
+        let entry = paths.entry(e.path).or_insert_with(|| json!({}));
+        entry[e.method] = op;
+    }
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "callflow admin API",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "Agents, groups, queues, calls, switches, metrics and live events of a running `callflow serve`. Every request carries `Authorization: Bearer <token>` (the token is in DATA/admin.token, made on the first start). Errors are JSON: {\"error\": \"...\"}.",
+        },
+        "servers": [{"url": "http://127.0.0.1:8080"}],
+        "paths": paths,
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "responses": {"Error": {"description": "What is wrong, in words", "content": {JSON: {"example": {"error": "no agent `jna`; did you mean `jan`?"}}}}},
+        },
+    })
+}
+
 fn router(app: App) -> Router {
-    Router::new()
-        .route("/metrics", get(metrics))
-        .route("/v1/events", get(stream))
-        .route("/v1/agents", get(agents))
-        .route("/v1/agents/{id}", get(agent))
-        .route("/v1/agents/{id}/state", put(set_agent))
-        .route("/v1/groups", get(groups))
-        .route("/v1/queues", get(queues))
-        .route("/v1/calls", get(calls))
-        .route("/v1/switches/{name}", put(set_switch))
-        .fallback(|| async { fail(StatusCode::NOT_FOUND, "no such resource".into()) })
+    let mut r = Router::new();
+    for e in ENDPOINTS {
+        let route = match (e.method, e.path) {
+            ("get", "/metrics") => get(metrics),
+            ("get", "/v1/events") => get(stream),
+            ("get", "/v1/agents") => get(agents),
+            ("get", "/v1/agents/{id}") => get(agent),
+            ("put", "/v1/agents/{id}/state") => put(set_agent),
+            ("get", "/v1/groups") => get(groups),
+            ("get", "/v1/queues") => get(queues),
+            ("get", "/v1/calls") => get(calls),
+            ("put", "/v1/switches/{name}") => put(set_switch),
+            (m, p) => unreachable!("no handler for {m} {p}: ENDPOINTS and the router disagree"),
+        };
+        r = r.route(e.path, route);
+    }
+    r.fallback(|| async { fail(StatusCode::NOT_FOUND, "no such resource".into()) })
         .method_not_allowed_fallback(|| async {
             fail(
                 StatusCode::METHOD_NOT_ALLOWED,
