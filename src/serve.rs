@@ -255,7 +255,9 @@ pub fn run(a: &Args) -> ExitCode {
     config.digest = a.digest.clone();
     let (phones, problems) = callflow_runtime::server::phones::resolve(machine.program());
     for p in problems {
-        eprintln!("callflow serve: warning: {p}: the agent's phone will not ring");
+        eprintln!(
+            "callflow serve: warning: {p}: these agents' phones cannot ring (names are looked up again when the flows reload)"
+        );
     }
     config.agents = phones;
     // Passwords of agents whose phones register: `DATA/credentials.json`, {"agent": "password"}.

@@ -7,27 +7,46 @@ use callflow_compiler::bytecode::Program;
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 
-/// The address of each agent's phone by agent name, and what could not be resolved.
+/// The address of each agent's phone by agent name, and what could not be resolved — one line
+/// per problem, naming its agents (each host is looked up once).
 pub fn resolve(p: &Program) -> (HashMap<String, SocketAddr>, Vec<String>) {
     let mut found = HashMap::new();
-    let mut problems = Vec::new();
+    let mut hosts: HashMap<(String, u16), Result<SocketAddr, String>> = HashMap::new();
+    let mut problems: Vec<(String, Vec<&str>)> = Vec::new();
     for a in &p.agents {
         let (name, contact) = (p.str(a.name), p.str(a.contact));
-        match address(contact) {
+        let at = match host_port(contact) {
+            Ok(hp) => hosts
+                .entry(hp.clone())
+                .or_insert_with(|| lookup(&hp.0, hp.1))
+                .clone(),
+            Err(why) => Err(format!("{contact}: {why}")),
+        };
+        match at {
             Ok(at) => {
                 found.insert(name.to_string(), at);
             }
-            Err(why) => problems.push(format!("agent {name}: {contact}: {why}")),
+            Err(why) => match problems.iter_mut().find(|(w, _)| *w == why) {
+                Some((_, agents)) => agents.push(name),
+                None => problems.push((why, vec![name])),
+            },
         }
     }
+    let problems = problems
+        .into_iter()
+        .map(|(why, agents)| format!("{why} (agents {})", agents.join(", ")))
+        .collect();
     (found, problems)
 }
 
-/// A SIP URI's host and port (5060 by default) as a socket address.
-pub fn address(contact: &str) -> Result<SocketAddr, String> {
+/// A SIP URI's host and port (5060 by default).
+fn host_port(contact: &str) -> Result<(String, u16), String> {
     let uri = Uri::parse(contact)?;
-    let port = uri.port.unwrap_or(5060);
     let host = uri.host.trim_start_matches('[').trim_end_matches(']');
+    Ok((host.to_string(), uri.port.unwrap_or(5060)))
+}
+
+fn lookup(host: &str, port: u16) -> Result<SocketAddr, String> {
     if let Ok(ip) = host.parse::<IpAddr>() {
         return Ok(SocketAddr::new(ip, port));
     }
@@ -36,6 +55,12 @@ pub fn address(contact: &str) -> Result<SocketAddr, String> {
         .map_err(|e| format!("cannot resolve {host}: {e}"))?
         .next()
         .ok_or_else(|| format!("{host} has no address"))
+}
+
+/// A SIP URI's host and port (5060 by default) as a socket address.
+pub fn address(contact: &str) -> Result<SocketAddr, String> {
+    let (host, port) = host_port(contact)?;
+    lookup(&host, port)
 }
 
 #[cfg(test)]

@@ -55,15 +55,24 @@ fn apply_switches(uas: &mut Uas, r: &mut dyn Reloader, sinks: &Sinks) {
     }
 }
 
-fn reload(uas: &mut Uas, r: &mut dyn Reloader, sinks: &Sinks) {
+/// Where agents' phones are, as resolved off the loop after a reload.
+type Phones = (HashMap<String, SocketAddr>, Vec<String>);
+
+fn reload(
+    uas: &mut Uas,
+    r: &mut dyn Reloader,
+    sinks: &Sinks,
+    phones: &mpsc::UnboundedSender<Phones>,
+) {
     match r.load() {
         Ok((machine, lengths)) => {
             let sum = machine.checksum();
-            let (phones, problems) = super::phones::resolve(machine.program());
-            for p in problems {
-                tracing::warn!("{p}: the agent's phone will not ring");
-            }
-            uas.set_phones(phones);
+            // Names are resolved on the blocking pool: the loop never waits on DNS.
+            let program = machine.shared_program().clone();
+            let back = phones.clone();
+            tokio::task::spawn_blocking(move || {
+                let _ = back.send(super::phones::resolve(&program));
+            });
             let done = uas.reload(machine, lengths);
             if sinks.log {
                 match done {
@@ -315,6 +324,7 @@ pub async fn run(
     let (to_loop, mut from_streams) = mpsc::unbounded_channel::<FromStream>();
     let mut conns: Connections = HashMap::new();
     let (lookups, mut looked_up) = mpsc::unbounded_channel::<LookupDone>();
+    let (phones, mut resolved) = mpsc::unbounded_channel::<Phones>();
     let mut buf = vec![0u8; 65_536];
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
@@ -361,6 +371,12 @@ pub async fn run(
             Some((request, reply)) = asked.recv() => {
                 let _ = reply.send(uas.admin(clock.now(), request));
             }
+            Some((found, problems)) = resolved.recv() => {
+                for p in problems {
+                    tracing::warn!("{p}: these agents' phones will not ring");
+                }
+                uas.set_phones(found);
+            }
             Some((call, effect, result)) = looked_up.recv() => {
                 uas.lookup_result(clock.now(), call, effect, result);
             }
@@ -381,7 +397,7 @@ pub async fn run(
             }
             _ = hup.recv() => {
                 if let Some(r) = reloader.as_deref_mut() {
-                    reload(&mut uas, r, &sinks);
+                    reload(&mut uas, r, &sinks, &phones);
                 }
             }
             _ = watch.tick() => {
@@ -397,7 +413,7 @@ pub async fn run(
                 }
                 if let Some(r) = reloader.as_deref_mut() {
                     if r.changed() {
-                        reload(&mut uas, r, &sinks);
+                        reload(&mut uas, r, &sinks, &phones);
                     }
                     apply_switches(&mut uas, r, &sinks);
                 }
