@@ -58,7 +58,7 @@ pub fn build(
     Ok((project, p))
 }
 
-fn lower_checked(
+pub fn lower_checked(
     project: &callflow_compiler::Project,
     prompts: Prompts,
 ) -> Result<Program, ProgramError> {

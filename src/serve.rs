@@ -174,6 +174,46 @@ fn p_agents(m: &Machine) -> Vec<String> {
     p.agents.iter().map(|a| p.str(a.name).to_string()).collect()
 }
 
+/// The server's feature codes (`*50` ready, `*51` not ready, `*52` log out): after the state
+/// changed, the agent's phone hears a confirmation and the server hangs up. (The number is
+/// never dialled: the core runs this flow for feature codes only.)
+pub const FEATURES: &str = r#"
+flow feature_code {
+    numbers "99999999"
+    start {
+        play "feature-code-done"
+        hangup
+    }
+}
+"#;
+
+/// The built-in feature program, compiled like any flow.
+fn features() -> Result<Machine, String> {
+    let mut project = callflow_compiler::Project::new();
+    project.add_file(
+        std::path::Path::new("builtin/features.flow"),
+        FEATURES.to_string(),
+        true,
+    );
+    let program = compile_cmd::lower_checked(&project, compile_cmd::Prompts::Optional).map_err(
+        |e| match e {
+            compile_cmd::ProgramError::Io(m) | compile_cmd::ProgramError::Flows(m) => m,
+        },
+    )?;
+    let file = program
+        .prompts
+        .first()
+        .and_then(|p| p.files.first())
+        .map(|(_, f)| program.str(*f).to_string());
+    if file.as_deref() != Some(crate::wav::FEATURE_DONE) {
+        return Err(format!(
+            "the feature program plays {file:?}, not {}",
+            crate::wav::FEATURE_DONE
+        ));
+    }
+    Machine::new(program).map_err(|e| e.to_string())
+}
+
 fn fail(e: String) -> ExitCode {
     eprintln!("error: {e}");
     ExitCode::from(2)
@@ -253,6 +293,10 @@ pub fn run(a: &Args) -> ExitCode {
     }
     config.timing.t1 = a.t1.max(1);
     config.digest = a.digest.clone();
+    match features() {
+        Ok(m) => config.features = Some(Arc::new(m)),
+        Err(e) => return fail(format!("the built-in feature codes do not compile: {e}")),
+    }
     let (phones, problems) = callflow_runtime::server::phones::resolve(machine.program());
     for p in problems {
         eprintln!(

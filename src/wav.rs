@@ -130,6 +130,10 @@ pub fn prompt_lengths(
 /// by every call (files `check` would refuse are left out: they play as silence), and the
 /// `say` pack beside each folder of prompts (`say/`, its words' language from the folder's
 /// name — `de`, `en` — or from `say/LANGUAGE`, else English).
+/// The feature codes' confirmation (a short beep), where the built-in feature program
+/// (`serve::FEATURES`) looks for it.
+pub const FEATURE_DONE: &str = "builtin/prompts/feature-code-done.wav";
+
 pub fn prompts(
     program: &callflow_compiler::bytecode::Program,
 ) -> callflow_runtime::server::uas::Prompts {
@@ -140,6 +144,10 @@ pub fn prompts(
         Some(Arc::new(Prompt::new(&wav::samples(&b).ok()?)))
     };
     let mut lib = callflow_runtime::server::uas::Library::default();
+    lib.files.insert(
+        FEATURE_DONE.to_string(),
+        Arc::new(Prompt::cadence(880.0, 150, 400)),
+    );
     for p in &program.prompts {
         for (_, f) in &p.files {
             let file = program.str(*f);

@@ -694,9 +694,18 @@ flow two {{
     let (_, v) = s.api("GET", "/v1/agents/w", None);
     assert_eq!(v["activity"], "busy", "{v}");
     assert!(first.join().unwrap().status.success());
-    // After the call, w is in g1's wrap-up: nobody rings for g2 either.
+    // After the call, w is in g1's wrap-up: nobody rings for g2 either. (More wrap-up can be
+    // asked for; an agent not in wrap-up cannot.)
     let (_, v) = s.api("GET", "/v1/agents/w", None);
     assert_eq!(v["activity"], "in wrap-up", "{v}");
+    let (code, v) = s.api("POST", "/v1/agents/w/wrap_up", Some(r#"{"seconds": 30}"#));
+    assert_eq!(
+        (code, &v["activity"]),
+        (200, &serde_json::json!("in wrap-up")),
+        "{v}"
+    );
+    let (code, v) = s.api("POST", "/v1/agents/w/wrap_up", Some(r#"{"seconds": 0}"#));
+    assert_eq!(code, 422, "{v}");
     client(&s, &["802", "--hang-up-after", "1s"]);
     let records = s.records(3);
     let by_number = |n: &str| -> Vec<Vec<String>> {
@@ -851,4 +860,55 @@ fn the_event_stream_tells_wallboards_about_calls_and_agents() {
     assert!(seen.contains(&"agent e1 ringing".to_string()), "{seen:?}");
     assert!(seen.contains(&"agent e1 busy".to_string()), "{seen:?}");
     assert!(phone.succeeded());
+}
+
+#[test]
+fn the_sticky_agent_rings_first_and_when_busy_the_group_takes_over() {
+    let s1 = Phone::start_for("agent_answers.xml", 2);
+    let s2 = Phone::start_for("agent_answers.xml", 1);
+    let more = flows_routing(
+        &[("s1", &s1), ("s2", &s2)],
+        "sequential",
+        "sticky today; no_answer => hangup",
+    );
+    let s = Server::start_with("agents-sticky", WEDNESDAY, Some(&more));
+    s.agent_state("s1", "ready");
+    s.agent_state("s2", "ready");
+    // X talks to s1 (the first in the group's order).
+    let out = client(&s, &["500", "--from", "+4930777", "--hang-up-after", "1s"]);
+    assert!(out.contains("outcome: answered by s1"), "{out}");
+    // Y takes s1 and keeps talking...
+    let y = caller(&s, "+4930888", "6s");
+    s.wait_log("connected to agent s1");
+    // ...so X's sticky agent is busy: the group's order goes on with s2.
+    let out = client(&s, &["500", "--from", "+4930777", "--hang-up-after", "1s"]);
+    assert!(out.contains("outcome: answered by s2"), "{out}");
+    assert!(y.join().unwrap().contains("outcome: answered by s1"));
+    let records = s.records(3);
+    let x = records.iter().rfind(|r| r["caller"] == "+4930777").unwrap();
+    assert_eq!(order(x), ["s2"], "{x}");
+    assert!(s1.succeeded() && s2.succeeded());
+}
+
+#[test]
+fn feature_codes_from_the_agents_phone_change_its_state_and_nobody_elses() {
+    // f1's phone is at 127.0.0.1 (its contact), as `callflow call` is.
+    let phone = Phone::start("agent_answers.xml");
+    let more = flows(&[("f1", &phone)], "sequential");
+    let s = Server::start_with("agents-feature-codes", WEDNESDAY, Some(&more));
+    let state = || s.api("GET", "/v1/agents/f1", None).1["state"].clone();
+    assert_eq!(state(), "logged_out");
+    let out = client(&s, &["*50", "--from", "f1", "--hang-up-after", "5s"]);
+    assert!(out.contains("the server hung up"), "{out}");
+    assert_eq!(state(), "ready");
+    client(&s, &["*51", "--from", "f1", "--hang-up-after", "5s"]);
+    assert_eq!(state(), "not_ready");
+    assert_eq!(s.api("GET", "/v1/agents/f1", None).1["reason"], "phone");
+    // Somebody who is no agent is refused.
+    let out = client(&s, &["*50", "--from", "mallory", "--hang-up-after", "5s"]);
+    assert!(out.contains("the server answered 403"), "{out}");
+    assert_eq!(state(), "not_ready");
+    client(&s, &["*52", "--from", "f1", "--hang-up-after", "5s"]);
+    assert_eq!(state(), "logged_out");
+    drop(phone);
 }

@@ -369,6 +369,12 @@ impl Call {
     }
 }
 
+impl std::fmt::Debug for Machine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Machine {{ program: {:016x} }}", self.checksum())
+    }
+}
+
 /// A program ready to run: verified, with each flow's time zone loaded. It owns its program
 /// (shared), so machines can live as long as the calls that run on them — across a reload the
 /// calls in progress keep theirs.

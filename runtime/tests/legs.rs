@@ -56,6 +56,10 @@ struct H {
 
 impl H {
     fn new() -> H {
+        H::with(|_| {})
+    }
+
+    fn with(change: impl FnOnce(&mut Config)) -> H {
         let m = Arc::new(Machine::new(common::compile(FLOWS)).unwrap());
         let mut config = Config::new("127.0.0.1:5060".parse().unwrap());
         config.timing = Timing {
@@ -67,6 +71,7 @@ impl H {
         config.agents = [("p1".to_string(), phone(1)), ("p2".to_string(), phone(2))]
             .into_iter()
             .collect();
+        change(&mut config);
         let mut h = H {
             uas: Uas::new(m, config),
             now: 1_767_780_000_000,
@@ -495,4 +500,67 @@ fn a_reload_keeps_calls_with_agents_and_waits_for_them_when_the_routing_changed(
     );
     assert_eq!(h.took(phone(2)), ["INVITE"]);
     assert!(h.took(phone(1)).is_empty());
+}
+
+#[test]
+fn a_feature_code_from_a_phone_with_credentials_is_challenged_first() {
+    let features = Arc::new(
+        Machine::new(common::compile(
+            "flow feature_code {\n    numbers \"99999999\"\n    start {\n        play \"done\"\n        hangup\n    }\n}\n",
+        ))
+        .unwrap(),
+    );
+    let mut h = H::with(|c| {
+        c.features = Some(features);
+        c.credentials.insert("p1".into(), "s3cret".into());
+    });
+    let invite = |n: u32, auth: &str| {
+        format!(
+            "INVITE sip:*51@127.0.0.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5079;branch=z9hG4bK-f{};rport\r\n\
+             From: <sip:p1@127.0.0.1>;tag=ph\r\nTo: <sip:*51@127.0.0.1>\r\nCall-ID: f{}\r\nCSeq: 1 INVITE\r\n\
+             Max-Forwards: 70\r\nContact: <sip:p1@127.0.0.1:5079>\r\n{auth}Content-Length: 0\r\n\r\n",
+            n, n
+        )
+    };
+    let state =
+        |h: &mut H| h.uas.admin(h.now, AdminRequest::Agent("p1".into())).body["state"].clone();
+    // Without credentials (or with a wrong password): 401, and the state stays.
+    h.receive(phone(9), &invite(1, ""));
+    let challenge = h.sent.last().unwrap().1.clone();
+    assert_eq!(h.took(phone(9)), ["401"]);
+    let offered = challenge
+        .lines()
+        .find(|l| l.starts_with("WWW-Authenticate:"))
+        .unwrap()
+        .to_string();
+    let nonce = offered
+        .split("nonce=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap();
+    let auth = |password: &str| {
+        use sha2::Digest;
+        let h = |s: String| -> String {
+            sha2::Sha256::digest(s.as_bytes())
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect()
+        };
+        let ha1 = h(format!("p1:callflow:{password}"));
+        let ha2 = h("INVITE:sip:*51@127.0.0.1:5060".to_string());
+        let response = h(format!("{ha1}:{nonce}:{ha2}"));
+        format!(
+            "Authorization: Digest username=\"p1\", realm=\"callflow\", nonce=\"{nonce}\", uri=\"sip:*51@127.0.0.1:5060\", algorithm=SHA-256, response=\"{response}\"\r\n"
+        )
+    };
+    h.receive(phone(9), &invite(2, &auth("wrong")));
+    assert_eq!(h.took(phone(9)), ["401"]);
+    assert_eq!(state(&mut h), "ready");
+    // With the password: not ready (reason "phone"), and the confirmation plays.
+    h.receive(phone(9), &invite(3, &auth("s3cret")));
+    assert_eq!(state(&mut h), "not_ready");
+    let sent = h.took(phone(9));
+    assert!(sent.contains(&"200".to_string()), "{sent:?}");
 }

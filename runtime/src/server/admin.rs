@@ -10,7 +10,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, put};
+use axum::routing::{get, post, put};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -115,6 +115,14 @@ pub const ENDPOINTS: &[Endpoint] = &[
         summary: "Sets an agent's state: ready, not_ready (with an optional reason of at most 100 bytes), dnd or logged_out. 404 for an unknown agent, 422 for an unknown state, 400 for a body that is not JSON; nothing changes then.",
         body: Some(r#"{"state":"not_ready","reason":"lunch"}"#),
         reply: r#"{"agent":"jan","name":"Jan Becker","state":"not_ready","reason":"lunch","activity":"not ready","groups":["care"],"phone":"192.0.2.10:5060"}"#,
+        content: JSON,
+    },
+    Endpoint {
+        method: "post",
+        path: "/v1/agents/{id}/wrap_up",
+        summary: "More after-call work for an agent in wrap-up: the seconds are added to what is left (1 to 3600). 409 when the agent is not in wrap-up.",
+        body: Some(r#"{"seconds":30}"#),
+        reply: r#"{"agent":"jan","name":"Jan Becker","state":"ready","reason":null,"activity":"in wrap-up","groups":["care"],"phone":"192.0.2.10:5060"}"#,
         content: JSON,
     },
     Endpoint {
@@ -231,6 +239,7 @@ fn router(app: App) -> Router {
             ("get", "/v1/agents") => get(agents),
             ("get", "/v1/agents/{id}") => get(agent),
             ("put", "/v1/agents/{id}/state") => put(set_agent),
+            ("post", "/v1/agents/{id}/wrap_up") => post(extend_wrap_up),
             ("get", "/v1/groups") => get(groups),
             ("get", "/v1/queues") => get(queues),
             ("get", "/v1/calls") => get(calls),
@@ -377,6 +386,28 @@ async fn set_agent(
     }
     match json_body(&body) {
         Ok(body) => ask(&app, &headers, AdminRequest::SetAgent { agent: id, body }).await,
+        Err(r) => *r,
+    }
+}
+
+async fn extend_wrap_up(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    if !authorised(&app, &headers) {
+        return unauthorised();
+    }
+    match json_body(&body) {
+        Ok(body) => {
+            ask(
+                &app,
+                &headers,
+                AdminRequest::ExtendWrapUp { agent: id, body },
+            )
+            .await
+        }
         Err(r) => *r,
     }
 }

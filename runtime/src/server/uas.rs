@@ -5,6 +5,7 @@
 //! Responses always go to the packet's source address.
 
 mod api;
+mod features;
 mod legs;
 mod metrics;
 mod register;
@@ -62,6 +63,9 @@ pub struct Config {
     pub message_ms: u64,
     /// Where each agent's phone is reached (by agent name: its `contact` resolved at load).
     pub agents: HashMap<String, SocketAddr>,
+    /// The program feature-code calls run (a confirmation, then the server hangs up); without
+    /// it the server has no feature codes.
+    pub features: Option<Arc<Machine>>,
     /// Agents whose phones register, with their passwords (from the data directory).
     pub credentials: HashMap<String, String>,
     /// The digest realm of REGISTER challenges, the algorithms offered (in order of
@@ -89,6 +93,7 @@ impl Config {
             voicemail: None,
             message_ms: 180_000,
             agents: HashMap::new(),
+            features: None,
             credentials: HashMap::new(),
             realm: "callflow".into(),
             digest: vec![
@@ -919,9 +924,17 @@ impl Uas {
             .and_then(|u| u.user_decoded().map(|s| s.into_owned()))
             .map(|u| u.split(';').next().unwrap_or("").to_string())
             .unwrap_or_default();
-        let machine = self.machine.clone();
+        // Feature codes (`*50`: ready ...) are the server's own numbers, before the flows'.
+        let (machine, found) = match self.feature(now, (tx, m, source), &dialled) {
+            features::Feature::NotOne => {
+                let machine = self.machine.clone();
+                let found = machine.program().flow_for_dialled(&dialled);
+                (machine, found)
+            }
+            features::Feature::Refused => return,
+            features::Feature::Run(f) => (f, Some((0, dialled.clone()))),
+        };
         let p = machine.program();
-        let found = p.flow_for_dialled(&dialled);
         let Some((flow, number)) = found else {
             self.log(m.call_id(), format!("no flow answers {dialled:?}: 404"));
             self.reply(now, (tx, m, source), 404, &[], None);
@@ -973,19 +986,19 @@ impl Uas {
             .get("Contact")
             .map(|c| uri_of(c).to_string())
             .unwrap_or_else(|| uri_of(&their).to_string());
-        let vm = self.machine.start(flow, &caller, &number);
+        let vm = machine.start(flow, &caller, &number);
         let record = Record::new(
             m.call_id(),
             &caller,
             &number,
             p.str(p.flows[flow].name),
-            self.machine.checksum(),
+            machine.checksum(),
             now,
         );
         self.calls.insert(
             call,
             Box::new(Session {
-                machine: self.machine.clone(),
+                machine: machine.clone(),
                 vm,
                 flow,
                 peer: source,
@@ -1018,7 +1031,7 @@ impl Uas {
                 record,
                 trace: PathTrace {
                     lines: Vec::new(),
-                    machine: self.machine.clone(),
+                    machine: machine.clone(),
                 },
                 bridged: None,
                 record_route: false,
@@ -1035,7 +1048,7 @@ impl Uas {
         self.call_event(call, "started", serde_json::Value::Null);
         if self.config.log {
             let name = p.str(p.flows[flow].name);
-            let sum = self.machine.checksum();
+            let sum = machine.checksum();
             self.log(
                 m.call_id(),
                 format!("call from {caller} to {number}: flow `{name}` (program {sum:016x})"),

@@ -15,6 +15,11 @@ pub enum Request {
         agent: String,
         body: Value,
     },
+    /// `{"seconds": 30}`: more after-call work for an agent in wrap-up.
+    ExtendWrapUp {
+        agent: String,
+        body: Value,
+    },
     Groups,
     Queues,
     Calls,
@@ -70,6 +75,30 @@ impl Uas {
                 Err(e) => e,
             },
             Request::SetAgent { agent, body } => self.set_agent(now, &agent, &body),
+            Request::ExtendWrapUp { agent, body } => {
+                let a = match self.agent_named(&agent) {
+                    Ok(a) => a,
+                    Err(e) => return e,
+                };
+                let Some(seconds) = body
+                    .get("seconds")
+                    .and_then(Value::as_u64)
+                    .filter(|s| (1..=3_600).contains(s))
+                else {
+                    return error(
+                        422,
+                        "the body must say how many seconds more, 1 to 3600: {\"seconds\": 30}"
+                            .into(),
+                    );
+                };
+                match self
+                    .engine
+                    .extend_wrap_up(a as crate::acd::AgentId, seconds * 1000)
+                {
+                    Ok(true) => ok(self.agent_json(a)),
+                    _ => error(409, format!("agent `{agent}` is not in wrap-up")),
+                }
+            }
             Request::Groups => ok(self.groups_json(now)),
             Request::Queues => ok(self.queues_json()),
             Request::Calls => ok(self.calls_json()),
