@@ -309,6 +309,22 @@ async fn ask(app: &App, headers: &HeaderMap, request: AdminRequest) -> Response 
     }
 }
 
+/// A request with a JSON body: the token first, then the body (400 when it is not JSON).
+async fn ask_with_body(
+    app: &App,
+    headers: &HeaderMap,
+    body: &Bytes,
+    request: impl FnOnce(Value) -> AdminRequest,
+) -> Response {
+    if !authorised(app, headers) {
+        return unauthorised();
+    }
+    match json_body(body) {
+        Ok(body) => ask(app, headers, request(body)).await,
+        Err(r) => *r,
+    }
+}
+
 /// The body as JSON, or the 400 that says why not.
 fn json_body(body: &Bytes) -> Result<Value, Box<Response>> {
     serde_json::from_slice(body).map_err(|e| {
@@ -381,13 +397,11 @@ async fn set_agent(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Response {
-    if !authorised(&app, &headers) {
-        return unauthorised();
-    }
-    match json_body(&body) {
-        Ok(body) => ask(&app, &headers, AdminRequest::SetAgent { agent: id, body }).await,
-        Err(r) => *r,
-    }
+    ask_with_body(&app, &headers, &body, |body| AdminRequest::SetAgent {
+        agent: id,
+        body,
+    })
+    .await
 }
 
 async fn extend_wrap_up(
@@ -396,20 +410,11 @@ async fn extend_wrap_up(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Response {
-    if !authorised(&app, &headers) {
-        return unauthorised();
-    }
-    match json_body(&body) {
-        Ok(body) => {
-            ask(
-                &app,
-                &headers,
-                AdminRequest::ExtendWrapUp { agent: id, body },
-            )
-            .await
-        }
-        Err(r) => *r,
-    }
+    ask_with_body(&app, &headers, &body, |body| AdminRequest::ExtendWrapUp {
+        agent: id,
+        body,
+    })
+    .await
 }
 
 async fn groups(State(app): State<App>, headers: HeaderMap) -> Response {
@@ -430,11 +435,9 @@ async fn set_switch(
     Path(name): Path<String>,
     body: Bytes,
 ) -> Response {
-    if !authorised(&app, &headers) {
-        return unauthorised();
-    }
-    match json_body(&body) {
-        Ok(body) => ask(&app, &headers, AdminRequest::SetSwitch { name, body }).await,
-        Err(r) => *r,
-    }
+    ask_with_body(&app, &headers, &body, |body| AdminRequest::SetSwitch {
+        name,
+        body,
+    })
+    .await
 }

@@ -199,30 +199,33 @@ pub struct InDialog<'a> {
 
 /// An INVITE we send (an agent's leg): our Contact and an SDP offer.
 pub fn invite(r: &InDialog, contact: &str, sdp: &str) -> Vec<u8> {
-    format!(
-        "INVITE {target} SIP/2.0\r\nVia: SIP/2.0/UDP {local};branch={branch};rport\r\n\
-         Max-Forwards: 70\r\nFrom: {from}\r\nTo: {to}\r\nCall-ID: {call_id}\r\n\
-         CSeq: {cseq} INVITE\r\nContact: <{contact}>\r\n\
-         Allow: INVITE, ACK, BYE, CANCEL, OPTIONS, INFO\r\n{extra}\
-         Content-Type: application/sdp\r\nContent-Length: {len}\r\n\r\n{sdp}",
-        target = r.target,
-        local = r.local,
-        branch = r.branch,
-        from = r.from,
-        to = r.to,
-        call_id = r.call_id,
-        cseq = r.cseq,
-        extra = r.extra,
-        len = sdp.len(),
+    let extra = format!(
+        "Contact: <{contact}>\r\nAllow: INVITE, ACK, BYE, CANCEL, OPTIONS, INFO\r\n{}",
+        r.extra
+    );
+    with_body(
+        &InDialog {
+            method: "INVITE",
+            extra: &extra,
+            ..*r
+        },
+        Some(("application/sdp", sdp)),
     )
-    .into_bytes()
 }
 
 pub fn request(r: &InDialog) -> Vec<u8> {
+    with_body(r, None)
+}
+
+fn with_body(r: &InDialog, body: Option<(&str, &str)>) -> Vec<u8> {
+    let (kind, body) = match body {
+        Some((kind, body)) => (format!("Content-Type: {kind}\r\n"), body),
+        None => (String::new(), ""),
+    };
     format!(
         "{m} {target} SIP/2.0\r\nVia: SIP/2.0/UDP {local};branch={branch};rport\r\n\
          Max-Forwards: 70\r\nFrom: {from}\r\nTo: {to}\r\nCall-ID: {call_id}\r\n\
-         CSeq: {cseq} {m}\r\n{extra}Content-Length: 0\r\n\r\n",
+         CSeq: {cseq} {m}\r\n{extra}{kind}Content-Length: {len}\r\n\r\n{body}",
         m = r.method,
         target = r.target,
         local = r.local,
@@ -232,6 +235,7 @@ pub fn request(r: &InDialog) -> Vec<u8> {
         call_id = r.call_id,
         cseq = r.cseq,
         extra = r.extra,
+        len = body.len(),
     )
     .into_bytes()
 }

@@ -210,17 +210,7 @@ impl Uas {
         };
         l.state = LegState::Cancelled;
         l.deadline = now + 64 * t1;
-        let bytes = build::request(&InDialog {
-            method: "CANCEL",
-            target: &l.target,
-            local: self.config.local,
-            branch: &l.branch,
-            from: &l.from,
-            to: &l.to_header,
-            call_id: &l.call_id,
-            cseq: 1,
-            extra: "",
-        });
+        let bytes = l.on_invite_branch("CANCEL", self.config.local);
         let (to, key) = (l.to, format!("{}/CANCEL", l.branch));
         self.send(to, bytes.clone());
         self.resend_until_answered(now, to, key, bytes, None);
@@ -268,17 +258,7 @@ impl Uas {
         }
         if code >= 300 {
             // Acknowledged on the INVITE's branch (the transaction's own ACK).
-            let ack = build::request(&InDialog {
-                method: "ACK",
-                target: &l.target,
-                local: self.config.local,
-                branch: &l.branch,
-                from: &l.from,
-                to: &l.to_header,
-                call_id: &l.call_id,
-                cseq: 1,
-                extra: "",
-            });
+            let ack = l.on_invite_branch("ACK", self.config.local);
             let (to, state, call, agent) = (l.to, l.state, l.call, l.agent);
             self.send(to, ack);
             if matches!(state, LegState::Calling | LegState::Proceeding) {
@@ -531,6 +511,22 @@ impl Uas {
 impl Leg {
     pub(super) fn agent_name(&self) -> &str {
         &self.name
+    }
+
+    /// A request of the INVITE's transaction (its CANCEL, the ACK of a final answer other
+    /// than 2xx): the INVITE's Request-URI, branch, From, Call-ID and CSeq number.
+    fn on_invite_branch(&self, method: &str, local: SocketAddr) -> Vec<u8> {
+        build::request(&InDialog {
+            method,
+            target: &self.target,
+            local,
+            branch: &self.branch,
+            from: &self.from,
+            to: &self.to_header,
+            call_id: &self.call_id,
+            cseq: 1,
+            extra: "",
+        })
     }
 }
 
