@@ -877,6 +877,8 @@ fn the_sticky_agent_rings_first_and_when_busy_the_group_takes_over() {
     // X talks to s1 (the first in the group's order).
     let out = client(&s, &["500", "--from", "+4930777", "--hang-up-after", "1s"]);
     assert!(out.contains("outcome: answered by s1"), "{out}");
+    // (the log line of that connection, read here so the next wait sees Y's)
+    s.wait_log("connected to agent s1");
     // Y takes s1 and keeps talking...
     let y = caller(&s, "+4930888", "6s");
     s.wait_log("connected to agent s1");

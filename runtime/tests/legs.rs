@@ -52,6 +52,8 @@ struct H {
     /// (to, message) sent since the last look.
     sent: Vec<(SocketAddr, String)>,
     records: Vec<serde_json::Value>,
+    /// The core's number of the last call whose stream opened.
+    opened: Option<u64>,
 }
 
 impl H {
@@ -77,6 +79,7 @@ impl H {
             now: 1_767_780_000_000,
             sent: Vec::new(),
             records: Vec::new(),
+            opened: None,
         };
         for a in ["p1", "p2"] {
             let r = h.uas.admin(
@@ -97,6 +100,9 @@ impl H {
             match o {
                 Out::Send { to, bytes } => self.sent.push((to, String::from_utf8(bytes).unwrap())),
                 Out::Record(line) => self.records.push(serde_json::from_str(&line).unwrap()),
+                Out::Media(callflow_runtime::server::media::Command::Open { call, .. }) => {
+                    self.opened = Some(call)
+                }
                 _ => {}
             }
         }
@@ -299,6 +305,9 @@ fn a_busy_phone_gets_its_ack_and_an_answer_without_media_is_refused() {
         branch(&invite),
         "a non-2xx ACK is on the INVITE's branch"
     );
+    // A copy of the 486 after the leg ended (our ACK was lost) gets the ACK again.
+    h.receive(phone(1), &respond(&invite, 486, ""));
+    assert_eq!(h.took(phone(1)), ["ACK"]);
     let invite2 = h.last_to(phone(2), "INVITE");
     h.took(phone(2));
     // Stray and broken answers change nothing.
@@ -563,4 +572,74 @@ fn a_feature_code_from_a_phone_with_credentials_is_challenged_first() {
     assert_eq!(state(&mut h), "not_ready");
     let sent = h.took(phone(9));
     assert!(sent.contains(&"200".to_string()), "{sent:?}");
+}
+
+#[test]
+fn a_bridged_call_ending_any_way_hangs_up_the_agent_and_frees_it() {
+    let mut h = H::new();
+    h.call("500");
+    let invite = h.last_to(phone(1), "INVITE");
+    h.receive(phone(1), &respond(&invite, 200, ANSWER));
+    let call = h.opened.expect("the caller's stream opened");
+    h.sent.clear();
+    // The phone refreshes its session with a re-INVITE: answered with our SDP, call goes on.
+    let ok = h.sent.len();
+    let reinvite = format!(
+        "INVITE sip:127.0.0.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5071;branch=z9hG4bK-re;rport\r\n\
+         From: {}\r\nTo: {}\r\nCall-ID: {}\r\nCSeq: 7 INVITE\r\nMax-Forwards: 70\r\n\
+         Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{ANSWER}",
+        message::parse(invite.as_bytes())
+            .unwrap()
+            .get("To")
+            .unwrap()
+            .to_string()
+            + ";tag=phone",
+        message::parse(invite.as_bytes())
+            .unwrap()
+            .get("From")
+            .unwrap(),
+        message::parse(invite.as_bytes()).unwrap().call_id(),
+        ANSWER.len()
+    );
+    h.receive(phone(1), &reinvite);
+    assert_eq!(h.sent.len(), ok + 1);
+    let answer = h.sent.last().unwrap().1.clone();
+    assert!(
+        answer.starts_with("SIP/2.0 200") && answer.contains("m=audio 4000"),
+        "{answer}"
+    );
+    h.took(phone(1));
+    // The caller's RTP goes quiet: the server ends the call — and the agent's leg with it.
+    h.uas.media_report(
+        h.now,
+        callflow_runtime::server::media::Report::Quiet { call },
+    );
+    h.drain();
+    assert_eq!(h.took(caller()), ["BYE"]);
+    assert_eq!(h.took(phone(1)), ["BYE"]);
+    let r = h.uas.admin(h.now, AdminRequest::Agent("p1".into()));
+    assert_ne!(r.body["activity"], "busy", "{:?}", r.body);
+}
+
+#[test]
+fn a_callers_number_cannot_put_headers_into_the_agents_invite() {
+    let mut h = H::new();
+    let sdp = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 6000 RTP/AVP 0\r\n";
+    h.receive(
+        caller(),
+        &format!(
+            "INVITE sip:500@127.0.0.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK-x;rport\r\n\
+             From: <sip:%0d%0aCall-Info:%20x@evil>;tag=caller\r\n\
+             To: <sip:500@127.0.0.1:5060>\r\nCall-ID: inj\r\nCSeq: 1 INVITE\r\nMax-Forwards: 70\r\n\
+             Contact: <sip:caller@127.0.0.1:5070>\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
+            sdp.len()
+        ),
+    );
+    let invite = h.last_to(phone(1), "INVITE");
+    let m = message::parse(invite.as_bytes()).expect("a well-formed INVITE");
+    assert!(m.get("Call-Info").is_none(), "{invite}");
+    assert!(
+        m.get("From").unwrap().contains("%0D%0ACall-Info"),
+        "{invite}"
+    );
 }

@@ -177,13 +177,29 @@ impl Writer {
             .name("callflow-store".into())
             .spawn(move || {
                 while let Ok((mut n, mut state)) = rx.recv() {
-                    // Only the newest of what waits.
-                    while let Ok(newer) = rx.try_recv() {
-                        (n, state) = newer;
-                    }
-                    match disk.save(&state) {
-                        Ok(()) => counted.store(n, std::sync::atomic::Ordering::Release),
-                        Err(e) => tracing::error!("cannot save the agents' state: {e}"),
+                    loop {
+                        // Only the newest of what waits.
+                        while let Ok(newer) = rx.try_recv() {
+                            (n, state) = newer;
+                        }
+                        match disk.save(&state) {
+                            Ok(()) => {
+                                counted.store(n, std::sync::atomic::Ordering::Release);
+                                break;
+                            }
+                            Err(e) => {
+                                tracing::error!(
+                                    "cannot save the agents' state (trying again in a second): {e}"
+                                );
+                                // Again a second later, or with a newer state; the loop ends
+                                // when the server does.
+                                match rx.recv_timeout(std::time::Duration::from_secs(1)) {
+                                    Ok(newer) => (n, state) = newer,
+                                    Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+                                    Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+                                }
+                            }
+                        }
                     }
                 }
             })?;

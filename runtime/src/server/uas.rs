@@ -290,6 +290,9 @@ struct Session {
     routed_group: String,
     /// When the conversation with an agent began.
     talking_since: Option<i64>,
+    /// The bridge to an agent's leg, waiting for the caller's stream to open (an INVITE
+    /// without an offer: the ACK brings the caller's answer).
+    pending_bridge: Option<(u16, sdp::Media)>,
 }
 
 impl Session {
@@ -802,6 +805,8 @@ impl Uas {
                         _ => self.tx.acknowledged(s.invite_tx),
                     }
                     self.ack_answer(now, call, m);
+                } else if let Some(leg) = self.leg_of(m) {
+                    self.leg_acked(leg);
                 }
                 return;
             }
@@ -831,6 +836,12 @@ impl Uas {
                 self.reply(now, (tx, m, source), 200, &[], None);
                 if let Some(leg) = self.leg_of(m) {
                     self.agent_bye(now, leg);
+                }
+            }
+            // The agent's phone inside its dialog: a session refresh, hold, keys.
+            "UPDATE" | "INFO" if self.leg_of(m).is_some() => {
+                if let Some(leg) = self.leg_of(m) {
+                    self.leg_in_dialog(now, (tx, m, source), leg);
                 }
             }
             "BYE" | "INFO" | "NOTIFY" => match self.dialog_of(m) {
@@ -894,9 +905,10 @@ impl Uas {
 
     fn invite(&mut self, now: i64, tx: TxId, source: SocketAddr, m: &Message) {
         if m.to_tag().is_some() {
-            return match self.dialog_of(m) {
-                Some(call) => self.reinvite(now, (tx, m, source), call),
-                None => self.reply(now, (tx, m, source), 481, &[], None),
+            return match (self.dialog_of(m), self.leg_of(m)) {
+                (Some(call), _) => self.reinvite(now, (tx, m, source), call),
+                (None, Some(leg)) => self.leg_in_dialog(now, (tx, m, source), leg),
+                (None, None) => self.reply(now, (tx, m, source), 481, &[], None),
             };
         }
         if m.max_forwards() == 0 {
@@ -1040,6 +1052,7 @@ impl Uas {
                 routed_at: None,
                 routed_group: String::new(),
                 talking_since: None,
+                pending_bridge: None,
             }),
         );
         self.dialogs.insert(dialog_key(m.call_id(), &our_tag), call);
@@ -1160,10 +1173,11 @@ impl Uas {
             }
             MediaReport::NoStream { call, port, why } => {
                 // Someone else holds the port: it leaves the pool, and the call (whose answer
-                // named it) ends rather than stay silent.
+                // named it, or whose agent's leg did) ends rather than stay silent.
                 self.ports.retain(|p| *p != port);
+                self.leg_port_taken(call, port);
                 if let Some(s) = self.calls.get_mut(&call) {
-                    s.port_taken = true;
+                    s.port_taken |= s.port == port;
                     if s.record.outcome.is_empty() {
                         s.record.outcome = format!("no media: {why}");
                     }
@@ -1819,8 +1833,13 @@ impl Uas {
         s.media_open = true;
         let port = s.port;
         let waiting = std::mem::take(&mut s.pending_play);
+        let bridge = s.pending_bridge.take();
         self.out
             .push_back(Out::Media(MediaCommand::Open { call, port, media }));
+        if let Some((port, media)) = bridge {
+            self.out
+                .push_back(Out::Media(MediaCommand::Bridge { call, port, media }));
+        }
         if !waiting.is_empty() {
             self.out.push_back(Out::Media(MediaCommand::Play {
                 call,
@@ -2261,7 +2280,16 @@ impl Uas {
         if let Some(s) = self.calls.get(&call) {
             let more =
                 serde_json::json!({ "outcome": s.record.outcome, "status": s.record.status });
+            let routed = matches!(s.wait, Wait::Route | Wait::Talking);
             self.call_event(call, "ended", more);
+            // However the call ends (the caller's BYE, RTP gone quiet, an ACK that never
+            // came, shutdown): the engine lets go of it (agents ringing for it stop, a
+            // talking agent goes into wrap-up) and an agent's leg is hung up.
+            if routed {
+                let _ = self.engine.left(ts(now), call);
+            }
+            self.end_bridge(now, call);
+            self.engine_actions(now);
         }
         let Some(mut s) = self.calls.remove(&call) else {
             return;

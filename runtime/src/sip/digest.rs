@@ -1,7 +1,8 @@
 //! HTTP Digest authentication as SIP uses it (RFC 3261 §22, RFC 8760: SHA-256 first, MD5 for
 //! older phones), pure: challenges written, credentials read and checked. Nonces carry their
 //! own time and a keyed hash of it, so any nonce the server made is recognised without keeping
-//! state, and one older than [`NONCE_MS`] is stale.
+//! state, and one older than [`NONCE_MS`] is stale. A nonce is bound to the address it was
+//! given to: credentials captured on the wire cannot be replayed from another one.
 
 use md5::Md5;
 use sha2::{Digest, Sha256};
@@ -64,10 +65,10 @@ pub fn challenges(realm: &str, nonce: &str, stale: bool, algorithms: &[Algorithm
         .collect()
 }
 
-/// A nonce made at `now` with the server's `secret`.
-pub fn nonce(secret: &str, now: i64) -> String {
+/// A nonce made at `now` with the server's `secret`, for the client at `peer`.
+pub fn nonce(secret: &str, now: i64, peer: &str) -> String {
     let stamp = format!("{now:x}");
-    let mac = Algorithm::Sha256.hash(&format!("{secret}:{stamp}"));
+    let mac = Algorithm::Sha256.hash(&format!("{secret}:{stamp}:{peer}"));
     format!("{stamp}.{}", &mac[..32])
 }
 
@@ -79,14 +80,14 @@ pub enum NonceIs {
     Forged,
 }
 
-pub fn check_nonce(secret: &str, nonce: &str, now: i64) -> NonceIs {
+pub fn check_nonce(secret: &str, nonce: &str, now: i64, peer: &str) -> NonceIs {
     let Some((stamp, _)) = nonce.split_once('.') else {
         return NonceIs::Forged;
     };
     let Ok(made) = i64::from_str_radix(stamp, 16) else {
         return NonceIs::Forged;
     };
-    if self::nonce(secret, made) != nonce {
+    if self::nonce(secret, made, peer) != nonce {
         return NonceIs::Forged;
     }
     if now - made > NONCE_MS || made > now + 60_000 {
@@ -227,18 +228,27 @@ mod tests {
 
     #[test]
     fn nonces_are_ours_and_get_stale() {
-        let n = nonce("s3cret", 1_000_000);
-        assert_eq!(check_nonce("s3cret", &n, 1_000_000 + 1_000), NonceIs::Good);
+        let p = "192.0.2.1:5060";
+        let n = nonce("s3cret", 1_000_000, p);
         assert_eq!(
-            check_nonce("s3cret", &n, 1_000_000 + NONCE_MS + 1),
+            check_nonce("s3cret", &n, 1_000_000 + 1_000, p),
+            NonceIs::Good
+        );
+        assert_eq!(
+            check_nonce("s3cret", &n, 1_000_000 + NONCE_MS + 1, p),
             NonceIs::Stale
         );
-        assert_eq!(check_nonce("other", &n, 1_000_000), NonceIs::Forged);
+        assert_eq!(check_nonce("other", &n, 1_000_000, p), NonceIs::Forged);
         assert_eq!(
-            check_nonce("s3cret", "f4240.0000", 1_000_000),
+            check_nonce("s3cret", &n, 1_000_000, "192.0.2.9:5060"),
+            NonceIs::Forged,
+            "given to another address"
+        );
+        assert_eq!(
+            check_nonce("s3cret", "f4240.0000", 1_000_000, p),
             NonceIs::Forged
         );
-        assert_eq!(check_nonce("s3cret", "junk", 1_000_000), NonceIs::Forged);
+        assert_eq!(check_nonce("s3cret", "junk", 1_000_000, p), NonceIs::Forged);
         let offered = challenges("callflow", &n, false, &[Algorithm::Sha256, Algorithm::Md5]);
         assert!(offered[0].contains("SHA-256") && offered[1].contains("MD5"));
         assert!(parse("Basic abc").is_none());

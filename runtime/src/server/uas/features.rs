@@ -58,18 +58,24 @@ impl Uas {
         match self.config.credentials.get(&agent).cloned() {
             Some(password) => {
                 let realm = self.config.realm.clone();
+                let peer = source.to_string();
+                let uri = match m.start {
+                    Start::Request { uri, .. } => uri,
+                    Start::Response { .. } => "",
+                };
                 let proven = m
                     .get("Authorization")
                     .and_then(digest::parse)
                     .is_some_and(|c| {
-                        digest::check_nonce(&self.config.secret, &c.nonce, now)
+                        digest::check_nonce(&self.config.secret, &c.nonce, now, &peer)
                             == digest::NonceIs::Good
+                            && c.uri == uri
                             && c.username == agent
                             && c.realm == realm
                             && digest::verify(&c, "INVITE", &password, &self.config.digest)
                     });
                 if !proven {
-                    let nonce = digest::nonce(&self.config.secret, now);
+                    let nonce = digest::nonce(&self.config.secret, now, &peer);
                     let extra: Vec<String> =
                         digest::challenges(&realm, &nonce, false, &self.config.digest)
                             .into_iter()

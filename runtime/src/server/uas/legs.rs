@@ -43,6 +43,11 @@ pub(super) struct Leg {
     offer: usize,
     /// Our ACK to its 200 (sent again for every copy of the 200).
     ack: Option<Vec<u8>>,
+    /// A re-INVITE of the phone whose 200 waits for its ACK, and our SDP's version.
+    reinvite_tx: Option<TxId>,
+    sdp_version: u64,
+    /// Whether another program holds its RTP port (not given out again).
+    port_taken: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -102,7 +107,7 @@ impl Uas {
             use std::hash::BuildHasher;
             std::collections::hash_map::RandomState::new().hash_one(leg)
         };
-        let from = format!("<sip:{caller}@{local}>;tag=cf{tag:x}");
+        let from = format!("<sip:{}@{local}>;tag=cf{tag:x}", user_part(&caller));
         let to_header = name_addr(&contact);
         let leg_call_id = format!("cf{leg:x}-{tag:x}@{}", local.ip());
         let branch = format!("z9hG4bKcfl{leg:x}{tag:x}");
@@ -159,6 +164,9 @@ impl Uas {
                 media: None,
                 offer,
                 ack: None,
+                port_taken: false,
+                reinvite_tx: None,
+                sdp_version: 1,
             },
         );
         self.leg_timer(now + t1, leg);
@@ -223,25 +231,22 @@ impl Uas {
         let Some(branch) = m.branch() else {
             return false;
         };
+        if m.cseq().is_some_and(|(_, method)| method == "CANCEL") {
+            if code >= 200 {
+                self.byes.remove(&format!("{branch}/CANCEL"));
+            }
+            return self.leg_branches.contains_key(branch) || self.leg_acks.contains_key(branch);
+        }
         let Some(&leg) = self.leg_branches.get(branch) else {
-            // A copy of the 200 of a leg that ended: its ACK again.
-            if let Some((to, ack)) = self
-                .leg_acks
-                .get(branch)
-                .filter(|_| (200..300).contains(&code))
-            {
+            // A copy of the final answer of a leg that ended: its ACK again (RFC 3261
+            // §17.1.1.2: the phone resends until it hears one).
+            if let Some((to, ack)) = self.leg_acks.get(branch).filter(|_| code >= 200) {
                 let (to, ack) = (*to, ack.clone());
                 self.send(to, ack);
                 return true;
             }
             return false;
         };
-        if m.cseq().is_some_and(|(_, method)| method == "CANCEL") {
-            if code >= 200 {
-                self.byes.remove(&format!("{branch}/CANCEL"));
-            }
-            return true;
-        }
         let Some(l) = self.legs.get_mut(&leg) else {
             return true;
         };
@@ -259,6 +264,7 @@ impl Uas {
         if code >= 300 {
             // Acknowledged on the INVITE's branch (the transaction's own ACK).
             let ack = l.on_invite_branch("ACK", self.config.local);
+            l.ack = Some(ack.clone());
             let (to, state, call, agent) = (l.to, l.state, l.call, l.agent);
             self.send(to, ack);
             if matches!(state, LegState::Calling | LegState::Proceeding) {
@@ -395,7 +401,10 @@ impl Uas {
         if self.ringing.get(&(l.call, l.agent)) == Some(&leg) {
             self.ringing.remove(&(l.call, l.agent));
         }
-        self.ports.push_back(l.port);
+        if !l.port_taken {
+            self.ports.push_back(l.port);
+        }
+        self.byes.remove(&format!("{}/CANCEL", l.branch));
         if let Some(s) = self.calls.get_mut(&l.call) {
             if s.bridged == Some(leg) {
                 s.bridged = None;
@@ -453,8 +462,13 @@ impl Uas {
         s.generation += 1;
         s.record.outcome = format!("answered by {name}");
         let (id, record) = (s.record.call_id.clone(), s.record_route);
-        self.out
-            .push_back(Out::Media(MediaCommand::Bridge { call, port, media }));
+        if s.media_open {
+            self.out
+                .push_back(Out::Media(MediaCommand::Bridge { call, port, media }));
+        } else {
+            // The caller's answer comes with the ACK: the stream opens then, bridged.
+            s.pending_bridge = Some((port, media));
+        }
         self.log(&id, format!("connected to agent {name}"));
         self.call_event(call, "connected", serde_json::json!({ "agent": name }));
         if record {
@@ -489,6 +503,58 @@ impl Uas {
         }
     }
 
+    /// A request of the agent's phone inside its dialog: a re-INVITE or UPDATE (a session
+    /// refresh, hold) gets our answer — the same RTP port, in the law it offers — or our
+    /// offer when it brought none; INFO (its keys) is taken and ignored. (Hold is not passed
+    /// on to the caller: the relay goes on with whatever comes.)
+    pub(super) fn leg_in_dialog(
+        &mut self,
+        now: i64,
+        (tx, m, source): (TxId, &Message, SocketAddr),
+        leg: u64,
+    ) {
+        let method = m.method().unwrap_or("");
+        if method == "INFO" || (method == "UPDATE" && m.body.is_empty()) {
+            return self.reply(now, (tx, m, source), 200, &[], None);
+        }
+        let ip = self.config.local.ip();
+        let Some(l) = self.legs.get_mut(&leg) else {
+            return self.reply(now, (tx, m, source), 481, &[], None);
+        };
+        l.sdp_version += 1;
+        let sdp = if m.body.is_empty() {
+            sdp::offer_of(
+                ip,
+                l.port,
+                (leg, l.sdp_version),
+                l.media.as_ref().map(|x| x.law),
+            )
+        } else {
+            match sdp::negotiate(m.body) {
+                Ok(media) => sdp::answer(&media, ip, l.port, leg, l.sdp_version),
+                Err(_) => return self.reply(now, (tx, m, source), 488, &[], None),
+            }
+        };
+        if method == "INVITE" {
+            l.reinvite_tx = Some(tx);
+        }
+        let extra = [format!("Contact: <sip:{}>", self.config.local)];
+        self.reply(
+            now,
+            (tx, m, source),
+            200,
+            &extra,
+            Some(("application/sdp", sdp.as_bytes())),
+        );
+    }
+
+    /// The ACK of our 200 to the phone's re-INVITE: its transaction stops resending.
+    pub(super) fn leg_acked(&mut self, leg: u64) {
+        if let Some(tx) = self.legs.get_mut(&leg).and_then(|l| l.reinvite_tx.take()) {
+            self.tx.acknowledged(tx);
+        }
+    }
+
     /// The leg whose dialog a request from an agent's phone belongs to.
     pub(super) fn leg_of(&self, m: &Message) -> Option<u64> {
         let tag = m.to_tag()?;
@@ -499,6 +565,18 @@ impl Uas {
     pub(super) fn forget_ack(&mut self, key: u64) {
         if let Some(branch) = self.ack_keys.remove(&key) {
             self.leg_acks.remove(&branch);
+        }
+    }
+
+    /// The agent's leg of `call` could not open its RTP port (another program holds it): the
+    /// port is not given out again.
+    pub(super) fn leg_port_taken(&mut self, call: u64, port: u16) {
+        let leg = self.calls.get(&call).and_then(|s| s.bridged);
+        if let Some(l) = leg
+            .and_then(|l| self.legs.get_mut(&l))
+            .filter(|l| l.port == port)
+        {
+            l.port_taken = true;
         }
     }
 
@@ -528,6 +606,20 @@ impl Leg {
             extra: "",
         })
     }
+}
+
+/// A caller's number as the user part of a SIP URI: what is not a letter, a digit or one of
+/// `-_.!~*'()+` is percent-escaped, so nothing a caller sent can break out of the header.
+fn user_part(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.!~*'()+".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 /// The tag of a From or To header value.

@@ -42,7 +42,7 @@ impl Uas {
         };
         let realm = self.config.realm.clone();
         let challenge = |uas: &mut Uas, stale: bool| {
-            let nonce = digest::nonce(&uas.config.secret, now);
+            let nonce = digest::nonce(&uas.config.secret, now, &source.to_string());
             let extra: Vec<String> = digest::challenges(&realm, &nonce, stale, &uas.config.digest)
                 .into_iter()
                 .map(|c| format!("WWW-Authenticate: {c}"))
@@ -52,13 +52,18 @@ impl Uas {
         let Some(c) = m.get("Authorization").and_then(digest::parse) else {
             return challenge(self, false);
         };
-        match digest::check_nonce(&self.config.secret, &c.nonce, now) {
+        match digest::check_nonce(&self.config.secret, &c.nonce, now, &source.to_string()) {
             digest::NonceIs::Good => {}
             digest::NonceIs::Stale => return challenge(self, true),
             digest::NonceIs::Forged => return challenge(self, false),
         }
+        let Start::Request { uri, .. } = m.start else {
+            return;
+        };
+        // The digest covers this request: its Request-URI, our realm, the agent's name.
         if c.username != agent
             || c.realm != realm
+            || c.uri != uri
             || !digest::verify(&c, "REGISTER", &password, &self.config.digest)
         {
             self.log(
@@ -87,7 +92,15 @@ impl Uas {
         }
         if asked == 0 || contact == "*" {
             self.reply(now, (tx, m, source), 200, &[], None);
-            self.unregister(now, &agent, id, "the phone removed its registration");
+            // Only the binding it names (an old phone letting go of its own must not log
+            // out the agent on the current one); `*` removes whatever is bound.
+            let same = self
+                .registrations
+                .get(&agent)
+                .is_some_and(|r| contact == "*" || r.contact == uri_of(&contact));
+            if same {
+                self.unregister(now, &agent, id, "the phone removed its registration");
+            }
             return;
         }
         if asked < MIN_EXPIRES {
