@@ -292,3 +292,55 @@ fn the_openapi_document_in_docs_is_what_the_code_says() {
         "docs/openapi.json is out of date: run `callflow openapi > docs/openapi.json`"
     );
 }
+
+#[test]
+fn a_files_country_is_its_flows_country() {
+    let dir = std::env::temp_dir().join(format!("callflow-file-country-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let flows = r#"
+flow sales {
+    numbers "030 2555 5200"
+    start {
+        transfer "089 1234 5678"
+    }
+}
+flow care {
+    numbers "+41 44 668 1800"
+    country "CH"
+    start {
+        transfer "044 668 1801"
+    }
+}
+"#;
+    // Without a country, "030 2555 5200" is an internal number, not +49 30 2555 5200.
+    std::fs::write(dir.join("a.flow"), flows).unwrap();
+    let call = |number: &str| callflow(&["simulate", dir.to_str().unwrap(), "--number", number]);
+    let out = call("+49 30 2555 5200");
+    assert_ne!(out.status.code(), Some(0), "{}", text(&out.stdout));
+    // With one at the top of the file, it is the German number; the flow naming its own
+    // country keeps it.
+    std::fs::write(dir.join("a.flow"), format!("country \"DE\"\n{flows}")).unwrap();
+    let out = callflow(&["check", "--deny-warnings", dir.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+    let out = call("+49 30 2555 5200");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    assert!(
+        text(&out.stdout).contains("+498912345678"),
+        "{}",
+        text(&out.stdout)
+    );
+    let out = call("+41 44 668 1800");
+    assert!(
+        text(&out.stdout).contains("+41446681801"),
+        "{}",
+        text(&out.stdout)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

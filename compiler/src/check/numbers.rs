@@ -46,9 +46,11 @@ pub fn how_to_write(f: &Flow) -> String {
 /// (CF0114).
 pub fn check(flows: &[(FileId, &Flow)], diags: &mut Diagnostics) {
     let mut claimed: HashMap<String, (&str, crate::source::Span)> = HashMap::new();
+    // A file's `country` is every flow's of that file: reported once.
+    let mut reported = std::collections::HashSet::new();
     for (_, f) in flows {
         if let Some(c) = &f.country {
-            if Country::find(&c.value).is_none() {
+            if Country::find(&c.value).is_none() && reported.insert(c.span) {
                 let codes_known: Vec<&str> =
                     crate::numbers::COUNTRIES.iter().map(|c| c.code).collect();
                 diags.push(

@@ -13,6 +13,7 @@ use crate::diagnostics::{Diagnostic, codes};
 
 pub const ITEM_KEYWORDS: &[&str] = &[
     "use",
+    "country",
     "flow",
     "hours",
     "holidays",
@@ -40,8 +41,51 @@ const FLOW_KEYWORDS: &[&str] = &[
 ];
 
 impl Parser<'_> {
+    /// The definitions of a file. A `country "DE"` line at the top of the file is the
+    /// country of every flow in it that names none itself.
     pub(super) fn items(&mut self, lines: &[Line]) -> Vec<Item> {
-        lines.iter().filter_map(|l| self.item(l).ok()).collect()
+        let mut country = None;
+        let mut seen = Seen::default();
+        let mut items: Vec<Item> = Vec::new();
+        for l in lines {
+            let mut cur = Cursor::new(&l.parts, l.span);
+            match cur.ident() {
+                Some(kw) if kw.name == "country" => {
+                    let Ok(c) = cur.expect_text("a country code such as \"DE\"", self.diags) else {
+                        continue;
+                    };
+                    if cur.expect_end("the country", self.diags).is_ok()
+                        && seen.first(&kw, self.diags)
+                    {
+                        country = Some(c);
+                    }
+                }
+                _ => items.extend(self.item(l).ok()),
+            }
+        }
+        if let Some(c) = country {
+            let mut flows = 0;
+            for item in &mut items {
+                if let Item::Flow(f) = item {
+                    flows += 1;
+                    if f.country.is_none() {
+                        f.country = Some(c.clone());
+                    }
+                }
+            }
+            if flows == 0 {
+                self.diags.push(
+                    Diagnostic::new(
+                        codes::UNUSED,
+                        c.span,
+                        "`country` is for the flows of its file, and this file has none",
+                        "no flow here reads numbers in this country",
+                    )
+                    .help("put `country` at the top of the files whose flows it is for (or inside a flow)"),
+                );
+            }
+        }
+        items
     }
 
     fn item(&mut self, line: &Line) -> PResult<Item> {
