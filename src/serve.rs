@@ -122,6 +122,9 @@ struct Watch {
     /// The switches file and its last fingerprint.
     switches: PathBuf,
     switches_seen: u64,
+    /// The agents' passwords file and its last fingerprint.
+    credentials: PathBuf,
+    credentials_seen: u64,
 }
 
 fn fingerprint(paths: &[PathBuf]) -> u64 {
@@ -159,12 +162,36 @@ impl udp::Reloader for Watch {
         Ok((Arc::new(machine), prompts))
     }
 
+    fn credentials(&mut self) -> Option<Result<std::collections::HashMap<String, String>, String>> {
+        let now = fingerprint(std::slice::from_ref(&self.credentials));
+        if now == std::mem::replace(&mut self.credentials_seen, now) {
+            return None;
+        }
+        Some(read_credentials(&self.credentials))
+    }
+
     fn switches(&mut self) -> Option<Vec<(String, bool)>> {
         let now = fingerprint(std::slice::from_ref(&self.switches));
         if now == std::mem::replace(&mut self.switches_seen, now) {
             return None;
         }
         Some(crate::switch::read(&self.switches).into_iter().collect())
+    }
+}
+
+/// The agents' passwords (`{"agent": "password"}`); none when the file is missing.
+fn read_credentials(
+    path: &std::path::Path,
+) -> Result<std::collections::HashMap<String, String>, String> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => serde_json::from_str(&text).map_err(|e| {
+            format!(
+                "`{}` must be a JSON object of agent names and passwords: {e}",
+                path.display()
+            )
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Default::default()),
+        Err(e) => Err(format!("cannot read `{}`: {e}", path.display())),
     }
 }
 
@@ -305,31 +332,21 @@ pub fn run(a: &Args) -> ExitCode {
     }
     config.agents = phones;
     // Passwords of agents whose phones register: `DATA/credentials.json`, {"agent": "password"}.
+    // (read again whenever the file changes).
     let credentials = a.data.join("credentials.json");
-    match std::fs::read_to_string(&credentials) {
-        Ok(text) => {
-            match serde_json::from_str::<std::collections::HashMap<String, String>>(&text) {
-                Ok(c) => {
-                    for name in c.keys() {
-                        if !p_agents(&machine).contains(name) {
-                            eprintln!(
-                                "callflow serve: warning: `{}` names `{name}`, which no flow defines as an agent",
-                                credentials.display()
-                            );
-                        }
-                    }
-                    config.credentials = c;
-                }
-                Err(e) => {
-                    return fail(format!(
-                        "`{}` must be a JSON object of agent names and passwords: {e}",
+    match read_credentials(&credentials) {
+        Ok(c) => {
+            for name in c.keys() {
+                if !p_agents(&machine).contains(name) {
+                    eprintln!(
+                        "callflow serve: warning: `{}` names `{name}`, which no flow defines as an agent",
                         credentials.display()
-                    ));
+                    );
                 }
             }
+            config.credentials = c;
         }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return fail(format!("cannot read `{}`: {e}", credentials.display())),
+        Err(e) => return fail(e),
     }
     let p = machine.program();
     let numbers: Vec<String> = p
@@ -431,6 +448,8 @@ pub fn run(a: &Args) -> ExitCode {
         seen,
         switches: a.data.join(crate::switch::FILE),
         switches_seen: 0,
+        credentials_seen: fingerprint(std::slice::from_ref(&credentials)),
+        credentials: credentials.clone(),
     };
     let options = udp::Options {
         drain: Duration::from_secs(2),

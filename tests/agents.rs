@@ -780,6 +780,15 @@ flow hotline {
     let out = client(&s, &["500", "--hang-up-after", "1s"]);
     assert!(out.contains("outcome: answered by reg"), "{out}");
     assert!(phone.succeeded());
+    // A new password in the file is taken while the server runs: the old one no longer works.
+    std::fs::write(
+        s.dir.join("data/credentials.json"),
+        r#"{"reg": "n3w-s3cret"}"#,
+    )
+    .unwrap();
+    s.wait_log("agents' passwords read again: 1 agent(s)");
+    assert!(register("agent_register_wrong.xml", "s3cret"));
+    assert!(register("agent_register.xml", "n3w-s3cret"));
 }
 
 #[test]

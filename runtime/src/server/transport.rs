@@ -42,9 +42,24 @@ pub trait Reloader {
     fn switches(&mut self) -> Option<Vec<(String, bool)>> {
         None
     }
+    /// The agents' passwords, when their file changed since the last call (or what is wrong
+    /// with it: the passwords before stay).
+    fn credentials(&mut self) -> Option<Result<HashMap<String, String>, String>> {
+        None
+    }
 }
 
 fn apply_switches(uas: &mut Uas, r: &mut dyn Reloader, sinks: &Sinks) {
+    match r.credentials() {
+        Some(Ok(c)) => {
+            if sinks.log {
+                tracing::info!("agents' passwords read again: {} agent(s)", c.len());
+            }
+            uas.set_credentials(c);
+        }
+        Some(Err(e)) => tracing::warn!("{e}; the passwords before stay"),
+        None => {}
+    }
     if let Some(list) = r.switches() {
         for (name, on) in list {
             uas.set_switch(&name, on);
