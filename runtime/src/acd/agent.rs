@@ -20,8 +20,21 @@ pub enum Presence {
 }
 
 impl Presence {
+    /// The states an agent can choose, by the names `parse` takes (and `name` gives).
+    pub const NAMES: [&'static str; 4] = ["ready", "not_ready", "dnd", "logged_out"];
+
     pub fn logged_in(&self) -> bool {
         *self != Presence::LoggedOut
+    }
+
+    /// `ready`, `not_ready`, `dnd` or `logged_out` (without the reason).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Presence::LoggedOut => "logged_out",
+            Presence::Ready => "ready",
+            Presence::NotReady { .. } => "not_ready",
+            Presence::DoNotDisturb => "dnd",
+        }
     }
 
     /// `ready`, `not_ready`, `not_ready:lunch`, `dnd`, `logged_out`.

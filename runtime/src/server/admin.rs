@@ -269,13 +269,7 @@ fn authorised(app: &App, headers: &HeaderMap) -> bool {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .unwrap_or("");
-    let want = app.token.as_bytes();
-    given.len() == want.len()
-        && given
-            .bytes()
-            .zip(want)
-            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-            == 0
+    crate::sip::digest::same_secret(given.as_bytes(), app.token.as_bytes())
 }
 
 fn unauthorised() -> Response {

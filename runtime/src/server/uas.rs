@@ -303,8 +303,13 @@ impl Session {
 
     /// Our To-tag (the end of `ours`: the INVITE's To had none).
     fn our_tag(&self) -> &str {
-        self.ours.rsplit_once(";tag=").map_or("", |x| x.1)
+        tag_of(&self.ours)
     }
+}
+
+/// The tag of a From or To header value we wrote.
+fn tag_of(header: &str) -> &str {
+    header.rsplit_once(";tag=").map_or("", |x| x.1)
 }
 
 /// How dialogs are found: the Call-ID and our tag, joined by a newline (our tags never hold
@@ -2061,7 +2066,8 @@ impl Uas {
                     };
                     self.stop_ringing(now, call, agent, why);
                 }
-                EngineAction::Dialling { call, ref plan } => {
+                // (the plan in words only for a server that logs: it is made per round)
+                EngineAction::Dialling { call, ref plan } if self.config.log => {
                     if let Some(id) = self.calls.get(&call).map(|s| s.record.call_id.clone()) {
                         let p = self.engine.program();
                         let order: Vec<String> = plan
@@ -2257,37 +2263,31 @@ impl Uas {
             if s.record.outcome.is_empty() {
                 s.record.outcome = why.into();
             }
-            if matches!(s.wait, Wait::Route | Wait::Talking) {
-                let _ = self.engine.left(ts(now), call);
-            }
             if s.wait == Wait::Route {
                 let waited = now - s.routed_at.unwrap_or(now);
                 self.metrics.abandoned(&s.routed_group, waited);
             }
-            if let Some(since) = s.talking_since.take() {
-                self.metrics.handled(&s.routed_group, now - since);
-            }
         }
-        self.end_bridge(now, call);
-        self.engine_actions(now);
-        // Let the flow know (it ends as CallerHungUp).
+        // Let the flow know (it ends as CallerHungUp); `finish` lets the engine and an
+        // agent's leg go.
         self.step(now, call, Event::HungUp);
         self.finish(now, call);
     }
 
     /// Forgets the call and writes its record.
     fn finish(&mut self, now: i64, call: u64) {
-        if let Some(s) = self.calls.get(&call) {
+        if let Some(s) = self.calls.get_mut(&call) {
             let more =
                 serde_json::json!({ "outcome": s.record.outcome, "status": s.record.status });
-            let routed = matches!(s.wait, Wait::Route | Wait::Talking);
+            if let Some(since) = s.talking_since.take() {
+                self.metrics.handled(&s.routed_group, now - since);
+            }
             self.call_event(call, "ended", more);
             // However the call ends (the caller's BYE, RTP gone quiet, an ACK that never
             // came, shutdown): the engine lets go of it (agents ringing for it stop, a
-            // talking agent goes into wrap-up) and an agent's leg is hung up.
-            if routed {
-                let _ = self.engine.left(ts(now), call);
-            }
+            // talking agent goes into wrap-up) and an agent's leg is hung up. (A call the
+            // engine does not know is refused, and changes nothing.)
+            let _ = self.engine.left(ts(now), call);
             self.end_bridge(now, call);
             self.engine_actions(now);
         }

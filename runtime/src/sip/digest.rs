@@ -184,13 +184,15 @@ pub fn verify(c: &Credentials, method: &str, password: &str, allowed: &[Algorith
         }
         Some(_) => return false,
     };
-    // Compared in constant time.
-    expected.len() == c.response.len()
-        && expected
-            .bytes()
-            .zip(c.response.to_ascii_lowercase().bytes())
-            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-            == 0
+    same_secret(
+        expected.as_bytes(),
+        c.response.to_ascii_lowercase().as_bytes(),
+    )
+}
+
+/// Whether two secrets are equal, compared in constant time (their length aside).
+pub fn same_secret(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 #[cfg(test)]

@@ -50,18 +50,6 @@ fn ok(body: Value) -> Reply {
     Reply { status: 200, body }
 }
 
-/// The states an operator may set, as the API writes them.
-pub const STATES: [&str; 4] = ["ready", "not_ready", "dnd", "logged_out"];
-
-fn presence_name(p: &Presence) -> &'static str {
-    match p {
-        Presence::LoggedOut => "logged_out",
-        Presence::Ready => "ready",
-        Presence::NotReady { .. } => "not_ready",
-        Presence::DoNotDisturb => "dnd",
-    }
-}
-
 impl Uas {
     /// Answers an admin request.
     pub fn admin(&mut self, now: i64, r: Request) -> Reply {
@@ -152,7 +140,7 @@ impl Uas {
         json!({
             "agent": name,
             "name": info.display.map(|d| p.str(d)),
-            "state": presence_name(&presence),
+            "state": presence.name(),
             "reason": reason,
             "activity": self.engine.agent_state(a as crate::acd::AgentId).name(),
             "groups": groups,
@@ -170,7 +158,7 @@ impl Uas {
                 422,
                 format!(
                     "the body must name a state: {{\"state\": \"ready\"}} (one of {})",
-                    STATES.join(", ")
+                    Presence::NAMES.join(", ")
                 ),
             );
         };
@@ -179,12 +167,10 @@ impl Uas {
             Some(Value::String(r)) if r.len() <= 100 => r.clone(),
             Some(_) => return error(422, "`reason` must be a text of 100 bytes at most".into()),
         };
-        let presence = match state {
-            "ready" => Presence::Ready,
-            "not_ready" => Presence::NotReady { reason },
-            "dnd" => Presence::DoNotDisturb,
-            "logged_out" => Presence::LoggedOut,
-            other => return error(422, unknown("state", other, &STATES)),
+        let presence = match Presence::parse(state).filter(|_| Presence::NAMES.contains(&state)) {
+            Some(Presence::NotReady { .. }) => Presence::NotReady { reason },
+            Some(p) => p,
+            None => return error(422, unknown("state", state, &Presence::NAMES)),
         };
         if self
             .engine

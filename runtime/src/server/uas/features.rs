@@ -6,7 +6,6 @@
 
 use super::*;
 use crate::acd::agent::Presence;
-use crate::sip::digest;
 
 /// What a dialled number is to the feature codes.
 pub(super) enum Feature {
@@ -57,31 +56,7 @@ impl Uas {
         // The agent, and nobody else: its password, or its phone's own address.
         match self.config.credentials.get(&agent).cloned() {
             Some(password) => {
-                let realm = self.config.realm.clone();
-                let peer = source.to_string();
-                let uri = match m.start {
-                    Start::Request { uri, .. } => uri,
-                    Start::Response { .. } => "",
-                };
-                let proven = m
-                    .get("Authorization")
-                    .and_then(digest::parse)
-                    .is_some_and(|c| {
-                        digest::check_nonce(&self.config.secret, &c.nonce, now, &peer)
-                            == digest::NonceIs::Good
-                            && c.uri == uri
-                            && c.username == agent
-                            && c.realm == realm
-                            && digest::verify(&c, "INVITE", &password, &self.config.digest)
-                    });
-                if !proven {
-                    let nonce = digest::nonce(&self.config.secret, now, &peer);
-                    let extra: Vec<String> =
-                        digest::challenges(&realm, &nonce, false, &self.config.digest)
-                            .into_iter()
-                            .map(|c| format!("WWW-Authenticate: {c}"))
-                            .collect();
-                    self.reply(now, (tx, m, source), 401, &extra, None);
+                if !self.authenticated(now, (tx, m, source), &agent, &password) {
                     return Feature::Refused;
                 }
             }
@@ -99,15 +74,12 @@ impl Uas {
         let _ = self
             .engine
             .set_presence(ts(now), id as crate::acd::AgentId, presence.clone());
-        let state = match presence {
-            Presence::Ready => "ready",
-            Presence::NotReady { .. } => "not ready",
-            Presence::DoNotDisturb => "do not disturb",
-            Presence::LoggedOut => "logged out",
-        };
         self.log(
             m.call_id(),
-            format!("feature code {dialled}: agent {agent} is {state} now"),
+            format!(
+                "feature code {dialled}: agent {agent} is {} now",
+                presence.name()
+            ),
         );
         self.engine_actions(now);
         Feature::Run(features)

@@ -484,14 +484,8 @@ impl Uas {
         };
         let call = l.call;
         self.end_leg(now, leg);
-        if let Some(s) = self.calls.get_mut(&call) {
-            if let Some(since) = s.talking_since.take() {
-                self.metrics.handled(&s.routed_group, now - since);
-            }
-            let _ = self.engine.ended(ts(now), call);
-            self.hang_up(now, call, "the agent hung up");
-            self.engine_actions(now);
-        }
+        // The caller is hung up too; `finish` tells the engine (wrap-up begins).
+        self.hang_up(now, call, "the agent hung up");
     }
 
     /// The caller's side ended while bridged: BYE to the agent.
@@ -620,9 +614,4 @@ fn user_part(s: &str) -> String {
         }
     }
     out
-}
-
-/// The tag of a From or To header value.
-fn tag_of(header: &str) -> &str {
-    header.rsplit_once(";tag=").map_or("", |x| x.1)
 }

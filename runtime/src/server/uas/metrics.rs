@@ -199,29 +199,25 @@ impl Uas {
                 self.engine.stat(ts(now), i as u16, Stat::QueueLength)
             );
         }
-        let _ = writeln!(
-            out,
-            "# HELP callflow_group_wait_seconds How long callers waited until answered or gone.\n# TYPE callflow_group_wait_seconds histogram"
-        );
-        for n in &names {
-            let g = m.groups.get(n).unwrap_or(&empty);
-            g.wait.write(
-                &mut out,
+        type Of = fn(&Group) -> &Histogram;
+        let histograms: [(&str, &str, Of); 2] = [
+            (
                 "callflow_group_wait_seconds",
-                &format!("group=\"{}\"", label(n)),
-            );
-        }
-        let _ = writeln!(
-            out,
-            "# HELP callflow_group_handle_seconds How long answered calls talked.\n# TYPE callflow_group_handle_seconds histogram"
-        );
-        for n in &names {
-            let g = m.groups.get(n).unwrap_or(&empty);
-            g.handle.write(
-                &mut out,
+                "How long callers waited until answered or gone.",
+                |g| &g.wait,
+            ),
+            (
                 "callflow_group_handle_seconds",
-                &format!("group=\"{}\"", label(n)),
-            );
+                "How long answered calls talked.",
+                |g| &g.handle,
+            ),
+        ];
+        for (name, help, of) in histograms {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
+            for n in &names {
+                let g = m.groups.get(n).unwrap_or(&empty);
+                of(g).write(&mut out, name, &format!("group=\"{}\"", label(n)));
+            }
         }
         gauge(
             &mut out,

@@ -40,37 +40,8 @@ impl Uas {
             );
             return self.reply(now, (tx, m, source), 403, &[], None);
         };
-        let realm = self.config.realm.clone();
-        let challenge = |uas: &mut Uas, stale: bool| {
-            let nonce = digest::nonce(&uas.config.secret, now, &source.to_string());
-            let extra: Vec<String> = digest::challenges(&realm, &nonce, stale, &uas.config.digest)
-                .into_iter()
-                .map(|c| format!("WWW-Authenticate: {c}"))
-                .collect();
-            uas.reply(now, (tx, m, source), 401, &extra, None);
-        };
-        let Some(c) = m.get("Authorization").and_then(digest::parse) else {
-            return challenge(self, false);
-        };
-        match digest::check_nonce(&self.config.secret, &c.nonce, now, &source.to_string()) {
-            digest::NonceIs::Good => {}
-            digest::NonceIs::Stale => return challenge(self, true),
-            digest::NonceIs::Forged => return challenge(self, false),
-        }
-        let Start::Request { uri, .. } = m.start else {
+        if !self.authenticated(now, (tx, m, source), &agent, &password) {
             return;
-        };
-        // The digest covers this request: its Request-URI, our realm, the agent's name.
-        if c.username != agent
-            || c.realm != realm
-            || c.uri != uri
-            || !digest::verify(&c, "REGISTER", &password, &self.config.digest)
-        {
-            self.log(
-                m.call_id(),
-                format!("REGISTER for agent {agent} from {source}: wrong credentials"),
-            );
-            return challenge(self, false);
         }
         // Authenticated: the binding it asks for.
         let contact = m.get("Contact").unwrap_or("").trim().to_string();
@@ -132,6 +103,53 @@ impl Uas {
                 format!("agent {agent} registered at {source} for {expires} s"),
             );
         }
+    }
+
+    /// Whether the request proves it comes from `agent` (its password, by digest); if not, it
+    /// has been answered with a challenge (401, `stale` when only the nonce was too old). The
+    /// digest must cover this request: its method and Request-URI, our realm, the agent's
+    /// name, a nonce given to this very address.
+    pub(super) fn authenticated(
+        &mut self,
+        now: i64,
+        (tx, m, source): (TxId, &Message, SocketAddr),
+        agent: &str,
+        password: &str,
+    ) -> bool {
+        let peer = source.to_string();
+        let stale = match m.get("Authorization").and_then(digest::parse) {
+            None => false,
+            Some(c) => match digest::check_nonce(&self.config.secret, &c.nonce, now, &peer) {
+                digest::NonceIs::Stale => true,
+                digest::NonceIs::Forged => false,
+                digest::NonceIs::Good => {
+                    let (method, uri) = match m.start {
+                        Start::Request { method, uri } => (method, uri),
+                        Start::Response { .. } => ("", ""),
+                    };
+                    if c.username == agent
+                        && c.realm == self.config.realm
+                        && c.uri == uri
+                        && digest::verify(&c, method, password, &self.config.digest)
+                    {
+                        return true;
+                    }
+                    self.log(
+                        m.call_id(),
+                        format!("{method} for agent {agent} from {source}: wrong credentials"),
+                    );
+                    false
+                }
+            },
+        };
+        let nonce = digest::nonce(&self.config.secret, now, &peer);
+        let extra: Vec<String> =
+            digest::challenges(&self.config.realm, &nonce, stale, &self.config.digest)
+                .into_iter()
+                .map(|c| format!("WWW-Authenticate: {c}"))
+                .collect();
+        self.reply(now, (tx, m, source), 401, &extra, None);
+        false
     }
 
     /// A registration's time is up (unless it was renewed meanwhile).
