@@ -344,3 +344,15 @@ flow care {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn tiers_ring_tier_by_tier_under_every_strategy_and_open_over_time() {
+    let out = callflow(&["check", "--deny-warnings", "tiers"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+    // The flow's own tests state the orders: round robin inside each tier, tier 2 opening after
+    // two minutes of waiting, tier 1 freeing up first.
+    let out = callflow(&["test", "tiers"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+    let all = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    assert!(all.contains("4 passed, 0 failed"), "{all}");
+}

@@ -364,10 +364,19 @@ pub struct Member {
     pub tier: Option<Count>,
 }
 
+/// `tier 2 after 5m ...`: when a tier opens, counted from the caller's arrival at the group.
+#[derive(Clone, Copy, Debug)]
+pub struct TierOpens {
+    pub tier: Count,
+    pub after: Duration,
+}
+
 #[derive(Debug)]
 pub struct Group {
     pub name: Ident,
     pub members: Vec<Member>,
+    /// `tier 2 after 5m`: the tier is rung only once the caller has waited this long.
+    pub opens: Vec<TierOpens>,
     pub strategy: Option<Ident>,
     pub ring: Option<Duration>,
     pub wrap_up: Option<Duration>,

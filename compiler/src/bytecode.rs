@@ -337,6 +337,10 @@ pub struct GroupInfo {
     pub wrap_up_ms: u64,
     /// `(agent, tier)` in the written order; tier 0 when none was given.
     pub members: Vec<(u16, u32)>,
+    /// `(tier, ms)`: the tier rings only once the caller has waited this long (`tier 2 after
+    /// 5m`); tiers not listed open at once.
+    #[serde(default)]
+    pub tier_opens_ms: Vec<(u32, u64)>,
     /// `(skill name, lowest level)`.
     pub require: Vec<(u32, u32)>,
 }

@@ -542,6 +542,7 @@ impl<'c> Lower<'c> {
             ring_ms: g.ring.map_or(DEFAULT_RING_MS, |d| d.millis),
             wrap_up_ms: g.wrap_up.map_or(0, |d| d.millis),
             members,
+            tier_opens_ms: crate::check::routing::tier_openings(g),
             require,
         });
         self.p.groups.len() - 1

@@ -41,6 +41,8 @@ struct World<'a> {
     states: &'a [(&'a str, AgentState)],
     calls: &'a [(&'a str, u32)],
     last: &'a [(&'a str, i64)],
+    /// How long the caller has waited (tiers that open later).
+    waited_ms: u64,
 }
 
 fn order(
@@ -58,6 +60,7 @@ fn order(
         round_robin_next: rr,
         seed,
         explain: true,
+        waited_ms: w.waited_ms,
     };
     let snap = |a: u16| {
         let n = p.str(p.agents[a as usize].name);
@@ -84,6 +87,7 @@ const NOBODY: World = World {
     states: &[],
     calls: &[],
     last: &[],
+    waited_ms: 0,
 };
 
 fn v(rounds: &[&[&str]]) -> Vec<Vec<String>> {
@@ -257,5 +261,88 @@ fn skills_picks_the_best_qualified_and_skips_the_unqualified() {
                 has: 0
             }
         )]
+    );
+}
+
+#[test]
+fn every_strategy_rings_tier_by_tier_in_its_own_order_inside_each_tier() {
+    let tiers = "tier 2 cara, dan\n tier 1 ann, ben";
+    let w = World {
+        last: &[("ann", 500), ("ben", 100), ("cara", 900), ("dan", 300)],
+        calls: &[("ann", 1), ("ben", 4), ("cara", 2), ("dan", 0)],
+        ..NOBODY
+    };
+    let p = program(&format!("group g {{ {tiers}\n strategy longest_idle }}"));
+    assert_eq!(
+        order(&p, None, 0, 1, &w).0,
+        v(&[&["ben"], &["ann"], &["dan"], &["cara"]])
+    );
+    let p = program(&format!("group g {{ {tiers}\n strategy least_busy }}"));
+    assert_eq!(
+        order(&p, None, 0, 1, &w).0,
+        v(&[&["ann"], &["ben"], &["dan"], &["cara"]])
+    );
+    // Round robin continuing at the fourth member (ben): ben before ann, cara before dan.
+    let p = program(&format!("group g {{ {tiers}\n strategy round_robin }}"));
+    assert_eq!(
+        order(&p, None, 3, 1, &w).0,
+        v(&[&["ben"], &["ann"], &["cara"], &["dan"]])
+    );
+    let p = program(&format!("group g {{ {tiers}\n strategy ring_all }}"));
+    assert_eq!(
+        order(&p, None, 0, 1, &w).0,
+        v(&[&["ann", "ben"], &["cara", "dan"]])
+    );
+    // Random: any order inside a tier, never a tier 2 agent before a tier 1 agent.
+    let p = program(&format!("group g {{ {tiers}\n strategy random }}"));
+    for seed in 0..50 {
+        let rounds = order(&p, None, 0, seed, &w).0;
+        let first: Vec<&str> = rounds[..2].iter().map(|r| r[0].as_str()).collect();
+        assert!(
+            first.contains(&"ann") && first.contains(&"ben"),
+            "{rounds:?}"
+        );
+    }
+}
+
+#[test]
+fn a_tier_that_opens_later_is_left_out_until_the_caller_has_waited() {
+    let p = program(
+        "group g { tier 1 ann, ben\n tier 2 after 2m cara\n tier 3 dan\n strategy sequential }",
+    );
+    let (rounds, skipped) = order(&p, None, 0, 1, &NOBODY);
+    assert_eq!(rounds, v(&[&["ann"], &["ben"]]));
+    // Tier 3 opens with tier 2 (never before the tier above it).
+    assert_eq!(
+        skipped,
+        vec![
+            (
+                "cara".into(),
+                Skip::TierClosed {
+                    tier: 2,
+                    opens_ms: 120_000
+                }
+            ),
+            (
+                "dan".into(),
+                Skip::TierClosed {
+                    tier: 3,
+                    opens_ms: 120_000
+                }
+            ),
+        ]
+    );
+    let w = World {
+        waited_ms: 120_000,
+        ..NOBODY
+    };
+    assert_eq!(
+        order(&p, None, 0, 1, &w).0,
+        v(&[&["ann"], &["ben"], &["cara"], &["dan"]])
+    );
+    // The caller's sticky agent rings first even before its tier opens.
+    assert_eq!(
+        order(&p, Some("cara"), 0, 1, &NOBODY).0,
+        v(&[&["cara"], &["ann"], &["ben"]])
     );
 }

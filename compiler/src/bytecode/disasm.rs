@@ -442,6 +442,9 @@ fn tables(p: &Program, o: &mut String) {
             g.wrap_up_ms,
             members.join(", ")
         );
+        for (tier, after) in &g.tier_opens_ms {
+            let _ = writeln!(o, "  tier {tier} opens after {after}ms");
+        }
     }
     for h in &p.hours {
         let _ = writeln!(o, "\nhours {}: {}", p.str(h.name), week_ranges(&h.week));

@@ -3,7 +3,7 @@
 //! the members, ringing fits in the queue's maximum wait, contacts are SIP addresses.
 
 use super::Cx;
-use crate::ast::{Agent, Body, DefKind, Group, Ident, Item, Route, Skill, Voicemail};
+use crate::ast::{Agent, Body, DefKind, Group, Ident, Item, Route, Skill, TierOpens, Voicemail};
 use crate::diagnostics::{Diagnostic, Diagnostics, codes};
 use crate::source::FileId;
 use std::collections::HashMap;
@@ -100,26 +100,7 @@ pub fn group(cx: &Cx, file: FileId, g: &Group, diags: &mut Diagnostics) {
                 .help("list the members by tier: `tier 1 anna, ben` then `tier 2 carl` (tier 1 rings first)"),
         );
     }
-    if strategy != "priority" && STRATEGIES.contains(&strategy) {
-        if let Some(tier) = g.members.iter().find_map(|m| m.tier) {
-            let mut d = Diagnostic::new(
-                codes::TIERS_IGNORED,
-                tier.span,
-                format!(
-                    "group `{}` lists tiers, but `{strategy}` does not ring by tier",
-                    g.name.name
-                ),
-                "ignored by this strategy",
-            );
-            if let Some(s) = &g.strategy {
-                d = d.label(s.span, "the strategy");
-            }
-            diags.push(d.help(
-                "use `strategy priority` to ring tier 1 first, then tier 2; or list the members with \
-                 `members` (`sequential` rings them in the order listed)",
-            ));
-        }
-    }
+    tiers(g, diags);
     if strategy == "skills" && g.require.is_empty() && !members_have_skills(cx, g) {
         let at = g.strategy.as_ref().map_or(g.name.span, |s| s.span);
         diags.push(
@@ -128,6 +109,163 @@ pub fn group(cx: &Cx, file: FileId, g: &Group, diags: &mut Diagnostics) {
         );
     }
     required_skills(cx, g, &g.require, diags);
+}
+
+/// Tiers: more than one, or they change nothing (CF0610); a tier opens after one waiting time
+/// (CF0008), never before the tier above it, and the first tier at once (CF0203).
+fn tiers(g: &Group, diags: &mut Diagnostics) {
+    let Some(first) = g.members.iter().find_map(|m| m.tier) else {
+        return;
+    };
+    let one_tier = g
+        .members
+        .iter()
+        .all(|m| m.tier.map(|t| t.value) == Some(first.value));
+    if one_tier && g.opens.is_empty() && g.members.len() > 1 {
+        diags.push(
+            Diagnostic::new(
+                codes::TIERS_IGNORED,
+                first.span,
+                format!(
+                    "every member of group `{}` is in tier {}: the tiers change nothing",
+                    g.name.name, first.value
+                ),
+                "the only tier",
+            )
+            .help(
+                "number the tiers (`tier 1 anna` then `tier 2 ben`: tier 1 rings first), or list \
+                 the members with `members`",
+            ),
+        );
+    }
+    let mut opens: Vec<TierOpens> = Vec::new();
+    for o in &g.opens {
+        match opens.iter().find(|p| p.tier.value == o.tier.value) {
+            Some(p) if p.after.millis != o.after.millis => diags.push(
+                Diagnostic::new(
+                    codes::DUPLICATE_SETTING,
+                    o.after.span,
+                    format!("tier {} opens after two different waits", o.tier.value),
+                    "opens after this",
+                )
+                .label(p.after.span, "and after this")
+                .help("give the tier's `after` once, on one of its lines"),
+            ),
+            Some(_) => {}
+            None => opens.push(*o),
+        }
+    }
+    let lowest = g
+        .members
+        .iter()
+        .filter_map(|m| m.tier.map(|t| t.value))
+        .min();
+    for o in &opens {
+        if Some(o.tier.value) == lowest {
+            diags.push(
+                Diagnostic::new(
+                    codes::BAD_VALUE,
+                    o.after.span,
+                    format!("tier {} is the first tier: it rings at once", o.tier.value),
+                    "nobody would ring for this long",
+                )
+                .help("remove `after` here; later tiers open after a wait (`tier 2 after 5m`)"),
+            );
+            continue;
+        }
+        if let Some(above) = opens
+            .iter()
+            .filter(|p| p.tier.value < o.tier.value && p.after.millis > o.after.millis)
+            .max_by_key(|p| p.after.millis)
+        {
+            diags.push(
+                Diagnostic::new(
+                    codes::BAD_VALUE,
+                    o.after.span,
+                    format!(
+                        "tier {} would open before tier {}, which rings first",
+                        o.tier.value, above.tier.value
+                    ),
+                    format!("{} is shorter than {}", human(o.after.millis), human(above.after.millis)),
+                )
+                .label(above.after.span, format!("tier {} opens after this", above.tier.value))
+                .help("a tier opens with the tier above it at the earliest: give it a longer wait, or swap the tiers' numbers"),
+            );
+        }
+    }
+}
+
+/// A tier that opens after a wait, routed to without a queue or with a shorter maximum wait:
+/// nobody waits long enough for it (CF0611).
+fn late_tiers(g: &Group, r: &Route, diags: &mut Diagnostics) {
+    let Some(&(tier, after)) = tier_openings(g).first() else {
+        return;
+    };
+    let written = g.opens.iter().find(|o| o.after.millis == after);
+    let tier_name = if tier == 0 {
+        "the members without a tier".to_string()
+    } else {
+        format!("tier {tier}")
+    };
+    let (why, at, label) = match r.queue.as_ref().map(|q| &q.max_wait) {
+        None => (
+            "callers of this route never wait: without a queue, the route gives up after one round"
+                .to_string(),
+            r.group.span,
+            "routed here without a queue".to_string(),
+        ),
+        Some(Some((max, _))) if max.millis <= after => (
+            format!("callers leave the queue after {}", human(max.millis)),
+            max.span,
+            "the maximum wait".to_string(),
+        ),
+        Some(_) => return,
+    };
+    let mut d = Diagnostic::new(
+        codes::TIER_NEVER_OPENS,
+        at,
+        format!(
+            "{tier_name} of group `{}` opens after {}, but {why}",
+            g.name.name,
+            human(after)
+        ),
+        label,
+    );
+    if let Some(w) = written {
+        d = d.label(w.after.span, "opens after this wait");
+    }
+    diags.push(d.help(
+        "give the route a `queue { ... }` whose `max_wait` is longer than the wait, or open the tier sooner",
+    ));
+}
+
+/// When each tier opens (ms of waiting): a tier opens after its own `after`, and never before
+/// a tier that rings before it; members without a tier ring after every tier.
+pub fn tier_openings(g: &Group) -> Vec<(u32, u64)> {
+    let mut tiers: Vec<u32> = g
+        .members
+        .iter()
+        .filter_map(|m| m.tier.map(|t| t.value))
+        .collect();
+    tiers.sort_unstable();
+    tiers.dedup();
+    if g.members.iter().any(|m| m.tier.is_none()) {
+        tiers.push(0);
+    }
+    let mut open = 0;
+    let mut out = Vec::new();
+    for t in tiers {
+        let own = g
+            .opens
+            .iter()
+            .find(|o| o.tier.value == t)
+            .map_or(0, |o| o.after.millis);
+        open = open.max(own);
+        if open > 0 {
+            out.push((t, open));
+        }
+    }
+    out
 }
 
 fn agent_of<'a>(cx: &Cx<'a>, name: &Ident) -> Option<&'a Agent> {
@@ -200,6 +338,7 @@ pub fn route(cx: &Cx, file: FileId, r: &Route, diags: &mut Diagnostics) {
     };
     let Item::Group(g) = cx.item(id) else { return };
     required_skills(cx, g, &r.require, diags);
+    late_tiers(g, r, diags);
     let Some(q) = &r.queue else { return };
     let Some((max_wait, _)) = &q.max_wait else {
         return;
@@ -211,8 +350,7 @@ pub fn route(cx: &Cx, file: FileId, r: &Route, diags: &mut Diagnostics) {
         .map(|s| s.name.as_str())
         .unwrap_or("ring_all");
     let rounds = match strategy {
-        "ring_all" => 1,
-        "priority" => {
+        "ring_all" | "priority" => {
             let mut tiers: Vec<u32> = g
                 .members
                 .iter()

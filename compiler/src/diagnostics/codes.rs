@@ -119,7 +119,8 @@ codes! {
     UNKNOWN_STRATEGY = "CF0607", Error, "unknown strategy";
     SKILL_NOBODY_HAS = "CF0608", Error, "required skill that no member has";
     BAD_CONTACT = "CF0609", Error, "invalid SIP contact";
-    TIERS_IGNORED = "CF0610", Warning, "tiers under a strategy that does not use them";
+    TIERS_IGNORED = "CF0610", Warning, "tiers that change nothing";
+    TIER_NEVER_OPENS = "CF0611", Warning, "tier that opens after callers have gone";
     // CF07xx: prompts and media
     PROMPT_MISSING = "CF0701", Error, "prompt file missing";
     PROMPT_FORMAT = "CF0702", Error, "prompt is not 8 kHz mono WAV";

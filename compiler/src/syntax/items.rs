@@ -7,7 +7,7 @@ use super::tree::{Block, Line, Part, TokKind};
 use super::{Parser, Seen, unknown_keyword};
 use crate::ast::{
     Agent, Count, Flow, Group, Holidays, Hours, Ident, Item, Lookup, Member, PromptDef, Skill,
-    Switch, Voicemail,
+    Switch, TierOpens, Voicemail,
 };
 use crate::diagnostics::{Diagnostic, codes};
 
@@ -344,6 +344,7 @@ impl Parser<'_> {
         let mut g = Group {
             name,
             members: Vec::new(),
+            opens: Vec::new(),
             strategy: None,
             ring: None,
             wrap_up: None,
@@ -359,6 +360,18 @@ impl Parser<'_> {
                 }
                 "tier" => {
                     let tier = cur.expect_number("the tier number, 1 rings first", p.diags)?;
+                    // `after 5m`: the tier opens once the caller has waited that long (an agent
+                    // called `after` is still a member: a duration must follow).
+                    if cur.is_ident("after")
+                        && matches!(cur.peek_at(1), Some(Part::Tok(t)) if matches!(t.kind, TokKind::Duration | TokKind::Number))
+                    {
+                        cur.bump();
+                        let after = cur.expect_duration(
+                            "how long callers wait before this tier rings, such as `5m`",
+                            p.diags,
+                        )?;
+                        g.opens.push(TierOpens { tier, after });
+                    }
                     let _ = cur.eat_punct(":");
                     let list = member_list(cur, p, Some(tier))?;
                     g.members.extend(list);

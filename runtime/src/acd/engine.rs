@@ -59,13 +59,14 @@ pub fn routing_view(p: &Program) -> String {
             .collect();
         let _ = writeln!(
             v,
-            "group {} {:?} {} {} [{}] [{}]",
+            "group {} {:?} {} {} [{}] [{}] opens {:?}",
             s(g.name),
             g.strategy,
             g.ring_ms,
             g.wrap_up_ms,
             members.join(","),
-            require.join(",")
+            require.join(","),
+            g.tier_opens_ms
         );
     }
     for r in &p.routes {
@@ -653,11 +654,13 @@ impl<P: Deref<Target = Program>> Engine<P> {
                 ));
             }
             if job.phase == Phase::Waiting {
-                let members = &self.program.groups[job.group as usize].members;
-                if let Some((a, _)) = members
-                    .iter()
-                    .find(|(a, _)| self.agents[*a as usize].available() && self.qualified(*a, job))
-                {
+                // (Agents of tiers that open later may be free while the caller waits.)
+                let g = &self.program.groups[job.group as usize];
+                if let Some((a, _)) = g.members.iter().find(|(a, tier)| {
+                    strategy::tier_opens(g, *tier) == 0
+                        && self.agents[*a as usize].available()
+                        && self.qualified(*a, job, i64::MAX)
+                }) {
                     return Err(format!("call {call} waits while agent {a} is free for it"));
                 }
             }
@@ -715,6 +718,7 @@ impl<P: Deref<Target = Program>> Engine<P> {
         );
         let now = ms(now);
         self.forget_old(now);
+        self.tier_timers(call, now);
         // First come, first served: with callers already waiting, a new caller joins the line.
         if queued_route && !self.groups[group as usize].queue.is_empty() {
             self.enqueue(now, call, false);
@@ -766,6 +770,7 @@ impl<P: Deref<Target = Program>> Engine<P> {
             since: ms(since),
             seq: self.serial,
         };
+        self.tier_timers(call, ms(since));
         let job = self.jobs.get_mut(&call).expect("inserted above");
         job.place = Some(place);
         self.groups[group as usize].queue.insert(place, call, true);
@@ -1177,6 +1182,35 @@ impl<P: Deref<Target = Program>> Engine<P> {
                 }
                 self.offer_waiting(now, call);
             }
+            Timer::TierOpens { call, serial } => {
+                let Some(job) = self.jobs.get(&call) else {
+                    return;
+                };
+                if job.serial != serial {
+                    return;
+                }
+                match job.phase {
+                    // Waiting (or pausing after a round): offered now, the tier included.
+                    Phase::Waiting | Phase::Paused => self.attempt(now, call),
+                    // Being rung: the tier's agents ring after the round's other agents.
+                    Phase::Dialling => {
+                        let later = self.plan(now, job);
+                        let g = &self.program.groups[job.group as usize];
+                        let waited = now.saturating_sub(job.arrived);
+                        let opened = |a: u16| {
+                            let tier = g.members.iter().find(|m| m.0 == a).map_or(0, |m| m.1);
+                            let opens = strategy::tier_opens(g, tier) as i64;
+                            opens > 0 && opens <= waited
+                        };
+                        let mut plan = std::mem::take(
+                            &mut self.jobs.get_mut(&call).expect("checked above").plan,
+                        );
+                        plan.extend_with(&later, opened);
+                        self.jobs.get_mut(&call).expect("checked above").plan = plan;
+                    }
+                    Phase::Talking(_) => {}
+                }
+            }
             Timer::MaxWait { call, serial } => {
                 let Some(job) = self.jobs.get(&call) else {
                     return;
@@ -1321,8 +1355,21 @@ impl<P: Deref<Target = Program>> Engine<P> {
             round_robin_next: self.groups[job.group as usize].round_robin,
             seed: job.entropy.wrapping_add(u64::from(job.attempts)),
             explain: self.config.explain,
+            waited_ms: now.saturating_sub(job.arrived).max(0) as u64,
         };
         strategy::plan(&input, |a| self.snapshot(a, day))
+    }
+
+    /// A timer for each tier of the job's group that opens after a wait.
+    fn tier_timers(&mut self, call: CallId, arrived: i64) {
+        let Some(job) = self.jobs.get(&call) else {
+            return;
+        };
+        let serial = job.serial;
+        for &(_, after) in &self.program.groups[job.group as usize].tier_opens_ms {
+            self.timers
+                .at(arrived + after as i64, Timer::TierOpens { call, serial });
+        }
     }
 
     /// A dialling round for the job: the plan, then its first step.
@@ -1581,9 +1628,15 @@ impl<P: Deref<Target = Program>> Engine<P> {
         }
     }
 
-    /// Whether the agent has the skills the job's route and group require.
-    fn qualified(&self, agent: AgentId, job: &Job) -> bool {
+    /// Whether the agent may take the job at `now`: its tier of the group is open, and it has
+    /// the skills the job's route and group require.
+    fn qualified(&self, agent: AgentId, job: &Job, now: i64) -> bool {
         let p = &*self.program;
+        let g = &p.groups[job.group as usize];
+        let tier = g.members.iter().find(|m| m.0 == agent).map_or(0, |m| m.1);
+        if strategy::tier_opens(g, tier) as i64 > now.saturating_sub(job.arrived) {
+            return false;
+        }
         let route_req: &[(u32, u32)] = job
             .route
             .map_or(&[], |r| p.routes[r as usize].require.as_slice());
@@ -1610,10 +1663,11 @@ impl<P: Deref<Target = Program>> Engine<P> {
         while self.agents[agent as usize].available() {
             let mut best: Option<(Place, CallId)> = None;
             for &g in &self.groups_of[agent as usize] {
-                let found = self.groups[g as usize]
-                    .queue
-                    .ready()
-                    .find(|(_, c)| self.jobs.get(c).is_some_and(|j| self.qualified(agent, j)));
+                let found = self.groups[g as usize].queue.ready().find(|(_, c)| {
+                    self.jobs
+                        .get(c)
+                        .is_some_and(|j| self.qualified(agent, j, now))
+                });
                 if let Some((place, c)) = found {
                     if best.is_none_or(|(b, _)| {
                         (place.rank, place.since, place.seq) < (b.rank, b.since, b.seq)

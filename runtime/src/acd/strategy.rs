@@ -74,10 +74,16 @@ pub enum Skip {
         need: u32,
         has: u32,
     },
+    /// In a tier that opens once the caller has waited this long (`tier 2 after 5m`).
+    TierClosed {
+        tier: u32,
+        opens_ms: u64,
+    },
 }
 
 /// The order of ringing: agents in order, cut into steps whose agents ring together for the
-/// group's ring time (one agent per step, except `ring_all` and `priority` tiers).
+/// group's ring time (one agent per step; for `ring_all` and `priority`, one step per tier).
+/// Every strategy rings tier by tier: tier 1's agents in the strategy's order, then tier 2's.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Plan {
     agents: Vec<u16>,
@@ -88,6 +94,8 @@ pub struct Plan {
     pub sticky_first: Option<u16>,
     strategy: Option<Strategy>,
     round_robin_from: usize,
+    /// Whether the group has more than one tier (the order is tier by tier).
+    tiered: bool,
 }
 
 impl Plan {
@@ -134,6 +142,11 @@ impl Plan {
             ),
             Some(Strategy::Skills) => "best qualified for the required skills first".to_string(),
         };
+        let why = match (self.tiered, self.strategy) {
+            (false, _) | (_, Some(Strategy::Priority)) => why,
+            (true, Some(Strategy::RingAll)) => "tier by tier, each tier ringing together".into(),
+            (true, _) => format!("tier by tier, inside each tier {why}"),
+        };
         match self.sticky_first {
             Some(s) => format!(
                 "`{}` first (spoke to this caller before), then {why}",
@@ -152,6 +165,23 @@ impl Plan {
             sticky_first: self.sticky_first,
             strategy: self.strategy,
             round_robin_from: self.round_robin_from,
+            tiered: self.tiered,
+        }
+    }
+
+    /// Adds the steps of `later` whose agents `keep` chooses, after this plan's steps (a tier
+    /// that opened during the round: its agents ring after every agent already planned, as
+    /// later tiers do).
+    pub fn extend_with(&mut self, later: &Plan, keep: impl Fn(u16) -> bool) {
+        for i in 0..later.steps() {
+            let step: Vec<u16> = later
+                .step(i)
+                .unwrap_or_default()
+                .iter()
+                .copied()
+                .filter(|&a| keep(a) && !self.agents.contains(&a))
+                .collect();
+            self.push_step(step);
         }
     }
 
@@ -176,6 +206,16 @@ pub struct Input<'a> {
     pub seed: u64,
     /// Whether to list the agents skipped, with the reasons (traces want them; they cost).
     pub explain: bool,
+    /// How long the caller has waited for the group: tiers that open later are left out.
+    pub waited_ms: u64,
+}
+
+/// When the group's tier opens (ms of waiting; 0: at once).
+pub fn tier_opens(g: &GroupInfo, tier: u32) -> u64 {
+    g.tier_opens_ms
+        .iter()
+        .find(|t| t.0 == tier)
+        .map_or(0, |t| t.1)
 }
 
 /// A small, fast, seedable generator (xorshift64*), enough for shuffling a ring order.
@@ -217,6 +257,7 @@ pub fn plan(input: &Input, snapshot: impl Fn(u16) -> AgentSnapshot) -> Plan {
         sticky_first: None,
         strategy: Some(g.strategy),
         round_robin_from: rr_start,
+        tiered: g.members.iter().any(|m| m.1 != g.members[0].1),
     };
     // Members that can take a call, in the written order: (sort key, position, agent, tier).
     let mut eligible: Vec<(i64, usize, u16, u32)> = Vec::with_capacity(g.members.len());
@@ -242,8 +283,17 @@ pub fn plan(input: &Input, snapshot: impl Fn(u16) -> AgentSnapshot) -> Plan {
             ));
             continue;
         }
+        // The sticky agent rings first even in a tier not open yet: the caller spoke to them.
         if Some(agent) == input.sticky && plan.sticky_first.is_none() {
             plan.sticky_first = Some(agent);
+            continue;
+        }
+        let opens_ms = tier_opens(g, tier);
+        if opens_ms > input.waited_ms {
+            if input.explain {
+                plan.skipped
+                    .push((agent, Skip::TierClosed { tier, opens_ms }));
+            }
             continue;
         }
         let key = match g.strategy {
@@ -262,11 +312,12 @@ pub fn plan(input: &Input, snapshot: impl Fn(u16) -> AgentSnapshot) -> Plan {
     if let Some(s) = plan.sticky_first {
         plan.push_step([s]);
     }
+    // Tier by tier (members without a tier last, after every numbered tier); inside a tier,
+    // the strategy's order.
+    let tier_key = |e: &(i64, usize, u16, u32)| if e.3 == 0 { u32::MAX } else { e.3 };
     match g.strategy {
-        Strategy::RingAll => plan.push_step(eligible.iter().map(|e| e.2)),
-        Strategy::Priority => {
-            // Members without a tier ring last, after every numbered tier.
-            eligible.sort_unstable_by_key(|e| (if e.3 == 0 { u32::MAX } else { e.3 }, e.1));
+        Strategy::RingAll | Strategy::Priority => {
+            eligible.sort_unstable_by_key(|e| (tier_key(e), e.1));
             let mut i = 0;
             while i < eligible.len() {
                 let tier = eligible[i].3;
@@ -280,10 +331,12 @@ pub fn plan(input: &Input, snapshot: impl Fn(u16) -> AgentSnapshot) -> Plan {
         }
         other => {
             match other {
-                Strategy::Random => shuffle(&mut eligible, input.seed),
-                Strategy::Sequential => {}
-                // (key, position) is unique: an unstable sort gives the stable order.
-                _ => eligible.sort_unstable_by_key(|e| (e.0, e.1)),
+                Strategy::Random => {
+                    shuffle(&mut eligible, input.seed);
+                    eligible.sort_by_key(tier_key);
+                }
+                // (tier, key, position) is unique: an unstable sort gives the stable order.
+                _ => eligible.sort_unstable_by_key(|e| (tier_key(e), e.0, e.1)),
             }
             for e in &eligible {
                 plan.agents.push(e.2);

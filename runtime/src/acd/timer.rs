@@ -28,6 +28,8 @@ pub enum Timer {
         serial: u64,
         index: usize,
     },
+    /// A tier of the caller's group opens (`tier 2 after 5m`): a waiting caller is offered again.
+    TierOpens { call: CallId, serial: u64 },
     /// The agent's wrap-up (or a call outside the engine) ends at this instant.
     Free { agent: AgentId, until: i64 },
 }

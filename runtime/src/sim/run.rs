@@ -945,6 +945,10 @@ impl<'a, 'p> Sim<'a, 'p> {
                     Skip::Skill { skill, need, has } => {
                         format!("skip `{name}`: skill {skill} {has}, {need} needed")
                     }
+                    Skip::TierClosed { tier, opens_ms } => format!(
+                        "skip `{name}`: tier {tier} opens after {}",
+                        callflow_compiler::check::routing::human(*opens_ms)
+                    ),
                 };
                 self.line(i, TraceLine::Note { pc, text });
             }
