@@ -345,14 +345,26 @@ flow care {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// A fixture directory checks clean and its own `test` blocks pass (`tests` of them).
+fn fixture_passes_its_tests(dir: &str, tests: usize) {
+    let out = callflow(&["check", "--deny-warnings", dir]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+    let out = callflow(&["test", dir]);
+    let all = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "{all}");
+    assert!(all.contains(&format!("{tests} passed, 0 failed")), "{all}");
+}
+
 #[test]
 fn tiers_ring_tier_by_tier_under_every_strategy_and_open_over_time() {
-    let out = callflow(&["check", "--deny-warnings", "tiers"]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
     // The flow's own tests state the orders: round robin inside each tier, tier 2 opening after
     // two minutes of waiting, tier 1 freeing up first.
-    let out = callflow(&["test", "tiers"]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
-    let all = format!("{}{}", text(&out.stdout), text(&out.stderr));
-    assert!(all.contains("4 passed, 0 failed"), "{all}");
+    fixture_passes_its_tests("tiers", 4);
+}
+
+#[test]
+fn counters_and_joined_texts_decide_calls() {
+    // A PIN with three tries counted by `set tries = tries + 1`, `3 - tries` deciding the last
+    // warning, and the transfer target joined from texts and the digits collected.
+    fixture_passes_its_tests("arith", 3);
 }

@@ -559,6 +559,29 @@ pub enum Expr {
         args: Vec<Ident>,
         span: Span,
     },
+    /// `tries + 1`, `"0" + digits` (joining texts), `expected_wait(sales) - 1m`.
+    Binary {
+        op: ArithOp,
+        op_span: Span,
+        left: Box<Expr>,
+        right: Box<Expr>,
+    },
+}
+
+/// `+` adds numbers or durations and joins texts; `-` subtracts numbers or durations.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ArithOp {
+    Add,
+    Sub,
+}
+
+impl ArithOp {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ArithOp::Add => "+",
+            ArithOp::Sub => "-",
+        }
+    }
 }
 
 impl Expr {
@@ -570,6 +593,7 @@ impl Expr {
             Expr::Name(i) => i.span,
             Expr::Field { lookup, field } => lookup.span.to(field.span),
             Expr::Call { span, .. } => *span,
+            Expr::Binary { left, right, .. } => left.span().to(right.span()),
         }
     }
 }

@@ -123,6 +123,13 @@ pub enum Instr {
     In(u32),
     /// Pop a bool, push its negation.
     Not,
+    /// Pop 2 numbers (or durations in ms), push their sum (saturating; a value that is not a
+    /// number, such as a variable not set yet, counts as 0).
+    Add,
+    /// Pop 2 numbers (or durations), push the first minus the second (saturating).
+    Sub,
+    /// Pop 2 values, push their texts joined.
+    Join,
     // ---- control ----
     Jump(Pc),
     /// Pop a bool; jump when true.
@@ -208,6 +215,9 @@ impl Instr {
                 | Instr::Matches(_)
                 | Instr::In(_)
                 | Instr::Not
+                | Instr::Add
+                | Instr::Sub
+                | Instr::Join
                 | Instr::Jump(_)
                 | Instr::JumpIf(_)
                 | Instr::JumpIfNot(_)

@@ -32,6 +32,9 @@ pub struct Checked<'p> {
     pub prompt_files: Vec<PromptFile>,
     /// The say packs the flows need (where they say values), with where.
     pub say_packs: Vec<media::SayPack>,
+    /// Per flow (by the span of its name), the type of each variable.
+    pub var_types:
+        std::collections::HashMap<crate::source::Span, std::collections::HashMap<String, flow::Ty>>,
 }
 
 /// Shared read-only context of the checks.
@@ -58,6 +61,7 @@ pub fn check(project: &Project) -> Checked<'_> {
     let globals = Globals::collect(project, &mut diags);
     let cx = Cx { project, globals };
     let mut prompt_files = Vec::new();
+    let mut var_types = std::collections::HashMap::new();
     let mut say_packs: Vec<media::SayPack> = Vec::new();
     let mut flows: Vec<(FileId, &Flow)> = Vec::new();
     for module in &project.modules {
@@ -76,6 +80,7 @@ pub fn check(project: &Project) -> Checked<'_> {
     }
     for &(file, f) in &flows {
         let checked = flow::check(&cx, file, f, &mut diags);
+        var_types.insert(f.name.span, checked.var_types.clone());
         graph::check(&cx, f, &checked, &mut diags);
         consent::check(&cx, f, &checked, &mut diags);
         prompt_files.extend(media::files(&cx, file, f, &checked));
@@ -122,6 +127,7 @@ pub fn check(project: &Project) -> Checked<'_> {
         diags,
         prompt_files,
         say_packs,
+        var_types,
     }
 }
 

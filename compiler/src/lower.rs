@@ -4,8 +4,8 @@
 //! bit sets and day lists, and every instruction records the source span it came from.
 
 use crate::ast::{
-    AnnounceWhat, Body, CmpOp, Cond, ConsentAnswer, DefKind, Expr, Flow, HolidayKind, HoursRule,
-    Ident, Item, Menu, ProcKind, Sticky as AstSticky, Stmt, StmtKind,
+    AnnounceWhat, ArithOp, Body, CmpOp, Cond, ConsentAnswer, DefKind, Expr, Flow, HolidayKind,
+    HoursRule, Ident, Item, Menu, ProcKind, Sticky as AstSticky, Stmt, StmtKind,
 };
 use crate::bytecode::{
     self, AgentInfo, AnnounceKind, BoxInfo, CalendarTable, CollectInfo, ConsentInfo, Const,
@@ -134,6 +134,8 @@ struct FlowState<'a> {
     consents: HashMap<&'a str, u16>,
     procs: HashMap<&'a str, Pc>,
     fixups: Vec<Fixup>,
+    /// The checker's type of each variable (`+` joins texts and adds numbers).
+    var_types: Option<&'a HashMap<String, crate::check::flow::Ty>>,
 }
 
 /// A prompt name with its files per language (the same name may mean other files elsewhere).
@@ -556,6 +558,7 @@ impl<'c> Lower<'c> {
             consents: HashMap::new(),
             procs: HashMap::new(),
             fixups: Vec::new(),
+            var_types: self.checked.var_types.get(&f.name.span),
         };
         let name = self.str(&f.name.name);
         let numbers = f
@@ -1142,6 +1145,22 @@ impl<'c> Lower<'c> {
                 };
                 self.emit(Instr::Load(slot));
             }
+            Expr::Binary {
+                op, left, right, ..
+            } => {
+                self.expr(st, left);
+                self.expr(st, right);
+                self.at(e.span());
+                // The checker allowed only numbers and durations with each other, or texts.
+                let text = st
+                    .var_types
+                    .is_some_and(|v| crate::check::flow::is_text(left, v));
+                self.emit(match (op, text) {
+                    (ArithOp::Add, true) => Instr::Join,
+                    (ArithOp::Add, false) => Instr::Add,
+                    (ArithOp::Sub, _) => Instr::Sub,
+                });
+            }
             Expr::Field { lookup, field } => {
                 let l = self.def(DefKind::Lookup, lookup);
                 let f = self.str(&field.name);
@@ -1278,9 +1297,19 @@ impl<'c> Lower<'c> {
             }
             Cond::Test(e) => {
                 self.expr(st, e);
-                // A count used as a condition means "more than zero".
-                if matches!(e, Expr::Call { func, .. } if !matches!(func.name.as_str(), "open" | "holiday" | "switch" | "consented"))
-                {
+                // A count (or a number variable, or a sum) used as a condition means "more than
+                // zero"; the yes/no checks are conditions themselves.
+                let yes_no = match e {
+                    Expr::Call { func, .. } => {
+                        matches!(
+                            func.name.as_str(),
+                            "open" | "holiday" | "switch" | "consented"
+                        )
+                    }
+                    Expr::Name(n) => n.name == "consented",
+                    _ => false,
+                };
+                if !yes_no {
                     self.emit(Instr::PushInt(0));
                     self.emit(Instr::Cmp(bytecode::Cmp::Gt));
                 }

@@ -8,7 +8,7 @@ use std::fmt;
 
 pub const MAGIC: &[u8; 8] = b"CALLFLOW";
 /// Bumped whenever the encoding or the meaning of any instruction changes.
-pub const VERSION: u16 = 2;
+pub const VERSION: u16 = 3;
 const HEADER: usize = 8 + 2 + 2 + 8 + 8;
 
 #[derive(Debug, Clone, PartialEq, Eq)]

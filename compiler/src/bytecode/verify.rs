@@ -469,7 +469,7 @@ fn effect(i: Instr) -> (u8, u8) {
         | Instr::Consented(_)
         | Instr::Stat { .. }
         | Instr::Anonymous => (0, 1),
-        Instr::Cmp(_) | Instr::StartsWith => (2, 1),
+        Instr::Cmp(_) | Instr::StartsWith | Instr::Add | Instr::Sub | Instr::Join => (2, 1),
         Instr::Matches(_) | Instr::In(_) | Instr::Not => (1, 1),
         Instr::JumpIf(_)
         | Instr::JumpIfNot(_)

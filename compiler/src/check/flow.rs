@@ -8,8 +8,8 @@ use super::keys;
 use super::routing;
 use super::scope::DefId;
 use crate::ast::{
-    Body, CmpOp, Collect, Cond, DefKind, Expr, Flow, Handler, Ident, Item, Lookup, Menu, ProcKind,
-    Stmt, StmtKind, Text,
+    ArithOp, Body, CmpOp, Collect, Cond, DefKind, Expr, Flow, Handler, Ident, Item, Lookup, Menu,
+    ProcKind, Stmt, StmtKind, Text,
 };
 use crate::diagnostics::{Diagnostic, Diagnostics, codes};
 use crate::source::{FileId, Span};
@@ -42,6 +42,17 @@ pub enum Ty {
     Text,
 }
 
+/// The type of `a op b`, when the operator applies: numbers and durations add and subtract,
+/// texts join with `+`.
+pub fn arith(op: ArithOp, a: Ty, b: Ty) -> Option<Ty> {
+    match (op, a, b) {
+        (_, Ty::Number, Ty::Number) => Some(Ty::Number),
+        (_, Ty::Duration, Ty::Duration) => Some(Ty::Duration),
+        (ArithOp::Add, Ty::Text, Ty::Text) => Some(Ty::Text),
+        _ => None,
+    }
+}
+
 impl Ty {
     fn name(self) -> &'static str {
         match self {
@@ -65,6 +76,8 @@ pub struct FlowChecked<'a> {
     pub says: Vec<Span>,
     /// Voicemail boxes and other globals the flow uses (their prompts count for the flow).
     pub boxes: Vec<DefId>,
+    /// The type of each variable.
+    pub var_types: HashMap<String, Ty>,
 }
 
 #[derive(Clone, Copy, Default)]
@@ -80,6 +93,8 @@ struct FlowCx<'c, 'a> {
     flow: &'a Flow,
     out: FlowChecked<'a>,
     vars: HashMap<&'a str, Span>,
+    /// Each variable's type, and the value (or `collect`) it was first known from.
+    var_types: HashMap<&'a str, (Ty, Span)>,
     used_local: HashMap<(DefKind, &'a str), bool>,
     time_used: Option<Span>,
     diags: &'c mut Diagnostics,
@@ -102,14 +117,17 @@ pub fn check<'a>(
             prompts: Vec::new(),
             says: Vec::new(),
             boxes: Vec::new(),
+            var_types: HashMap::new(),
         },
         vars: HashMap::new(),
+        var_types: HashMap::new(),
         used_local: HashMap::new(),
         time_used: None,
         diags,
     };
     f.locals();
     f.collect_vars();
+    f.var_types();
     f.settings();
     if let Some(start) = &flow.start {
         f.body(start, Place::default());
@@ -148,7 +166,24 @@ pub fn check<'a>(
         );
     }
     f.unused_locals();
+    f.out.var_types = f
+        .var_types
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.0))
+        .collect();
     f.out
+}
+
+/// Whether a value is text, by the flow's variables' types (for lowering `+`: join or add).
+pub fn is_text(e: &Expr, vars: &HashMap<String, Ty>) -> bool {
+    match e {
+        Expr::Text(_) | Expr::Field { .. } => true,
+        Expr::Number(_) | Expr::Duration(_) | Expr::Call { .. } => false,
+        Expr::Name(n) => {
+            BUILTINS.contains(&n.name.as_str()) || vars.get(&n.name).is_none_or(|t| *t == Ty::Text)
+        }
+        Expr::Binary { left, .. } => is_text(left, vars),
+    }
 }
 
 impl<'a> FlowCx<'_, 'a> {
@@ -256,6 +291,83 @@ impl<'a> FlowCx<'_, 'a> {
             }
         }
         self.vars = out;
+    }
+
+    /// Each variable's type: that of the first value in the file it is given whose type can be
+    /// known — digits collected are text; `set tries = 0` makes a number, so
+    /// `set tries = tries + 1` stays one. A variable set to a yes/no check holds the text "yes"
+    /// or "no"; one whose values depend only on each other is text.
+    fn var_types(&mut self) {
+        /// A `set` (with its value) or a `collect` (none: text).
+        type Assign<'a> = (&'a Ident, Option<&'a Expr>);
+        fn walk<'a>(b: &'a Body, out: &mut Vec<Assign<'a>>) {
+            for s in &b.stmts {
+                match &s.kind {
+                    StmtKind::Set { var, value } => out.push((var, Some(value))),
+                    StmtKind::Collect(c) => out.push((&c.var, None)),
+                    _ => {}
+                }
+                for_each_body(s, |b| walk(b, out));
+            }
+        }
+        let flow = self.flow;
+        let mut sets = Vec::new();
+        let bodies = flow
+            .start
+            .iter()
+            .chain(flow.procs.iter().map(|p| &p.body))
+            .chain(flow.menus.iter().flat_map(|m| {
+                m.arms
+                    .iter()
+                    .map(|a| &a.body)
+                    .chain(m.handlers.iter().map(|h| &h.body))
+            }));
+        for b in bodies {
+            walk(b, &mut sets);
+        }
+        sets.sort_by_key(|(var, _)| var.span.start);
+        loop {
+            let mut changed = false;
+            for &(var, value) in &sets {
+                if self.var_types.contains_key(var.name.as_str()) {
+                    continue;
+                }
+                let known = match value {
+                    None => Some((Ty::Text, var.span)),
+                    Some(v) => self.infer(v).map(|t| (t, v.span())),
+                };
+                if let Some((t, from)) = known {
+                    let t = if t == Ty::Bool { Ty::Text } else { t };
+                    self.var_types.insert(&var.name, (t, from));
+                    changed = true;
+                }
+            }
+            if !changed {
+                break;
+            }
+        }
+    }
+
+    /// The type of a value, quietly (`None` when it cannot be known yet, or is wrong: `expr`
+    /// reports that).
+    fn infer(&self, e: &Expr) -> Option<Ty> {
+        match e {
+            Expr::Text(_) | Expr::Field { .. } => Some(Ty::Text),
+            Expr::Number(_) => Some(Ty::Number),
+            Expr::Duration(_) => Some(Ty::Duration),
+            Expr::Name(n) if BUILTINS.contains(&n.name.as_str()) => Some(Ty::Text),
+            Expr::Name(n) if n.name == "consented" => Some(Ty::Bool),
+            Expr::Name(n) => self.var_types.get(n.name.as_str()).map(|t| t.0),
+            Expr::Call { func, .. } => FUNCTIONS.iter().find(|f| f.0 == func.name).map(|f| f.2),
+            Expr::Binary {
+                op, left, right, ..
+            } => arith(*op, self.infer(left)?, self.infer(right)?),
+        }
+    }
+
+    /// The variable's type (text when nothing tells).
+    fn var_type(&self, name: &str) -> Ty {
+        self.var_types.get(name).map_or(Ty::Text, |t| t.0)
     }
 
     fn settings(&mut self) {
@@ -471,7 +583,28 @@ impl<'a> FlowCx<'_, 'a> {
                         .help("choose another name for the variable"),
                     );
                 }
-                self.expr(value);
+                if let Some(t) = self.expr(value) {
+                    let t = if t == Ty::Bool { Ty::Text } else { t };
+                    if let Some(&(held, from)) = self.var_types.get(var.name.as_str()) {
+                        if held != t && from != value.span() {
+                            self.diags.push(
+                                Diagnostic::new(
+                                    codes::TYPE_MISMATCH,
+                                    value.span(),
+                                    format!(
+                                        "`{}` holds {}, but this is {}",
+                                        var.name,
+                                        held.name(),
+                                        t.name()
+                                    ),
+                                    format!("this is {}", t.name()),
+                                )
+                                .label(from, format!("`{}` is {} from here", var.name, held.name()))
+                                .help("a variable holds one kind of value; use another variable for this one"),
+                            );
+                        }
+                    }
+                }
             }
             StmtKind::Goto(name) => {
                 self.local(name, DefKind::Block);
@@ -713,6 +846,20 @@ impl<'a> FlowCx<'_, 'a> {
         if let Some(t) = &c.terminator {
             keys::single_key(t, self.diags);
         }
+        if let Some(&(held, from)) = self.var_types.get(c.var.name.as_str()) {
+            if held != Ty::Text {
+                self.diags.push(
+                    Diagnostic::new(
+                        codes::TYPE_MISMATCH,
+                        c.var.span,
+                        format!("`{}` holds {}, but collected digits are text", c.var.name, held.name()),
+                        "collects text here",
+                    )
+                    .label(from, format!("`{}` is {} from here", c.var.name, held.name()))
+                    .help("collect into a variable of its own; digits compare with numbers as numbers (`digits > 100`)"),
+                );
+            }
+        }
         self.handlers(
             &c.handlers,
             &["invalid", "timeout", "exhausted"],
@@ -880,8 +1027,11 @@ impl<'a> FlowCx<'_, 'a> {
             Expr::Number(_) => Some(Ty::Number),
             Expr::Duration(_) => Some(Ty::Duration),
             Expr::Name(n) => {
-                if BUILTINS.contains(&n.name.as_str()) || self.vars.contains_key(n.name.as_str()) {
+                if BUILTINS.contains(&n.name.as_str()) {
                     return Some(Ty::Text);
+                }
+                if self.vars.contains_key(n.name.as_str()) {
+                    return Some(self.var_type(&n.name));
                 }
                 if n.name == "consented" {
                     return Some(Ty::Bool);
@@ -978,6 +1128,51 @@ impl<'a> FlowCx<'_, 'a> {
                     }
                 }
                 Some(ty)
+            }
+            Expr::Binary {
+                op,
+                op_span,
+                left,
+                right,
+            } => {
+                let (a, b) = (self.expr(left), self.expr(right));
+                let (a, b) = (a?, b?);
+                if let Some(t) = arith(*op, a, b) {
+                    return Some(t);
+                }
+                let what = match op {
+                    ArithOp::Add => format!("add {} and {}", a.name(), b.name()),
+                    ArithOp::Sub => format!("subtract {} from {}", b.name(), a.name()),
+                };
+                let help = match (op, a, b) {
+                    (ArithOp::Add, Ty::Text, Ty::Number) | (ArithOp::Add, Ty::Number, Ty::Text) => {
+                        "to join, write the number as text in quotes (`\"0\" + digits`); to add, both sides must be numbers (digits collected are text)"
+                    }
+                    (_, Ty::Duration, Ty::Number) | (_, Ty::Number, Ty::Duration)
+                        if matches!(**left, Expr::Number(_))
+                            || matches!(**right, Expr::Number(_)) =>
+                    {
+                        "durations need a unit: write `1m` or `30s`"
+                    }
+                    (ArithOp::Sub, Ty::Text, Ty::Text) => {
+                        "texts are joined with `+`; nothing is taken away from text"
+                    }
+                    (_, Ty::Bool, _) | (_, _, Ty::Bool) => {
+                        "a yes/no check is a condition by itself: `if open(office_hours)`"
+                    }
+                    _ => "numbers add to numbers, durations to durations, texts join with texts",
+                };
+                self.diags.push(
+                    Diagnostic::new(
+                        codes::TYPE_MISMATCH,
+                        e.span(),
+                        format!("cannot {what} with `{}`", op.as_str()),
+                        format!("{} {} {}", a.name(), op.as_str(), b.name()),
+                    )
+                    .label(*op_span, "here")
+                    .help(help),
+                );
+                None
             }
         }
     }

@@ -3,7 +3,7 @@
 
 use super::cursor::{Cursor, PResult, Reported};
 use super::tree::{Part, TokKind};
-use crate::ast::{CmpOp, Cond, Expr, Ident};
+use crate::ast::{ArithOp, CmpOp, Cond, Expr, Ident};
 use crate::diagnostics::{Diagnostic, Diagnostics, codes};
 
 const MAX_NESTING: usize = 32;
@@ -174,8 +174,43 @@ fn comparison(cur: &mut Cursor, diags: &mut Diagnostics) -> PResult<Cond> {
     }
 }
 
-/// A value: text, number, duration, name, `lookup.field` or `function(names)`.
+/// A value: terms joined by `+` and `-`, left to right (`tries + 1`, `"0" + digits`).
 pub fn value(cur: &mut Cursor, diags: &mut Diagnostics) -> PResult<Expr> {
+    let mut left = term(cur, diags)?;
+    for n in 0.. {
+        if n == MAX_NESTING && (cur.is_punct("+") || cur.is_punct("-")) {
+            diags.push(
+                Diagnostic::new(
+                    codes::TOO_DEEP,
+                    cur.here(),
+                    format!("more than {MAX_NESTING} `+` and `-` in one value"),
+                    "too long",
+                )
+                .help("set part of it in a variable first"),
+            );
+            return Err(Reported);
+        }
+        let op = if cur.is_punct("+") {
+            ArithOp::Add
+        } else if cur.is_punct("-") {
+            ArithOp::Sub
+        } else {
+            return Ok(left);
+        };
+        let op_span = cur.bump().map(Part::span).unwrap_or_default();
+        let right = term(cur, diags)?;
+        left = Expr::Binary {
+            op,
+            op_span,
+            left: Box::new(left),
+            right: Box::new(right),
+        };
+    }
+    Ok(left)
+}
+
+/// One term of a value: text, number, duration, name, `lookup.field` or `function(names)`.
+fn term(cur: &mut Cursor, diags: &mut Diagnostics) -> PResult<Expr> {
     if let Some(t) = cur.text() {
         return Ok(Expr::Text(t));
     }

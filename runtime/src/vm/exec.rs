@@ -325,6 +325,31 @@ impl Machine {
                 let a = pop(stack)?;
                 stack.push(Val::Bool(!a.truthy()));
             }
+            Instr::Add | Instr::Sub => {
+                let b = pop(stack)?;
+                let a = pop(stack)?;
+                let (x, y) = (a.as_int().unwrap_or(0), b.as_int().unwrap_or(0));
+                let (r, sym) = if instr == Instr::Add {
+                    (x.saturating_add(y), '+')
+                } else {
+                    (x.saturating_sub(y), '-')
+                };
+                note(trace, pc, || {
+                    format!("{} {sym} {} = {r}", a.show(), b.show())
+                });
+                stack.push(Val::Int(r));
+            }
+            Instr::Join => {
+                let b = pop(stack)?;
+                let a = pop(stack)?;
+                let mut s = a.text().into_owned();
+                s.push_str(&b.text());
+                let r = Val::Str(Cow::Owned(s));
+                note(trace, pc, || {
+                    format!("{} + {} = {}", a.show(), b.show(), r.show())
+                });
+                stack.push(r);
+            }
             Instr::Jump(t) => return Ok(Flow::Jump(t)),
             Instr::JumpIf(t) | Instr::JumpIfNot(t) => {
                 let v = pop(stack)?.truthy();
