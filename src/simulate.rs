@@ -483,7 +483,8 @@ fn run_scenario(a: &Args, name: &str) -> ExitCode {
                     i + 1,
                     o.caller,
                     local(o, o.at),
-                    sim::duration((waited + 500) / 1000 * 1000),
+                    // Whole seconds, as `expect waited` compares them.
+                    sim::duration(waited / 1000 * 1000),
                     outcome_text(o)
                 );
             }

@@ -319,6 +319,8 @@ pub struct Route {
     /// `record` (false) or `record if consented` (true), with its span.
     pub record: Option<RecordSpec>,
     pub require: Vec<Skill>,
+    /// `priority VALUE`: a caller with a higher number waits ahead of others in the queue.
+    pub priority: Option<Expr>,
     pub queue: Option<Queue>,
     pub handlers: Vec<Handler>,
     pub span: Span,

@@ -130,6 +130,9 @@ pub enum Instr {
     Sub,
     /// Pop 2 values, push their texts joined.
     Join,
+    /// Pop a number: the queue priority of the call's next `Route` (higher waits ahead; a
+    /// value that is not a number counts as 0).
+    Priority,
     // ---- control ----
     Jump(Pc),
     /// Pop a bool; jump when true.
@@ -218,6 +221,7 @@ impl Instr {
                 | Instr::Add
                 | Instr::Sub
                 | Instr::Join
+                | Instr::Priority
                 | Instr::Jump(_)
                 | Instr::JumpIf(_)
                 | Instr::JumpIfNot(_)

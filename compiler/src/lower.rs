@@ -1077,6 +1077,10 @@ impl<'c> Lower<'c> {
             busy: None,
             after: 0,
         });
+        if let Some(p) = &r.priority {
+            self.expr(st, p);
+            self.emit(Instr::Priority);
+        }
         self.at(span);
         self.emit(Instr::Route(idx));
         let mut jumps = Vec::new();

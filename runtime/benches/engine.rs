@@ -83,6 +83,7 @@ fn request<'a>(caller: &'a str, zone: &jiff::tz::TimeZone) -> RouteRequest<'a> {
         caller,
         zone: zone.clone(),
         entropy: 1,
+        priority: 0,
     }
 }
 

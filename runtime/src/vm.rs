@@ -102,6 +102,8 @@ pub enum Effect<'p> {
         route: u16,
         group: &'p str,
         record: bool,
+        /// The caller's place in the queue: higher waits ahead (0 for everyone by default).
+        priority: i64,
     },
     /// Hand the call over (resume with `Done`; the flow ends).
     Transfer {
@@ -349,6 +351,9 @@ pub struct Call {
     effect: EffectId,
     /// Keys pressed during a prompt that did not ask for keys, for the next prompt that does.
     typeahead: Box<str>,
+    /// The queue priority for the next `Route` (`priority VALUE`), 0 after it.
+    #[serde(default)]
+    priority: i16,
 }
 
 impl Call {
@@ -485,6 +490,7 @@ impl Machine {
             program: self.checksum as u32,
             effect: 0,
             typeahead: "".into(),
+            priority: 0,
         }
     }
 

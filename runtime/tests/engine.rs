@@ -65,6 +65,7 @@ impl H {
             caller,
             zone: jiff::tz::db().get(self.zone).unwrap(),
             entropy: 7,
+            priority: 0,
         };
         self.e.route(self.now, call, req).unwrap();
     }
@@ -621,6 +622,7 @@ fn wrong_events_are_refused_and_change_nothing() {
         caller: "x",
         zone: jiff::tz::TimeZone::UTC,
         entropy: 0,
+        priority: 0,
     };
     assert_eq!(h.e.route(h.now, 1, req), Err(EngineError::DuplicateCall(1)));
     let ben = h.agent("ben");

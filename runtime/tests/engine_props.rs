@@ -67,7 +67,8 @@ struct Model {
     /// Which calls ring which agents now.
     rings: HashMap<CallId, HashSet<AgentId>>,
     /// When each call was routed (queues keep arrival order).
-    queued_at: HashMap<CallId, (Timestamp, u64)>,
+    /// (minus the priority, when routed, arrival): the order of a queue.
+    queued_at: HashMap<CallId, (i64, Timestamp, u64)>,
     seq: u64,
 }
 
@@ -124,10 +125,10 @@ fn apply(e: &mut Engine, m: &mut Model, _now: Timestamp) {
         }
     }
     e.audit().unwrap_or_else(|err| panic!("audit: {err}"));
-    // Each queue in the order callers entered it.
+    // Each queue by priority, then in the order callers entered it.
     for g in 0..8u16 {
         let waiting = e.waiting(g as GroupId);
-        let keys: Vec<(Timestamp, u64)> = waiting
+        let keys: Vec<(i64, Timestamp, u64)> = waiting
             .iter()
             .filter_map(|c| m.queued_at.get(c).copied())
             .collect();
@@ -199,15 +200,18 @@ fn one_hour(rng: &mut Rng) -> usize {
             0..=2 => {
                 let caller = rng.below(9).to_string();
                 let route = rng.below(1000) as u64;
+                // One caller in four has a priority and waits ahead of the others.
+                let priority = if rng.below(4) == 0 { 5 } else { 0 };
                 let req = RouteRequest {
                     route: caller.parse::<u16>().unwrap().min(7),
                     caller: &caller,
                     zone: zone.clone(),
                     entropy: route,
+                    priority,
                 };
                 e.route(now, next_call, req).unwrap();
                 m.seq += 1;
-                m.queued_at.insert(next_call, (now, m.seq));
+                m.queued_at.insert(next_call, (-priority, now, m.seq));
                 m.status.insert(next_call, Status::Routing);
                 callers.insert(next_call, caller);
                 next_call += 1;

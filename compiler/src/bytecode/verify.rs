@@ -474,6 +474,7 @@ fn effect(i: Instr) -> (u8, u8) {
         Instr::JumpIf(_)
         | Instr::JumpIfNot(_)
         | Instr::Store(_)
+        | Instr::Priority
         | Instr::Say { .. }
         | Instr::Transfer => (1, 0),
         _ => (0, 0),

@@ -691,6 +691,20 @@ impl<'a> FlowCx<'_, 'a> {
                     }
                 }
             }
+            if let Some(p) = &r.priority {
+                // A number; a lookup's field (text) is read as one, 0 when it is none.
+                if let Some(t @ (Ty::Duration | Ty::Bool)) = self.expr(p) {
+                    self.diags.push(
+                        Diagnostic::new(
+                            codes::TYPE_MISMATCH,
+                            p.span(),
+                            format!("a priority is a number, not {}", t.name()),
+                            format!("this is {}", t.name()),
+                        )
+                        .help("give a number (higher waits ahead): `priority 10`, or a variable set to one"),
+                    );
+                }
+            }
             for h in r.handlers.iter().filter(|h| h.event.name == "otherwise") {
                 if r.choice.is_none() {
                     self.diags.push(

@@ -736,6 +736,7 @@ impl Parser<'_> {
             sticky: None,
             record: None,
             require: Vec::new(),
+            priority: None,
             queue: None,
             handlers: Vec::new(),
         };
@@ -793,6 +794,12 @@ impl Parser<'_> {
                 let s = self.skills(cur)?;
                 r.require.extend(s);
             }
+            "priority" => {
+                let v = value(cur, self.diags)?;
+                if seen.first(kw, self.diags) {
+                    r.priority = Some(v);
+                }
+            }
             "queue" => {
                 let block = cur.expect_block("the queue settings", self.diags)?;
                 let q = self.queue(block, kw.span);
@@ -809,6 +816,7 @@ impl Parser<'_> {
                         "sticky",
                         "record",
                         "require",
+                        "priority",
                         "queue",
                         "no_answer =>",
                         "busy =>",

@@ -12,7 +12,7 @@
 //!   could take it (so the longest-waiting caller gets the next free agent).
 
 use super::agent::{Activity, Agent, Presence};
-use super::queue::{Place, Queue};
+use super::queue::{self, Place, Queue};
 use super::store::{AgentRecord, Durable, StickyEntry};
 use super::strategy::{self, AgentSnapshot, AgentState, Input, Plan};
 use super::timer::{Timer, Timers};
@@ -147,6 +147,9 @@ pub struct RouteRequest<'a> {
     pub zone: TimeZone,
     /// Randomness for the `random` strategy.
     pub entropy: u64,
+    /// The caller's priority in the queue: higher waits ahead of lower, equal first come
+    /// first served (0 for everyone by default).
+    pub priority: i64,
 }
 
 /// How a route ended, for the caller's flow (the VM's answer to `Route`).
@@ -303,6 +306,8 @@ struct Job {
     serial: u64,
     /// When the call was routed (its place in a queue goes by it: first come, first served).
     arrived: i64,
+    /// Its place in a queue before that: higher waits ahead.
+    priority: i64,
     /// Bumped when ringing stops; a ring or retry timer of another generation is stale.
     round: u32,
     phase: Phase,
@@ -705,6 +710,7 @@ impl<P: Deref<Target = Program>> Engine<P> {
                 entropy: req.entropy,
                 serial: self.serial,
                 arrived: ms(now),
+                priority: req.priority,
                 round: 0,
                 phase: Phase::Dialling,
                 place: None,
@@ -754,6 +760,7 @@ impl<P: Deref<Target = Program>> Engine<P> {
                 entropy: call,
                 serial: self.serial,
                 arrived: ms(since),
+                priority: 0,
                 round: 0,
                 phase: Phase::Waiting,
                 place: None,
@@ -766,7 +773,7 @@ impl<P: Deref<Target = Program>> Engine<P> {
             },
         );
         let place = Place {
-            rank: 0,
+            rank: queue::rank(0),
             since: ms(since),
             seq: self.serial,
         };
@@ -1505,7 +1512,7 @@ impl<P: Deref<Target = Program>> Engine<P> {
         let Some(job) = self.jobs.get(&call) else {
             return;
         };
-        let (group, serial, arrived) = (job.group, job.serial, job.arrived);
+        let (group, serial, arrived, priority) = (job.group, job.serial, job.arrived, job.priority);
         let p = &*self.program;
         let Some(q) = job.route.and_then(|r| p.routes[r as usize].queue.clone()) else {
             return;
@@ -1518,7 +1525,7 @@ impl<P: Deref<Target = Program>> Engine<P> {
             return self.finish(now, call, Outcome::QueueFull);
         }
         let place = Place {
-            rank: 0,
+            rank: queue::rank(priority),
             since: arrived,
             seq: serial,
         };

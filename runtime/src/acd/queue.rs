@@ -1,11 +1,16 @@
-//! The callers waiting for one group, first come first served: ordered by rank (0 for
-//! everyone today; a lower rank goes first), then by when they started waiting, then by arrival
-//! number. Those who may be offered to an agent right now (not ringing, not pausing between
+//! The callers waiting for one group, first come first served: ordered by rank (from the
+//! route's `priority`: a higher priority is a lower rank and goes first), then by when they
+//! started waiting, then by arrival number. Those who may be offered to an agent right now (not ringing, not pausing between
 //! rounds) are kept in a second ordered set, so the longest-waiting caller to offer is found in
 //! O(log n) however many wait.
 
 use crate::acd::CallId;
 use std::collections::{BTreeMap, BTreeSet};
+
+/// The rank of a priority: priority 0 in the middle of the range, higher priorities lower.
+pub fn rank(priority: i64) -> u32 {
+    (i64::from(u32::MAX / 2) - priority).clamp(0, i64::from(u32::MAX)) as u32
+}
 
 /// A caller's place: rank, then milliseconds since the epoch when waiting began, then arrival.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -1384,6 +1384,7 @@ impl Uas {
                 route,
                 group,
                 record,
+                priority,
             } => {
                 let caller = s.record.caller.clone();
                 let zone = s.machine.zone(s.flow).clone();
@@ -1414,6 +1415,7 @@ impl Uas {
                     caller: &caller,
                     zone,
                     entropy: call,
+                    priority,
                 };
                 if self.engine.route(ts(now), call, req).is_err() {
                     self.step(now, call, Event::Busy);

@@ -647,6 +647,7 @@ impl<'a, 'p> Sim<'a, 'p> {
                 route,
                 group,
                 record,
+                priority,
             } => {
                 let rec_note = if record {
                     ", recording the conversation"
@@ -674,6 +675,7 @@ impl<'a, 'p> Sim<'a, 'p> {
                     caller: &r.script.caller,
                     zone: self.m.zone(r.flow).clone(),
                     entropy: self.s.seed.wrapping_add(i as u64),
+                    priority,
                 };
                 if let Err(e) = self.engine.route(ts(self.now), Self::id(i), req) {
                     self.end(

@@ -339,6 +339,14 @@ impl Machine {
                 });
                 stack.push(Val::Int(r));
             }
+            Instr::Priority => {
+                let v = pop(stack)?;
+                call.priority = v
+                    .as_int()
+                    .unwrap_or(0)
+                    .clamp(i64::from(i16::MIN), i64::from(i16::MAX)) as i16;
+                note(trace, pc, || format!("priority {}", call.priority));
+            }
             Instr::Join => {
                 let b = pop(stack)?;
                 let a = pop(stack)?;
@@ -578,6 +586,7 @@ impl Machine {
                     route: r,
                     group: p.str(p.groups[info.group as usize].name),
                     record,
+                    priority: i64::from(std::mem::take(&mut call.priority)),
                 };
                 return Ok(Flow::Yield(effect, Pending::Route(r)));
             }
