@@ -357,6 +357,9 @@ pub struct Queue {
     pub exit_keys: Vec<KeyArm>,
     /// `retry 10s`: the pause in the queue between ring rounds nobody answered.
     pub retry: Option<Duration>,
+    /// `keep_place 5m`: a caller who hangs up while waiting and calls again within this time
+    /// gets their place back.
+    pub keep_place: Option<Duration>,
     pub span: Span,
 }
 

@@ -495,6 +495,9 @@ pub struct QueueInfo {
     /// The pause between ring rounds nobody answered (`retry`; `None`: the engine's default).
     #[serde(default)]
     pub retry_ms: Option<u64>,
+    /// How long a caller who hung up while waiting keeps their place (`keep_place`).
+    #[serde(default)]
+    pub keep_place_ms: Option<u64>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

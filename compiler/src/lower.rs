@@ -1064,6 +1064,7 @@ impl<'c> Lower<'c> {
                 on_max_wait: None,
                 on_max_length: None,
                 retry_ms: q.retry.as_ref().map(|r| r.millis),
+                keep_place_ms: q.keep_place.as_ref().map(|r| r.millis),
             }
         });
         self.p.routes.push(RouteInfo {

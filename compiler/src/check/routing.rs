@@ -392,6 +392,12 @@ pub fn route(cx: &Cx, file: FileId, r: &Route, diags: &mut Diagnostics) {
 /// `75s` → "1m 15s".
 pub fn human(ms: u64) -> String {
     let s = ms / 1000;
+    if s >= 3600 && s.is_multiple_of(60) {
+        return match (s / 3600, s / 60 % 60) {
+            (h, 0) => format!("{h}h"),
+            (h, m) => format!("{h}h {m}m"),
+        };
+    }
     match (s / 60, s % 60) {
         (0, s) => format!("{s}s"),
         (m, 0) => format!("{m}m"),
@@ -614,6 +620,23 @@ fn queue_values(q: &crate::ast::Queue, diags: &mut Diagnostics) {
                 .help(
                     "give a pause of 1s to 10m between rounds nobody answered (the default is 5s)",
                 ),
+            );
+        }
+    }
+    if let Some(k) = &q.keep_place {
+        if !(10_000..=86_400_000).contains(&k.millis) {
+            diags.push(
+                Diagnostic::new(
+                    codes::BAD_VALUE,
+                    k.span,
+                    format!("callers keep their place for {}", if k.millis < 1_000 { format!("{}ms", k.millis) } else { human(k.millis) }),
+                    if k.millis < 10_000 {
+                        "too short to call again"
+                    } else {
+                        "longer than a day"
+                    },
+                )
+                .help("give 10s to 24h: how long after hanging up a caller may call again and keep their place"),
             );
         }
     }

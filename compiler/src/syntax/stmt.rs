@@ -837,6 +837,7 @@ impl Parser<'_> {
             max_length: None,
             exit_keys: Vec::new(),
             retry: None,
+            keep_place: None,
             span: kw.to(block.span),
         };
         let mut seen = Seen::default();
@@ -898,6 +899,15 @@ impl Parser<'_> {
                     q.retry = Some(t);
                 }
             }
+            "keep_place" => {
+                let t = cur.expect_duration(
+                    "how long a caller who hung up keeps their place, such as `5m`",
+                    d,
+                )?;
+                if seen.first(kw, d) {
+                    q.keep_place = Some(t);
+                }
+            }
             "max_wait" => {
                 let t = cur.expect_duration("the longest wait, such as `10m`", d)?;
                 let body = if cur.is_punct("=>") {
@@ -941,6 +951,7 @@ impl Parser<'_> {
                         "max_length",
                         "key",
                         "retry",
+                        "keep_place",
                     ],
                 );
                 return Err(Reported);

@@ -333,6 +333,9 @@ struct GroupRt {
 /// A local day: the zone's name, its start and end (ms since the epoch), its number.
 type LocalDay = (Box<str>, i64, i64, i32);
 
+/// The most callers remembered at once for `keep_place`.
+const MAX_RETURNING: usize = 100_000;
+
 /// The engine over a program it shares (`Arc<Program>` in the server, `&Program` in a
 /// simulation).
 pub struct Engine<P: Deref<Target = Program> = Arc<Program>> {
@@ -356,6 +359,9 @@ pub struct Engine<P: Deref<Target = Program> = Arc<Program>> {
     sticky_keep_ms: i64,
     /// The sticky memory's size after the last clean-up.
     sticky_kept: usize,
+    /// Callers who hung up while waiting in a queue with `keep_place`: by caller and group,
+    /// when their wait began and until when they may have that place back.
+    returning: HashMap<(Box<str>, GroupId), (i64, i64)>,
 }
 
 /// The sticky memory's key for a caller: the number normalised (`+49 170 1` and `+491701`
@@ -418,6 +424,7 @@ impl<P: Deref<Target = Program>> Engine<P> {
             dirty: false,
             sticky_keep_ms,
             sticky_kept: 0,
+            returning: HashMap::new(),
             config,
             program,
         };
@@ -699,17 +706,29 @@ impl<P: Deref<Target = Program>> Engine<P> {
         }
         let group = info.group;
         let queued_route = info.queue.is_some();
+        let keep_place = info.queue.as_ref().and_then(|q| q.keep_place_ms);
+        let caller: Box<str> = sticky_key(req.caller).into();
+        let now_ms = ms(now);
+        // A caller back within `keep_place` of hanging up waits from when they first did.
+        let mut arrived = now_ms;
+        if keep_place.is_some() && !caller.is_empty() {
+            if let Some((since, until)) = self.returning.remove(&(caller.clone(), group)) {
+                if until >= now_ms {
+                    arrived = since;
+                }
+            }
+        }
         self.serial += 1;
         self.jobs.insert(
             call,
             Job {
                 route: Some(req.route),
                 group,
-                caller: sticky_key(req.caller).into(),
+                caller,
                 zone: req.zone,
                 entropy: req.entropy,
                 serial: self.serial,
-                arrived: ms(now),
+                arrived,
                 priority: req.priority,
                 round: 0,
                 phase: Phase::Dialling,
@@ -724,7 +743,7 @@ impl<P: Deref<Target = Program>> Engine<P> {
         );
         let now = ms(now);
         self.forget_old(now);
-        self.tier_timers(call, now);
+        self.tier_timers(call, arrived);
         // First come, first served: with callers already waiting, a new caller joins the line.
         if queued_route && !self.groups[group as usize].queue.is_empty() {
             self.enqueue(now, call, false);
@@ -871,6 +890,25 @@ impl<P: Deref<Target = Program>> Engine<P> {
             return self.ended(now, call);
         }
         let now = ms(now);
+        let keep = job.route.and_then(|r| {
+            self.program
+                .routes
+                .get(r as usize)?
+                .queue
+                .as_ref()?
+                .keep_place_ms
+        });
+        if let (Some(keep), Some(_)) = (keep, job.place) {
+            if self.returning.len() >= 1024 {
+                self.returning.retain(|_, e| e.1 >= now);
+            }
+            // Bounded: past this many (a flood of numbers hanging up), places are not kept.
+            if !job.caller.is_empty() && self.returning.len() < MAX_RETURNING {
+                let entry = (job.arrived, now.saturating_add(keep as i64));
+                self.returning
+                    .insert((job.caller.clone(), job.group), entry);
+            }
+        }
         let freed = self.drop_job(call, StopWhy::CallerGone);
         for a in freed {
             self.agent_free(now, a);

@@ -341,10 +341,10 @@ impl Machine {
             }
             Instr::Priority => {
                 let v = pop(stack)?;
-                call.priority = v
-                    .as_int()
-                    .unwrap_or(0)
-                    .clamp(i64::from(i16::MIN), i64::from(i16::MAX)) as i16;
+                call.priority =
+                    v.as_int()
+                        .unwrap_or(0)
+                        .clamp(i64::from(i16::MIN), i64::from(i16::MAX)) as i16;
                 note(trace, pc, || format!("priority {}", call.priority));
             }
             Instr::Join => {
