@@ -348,6 +348,13 @@ pub struct Announce {
 }
 
 #[derive(Clone, Debug)]
+pub struct NoAgents {
+    pub wait: Option<Duration>,
+    pub body: Option<Body>,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug)]
 pub struct Queue {
     pub music: Option<Text>,
     pub greeting: Option<Text>,
@@ -360,6 +367,10 @@ pub struct Queue {
     /// `keep_place 5m`: a caller who hangs up while waiting and calls again within this time
     /// gets their place back.
     pub keep_place: Option<Duration>,
+    /// `no_agents [30s] [=> statement]`: nobody of the group is logged in (when the caller
+    /// comes, or the last agent logs out while they wait): how long to keep waiting for one,
+    /// and what follows.
+    pub no_agents: Option<NoAgents>,
     pub span: Span,
 }
 

@@ -498,6 +498,12 @@ pub struct QueueInfo {
     /// How long a caller who hung up while waiting keeps their place (`keep_place`).
     #[serde(default)]
     pub keep_place_ms: Option<u64>,
+    /// How long callers wait with nobody of the group logged in (`no_agents 30s`; 0: not at
+    /// all), and the handler then (else `busy`, else `no_answer`).
+    #[serde(default)]
+    pub no_agents_ms: u64,
+    #[serde(default)]
+    pub on_no_agents: Option<Pc>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -601,7 +607,12 @@ impl Program {
             out.extend(r.no_answer.iter().chain(&r.busy));
             if let Some(q) = &r.queue {
                 out.extend(q.exit_keys.iter().map(|k| k.1));
-                out.extend(q.on_max_wait.iter().chain(&q.on_max_length));
+                out.extend(
+                    q.on_max_wait
+                        .iter()
+                        .chain(&q.on_max_length)
+                        .chain(&q.on_no_agents),
+                );
             }
         }
         for l in &self.lookup_sites {

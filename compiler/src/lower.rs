@@ -1065,6 +1065,12 @@ impl<'c> Lower<'c> {
                 on_max_length: None,
                 retry_ms: q.retry.as_ref().map(|r| r.millis),
                 keep_place_ms: q.keep_place.as_ref().map(|r| r.millis),
+                no_agents_ms: q
+                    .no_agents
+                    .as_ref()
+                    .and_then(|n| n.wait)
+                    .map_or(0, |w| w.millis),
+                on_no_agents: None,
             }
         });
         self.p.routes.push(RouteInfo {
@@ -1096,13 +1102,16 @@ impl<'c> Lower<'c> {
             find("no_answer").map(|h| self.handler(st, &h.body, no_answer_ctx, &mut jumps));
         let busy = find("busy").map(|h| self.handler(st, &h.body, busy_ctx, &mut jumps));
         let mut exit_keys = Vec::new();
-        let (mut on_max_wait, mut on_max_length) = (None, None);
+        let (mut on_max_wait, mut on_max_length, mut on_no_agents) = (None, None, None);
         if let Some(q) = &r.queue {
             if let Some((_, Some(b))) = &q.max_wait {
                 on_max_wait = Some(self.handler(st, b, no_answer_ctx, &mut jumps));
             }
             if let Some((_, Some(b))) = &q.max_length {
                 on_max_length = Some(self.handler(st, b, busy_ctx, &mut jumps));
+            }
+            if let Some(b) = q.no_agents.as_ref().and_then(|n| n.body.as_ref()) {
+                on_no_agents = Some(self.handler(st, b, no_answer_ctx, &mut jumps));
             }
             for k in &q.exit_keys {
                 let key = self.str(&k.key.value);
@@ -1122,6 +1131,7 @@ impl<'c> Lower<'c> {
             q.exit_keys = exit_keys;
             q.on_max_wait = on_max_wait;
             q.on_max_length = on_max_length;
+            q.on_no_agents = on_no_agents;
         }
     }
 

@@ -157,6 +157,8 @@ pub enum Event {
     Busy,
     QueueTimeout,
     QueueFull,
+    /// Nobody of the group is logged in (on entering a queue, or the last agent left).
+    NoAgents,
     /// The caller pressed a queue exit key.
     QueueKey(String),
     LookupOk(Vec<(String, String)>),

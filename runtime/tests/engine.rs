@@ -489,6 +489,33 @@ fn nobody_logged_in_sends_callers_on_instead_of_waiting_forever() {
 }
 
 #[test]
+fn no_agents_with_a_wait_keeps_callers_for_someone_to_log_in() {
+    let mut h = engine(
+        QUEUED,
+        "route g { queue { max_wait 5m => hangup; no_agents 30s => hangup } }",
+    );
+    h.presence("ann", Presence::LoggedOut);
+    let ben = h.agent("ben");
+    assert!(h.e.busy_elsewhere(ben, None).unwrap());
+    h.route(1, "+491701");
+    h.actions();
+    // ben, the last one logged in, logs out while caller 1 waits: 30 s for someone to log in.
+    h.presence("ben", Presence::LoggedOut);
+    h.wait(29);
+    assert_eq!(H::outcomes(&h.actions()), vec![]);
+    h.wait(1);
+    assert_eq!(H::outcomes(&h.actions()), vec![(1, Outcome::NoAgents)]);
+    // On entry, too; ann logging in within the wait takes the caller.
+    h.route(2, "+491702");
+    h.wait(10);
+    assert_eq!(H::outcomes(&h.actions()), vec![]);
+    h.presence("ann", Presence::Ready);
+    assert_eq!(h.rings(), rings(&[(2, "ann")]));
+    h.wait(60);
+    assert!(!H::outcomes(&h.actions()).contains(&(2, Outcome::NoAgents)));
+}
+
+#[test]
 fn a_queue_without_max_wait_ends_at_the_documented_ceiling() {
     let mut h = engine(
         QUEUED,

@@ -54,7 +54,11 @@ fn labels(p: &Program) -> BTreeMap<Pc, Vec<String>> {
             }
         }
         if let Some(q) = &r.queue {
-            for (what, pc) in [("max_wait", q.on_max_wait), ("max_length", q.on_max_length)] {
+            for (what, pc) in [
+                ("max_wait", q.on_max_wait),
+                ("max_length", q.on_max_length),
+                ("no_agents", q.on_no_agents),
+            ] {
                 if let Some(pc) = pc {
                     add(pc, format!("route {i} ({g}): {what}"));
                 }

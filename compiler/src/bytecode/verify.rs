@@ -145,7 +145,12 @@ fn owners(v: &mut V) -> Result<Vec<Option<u16>>, VerifyError> {
                         work.extend(r.no_answer.iter().chain(&r.busy));
                         if let Some(q) = &r.queue {
                             work.extend(q.exit_keys.iter().map(|k| k.1));
-                            work.extend(q.on_max_wait.iter().chain(&q.on_max_length));
+                            work.extend(
+                                q.on_max_wait
+                                    .iter()
+                                    .chain(&q.on_max_length)
+                                    .chain(&q.on_no_agents),
+                            );
                         }
                     }
                 }
@@ -430,6 +435,7 @@ fn tables(v: &mut V) -> R {
             }
             v.opt_pc(q.on_max_wait)?;
             v.opt_pc(q.on_max_length)?;
+            v.opt_pc(q.on_no_agents)?;
         }
     }
     for (i, set) in p.sets.iter().enumerate() {

@@ -396,6 +396,7 @@ impl<'a> Walk<'_, 'a> {
                         "busy" => "when every agent is busy",
                         "max_wait" => "when the caller waited too long",
                         "max_length" => "when the queue is full",
+                        "no_agents" => "when nobody of the group is logged in",
                         "key" => "when the caller leaves the queue with a key",
                         _ => "when nobody answers",
                     };

@@ -744,6 +744,9 @@ impl<'a> FlowCx<'_, 'a> {
                 if let Some((_, Some(b))) = &q.max_length {
                     self.body(b, because("busy"));
                 }
+                if let Some(b) = q.no_agents.as_ref().and_then(|n| n.body.as_ref()) {
+                    self.body(b, because("no_answer"));
+                }
                 for k in &q.exit_keys {
                     keys::single_key(&k.key, self.diags);
                     self.body(&k.body, place);
@@ -1328,6 +1331,9 @@ pub fn for_each_body<'a>(s: &'a Stmt, mut f: impl FnMut(&'a Body)) {
                     f(b);
                 }
                 if let Some((_, Some(b))) = &q.max_length {
+                    f(b);
+                }
+                if let Some(b) = q.no_agents.as_ref().and_then(|n| n.body.as_ref()) {
                     f(b);
                 }
                 q.exit_keys.iter().for_each(|k| f(&k.body));

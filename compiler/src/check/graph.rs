@@ -295,7 +295,8 @@ fn unreachable(cx: &Cx, g: &Graph, b: &Body, diags: &mut Diagnostics) {
 
 enum End {
     Plain(Span, &'static str),
-    Route(Span),
+    /// A route with an outcome that continues after it (the outcome's name).
+    Route(Span, &'static str),
 }
 
 /// Why a body can complete normally: the statements through which control leaves it.
@@ -321,13 +322,27 @@ fn end_reasons(g: &Graph, b: &Body, out: &mut Vec<End>) {
             }
         }
         StmtKind::Route(r) => {
-            for (_, body) in super::routing::outcomes(r) {
+            let span = r.group.span.to(last.keyword);
+            let before = out.len();
+            for (event, body) in super::routing::outcomes(r) {
                 match body {
-                    None => out.push(End::Route(r.group.span.to(last.keyword))),
+                    None => out.push(End::Route(span, event)),
                     Some(b) => end_reasons(g, b, out),
                 }
             }
-            out.dedup_by(|a, b| matches!((a, b), (End::Route(x), End::Route(y)) if x == y));
+            // One warning per route: for nobody answering when that is among its outcomes.
+            let mine = |e: &End| matches!(e, End::Route(s, _) if *s == span);
+            if let Some(first) = out[before..].iter().position(mine) {
+                let keep = out[before..]
+                    .iter()
+                    .position(
+                        |e| matches!(e, End::Route(s, ev) if *s == span && *ev != "no_agents"),
+                    )
+                    .unwrap_or(first);
+                let chosen = out.remove(before + keep);
+                out.retain(|e| !mine(e));
+                out.push(chosen);
+            }
         }
         StmtKind::Menu(_) => out.push(End::Plain(last.span, "when the caller leaves this menu")),
         _ => out.push(End::Plain(last.span, "the path goes on after this")),
@@ -341,7 +356,17 @@ fn ends(g: &Graph, b: &Body, what: &str, diags: &mut Diagnostics) {
     let mut plain: Vec<(Span, &str)> = Vec::new();
     for r in reasons {
         match r {
-            End::Route(span) => diags.push(
+            End::Route(span, "no_agents") => diags.push(
+                Diagnostic::new(
+                    codes::NO_FALLBACK,
+                    span,
+                    "this route has no fallback when nobody of the group is logged in",
+                    "with nobody logged in, waiting callers are hung up",
+                )
+                .label(b.end, format!("the end of `{what}`"))
+                .help("add `no_agents => voicemail BOX` to the queue (or `busy =>` to the route, or statements after it)"),
+            ),
+            End::Route(span, _) => diags.push(
                 Diagnostic::new(
                     codes::NO_FALLBACK,
                     span,

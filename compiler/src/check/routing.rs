@@ -543,7 +543,9 @@ fn reason_ok(r: &Ident, diags: &mut Diagnostics) -> bool {
 /// handler serves which outcome (the VM follows the same rules in `vm::apply`):
 /// without a queue, `no_answer` and `busy` (falling back to `no_answer`); with one, callers
 /// nobody answers wait, so only the end of the wait (`max_wait =>`, else `no_answer`), a full
-/// queue (`max_length =>`, else `busy`, else `no_answer`) and exit keys remain.
+/// queue (`max_length =>`, else `busy`, else `no_answer`), nobody logged in (`no_agents =>`,
+/// else `busy`, else `no_answer`) and exit keys remain. A missing handler continues after the
+/// route.
 pub fn outcomes(r: &Route) -> Vec<(&'static str, Option<&Body>)> {
     let find = |e: &str| {
         r.handlers
@@ -560,12 +562,14 @@ pub fn outcomes(r: &Route) -> Vec<(&'static str, Option<&Body>)> {
         return out;
     };
     let mut out: Vec<(&'static str, Option<&Body>)> = otherwise.into_iter().collect();
-    if let Some((_, b)) = &q.max_wait {
-        out.push(("max_wait", b.as_ref().or(no_answer)));
-    }
+    // Without `max_wait`, the wait still ends (at the engine's ceiling of an hour).
+    let max_wait = q.max_wait.as_ref().and_then(|(_, b)| b.as_ref());
+    out.push(("max_wait", max_wait.or(no_answer)));
     if let Some((_, b)) = &q.max_length {
         out.push(("max_length", b.as_ref().or(busy).or(no_answer)));
     }
+    let no_agents = q.no_agents.as_ref().and_then(|n| n.body.as_ref());
+    out.push(("no_agents", no_agents.or(busy).or(no_answer)));
     out.extend(q.exit_keys.iter().map(|k| ("key", Some(&k.body))));
     out
 }
@@ -581,13 +585,13 @@ fn dead_handlers(r: &Route, diags: &mut Diagnostics) {
             continue;
         }
         let why = if r.queue.is_some() {
-            "callers nobody answers wait in the queue; its `max_wait` and `max_length` handlers decide what follows"
+            "callers nobody answers wait in the queue; its `max_wait`, `max_length` and `no_agents` handlers decide what follows"
         } else {
             "no outcome of this route leads here"
         };
         diags.push(
             Diagnostic::new(codes::UNREACHABLE, h.event.span, format!("this `{}` handler never runs", h.event.name), why)
-                .help("remove it; with a queue, `no_answer` only serves a `max_wait` without `=>`, and `busy` a `max_length` without `=>`"),
+                .help("remove it; with a queue, `no_answer` only serves a `max_wait` without `=>`, and `busy` a `max_length` or `no_agents` without `=>`"),
         );
     }
 }
@@ -620,6 +624,19 @@ fn queue_values(q: &crate::ast::Queue, diags: &mut Diagnostics) {
                 .help(
                     "give a pause of 1s to 10m between rounds nobody answered (the default is 5s)",
                 ),
+            );
+        }
+    }
+    if let Some(w) = q.no_agents.as_ref().and_then(|n| n.wait) {
+        if w.millis > 3_600_000 {
+            diags.push(
+                Diagnostic::new(
+                    codes::BAD_VALUE,
+                    w.span,
+                    format!("callers would wait {} with nobody logged in", human(w.millis)),
+                    "longer than an hour",
+                )
+                .help("wait at most 1h for an agent to log in (or none: `no_agents => ...` acts at once)"),
             );
         }
     }

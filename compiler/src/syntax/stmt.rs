@@ -835,6 +835,7 @@ impl Parser<'_> {
             announcements: Vec::new(),
             max_wait: None,
             max_length: None,
+            no_agents: None,
             exit_keys: Vec::new(),
             retry: None,
             keep_place: None,
@@ -932,6 +933,29 @@ impl Parser<'_> {
                 }
                 return Ok(());
             }
+            "no_agents" => {
+                let wait = if cur.is_kind(TokKind::Duration) || cur.is_kind(TokKind::Number) {
+                    Some(cur.expect_duration(
+                        "how long to wait for an agent to log in, such as `30s`",
+                        d,
+                    )?)
+                } else {
+                    None
+                };
+                let body = if cur.is_punct("=>") {
+                    Some(self.arm_body(cur)?)
+                } else {
+                    None
+                };
+                if seen.first(kw, self.diags) {
+                    q.no_agents = Some(crate::ast::NoAgents {
+                        wait,
+                        body,
+                        span: kw.span,
+                    });
+                }
+                return Ok(());
+            }
             "key" => {
                 let key = cur.expect_text("the key in quotes, such as \"0\"", d)?;
                 let body = self.arm_body(cur)?;
@@ -952,6 +976,7 @@ impl Parser<'_> {
                         "key",
                         "retry",
                         "keep_place",
+                        "no_agents",
                     ],
                 );
                 return Err(Reported);

@@ -308,6 +308,8 @@ struct Job {
     arrived: i64,
     /// Its place in a queue before that: higher waits ahead.
     priority: i64,
+    /// Since when nobody of the group is logged in while the caller waits (`no_agents 30s`).
+    alone_since: Option<i64>,
     /// Bumped when ringing stops; a ring or retry timer of another generation is stale.
     round: u32,
     phase: Phase,
@@ -730,6 +732,7 @@ impl<P: Deref<Target = Program>> Engine<P> {
                 serial: self.serial,
                 arrived,
                 priority: req.priority,
+                alone_since: None,
                 round: 0,
                 phase: Phase::Dialling,
                 place: None,
@@ -780,6 +783,7 @@ impl<P: Deref<Target = Program>> Engine<P> {
                 serial: self.serial,
                 arrived: ms(since),
                 priority: 0,
+                alone_since: None,
                 round: 0,
                 phase: Phase::Waiting,
                 place: None,
@@ -1256,6 +1260,23 @@ impl<P: Deref<Target = Program>> Engine<P> {
                     Phase::Talking(_) => {}
                 }
             }
+            Timer::NoAgents {
+                call,
+                serial,
+                since,
+            } => {
+                let Some(job) = self.jobs.get(&call) else {
+                    return;
+                };
+                if job.serial != serial || job.alone_since != Some(since) {
+                    return;
+                }
+                if self.stat(ts(now), job.group, Stat::LoggedIn) == 0 {
+                    self.finish(now, call, Outcome::NoAgents);
+                } else {
+                    self.jobs.get_mut(&call).expect("checked above").alone_since = None;
+                }
+            }
             Timer::MaxWait { call, serial } => {
                 let Some(job) = self.jobs.get(&call) else {
                     return;
@@ -1555,7 +1576,8 @@ impl<P: Deref<Target = Program>> Engine<P> {
         let Some(q) = job.route.and_then(|r| p.routes[r as usize].queue.clone()) else {
             return;
         };
-        if self.stat(ts(now), group, Stat::LoggedIn) == 0 {
+        let alone = self.stat(ts(now), group, Stat::LoggedIn) == 0;
+        if alone && q.no_agents_ms == 0 {
             return self.finish(now, call, Outcome::NoAgents);
         }
         let queue = &mut self.groups[group as usize].queue;
@@ -1573,6 +1595,18 @@ impl<P: Deref<Target = Program>> Engine<P> {
         let job = self.jobs.get_mut(&call).expect("checked above");
         job.place = Some(place);
         job.phase = if pause { Phase::Paused } else { Phase::Waiting };
+        if alone {
+            // Nobody logged in: wait this long for someone to, then the `no_agents` handler.
+            job.alone_since = Some(now);
+            self.timers.at(
+                now + q.no_agents_ms as i64,
+                Timer::NoAgents {
+                    call,
+                    serial,
+                    since: now,
+                },
+            );
+        }
         if pause {
             let timer = Timer::Retry {
                 call,
@@ -1666,8 +1700,28 @@ impl<P: Deref<Target = Program>> Engine<P> {
                 .map(|(_, c)| c)
                 .collect();
             for call in waiting {
-                if self.jobs.get(&call).is_some_and(|j| j.route.is_some()) {
+                let Some(job) = self.jobs.get_mut(&call) else {
+                    continue;
+                };
+                let Some(route) = job.route else { continue };
+                let grace = self.program.routes[route as usize]
+                    .queue
+                    .as_ref()
+                    .map_or(0, |q| q.no_agents_ms);
+                if grace == 0 {
                     self.finish(now, call, Outcome::NoAgents);
+                } else if job.alone_since.is_none() {
+                    // Wait this long for an agent to log in again.
+                    job.alone_since = Some(now);
+                    let serial = job.serial;
+                    self.timers.at(
+                        now + grace as i64,
+                        Timer::NoAgents {
+                            call,
+                            serial,
+                            since: now,
+                        },
+                    );
                 }
             }
         }

@@ -28,6 +28,12 @@ pub enum Timer {
         serial: u64,
         index: usize,
     },
+    /// The wait for an agent to log in (`no_agents 30s`) that began at `since` is over.
+    NoAgents {
+        call: CallId,
+        serial: u64,
+        since: i64,
+    },
     /// A tier of the caller's group opens (`tier 2 after 5m`): a waiting caller is offered again.
     TierOpens { call: CallId, serial: u64 },
     /// The agent's wrap-up (or a call outside the engine) ends at this instant.

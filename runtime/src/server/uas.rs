@@ -2129,7 +2129,8 @@ impl Uas {
                         }
                     }
                     engine::Outcome::NoAnswer => Event::NoAnswer,
-                    engine::Outcome::Busy | engine::Outcome::NoAgents => Event::Busy,
+                    engine::Outcome::Busy => Event::Busy,
+                    engine::Outcome::NoAgents => Event::NoAgents,
                     engine::Outcome::QueueFull => Event::QueueFull,
                     engine::Outcome::QueueTimeout => Event::QueueTimeout,
                     engine::Outcome::QueueKey(k) => Event::QueueKey(k),

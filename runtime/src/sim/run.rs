@@ -1088,7 +1088,7 @@ impl<'a, 'p> Sim<'a, 'p> {
             engine::Outcome::Busy => Event::Busy,
             engine::Outcome::NoAgents => {
                 self.answer_line(i, "nobody of the group is logged in".into());
-                Event::Busy
+                Event::NoAgents
             }
             engine::Outcome::QueueFull => {
                 let n = self

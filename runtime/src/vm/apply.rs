@@ -221,6 +221,11 @@ impl Machine {
                         .and_then(|q| q.on_max_wait)
                         .or(info.no_answer)
                         .unwrap_or(info.after),
+                    Event::NoAgents => q
+                        .and_then(|q| q.on_no_agents)
+                        .or(info.busy)
+                        .or(info.no_answer)
+                        .unwrap_or(info.after),
                     Event::QueueFull => q
                         .and_then(|q| q.on_max_length)
                         .or(info.busy)

@@ -57,7 +57,8 @@ impl Machine {
                 | Event::NoAnswer
                 | Event::Busy
                 | Event::QueueTimeout
-                | Event::QueueFull => true,
+                | Event::QueueFull
+                | Event::NoAgents => true,
                 Event::QueueKey(k) => p.routes[r as usize]
                     .queue
                     .as_ref()
