@@ -344,6 +344,11 @@ pub enum AnnounceWhat {
 pub struct Announce {
     pub what: AnnounceWhat,
     pub every: Option<Duration>,
+    /// `announce position ... up to 10 [else "prompt"]`: positions above this are not said;
+    /// the prompt (if any) is played instead ("more than ten callers are ahead of you").
+    pub up_to: Option<(Count, Option<Text>)>,
+    /// `announce expected_wait ... rounded 5m`: said rounded up to this step.
+    pub rounded: Option<Duration>,
     pub span: Span,
 }
 
@@ -367,6 +372,8 @@ pub struct Queue {
     /// `keep_place 5m`: a caller who hangs up while waiting and calls again within this time
     /// gets their place back.
     pub keep_place: Option<Duration>,
+    /// `announce_gap 30s`: at least this long between two announcements to a caller.
+    pub announce_gap: Option<Duration>,
     /// `no_agents [30s] [=> statement]`: nobody of the group is logged in (when the caller
     /// comes, or the last agent logs out while they wait): how long to keep waiting for one,
     /// and what follows.

@@ -475,8 +475,15 @@ pub enum RecordMode {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum AnnounceKind {
-    Position,
-    ExpectedWait,
+    /// The caller's position, up to `up_to` (0: any); above it the prompt `over`, or nothing.
+    Position {
+        up_to: u32,
+        over: Option<u32>,
+    },
+    /// The expected wait, rounded up to `step_ms` (0: to the minute).
+    ExpectedWait {
+        step_ms: u64,
+    },
     Prompt(u32),
 }
 
@@ -495,6 +502,9 @@ pub struct QueueInfo {
     /// The pause between ring rounds nobody answered (`retry`; `None`: the engine's default).
     #[serde(default)]
     pub retry_ms: Option<u64>,
+    /// At least this long between two announcements to a caller (`announce_gap`; 0: none).
+    #[serde(default)]
+    pub announce_gap_ms: u64,
     /// How long a caller who hung up while waiting keeps their place (`keep_place`).
     #[serde(default)]
     pub keep_place_ms: Option<u64>,

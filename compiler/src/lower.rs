@@ -1047,8 +1047,17 @@ impl<'c> Lower<'c> {
                 .iter()
                 .map(|a| {
                     let kind = match &a.what {
-                        AnnounceWhat::Position => AnnounceKind::Position,
-                        AnnounceWhat::ExpectedWait => AnnounceKind::ExpectedWait,
+                        AnnounceWhat::Position => AnnounceKind::Position {
+                            up_to: a.up_to.as_ref().map_or(0, |u| u.0.value),
+                            over: a
+                                .up_to
+                                .as_ref()
+                                .and_then(|u| u.1.as_ref())
+                                .map(|t| self.prompt(&t.value)),
+                        },
+                        AnnounceWhat::ExpectedWait => AnnounceKind::ExpectedWait {
+                            step_ms: a.rounded.map_or(0, |r| r.millis),
+                        },
                         AnnounceWhat::Prompt(p) => AnnounceKind::Prompt(self.prompt(&p.value)),
                     };
                     (kind, a.every.map(|d| d.millis))
@@ -1065,6 +1074,7 @@ impl<'c> Lower<'c> {
                 on_max_length: None,
                 retry_ms: q.retry.as_ref().map(|r| r.millis),
                 keep_place_ms: q.keep_place.as_ref().map(|r| r.millis),
+                announce_gap_ms: q.announce_gap.map_or(0, |g| g.millis),
                 no_agents_ms: q
                     .no_agents
                     .as_ref()

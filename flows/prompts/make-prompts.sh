@@ -110,6 +110,8 @@ care-vip-welcome      | de | Willkommen zurück. Ihr Berater ist gleich da.
 care-vip-welcome      | en | Welcome back. Your advisor will be with you shortly.
 care-long-wait        | de | Es kann dauern. Mit der 1 hinterlassen Sie eine Nachricht.
 care-long-wait        | en | This may take a while. Press 1 to leave a message.
+care-many-ahead       | de | Vor Ihnen warten mehr als zehn Anrufer.
+care-many-ahead       | en | More than ten callers are ahead of you.
 vm-care               | de | Kundenservice. Bitte sprechen Sie nach dem Ton.
 vm-care               | en | Customer care. Please speak after the tone.
 vm-care-busy          | de | Die Warteschlange ist voll. Sprechen Sie nach dem Ton.

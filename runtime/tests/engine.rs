@@ -516,6 +516,46 @@ fn no_agents_with_a_wait_keeps_callers_for_someone_to_log_in() {
 }
 
 #[test]
+fn announcements_keep_their_gap_and_positions_stop_at_up_to() {
+    let mut h = engine(
+        QUEUED,
+        "route g { queue { announce position every 60s up to 1 else \"many\"; \
+         announce \"still\" every 60s; announce_gap 20s; max_wait 10m => hangup; \
+         no_agents => hangup } }",
+    );
+    busy_all(&mut h);
+    h.route(1, "+491701");
+    h.route(2, "+491702");
+    h.actions();
+    let heard = |h: &mut H| -> Vec<(CallId, String)> {
+        h.actions()
+            .into_iter()
+            .filter_map(|a| match a {
+                Action::Hear { call, what } => Some((call, format!("{what:?}"))),
+                _ => None,
+            })
+            .collect()
+    };
+    // At 60 s the position (caller 2 is second: above `up to 1`, the prompt instead)...
+    h.wait(60);
+    let many =
+        h.e.program()
+            .prompts
+            .iter()
+            .position(|p| h.e.program().str(p.name) == "many");
+    let many = format!("Prompt({})", many.unwrap());
+    assert_eq!(
+        heard(&mut h),
+        vec![(1, "Position(1)".to_string()), (2, many.clone())]
+    );
+    // ... and the prompt due at the same moment comes 20 s later.
+    h.wait(19);
+    assert_eq!(heard(&mut h), vec![]);
+    h.wait(1);
+    assert_eq!(heard(&mut h).len(), 2);
+}
+
+#[test]
 fn a_queue_without_max_wait_ends_at_the_documented_ceiling() {
     let mut h = engine(
         QUEUED,

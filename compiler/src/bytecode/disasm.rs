@@ -406,8 +406,15 @@ fn tables(p: &Program, o: &mut String) {
                 .iter()
                 .map(|(k, every)| {
                     let what = match k {
-                        AnnounceKind::Position => "position".to_string(),
-                        AnnounceKind::ExpectedWait => "expected_wait".to_string(),
+                        AnnounceKind::Position { up_to: 0, .. } => "position".to_string(),
+                        AnnounceKind::Position { up_to, over } => format!(
+                            "position up to {up_to}{}",
+                            over.map_or(String::new(), |x| format!(" else {:?}", pr(x)))
+                        ),
+                        AnnounceKind::ExpectedWait { step_ms: 0 } => "expected_wait".to_string(),
+                        AnnounceKind::ExpectedWait { step_ms } => {
+                            format!("expected_wait rounded {step_ms}ms")
+                        }
                         AnnounceKind::Prompt(x) => format!("{:?}", pr(*x)),
                     };
                     every.map_or(what.clone(), |e| format!("{what} every {e}ms"))

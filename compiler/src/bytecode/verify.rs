@@ -425,7 +425,9 @@ fn tables(v: &mut V) -> R {
                 .chain(&q.greeting)
                 .try_for_each(|&m| v.prompt(m))?;
             for (kind, _) in &q.announcements {
-                if let super::AnnounceKind::Prompt(pr) = kind {
+                if let super::AnnounceKind::Prompt(pr)
+                | super::AnnounceKind::Position { over: Some(pr), .. } = kind
+                {
                     v.prompt(*pr)?;
                 }
             }

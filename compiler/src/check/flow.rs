@@ -737,6 +737,9 @@ impl<'a> FlowCx<'_, 'a> {
                     if let crate::ast::AnnounceWhat::Prompt(p) = &a.what {
                         self.prompt(p);
                     }
+                    if let Some((_, Some(p))) = &a.up_to {
+                        self.prompt(p);
+                    }
                 }
                 if let Some((_, Some(b))) = &q.max_wait {
                     self.body(b, because("no_answer"));

@@ -627,6 +627,49 @@ fn queue_values(q: &crate::ast::Queue, diags: &mut Diagnostics) {
             );
         }
     }
+    for a in &q.announcements {
+        if let Some((n, _)) = &a.up_to {
+            if n.value == 0 {
+                diags.push(
+                    Diagnostic::new(codes::BAD_VALUE, n.span, "`up to 0` would never say a position", "no position is 0 or less")
+                        .help("say positions up to a number such as `up to 10`; above it, `else \"prompt\"` plays a prompt of your own"),
+                );
+            }
+        }
+        if let Some(r) = &a.rounded {
+            if !(60_000..=3_600_000).contains(&r.millis) {
+                diags.push(
+                    Diagnostic::new(
+                        codes::BAD_VALUE,
+                        r.span,
+                        format!(
+                            "the expected wait rounded to {}",
+                            if r.millis < 1_000 {
+                                format!("{}ms", r.millis)
+                            } else {
+                                human(r.millis)
+                            }
+                        ),
+                        "it is said in minutes",
+                    )
+                    .help("round to whole minutes, 1m to 1h: `rounded 5m`"),
+                );
+            }
+        }
+    }
+    if let Some(g) = &q.announce_gap {
+        if g.millis > 600_000 {
+            diags.push(
+                Diagnostic::new(
+                    codes::BAD_VALUE,
+                    g.span,
+                    format!("{} between announcements", human(g.millis)),
+                    "callers would hear almost nothing",
+                )
+                .help("keep announcements at most 10m apart (`announce_gap 30s` is typical)"),
+            );
+        }
+    }
     if let Some(w) = q.no_agents.as_ref().and_then(|n| n.wait) {
         if w.millis > 3_600_000 {
             diags.push(

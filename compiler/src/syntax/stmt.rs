@@ -839,6 +839,7 @@ impl Parser<'_> {
             exit_keys: Vec::new(),
             retry: None,
             keep_place: None,
+            announce_gap: None,
             span: kw.to(block.span),
         };
         let mut seen = Seen::default();
@@ -888,9 +889,55 @@ impl Parser<'_> {
                 } else {
                     None
                 };
+                let mut up_to = None;
+                let mut rounded = None;
+                loop {
+                    if let Some(up) = cur.eat("up") {
+                        if !matches!(what, AnnounceWhat::Position) {
+                            d.push(
+                                Diagnostic::new(
+                                    codes::EXPECTED,
+                                    up,
+                                    "only `announce position` takes `up to`",
+                                    "not for this announcement",
+                                )
+                                .help("write `announce position every 60s up to 10`"),
+                            );
+                            return Err(Reported);
+                        }
+                        let _ = cur.eat("to");
+                        let n = cur.expect_number("the highest position said, such as `10`", d)?;
+                        let over = if cur.eat("else").is_some() {
+                            Some(cur.expect_text("a prompt in quotes for the positions above", d)?)
+                        } else {
+                            None
+                        };
+                        up_to = Some((n, over));
+                    } else if let Some(r) = cur.eat("rounded") {
+                        if !matches!(what, AnnounceWhat::ExpectedWait) {
+                            d.push(
+                                Diagnostic::new(
+                                    codes::EXPECTED,
+                                    r,
+                                    "only `announce expected_wait` is rounded",
+                                    "not for this announcement",
+                                )
+                                .help("write `announce expected_wait every 2m rounded 5m`"),
+                            );
+                            return Err(Reported);
+                        }
+                        let _ = cur.eat("to");
+                        rounded =
+                            Some(cur.expect_duration("the step to round up to, such as `5m`", d)?);
+                    } else {
+                        break;
+                    }
+                }
                 q.announcements.push(Announce {
                     what,
                     every,
+                    up_to,
+                    rounded,
                     span: cur.span_from(kw.span),
                 });
             }
@@ -898,6 +945,15 @@ impl Parser<'_> {
                 let t = cur.expect_duration("the pause between ring rounds, such as `10s`", d)?;
                 if seen.first(kw, d) {
                     q.retry = Some(t);
+                }
+            }
+            "announce_gap" => {
+                let t = cur.expect_duration(
+                    "the least time between two announcements, such as `30s`",
+                    d,
+                )?;
+                if seen.first(kw, d) {
+                    q.announce_gap = Some(t);
                 }
             }
             "keep_place" => {
@@ -977,6 +1033,7 @@ impl Parser<'_> {
                         "retry",
                         "keep_place",
                         "no_agents",
+                        "announce_gap",
                     ],
                 );
                 return Err(Reported);

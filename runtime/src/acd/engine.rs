@@ -81,9 +81,14 @@ pub fn routing_view(p: &Program) -> String {
             let announce: Vec<String> = q
                 .announcements
                 .iter()
-                .map(|(k, every)| match k {
-                    AnnounceKind::Prompt(x) => format!("{}/{every:?}", prompt(*x)),
-                    other => format!("{other:?}/{every:?}"),
+                .map(|(k, every)| match *k {
+                    AnnounceKind::Prompt(x) => format!("{}/{every:?}", prompt(x)),
+                    AnnounceKind::Position { up_to, over } => {
+                        format!("position<={up_to} {:?}/{every:?}", over.map(prompt))
+                    }
+                    AnnounceKind::ExpectedWait { step_ms } => {
+                        format!("wait~{step_ms}/{every:?}")
+                    }
                 })
                 .collect();
             let keys: Vec<&str> = q.exit_keys.iter().map(|&(k, _)| s(k)).collect();
@@ -310,6 +315,8 @@ struct Job {
     priority: i64,
     /// Since when nobody of the group is logged in while the caller waits (`no_agents 30s`).
     alone_since: Option<i64>,
+    /// When the caller last heard an announcement (`announce_gap`).
+    announced_at: Option<i64>,
     /// Bumped when ringing stops; a ring or retry timer of another generation is stale.
     round: u32,
     phase: Phase,
@@ -733,6 +740,7 @@ impl<P: Deref<Target = Program>> Engine<P> {
                 arrived,
                 priority: req.priority,
                 alone_since: None,
+                announced_at: None,
                 round: 0,
                 phase: Phase::Dialling,
                 place: None,
@@ -784,6 +792,7 @@ impl<P: Deref<Target = Program>> Engine<P> {
                 arrived: ms(since),
                 priority: 0,
                 alone_since: None,
+                announced_at: None,
                 round: 0,
                 phase: Phase::Waiting,
                 place: None,
@@ -1308,6 +1317,21 @@ impl<P: Deref<Target = Program>> Engine<P> {
                 let Some(&(kind, every)) = q.announcements.get(index) else {
                     return;
                 };
+                // Not sooner than `announce_gap` after the last one: a little later instead.
+                let gap = q.announce_gap_ms as i64;
+                if let Some(last) = job.announced_at {
+                    if now < last + gap {
+                        self.timers.at(
+                            last + gap,
+                            Timer::Announce {
+                                call,
+                                serial,
+                                index,
+                            },
+                        );
+                        return;
+                    }
+                }
                 self.announce(now, call, group, place, kind);
                 if let Some(every) = every {
                     self.timers.at(
@@ -1346,15 +1370,31 @@ impl<P: Deref<Target = Program>> Engine<P> {
         kind: AnnounceKind,
     ) {
         let what = match kind {
-            AnnounceKind::Position => {
-                Hear::Position(self.groups[group as usize].queue.position(place))
-            }
-            AnnounceKind::ExpectedWait => {
+            AnnounceKind::Position { up_to, over } => {
                 let position = self.groups[group as usize].queue.position(place);
-                Hear::ExpectedWait(self.expected_wait(ts(now), group, position))
+                if up_to == 0 || position <= up_to as usize {
+                    Hear::Position(position)
+                } else if let Some(p) = over {
+                    // "More than ten callers are ahead of you."
+                    Hear::Prompt(p)
+                } else {
+                    return;
+                }
+            }
+            AnnounceKind::ExpectedWait { step_ms } => {
+                let position = self.groups[group as usize].queue.position(place);
+                let wait = self.expected_wait(ts(now), group, position);
+                Hear::ExpectedWait(if step_ms > 0 {
+                    wait.div_ceil(step_ms).max(1) * step_ms
+                } else {
+                    wait
+                })
             }
             AnnounceKind::Prompt(p) => Hear::Prompt(p),
         };
+        if let Some(job) = self.jobs.get_mut(&call) {
+            job.announced_at = Some(now);
+        }
         self.actions.push_back(Action::Hear { call, what });
     }
 
