@@ -565,6 +565,99 @@ flow hotline {{
     assert!(agent.succeeded());
 }
 
+#[test]
+fn a_recording_of_one_side_holds_that_side_only() {
+    let pcap = "/usr/share/sip-tester/g711a.pcap";
+    assert!(
+        Path::new(pcap).is_file(),
+        "{pcap} is missing: install Debian's sip-tester (scripts/test does)"
+    );
+    // As above: the agent speaks, the caller is silent but for its `*9` tones at the end.
+    let agent = Phone::start_with("agent_talks.xml", 2, false, &[("@PCAP@", pcap)]);
+    let more = format!(
+        r#"agent t1 {{ contact "sip:t1@127.0.0.1:{}" }}
+group line {{
+    members t1
+}}
+flow hotline {{
+    numbers "501", "502"
+    consent rec {{
+        prompt "welcome"
+        accept "1"
+        refuse "2"
+        silence means refuse
+        timeout 5s
+        withdraw "*9"
+    }}
+    start {{
+        ask rec
+        if dialled == "501" {{
+            route line {{ record caller if consented; no_answer => hangup }}
+        }}
+        route line {{ record agent if consented; no_answer => hangup }}
+    }}
+}}
+"#,
+        agent.port
+    );
+    let s = Server::start_with("agents-recording-sides", WEDNESDAY, Some(&more));
+    s.agent_state("t1", "ready");
+    let mut heard = Vec::new();
+    for (i, number) in ["501", "502"].into_iter().enumerate() {
+        let out = client(
+            &s,
+            &[
+                number,
+                "--keys",
+                "1,*9",
+                "--key-gap",
+                "1500ms",
+                "--dtmf",
+                "inband",
+                "--hang-up-after",
+                "6s",
+            ],
+        );
+        assert!(out.contains("outcome: answered by t1"), "{out}");
+        let r = &s.records(i + 1)[i];
+        let rec = r["recordings"].as_array().unwrap();
+        assert_eq!(rec.len(), 1, "{r}");
+        let b = std::fs::read(s.dir.join(rec[0]["file"].as_str().unwrap())).unwrap();
+        let samples = callflow_runtime::media::wav::samples(&b).unwrap();
+        assert!(samples.len() > 8 * 500, "{} samples", samples.len());
+        let tail = samples[samples.len() - 8 * 150..].to_vec();
+        let body = samples[..samples.len() - 8 * 400].to_vec();
+        heard.push((rec[0]["sides"].clone(), tail, body));
+    }
+    let rms =
+        |x: &[i16]| (x.iter().map(|&v| f64::from(v).powi(2)).sum::<f64>() / x.len() as f64).sqrt();
+    // The caller's side only: the `*` tone at the end, no speech of the agent before it.
+    let (sides, tail, body) = &heard[0];
+    assert_eq!(sides, "caller");
+    assert!(
+        tone_power(tail, 1209.0) > 20.0 * tone_power(body, 1209.0).max(1.0),
+        "the caller's tone is not in the caller's recording"
+    );
+    assert!(
+        rms(body) < 30.0,
+        "the agent is in the caller's recording (rms {:.0})",
+        rms(body)
+    );
+    // The agent's side only: its speech, not the caller's tone.
+    let (sides, tail, body) = &heard[1];
+    assert_eq!(sides, "agent");
+    assert!(
+        rms(body) > 100.0,
+        "the agent's speech is missing (rms {:.0})",
+        rms(body)
+    );
+    assert!(
+        tone_power(tail, 1209.0) < 20.0 * tone_power(body, 1209.0).max(1.0),
+        "the caller's tone is in the agent's recording"
+    );
+    assert!(agent.succeeded());
+}
+
 /// The agents rung for a call, in order.
 fn order(r: &serde_json::Value) -> Vec<String> {
     rang(r).into_iter().map(|(a, _)| a).collect()

@@ -209,6 +209,8 @@ pub enum StmtKind {
 /// `record`, `record if consented`, `record if consented(NAME)` (statement or route setting).
 #[derive(Clone, Debug)]
 pub struct RecordSpec {
+    /// `record caller` / `record agent` / `record both` (the default).
+    pub sides: Option<Ident>,
     /// `if consented`: records only when the consent is given (never an error).
     pub guarded: bool,
     /// The consent it needs; `None`: the flow's only consent.

@@ -184,9 +184,10 @@ pub enum Instr {
     /// Ask a lookup (a [`LookupSite`]).
     Lookup(u16),
     Ask(u16),
-    /// Start recording, if the consent it needs is given (the VM checks whatever the flow
-    /// says; [`ANY_CONSENT`] when the flow asks for none, so it never records).
-    Record(u16),
+    /// Start recording the sides given, if the consent it needs is given (the VM checks
+    /// whatever the flow says; [`ANY_CONSENT`] when the flow asks for none, so it never
+    /// records).
+    Record(u16, Sides),
     StopRecording,
     /// Answer the call (200 OK) if it is not answered yet.
     Answer,
@@ -466,6 +467,33 @@ pub enum Sticky {
     For(u64),
 }
 
+/// What a recording holds: the caller, the agent (once connected), or both in one track.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Sides {
+    Caller,
+    Agent,
+    #[default]
+    Both,
+}
+
+impl Sides {
+    pub fn name(self) -> &'static str {
+        match self {
+            Sides::Caller => "caller",
+            Sides::Agent => "agent",
+            Sides::Both => "both",
+        }
+    }
+
+    pub fn caller(self) -> bool {
+        self != Sides::Agent
+    }
+
+    pub fn agent(self) -> bool {
+        self != Sides::Caller
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum RecordMode {
     Off,
@@ -521,6 +549,9 @@ pub struct RouteInfo {
     pub group: u16,
     pub sticky: Sticky,
     pub record: RecordMode,
+    /// What the recording of the conversation holds.
+    #[serde(default)]
+    pub record_sides: Sides,
     /// The consent the recording needs ([`ANY_CONSENT`] when the flow asks for none).
     pub record_consent: u16,
     pub require: Vec<(u32, u32)>,

@@ -985,7 +985,7 @@ impl<'c> Lower<'c> {
             }
             StmtKind::Record(spec) => {
                 let c = needed_consent(st, spec);
-                self.emit(Instr::Record(c));
+                self.emit(Instr::Record(c, sides(spec)));
             }
             StmtKind::StopRecording => {
                 self.emit(Instr::StopRecording);
@@ -1087,6 +1087,7 @@ impl<'c> Lower<'c> {
             group,
             sticky,
             record,
+            record_sides: r.record.as_ref().map_or(bytecode::Sides::Both, sides),
             record_consent,
             require,
             queue,
@@ -1394,6 +1395,15 @@ fn flow_vars(f: &Flow) -> Vec<&str> {
 
 /// The consent a recording needs (as the checker proves it): the one it names, else the flow's
 /// only one, else none ([`bytecode::ANY_CONSENT`]: nothing can be given, so nothing records).
+/// What a `record` records (`both` unless it says).
+fn sides(spec: &crate::ast::RecordSpec) -> bytecode::Sides {
+    match spec.sides.as_ref().map(|s| s.name.as_str()) {
+        Some("caller") => bytecode::Sides::Caller,
+        Some("agent") => bytecode::Sides::Agent,
+        _ => bytecode::Sides::Both,
+    }
+}
+
 fn needed_consent(st: &FlowState, spec: &crate::ast::RecordSpec) -> u16 {
     match &spec.consent {
         Some(n) => st

@@ -13,7 +13,8 @@ pub mod time;
 pub mod value;
 
 use callflow_compiler::bytecode::{
-    ANY_CONSENT, Cmp, Instr, Pc, Program, Reason, RecordMode, Stat, format::VERSION, var, verify,
+    ANY_CONSENT, Cmp, Instr, Pc, Program, Reason, RecordMode, Sides, Stat, format::VERSION, var,
+    verify,
 };
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
@@ -101,7 +102,8 @@ pub enum Effect<'p> {
     Route {
         route: u16,
         group: &'p str,
-        record: bool,
+        /// Record the conversation (these sides of it), if an agent answers.
+        record: Option<Sides>,
         /// The caller's place in the queue: higher waits ahead (0 for everyone by default).
         priority: i64,
     },
@@ -126,7 +128,10 @@ pub enum Effect<'p> {
         retries: u32,
         retry_ms: u64,
     },
-    StartRecording,
+    /// Record the call from now on (these sides; the agent's once connected).
+    StartRecording {
+        sides: Sides,
+    },
     StopRecording,
     /// Answer the call now if it is not answered yet (`answer`); then `Done`.
     Answer,

@@ -149,7 +149,7 @@ fn the_recording_follows_the_consent_when_the_agent_answers() {
         answer(&m, &mut call, &mut id, Event::Start);
         let route = answer(&m, &mut call, &mut id, Event::Keys("1".into()));
         assert!(
-            route.contains("record: true"),
+            route.contains("record: Some(Both)"),
             "consent given when routed: {route}"
         );
         // The caller waits in the queue and presses *9.

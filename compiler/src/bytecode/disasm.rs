@@ -207,11 +207,15 @@ fn operands(p: &Program, i: Instr, vars: &[u32]) -> String {
             )
         ),
         Instr::Wait(ms) => format!("{ms}ms"),
-        Instr::Record(c) => {
+        Instr::Record(c, sides) => {
+            let sides = match sides {
+                super::Sides::Both => String::new(),
+                s => format!("{} ", s.name()),
+            };
             if c != super::ANY_CONSENT {
-                "if consented".into()
+                format!("{sides}if consented")
             } else {
-                String::new()
+                sides.trim_end().to_string()
             }
         }
         _ => String::new(),

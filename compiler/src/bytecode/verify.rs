@@ -201,7 +201,7 @@ fn flows(v: &mut V) -> R {
             Instr::Consented(c) if c != ANY_CONSENT && !own(c) => {
                 return v.fail(format!("checks consent {c}, which is not the flow's"));
             }
-            Instr::Record(c) if !recording_consent(c) => {
+            Instr::Record(c, _) if !recording_consent(c) => {
                 return v.fail(format!(
                     "records with consent {c}, which is not one of the flow's consents"
                 ));
@@ -620,8 +620,8 @@ flow b {
 
         // A recording with "any consent" in a flow that has consents.
         let mut p = good.clone();
-        let at = find(&p, |i| matches!(i, Instr::Record(_)));
-        p.code[at] = Instr::Record(ANY_CONSENT);
+        let at = find(&p, |i| matches!(i, Instr::Record(..)));
+        p.code[at] = Instr::Record(ANY_CONSENT, crate::bytecode::Sides::Both);
         assert!(
             verify(&p)
                 .unwrap_err()

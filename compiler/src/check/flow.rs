@@ -652,6 +652,7 @@ impl<'a> FlowCx<'_, 'a> {
                 if let Some(c) = &spec.consent {
                     self.local(c, DefKind::Consent);
                 }
+                self.sides(spec);
             }
             StmtKind::StopRecording | StmtKind::Hangup | StmtKind::Answer | StmtKind::Wait(_) => {}
             StmtKind::Back | StmtKind::Top | StmtKind::Repeat => {
@@ -669,6 +670,9 @@ impl<'a> FlowCx<'_, 'a> {
         if let StmtKind::Route(r) = &s.kind {
             if let Some(c) = r.record.as_ref().and_then(|spec| spec.consent.as_ref()) {
                 self.local(c, DefKind::Consent);
+            }
+            if let Some(spec) = &r.record {
+                self.sides(spec);
             }
             let events: &[&str] = if r.choice.is_some() {
                 &["no_answer", "busy", "otherwise"]
@@ -759,6 +763,28 @@ impl<'a> FlowCx<'_, 'a> {
     }
 
     /// Records a played prompt, checking that its name can name a file.
+    /// `record caller`, `record agent`, `record both`: nothing else.
+    fn sides(&mut self, spec: &crate::ast::RecordSpec) {
+        const SIDES: &[&str] = &["caller", "agent", "both"];
+        if let Some(s) = &spec.sides {
+            if !SIDES.contains(&s.name.as_str()) {
+                self.diags.push(
+                    Diagnostic::new(
+                        codes::EXPECTED,
+                        s.span,
+                        format!("`record {}`: a recording holds the caller, the agent or both", s.name),
+                        "not a side of the call",
+                    )
+                    .suggest(
+                        &s.name,
+                        SIDES.iter().copied(),
+                        "write `record caller`, `record agent` or `record both` (the default), then `if consented` if needed",
+                    ),
+                );
+            }
+        }
+    }
+
     fn prompt(&mut self, t: &'a Text) {
         if super::media::valid_name(&t.value) {
             self.out.prompts.push(t);

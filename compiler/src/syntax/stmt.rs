@@ -224,6 +224,12 @@ impl Parser<'_> {
     /// After `record`: nothing, `if consented`, or `if consented(NAME)`.
     fn record_spec(&mut self, cur: &mut Cursor, kw: &Ident) -> PResult<RecordSpec> {
         let (mut guarded, mut consent) = (false, None);
+        // What is recorded: `caller`, `agent` or `both` (the check knows the words).
+        let sides = if cur.is_kind(TokKind::Ident) && !cur.is_ident("if") {
+            cur.ident()
+        } else {
+            None
+        };
         if cur.eat("if").is_some() {
             if cur.eat("consented").is_none() {
                 return Err(cur.error(
@@ -239,6 +245,7 @@ impl Parser<'_> {
             }
         }
         Ok(RecordSpec {
+            sides,
             guarded,
             consent,
             span: cur.span_from(kw.span),

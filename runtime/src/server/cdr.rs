@@ -59,6 +59,8 @@ pub struct Recording {
     pub started: i64,
     pub stopped: Option<i64>,
     pub stopped_by: String,
+    /// `caller`, `agent` or `both`.
+    pub sides: &'static str,
 }
 
 impl Record {

@@ -9,6 +9,7 @@ use crate::media::relay;
 use crate::media::sdp;
 use crate::media::stream::{FRAME, Play, Stream, Via};
 use crate::media::wav;
+use callflow_compiler::bytecode::Sides;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::io::BufWriter;
@@ -36,8 +37,13 @@ pub enum Command {
     Play { call: u64, items: Vec<Play> },
     /// Stop playing (barge-in); silence follows.
     Stop { call: u64 },
-    /// Record the caller's audio into this file (8 kHz mono WAV).
-    Record { call: u64, path: PathBuf },
+    /// Record the call's audio into this file (8 kHz mono WAV): the caller's, the bridged
+    /// agent's, or both mixed into one track.
+    Record {
+        call: u64,
+        path: PathBuf,
+        sides: Sides,
+    },
     /// Stop recording (the file is finished; only a failure is reported).
     StopRecording { call: u64 },
     /// An agent answered: open the agent's leg on our `port` with the terms agreed with the
@@ -185,7 +191,7 @@ struct CallMedia {
     /// packets a second per call never turn into readiness events for the loop to handle.
     socket: Rc<AsyncFd<UdpSocket>>,
     reader: tokio::task::JoinHandle<()>,
-    recording: Option<(PathBuf, wav::Writer<BufWriter<std::fs::File>>)>,
+    recording: Option<(PathBuf, wav::Writer<BufWriter<std::fs::File>>, Sides)>,
     quiet_reported: bool,
     /// The agent's leg of a bridged call: RTP is relayed between it and the caller.
     leg: Option<Leg>,
@@ -241,13 +247,18 @@ async fn run(
                             let _ = m.socket.get_ref().send_to(&packet, to);
                         }
                     }
-                    if let Some((_, w)) = m.recording.as_mut() {
+                    if let Some((_, w, sides)) = m.recording.as_mut() {
                         m.stream.recorded_frame(&mut frame);
+                        if !sides.caller() {
+                            frame.fill(0);
+                        }
                         if let Some(leg) = m.leg.as_mut() {
-                            // Both sides in one track.
+                            // The agent's side, mixed with the caller's into one track.
                             leg.stream.recorded_frame(&mut other);
-                            for (s, o) in frame.iter_mut().zip(other) {
-                                *s = s.saturating_add(o);
+                            if sides.agent() {
+                                for (s, o) in frame.iter_mut().zip(other) {
+                                    *s = s.saturating_add(o);
+                                }
                             }
                         }
                         if let Err(e) = w.write(&frame) {
@@ -301,7 +312,7 @@ fn command(
                 }
                 Command::Play { items, .. } => m.stream.play(items),
                 Command::Stop { .. } => m.stream.stop(),
-                Command::Record { path, .. } => record(call, &mut m, path, reports),
+                Command::Record { path, sides, .. } => record(call, &mut m, path, sides, reports),
                 Command::StopRecording { .. } => finish(call, &mut m, reports),
                 Command::Bridge { port, media, .. } => {
                     drop(m);
@@ -355,16 +366,22 @@ fn command(
     }
 }
 
-/// Starts recording the caller into `path` (its folder made here, where the file is), after
-/// finishing any recording in progress.
-fn record(call: u64, m: &mut CallMedia, path: PathBuf, reports: &mpsc::UnboundedSender<Report>) {
+/// Starts recording the call's `sides` into `path` (its folder made here, where the file is),
+/// after finishing any recording in progress.
+fn record(
+    call: u64,
+    m: &mut CallMedia,
+    path: PathBuf,
+    sides: Sides,
+    reports: &mpsc::UnboundedSender<Report>,
+) {
     finish(call, m, reports);
     if let Some(dir) = path.parent() {
         let _ = std::fs::create_dir_all(dir);
     }
     match std::fs::File::create(&path).and_then(|f| wav::Writer::new(BufWriter::new(f))) {
         Ok(w) => {
-            m.recording = Some((path, w));
+            m.recording = Some((path, w, sides));
             m.stream.set_recording(true);
             if let Some(leg) = m.leg.as_mut() {
                 leg.stream.set_recording(true);
@@ -394,7 +411,7 @@ fn open(ip: IpAddr, port: u16) -> std::io::Result<AsyncFd<UdpSocket>> {
 
 /// Ends a recording in progress: its header made right, and reported.
 fn finish(call: u64, m: &mut CallMedia, reports: &mpsc::UnboundedSender<Report>) {
-    let Some((path, w)) = m.recording.take() else {
+    let Some((path, w, _)) = m.recording.take() else {
         return;
     };
     m.stream.set_recording(false);

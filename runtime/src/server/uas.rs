@@ -27,7 +27,7 @@ use crate::sip::message::{self, Message, Start};
 use crate::sip::transaction::{Action as TxAction, Incoming, Timing, Transactions, TxId};
 use crate::sip::uri::Uri;
 use crate::vm::{Call, Effect, EffectId, End, Event, Machine, Step, Trace, World};
-use callflow_compiler::bytecode::{Program, Stat};
+use callflow_compiler::bytecode::{Program, Sides, Stat};
 use jiff::Timestamp;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -279,8 +279,9 @@ struct Session {
     trace: PathTrace,
     /// The agent's leg the call is bridged to.
     bridged: Option<u64>,
-    /// Whether the route asks for the conversation to be recorded (the VM decided consent).
-    record_route: bool,
+    /// Whether (and which sides) the route asks the conversation to be recorded (the VM
+    /// decided consent).
+    record_route: Option<Sides>,
     /// Whether ringback or the queue's audio plays while routed (stopped when the route ends).
     ringback: bool,
     /// The queue's hold music (it follows every announcement).
@@ -1051,7 +1052,7 @@ impl Uas {
                     machine: machine.clone(),
                 },
                 bridged: None,
-                record_route: false,
+                record_route: None,
                 ringback: false,
                 music: None,
                 routed_at: None,
@@ -1522,8 +1523,8 @@ impl Uas {
                 let all = tries * timeout_ms as i64 + (tries - 1) * retry_ms as i64;
                 self.wait(now, call, Wait::Lookup, all + 500);
             }
-            Effect::StartRecording => {
-                self.start_recording(now, call);
+            Effect::StartRecording { sides } => {
+                self.start_recording(now, call, sides);
                 self.step(now, call, Event::Done);
             }
             Effect::StopRecording => {
@@ -1550,9 +1551,9 @@ impl Uas {
         }
     }
 
-    /// Starts recording the caller (the VM only asks with consent): a WAV file named for the
-    /// call in the recordings folder, and its entry in the call record.
-    fn start_recording(&mut self, now: i64, call: u64) {
+    /// Starts recording the call's `sides` (the VM only asks with consent): a WAV file named
+    /// for the call in the recordings folder, and its entry in the call record.
+    fn start_recording(&mut self, now: i64, call: u64, sides: Sides) {
         let Some(s) = self.calls.get_mut(&call) else {
             return;
         };
@@ -1572,9 +1573,10 @@ impl Uas {
             started: now,
             stopped: None,
             stopped_by: String::new(),
+            sides: sides.name(),
         });
         self.out
-            .push_back(Out::Media(MediaCommand::Record { call, path }));
+            .push_back(Out::Media(MediaCommand::Record { call, path, sides }));
     }
 
     /// The greeting and beep have played: the caller's message is recorded.
@@ -1596,8 +1598,11 @@ impl Uas {
         // One recording at a time per call: a consented recording of the call ends where the
         // message begins (a withdrawal during the message then cuts nothing).
         self.stop_recording(now, call, "voicemail began");
-        self.out
-            .push_back(Out::Media(MediaCommand::Record { call, path }));
+        self.out.push_back(Out::Media(MediaCommand::Record {
+            call,
+            path,
+            sides: Sides::Caller,
+        }));
         self.wait(now, call, Wait::Message, max);
     }
 

@@ -649,10 +649,17 @@ impl<'a, 'p> Sim<'a, 'p> {
                 record,
                 priority,
             } => {
-                let rec_note = if record {
-                    ", recording the conversation"
-                } else {
-                    ""
+                let rec_note = match record {
+                    None => "",
+                    Some(callflow_compiler::bytecode::Sides::Both) => {
+                        ", recording the conversation"
+                    }
+                    Some(callflow_compiler::bytecode::Sides::Caller) => {
+                        ", recording the caller's side of the conversation"
+                    }
+                    Some(callflow_compiler::bytecode::Sides::Agent) => {
+                        ", recording the agent's side of the conversation"
+                    }
                 };
                 self.effect_line(i, format!("route to group `{group}`{rec_note}"));
                 let r = &mut self.runs[i];
@@ -772,9 +779,13 @@ impl<'a, 'p> Sim<'a, 'p> {
                 self.answer_line(i, text);
                 self.later(i, waited, event);
             }
-            Effect::StartRecording => {
+            Effect::StartRecording { sides } => {
                 self.runs[i].out.recorded = true;
-                self.effect_line(i, "start recording".into());
+                let what = match sides {
+                    callflow_compiler::bytecode::Sides::Both => String::new(),
+                    s => format!(" ({} only)", s.name()),
+                };
+                self.effect_line(i, format!("start recording{what}"));
                 self.later(i, 0, Event::Done);
             }
             Effect::StopRecording => {

@@ -572,11 +572,17 @@ impl Machine {
                     RecordMode::Off => false,
                     RecordMode::Always | RecordMode::IfConsented => {
                         let yes = self.consented(call, info.record_consent);
+                        let sides = info.record_sides;
                         note(trace, pc, || {
+                            let what = match sides {
+                                Sides::Both => "the conversation",
+                                Sides::Caller => "the caller's side of the conversation",
+                                Sides::Agent => "the agent's side of the conversation",
+                            };
                             if yes {
-                                "the conversation will be recorded (consent given)".into()
+                                format!("{what} will be recorded (consent given)")
                             } else {
-                                "the conversation will not be recorded: no consent".into()
+                                format!("{what} will not be recorded: no consent")
                             }
                         });
                         yes
@@ -585,7 +591,7 @@ impl Machine {
                 let effect = Effect::Route {
                     route: r,
                     group: p.str(p.groups[info.group as usize].name),
-                    record,
+                    record: record.then_some(info.record_sides),
                     priority: i64::from(std::mem::take(&mut call.priority)),
                 };
                 return Ok(Flow::Yield(effect, Pending::Route(r)));
@@ -650,13 +656,16 @@ impl Machine {
                 };
                 return self.ask_keys(call, effect, Pending::Consent(c), trace);
             }
-            Instr::Record(c) => {
+            Instr::Record(c, sides) => {
                 if call.recording {
                     note(trace, pc, || "already recording".into());
                 } else if self.consented(call, c) {
                     call.recording = true;
                     call.recording_consent = c;
-                    return Ok(Flow::Yield(Effect::StartRecording, Pending::Continue));
+                    return Ok(Flow::Yield(
+                        Effect::StartRecording { sides },
+                        Pending::Continue,
+                    ));
                 } else {
                     // The checker proves unguarded recording unreachable without consent; the VM
                     // enforces it anyway (consent may have been refused or withdrawn since).

@@ -113,7 +113,7 @@ impl Machine {
                 i,
                 Instr::Play { .. }
                     | Instr::Say { .. }
-                    | Instr::Record(_)
+                    | Instr::Record(..)
                     | Instr::StopRecording
                     | Instr::Answer
                     | Instr::Wait(_)

@@ -471,8 +471,8 @@ impl Uas {
         }
         self.log(&id, format!("connected to agent {name}"));
         self.call_event(call, "connected", serde_json::json!({ "agent": name }));
-        if record {
-            self.start_recording(now, call);
+        if let Some(sides) = record {
+            self.start_recording(now, call, sides);
         }
         true
     }
