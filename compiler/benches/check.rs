@@ -129,11 +129,14 @@ fn check_diags(files: &[(PathBuf, String)]) -> Vec<String> {
         bits: 16,
         format: 1,
     };
+    // ... and every word of the say packs the flows need.
     let facts = Facts {
         files: checked
             .prompt_files
             .iter()
-            .map(|f| (f.path.clone(), ok.clone()))
+            .map(|f| f.path.clone())
+            .chain(checked.say_packs.iter().flat_map(|p| p.files()))
+            .map(|f| (f, ok.clone()))
             .collect(),
         ..Facts::default()
     };
