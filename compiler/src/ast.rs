@@ -32,6 +32,9 @@ pub struct Count {
 pub struct Module {
     pub file: FileId,
     pub items: Vec<Item>,
+    /// `country "DE"` at the top of the file: the country of its flows that name none, and of
+    /// the flows of files that use it.
+    pub country: Option<Text>,
 }
 
 #[derive(Debug)]
@@ -111,6 +114,9 @@ pub struct Flow {
     pub timezone: Option<Text>,
     /// `country "DE"`: numbers written the national way are read in this country's plan.
     pub country: Option<Text>,
+    /// Without a country of its own or its file's: the country of the files the flow's file
+    /// uses, settled once by the checks (`check::countries`).
+    pub used_country: std::cell::OnceCell<Option<&'static crate::numbers::Country>>,
     pub languages: Vec<Ident>,
     pub prompts_dir: Option<Text>,
     pub start: Option<Body>,

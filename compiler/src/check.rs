@@ -58,6 +58,7 @@ impl<'p> Cx<'p> {
 /// Checks everything except prompt files; call [`media::check`] with the facts afterwards.
 pub fn check(project: &Project) -> Checked<'_> {
     let mut diags = Diagnostics::default();
+    numbers::countries(project, &mut diags);
     let globals = Globals::collect(project, &mut diags);
     let cx = Cx { project, globals };
     let mut prompt_files = Vec::new();

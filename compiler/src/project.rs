@@ -124,6 +124,7 @@ impl Project {
         self.modules.push(Module {
             file: id,
             items: Vec::new(),
+            country: None,
         });
         self.explicit.push(false);
         self.paths.push(key.clone());

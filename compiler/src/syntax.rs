@@ -19,9 +19,11 @@ use crate::source::{FileId, Span};
 pub fn parse(file: FileId, text: &str, diags: &mut Diagnostics) -> Module {
     let lines = tree::parse(file, text, diags);
     let mut p = Parser { diags };
+    let (items, country) = p.items(&lines);
     Module {
         file,
-        items: p.items(&lines),
+        items,
+        country,
     }
 }
 

@@ -9,9 +9,112 @@ use std::collections::HashMap;
 
 pub use crate::numbers::{Country, is_sip_uri, is_target, normalize, normalize_in};
 
-/// The flow's country (`country "DE"`), when it names a known one.
+/// The flow's country, when it names a known one: its own (`country "DE"`), its file's, or
+/// (once the checks settled it) that of the files its file uses.
 pub fn country_of(f: &Flow) -> Option<&'static Country> {
-    f.country.as_ref().and_then(|c| Country::find(&c.value))
+    match &f.country {
+        Some(c) => Country::find(&c.value),
+        None => f.used_country.get().copied().flatten(),
+    }
+}
+
+/// Settles the country of flows that name none, nor their file: the one country named at the
+/// top of the files their file uses (transitively). Reports files that disagree (CF0115), an
+/// unknown country in a file without flows (CF0114), and a country no flow reads (CF0107).
+pub fn countries(project: &crate::project::Project, diags: &mut Diagnostics) {
+    use crate::ast::Item;
+    let has_flows = |m: &crate::ast::Module| m.items.iter().any(|i| matches!(i, Item::Flow(_)));
+    let mut read = vec![false; project.modules.len()];
+    for m in &project.modules {
+        if m.country.is_some() && has_flows(m) {
+            read[m.file.0 as usize] = true;
+        }
+        let flows: Vec<&Flow> = m
+            .items
+            .iter()
+            .filter_map(|i| match i {
+                Item::Flow(f) if f.country.is_none() => Some(f),
+                _ => None,
+            })
+            .collect();
+        if flows.is_empty() {
+            continue;
+        }
+        let visible = project.visible(m.file);
+        let named: Vec<(usize, &crate::ast::Text)> = project
+            .modules
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| visible[*i])
+            .filter_map(|(i, u)| Some((i, u.country.as_ref()?)))
+            .collect();
+        for &(i, _) in &named {
+            read[i] = true;
+        }
+        let first = named.first().map(|n| n.1);
+        let other = first.and_then(|a| {
+            named
+                .iter()
+                .map(|n| n.1)
+                .find(|b| !b.value.eq_ignore_ascii_case(&a.value))
+                .map(|b| (a, b))
+        });
+        if let Some((a, b)) = other {
+            for f in &flows {
+                diags.push(
+                    Diagnostic::new(
+                        codes::COUNTRIES_DISAGREE,
+                        f.name.span,
+                        format!(
+                            "flow `{}` reads numbers in no country: the files it uses name \"{}\" and \"{}\"",
+                            f.name.name, a.value, b.value
+                        ),
+                        "no `country` of its own",
+                    )
+                    .label(a.span, "one country")
+                    .label(b.span, "another")
+                    .help(format!("name the flow's country: `country \"{}\"` inside `flow {}`", a.value, f.name.name)),
+                );
+                let _ = f.used_country.set(None);
+            }
+            continue;
+        }
+        let country = first.and_then(|c| Country::find(&c.value));
+        for f in flows {
+            let _ = f.used_country.set(country);
+        }
+    }
+    for m in &project.modules {
+        let Some(c) = &m.country else { continue };
+        if has_flows(m) {
+            continue;
+        }
+        if Country::find(&c.value).is_none() {
+            let codes_known: Vec<&str> = crate::numbers::COUNTRIES.iter().map(|c| c.code).collect();
+            diags.push(
+                Diagnostic::new(
+                    codes::UNKNOWN_COUNTRY,
+                    c.span,
+                    format!("unknown country \"{}\"", c.value),
+                    "not a country whose numbering plan callflow knows",
+                )
+                .help(format!(
+                    "use an ISO 3166 code: {}; or write numbers in international form and leave `country` out",
+                    codes_known.join(", ")
+                )),
+            );
+        } else if !read[m.file.0 as usize] {
+            diags.push(
+                Diagnostic::new(
+                    codes::UNUSED,
+                    c.span,
+                    "`country` is for the flows of its file and of the files that use it, and there are none",
+                    "no flow reads numbers in this country",
+                )
+                .help("put `country` at the top of the files whose flows it is for, or of a file they `use` (or inside a flow)"),
+            );
+        }
+    }
 }
 
 /// A number as the flow reads it (in its country's plan, if it names one).

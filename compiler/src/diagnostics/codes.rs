@@ -79,6 +79,7 @@ codes! {
     UNDECLARED_LANGUAGE = "CF0112", Error, "language not declared by the flow";
     FLOW_WITHOUT_START = "CF0113", Error, "flow has no `start` block";
     UNKNOWN_COUNTRY = "CF0114", Error, "unknown country";
+    COUNTRIES_DISAGREE = "CF0115", Error, "used files name different countries";
     TYPE_MISMATCH = "CF0201", Error, "values cannot be compared";
     MISSING_SETTING = "CF0202", Error, "required setting missing";
     BAD_VALUE = "CF0203", Error, "invalid value";

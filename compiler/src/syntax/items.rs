@@ -7,7 +7,7 @@ use super::tree::{Block, Line, Part, TokKind};
 use super::{Parser, Seen, unknown_keyword};
 use crate::ast::{
     Agent, Count, Flow, Group, Holidays, Hours, Ident, Item, Lookup, Member, PromptDef, Skill,
-    Switch, TierOpens, Voicemail,
+    Switch, Text, TierOpens, Voicemail,
 };
 use crate::diagnostics::{Diagnostic, codes};
 
@@ -41,9 +41,9 @@ const FLOW_KEYWORDS: &[&str] = &[
 ];
 
 impl Parser<'_> {
-    /// The definitions of a file. A `country "DE"` line at the top of the file is the
-    /// country of every flow in it that names none itself.
-    pub(super) fn items(&mut self, lines: &[Line]) -> Vec<Item> {
+    /// The definitions of a file, and its `country` line: the country of every flow in it
+    /// that names none itself (and of the flows of files that use it, settled by the checks).
+    pub(super) fn items(&mut self, lines: &[Line]) -> (Vec<Item>, Option<Text>) {
         let mut country = None;
         let mut seen = Seen::default();
         let mut items: Vec<Item> = Vec::new();
@@ -63,29 +63,16 @@ impl Parser<'_> {
                 _ => items.extend(self.item(l).ok()),
             }
         }
-        if let Some(c) = country {
-            let mut flows = 0;
+        if let Some(c) = &country {
             for item in &mut items {
                 if let Item::Flow(f) = item {
-                    flows += 1;
                     if f.country.is_none() {
                         f.country = Some(c.clone());
                     }
                 }
             }
-            if flows == 0 {
-                self.diags.push(
-                    Diagnostic::new(
-                        codes::UNUSED,
-                        c.span,
-                        "`country` is for the flows of its file, and this file has none",
-                        "no flow here reads numbers in this country",
-                    )
-                    .help("put `country` at the top of the files whose flows it is for (or inside a flow)"),
-                );
-            }
         }
-        items
+        (items, country)
     }
 
     fn item(&mut self, line: &Line) -> PResult<Item> {
@@ -174,6 +161,7 @@ impl Parser<'_> {
             numbers: Vec::new(),
             timezone: None,
             country: None,
+            used_country: std::cell::OnceCell::new(),
             languages: Vec::new(),
             prompts_dir: None,
             start: None,
