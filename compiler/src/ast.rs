@@ -382,6 +382,9 @@ pub struct Queue {
     pub keep_place: Option<Duration>,
     /// `announce_gap 30s`: at least this long between two announcements to a caller.
     pub announce_gap: Option<Duration>,
+    /// `hours sales_hours [=> statement]`: callers wait only while these hours are open; when
+    /// they close (or are closed when the caller comes), the handler runs.
+    pub hours: Option<(Ident, Option<Body>)>,
     /// `no_agents [30s] [=> statement]`: nobody of the group is logged in (when the caller
     /// comes, or the last agent logs out while they wait): how long to keep waiting for one,
     /// and what follows.

@@ -542,6 +542,12 @@ pub struct QueueInfo {
     pub no_agents_ms: u64,
     #[serde(default)]
     pub on_no_agents: Option<Pc>,
+    /// Callers wait only while these hours are open (`hours H`), then `on_closed` (else
+    /// `no_answer`).
+    #[serde(default)]
+    pub hours: Option<u16>,
+    #[serde(default)]
+    pub on_closed: Option<Pc>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -652,7 +658,8 @@ impl Program {
                     q.on_max_wait
                         .iter()
                         .chain(&q.on_max_length)
-                        .chain(&q.on_no_agents),
+                        .chain(&q.on_no_agents)
+                        .chain(&q.on_closed),
                 );
             }
         }

@@ -1081,6 +1081,8 @@ impl<'c> Lower<'c> {
                     .and_then(|n| n.wait)
                     .map_or(0, |w| w.millis),
                 on_no_agents: None,
+                hours: q.hours.as_ref().map(|(h, _)| self.def(DefKind::Hours, h)),
+                on_closed: None,
             }
         });
         self.p.routes.push(RouteInfo {
@@ -1114,6 +1116,7 @@ impl<'c> Lower<'c> {
         let busy = find("busy").map(|h| self.handler(st, &h.body, busy_ctx, &mut jumps));
         let mut exit_keys = Vec::new();
         let (mut on_max_wait, mut on_max_length, mut on_no_agents) = (None, None, None);
+        let mut on_closed = None;
         if let Some(q) = &r.queue {
             if let Some((_, Some(b))) = &q.max_wait {
                 on_max_wait = Some(self.handler(st, b, no_answer_ctx, &mut jumps));
@@ -1123,6 +1126,12 @@ impl<'c> Lower<'c> {
             }
             if let Some(b) = q.no_agents.as_ref().and_then(|n| n.body.as_ref()) {
                 on_no_agents = Some(self.handler(st, b, no_answer_ctx, &mut jumps));
+            }
+            if let Some((_, Some(b))) = &q.hours {
+                let closed_ctx = Ctx {
+                    reason: Reason::Closed,
+                };
+                on_closed = Some(self.handler(st, b, closed_ctx, &mut jumps));
             }
             for k in &q.exit_keys {
                 let key = self.str(&k.key.value);
@@ -1143,6 +1152,7 @@ impl<'c> Lower<'c> {
             q.on_max_wait = on_max_wait;
             q.on_max_length = on_max_length;
             q.on_no_agents = on_no_agents;
+            q.on_closed = on_closed;
         }
     }
 

@@ -164,6 +164,8 @@ pub enum Event {
     QueueFull,
     /// Nobody of the group is logged in (on entering a queue, or the last agent left).
     NoAgents,
+    /// The queue's hours ended (or were over when the caller came).
+    Closed,
     /// The caller pressed a queue exit key.
     QueueKey(String),
     LookupOk(Vec<(String, String)>),

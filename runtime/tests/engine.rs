@@ -556,6 +556,26 @@ fn announcements_keep_their_gap_and_positions_stop_at_up_to() {
 }
 
 #[test]
+fn a_queue_keeps_callers_only_while_its_hours_are_open() {
+    let mut h = engine(
+        &format!("{QUEUED}\nhours h {{ daily 09:00-10:01 }}"),
+        "route g { queue { max_wait 10m => hangup; no_agents => hangup; hours h => hangup } }",
+    );
+    busy_all(&mut h);
+    h.route(1, "+491701");
+    h.actions();
+    // 10:00: open; the hours end at 10:01 (the minute is looked at as it starts).
+    h.wait(59);
+    assert_eq!(H::outcomes(&h.actions()), vec![]);
+    h.wait(1);
+    assert_eq!(H::outcomes(&h.actions()), vec![(1, Outcome::Closed)]);
+    assert_eq!(h.e.waiting(0), Vec::<CallId>::new());
+    // A caller who comes when they are over is not queued.
+    h.route(2, "+491702");
+    assert_eq!(H::outcomes(&h.actions()), vec![(2, Outcome::Closed)]);
+}
+
+#[test]
 fn a_queue_without_max_wait_ends_at_the_documented_ceiling() {
     let mut h = engine(
         QUEUED,

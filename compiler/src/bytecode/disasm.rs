@@ -58,6 +58,7 @@ fn labels(p: &Program) -> BTreeMap<Pc, Vec<String>> {
                 ("max_wait", q.on_max_wait),
                 ("max_length", q.on_max_length),
                 ("no_agents", q.on_no_agents),
+                ("closed", q.on_closed),
             ] {
                 if let Some(pc) = pc {
                     add(pc, format!("route {i} ({g}): {what}"));

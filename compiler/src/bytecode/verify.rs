@@ -149,7 +149,8 @@ fn owners(v: &mut V) -> Result<Vec<Option<u16>>, VerifyError> {
                                 q.on_max_wait
                                     .iter()
                                     .chain(&q.on_max_length)
-                                    .chain(&q.on_no_agents),
+                                    .chain(&q.on_no_agents)
+                                    .chain(&q.on_closed),
                             );
                         }
                     }
@@ -438,6 +439,10 @@ fn tables(v: &mut V) -> R {
             v.opt_pc(q.on_max_wait)?;
             v.opt_pc(q.on_max_length)?;
             v.opt_pc(q.on_no_agents)?;
+            v.opt_pc(q.on_closed)?;
+            if let Some(h) = q.hours {
+                v.idx("hours", h as usize, p.hours.len())?;
+            }
         }
     }
     for (i, set) in p.sets.iter().enumerate() {

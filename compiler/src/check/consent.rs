@@ -397,6 +397,7 @@ impl<'a> Walk<'_, 'a> {
                         "max_wait" => "when the caller waited too long",
                         "max_length" => "when the queue is full",
                         "no_agents" => "when nobody of the group is logged in",
+                        "closed" => "when the queue's hours end",
                         "key" => "when the caller leaves the queue with a key",
                         _ => "when nobody answers",
                     };

@@ -754,6 +754,15 @@ impl<'a> FlowCx<'_, 'a> {
                 if let Some(b) = q.no_agents.as_ref().and_then(|n| n.body.as_ref()) {
                     self.body(b, because("no_answer"));
                 }
+                if let Some((h, b)) = &q.hours {
+                    self.global(h, DefKind::Hours);
+                    if self.time_used.is_none() {
+                        self.time_used = Some(h.span);
+                    }
+                    if let Some(b) = b {
+                        self.body(b, because("closed"));
+                    }
+                }
                 for k in &q.exit_keys {
                     keys::single_key(&k.key, self.diags);
                     self.body(&k.body, place);
@@ -1363,6 +1372,9 @@ pub fn for_each_body<'a>(s: &'a Stmt, mut f: impl FnMut(&'a Body)) {
                     f(b);
                 }
                 if let Some(b) = q.no_agents.as_ref().and_then(|n| n.body.as_ref()) {
+                    f(b);
+                }
+                if let Some((_, Some(b))) = &q.hours {
                     f(b);
                 }
                 q.exit_keys.iter().for_each(|k| f(&k.body));

@@ -544,7 +544,8 @@ fn reason_ok(r: &Ident, diags: &mut Diagnostics) -> bool {
 /// without a queue, `no_answer` and `busy` (falling back to `no_answer`); with one, callers
 /// nobody answers wait, so only the end of the wait (`max_wait =>`, else `no_answer`), a full
 /// queue (`max_length =>`, else `busy`, else `no_answer`), nobody logged in (`no_agents =>`,
-/// else `busy`, else `no_answer`) and exit keys remain. A missing handler continues after the
+/// else `busy`, else `no_answer`), the queue's hours ending (`hours H =>`, else `no_answer`)
+/// and exit keys remain. A missing handler continues after the
 /// route.
 pub fn outcomes(r: &Route) -> Vec<(&'static str, Option<&Body>)> {
     let find = |e: &str| {
@@ -570,6 +571,9 @@ pub fn outcomes(r: &Route) -> Vec<(&'static str, Option<&Body>)> {
     }
     let no_agents = q.no_agents.as_ref().and_then(|n| n.body.as_ref());
     out.push(("no_agents", no_agents.or(busy).or(no_answer)));
+    if let Some((_, b)) = &q.hours {
+        out.push(("closed", b.as_ref().or(no_answer)));
+    }
     out.extend(q.exit_keys.iter().map(|k| ("key", Some(&k.body))));
     out
 }

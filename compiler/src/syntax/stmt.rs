@@ -847,6 +847,7 @@ impl Parser<'_> {
             retry: None,
             keep_place: None,
             announce_gap: None,
+            hours: None,
             span: kw.to(block.span),
         };
         let mut seen = Seen::default();
@@ -954,6 +955,18 @@ impl Parser<'_> {
                     q.retry = Some(t);
                 }
             }
+            "hours" => {
+                let h = cur.expect_ident("the name of the hours callers may wait in", d)?;
+                let body = if cur.is_punct("=>") {
+                    Some(self.arm_body(cur)?)
+                } else {
+                    None
+                };
+                if seen.first(kw, self.diags) {
+                    q.hours = Some((h, body));
+                }
+                return Ok(());
+            }
             "announce_gap" => {
                 let t = cur.expect_duration(
                     "the least time between two announcements, such as `30s`",
@@ -1041,6 +1054,7 @@ impl Parser<'_> {
                         "keep_place",
                         "no_agents",
                         "announce_gap",
+                        "hours",
                     ],
                 );
                 return Err(Reported);

@@ -17,7 +17,7 @@ use super::store::{AgentRecord, Durable, StickyEntry};
 use super::strategy::{self, AgentSnapshot, AgentState, Input, Plan};
 use super::timer::{Timer, Timers};
 use super::{AgentId, CallId, GroupId};
-use callflow_compiler::bytecode::{AnnounceKind, Program, RouteInfo, Stat, Sticky};
+use callflow_compiler::bytecode::{AnnounceKind, Program, QueueInfo, RouteInfo, Stat, Sticky};
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 use std::cell::RefCell;
@@ -169,6 +169,8 @@ pub enum Outcome {
     Busy,
     /// Nobody of the group is logged in: the queue does not keep the caller.
     NoAgents,
+    /// The queue's hours are over (`hours H`): it keeps callers no longer.
+    Closed,
     QueueFull,
     QueueTimeout,
     /// The caller pressed this exit key.
@@ -182,6 +184,7 @@ impl Outcome {
             Outcome::NoAnswer => "no answer",
             Outcome::Busy => "busy",
             Outcome::NoAgents => "nobody logged in",
+            Outcome::Closed => "closed",
             Outcome::QueueFull => "queue full",
             Outcome::QueueTimeout => "waited too long",
             Outcome::QueueKey(_) => "left the queue",
@@ -341,6 +344,11 @@ struct GroupRt {
 
 /// A local day: the zone's name, its start and end (ms since the epoch), its number.
 type LocalDay = (Box<str>, i64, i64, i32);
+
+/// The start of the next minute (hours change at whole minutes).
+fn next_minute(now: i64) -> i64 {
+    (now.div_euclid(60_000) + 1) * 60_000
+}
 
 /// The most callers remembered at once for `keep_place`.
 const MAX_RETURNING: usize = 100_000;
@@ -1286,6 +1294,24 @@ impl<P: Deref<Target = Program>> Engine<P> {
                     self.jobs.get_mut(&call).expect("checked above").alone_since = None;
                 }
             }
+            Timer::Hours { call, serial } => {
+                let Some(job) = self.jobs.get(&call) else {
+                    return;
+                };
+                if job.serial != serial || job.place.is_none() {
+                    return;
+                }
+                let p = &*self.program;
+                let Some(q) = job.route.and_then(|r| p.routes[r as usize].queue.as_ref()) else {
+                    return;
+                };
+                if self.queue_open(q, job, now) {
+                    self.timers
+                        .at(next_minute(now), Timer::Hours { call, serial });
+                } else {
+                    self.finish(now, call, Outcome::Closed);
+                }
+            }
             Timer::MaxWait { call, serial } => {
                 let Some(job) = self.jobs.get(&call) else {
                     return;
@@ -1466,6 +1492,17 @@ impl<P: Deref<Target = Program>> Engine<P> {
         strategy::plan(&input, |a| self.snapshot(a, day))
     }
 
+    /// Whether the queue keeps callers now: its `hours` are open in the caller's zone (always,
+    /// without `hours`).
+    fn queue_open(&self, q: &QueueInfo, job: &Job, now: i64) -> bool {
+        let p = &*self.program;
+        let Some(h) = q.hours.and_then(|h| p.hours.get(h as usize)) else {
+            return true;
+        };
+        let local = crate::vm::time::Local::of(&job.zone, ts(now));
+        crate::vm::time::open(h, p, &local).0
+    }
+
     /// A timer for each tier of the job's group that opens after a wait.
     fn tier_timers(&mut self, call: CallId, arrived: i64) {
         let Some(job) = self.jobs.get(&call) else {
@@ -1616,6 +1653,9 @@ impl<P: Deref<Target = Program>> Engine<P> {
         let Some(q) = job.route.and_then(|r| p.routes[r as usize].queue.clone()) else {
             return;
         };
+        if !self.queue_open(&q, job, now) {
+            return self.finish(now, call, Outcome::Closed);
+        }
         let alone = self.stat(ts(now), group, Stat::LoggedIn) == 0;
         if alone && q.no_agents_ms == 0 {
             return self.finish(now, call, Outcome::NoAgents);
@@ -1635,6 +1675,11 @@ impl<P: Deref<Target = Program>> Engine<P> {
         let job = self.jobs.get_mut(&call).expect("checked above");
         job.place = Some(place);
         job.phase = if pause { Phase::Paused } else { Phase::Waiting };
+        if q.hours.is_some() {
+            // Callers wait while the queue's hours are open: looked at every minute.
+            self.timers
+                .at(next_minute(now), Timer::Hours { call, serial });
+        }
         if alone {
             // Nobody logged in: wait this long for someone to, then the `no_agents` handler.
             job.alone_since = Some(now);

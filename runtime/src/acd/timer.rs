@@ -34,6 +34,8 @@ pub enum Timer {
         serial: u64,
         since: i64,
     },
+    /// Whether the queue's hours are still open for a waiting caller (every minute).
+    Hours { call: CallId, serial: u64 },
     /// A tier of the caller's group opens (`tier 2 after 5m`): a waiting caller is offered again.
     TierOpens { call: CallId, serial: u64 },
     /// The agent's wrap-up (or a call outside the engine) ends at this instant.

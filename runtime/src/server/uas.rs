@@ -2136,6 +2136,7 @@ impl Uas {
                     engine::Outcome::NoAnswer => Event::NoAnswer,
                     engine::Outcome::Busy => Event::Busy,
                     engine::Outcome::NoAgents => Event::NoAgents,
+                    engine::Outcome::Closed => Event::Closed,
                     engine::Outcome::QueueFull => Event::QueueFull,
                     engine::Outcome::QueueTimeout => Event::QueueTimeout,
                     engine::Outcome::QueueKey(k) => Event::QueueKey(k),

@@ -1101,6 +1101,10 @@ impl<'a, 'p> Sim<'a, 'p> {
                 self.answer_line(i, "nobody of the group is logged in".into());
                 Event::NoAgents
             }
+            engine::Outcome::Closed => {
+                self.answer_line(i, "the queue's hours are over".into());
+                Event::Closed
+            }
             engine::Outcome::QueueFull => {
                 let n = self
                     .engine

@@ -221,6 +221,10 @@ impl Machine {
                         .and_then(|q| q.on_max_wait)
                         .or(info.no_answer)
                         .unwrap_or(info.after),
+                    Event::Closed => q
+                        .and_then(|q| q.on_closed)
+                        .or(info.no_answer)
+                        .unwrap_or(info.after),
                     Event::NoAgents => q
                         .and_then(|q| q.on_no_agents)
                         .or(info.busy)

@@ -58,7 +58,8 @@ impl Machine {
                 | Event::Busy
                 | Event::QueueTimeout
                 | Event::QueueFull
-                | Event::NoAgents => true,
+                | Event::NoAgents
+                | Event::Closed => true,
                 Event::QueueKey(k) => p.routes[r as usize]
                     .queue
                     .as_ref()
