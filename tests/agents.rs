@@ -491,23 +491,26 @@ fn tone_power(samples: &[i16], hz: f64) -> f64 {
     (s1 * s1 + s2 * s2 - k * s1 * s2) / samples.len().max(1) as f64
 }
 
-#[test]
-fn a_bridged_call_is_recorded_with_both_sides_until_the_caller_withdraws() {
+/// A sipp agent that speaks (A-law speech from Debian's pcap, no echo) for `calls` calls.
+fn talking_agent(calls: u32) -> Phone {
     let pcap = "/usr/share/sip-tester/g711a.pcap";
     assert!(
         Path::new(pcap).is_file(),
         "{pcap} is missing: install Debian's sip-tester (scripts/test does)"
     );
-    // The agent speaks (A-law speech from a pcap, no echo); the caller is silent but for
-    // its keys, sent as tones: `1` gives consent, `*9` during the conversation withdraws it.
-    let agent = Phone::start_with("agent_talks.xml", 1, false, &[("@PCAP@", pcap)]);
-    let more = format!(
-        r#"agent t1 {{ contact "sip:t1@127.0.0.1:{}" }}
+    Phone::start_with("agent_talks.xml", calls, false, &[("@PCAP@", pcap)])
+}
+
+/// A hotline on `numbers` that asks for consent (`1`, withdrawn with `*9`) and then runs
+/// `routes`, with the agent t1 on `port`.
+fn consent_hotline(port: u16, numbers: &str, routes: &str) -> String {
+    format!(
+        r#"agent t1 {{ contact "sip:t1@127.0.0.1:{port}" }}
 group line {{
     members t1
 }}
 flow hotline {{
-    numbers "500"
+    numbers {numbers}
     consent rec {{
         prompt "welcome"
         accept "1"
@@ -518,18 +521,21 @@ flow hotline {{
     }}
     start {{
         ask rec
-        route line {{ record if consented; no_answer => hangup }}
+        {routes}
     }}
 }}
-"#,
-        agent.port
-    );
-    let s = Server::start_with("agents-recording", WEDNESDAY, Some(&more));
-    s.agent_state("t1", "ready");
+"#
+    )
+}
+
+/// Calls `number`; the caller is silent but for its keys, sent as tones: `1` gives consent,
+/// `*9` during the conversation withdraws it. Returns the call's record (the `n`-th) and the
+/// samples of its one recording.
+fn call_with_consent_tones(s: &Server, number: &str, n: usize) -> (serde_json::Value, Vec<i16>) {
     let out = client(
-        &s,
+        s,
         &[
-            "500",
+            number,
             "--keys",
             "1,*9",
             "--key-gap",
@@ -541,99 +547,71 @@ flow hotline {{
         ],
     );
     assert!(out.contains("outcome: answered by t1"), "{out}");
-    let r = &s.records(1)[0];
+    let r = s.records(n)[n - 1].clone();
     let rec = r["recordings"].as_array().unwrap();
     assert_eq!(rec.len(), 1, "{r}");
-    assert_eq!(rec[0]["stopped_by"], "consent withdrawn", "{r}");
-    assert_eq!(r["consent"][1]["event"], "withdrawn", "{r}");
     let b = std::fs::read(s.dir.join(rec[0]["file"].as_str().unwrap())).unwrap();
     let samples = callflow_runtime::media::wav::samples(&b).unwrap();
     assert!(samples.len() > 8 * 500, "{} samples", samples.len());
+    (r, samples)
+}
+
+/// The last 150 ms of a recording (where the `*` tone is) and all but the last 400 ms.
+fn tail_and_body(samples: &[i16]) -> (&[i16], &[i16]) {
+    (
+        &samples[samples.len() - 8 * 150..],
+        &samples[..samples.len() - 8 * 400],
+    )
+}
+
+fn rms(x: &[i16]) -> f64 {
+    (x.iter().map(|&v| f64::from(v).powi(2)).sum::<f64>() / x.len() as f64).sqrt()
+}
+
+#[test]
+fn a_bridged_call_is_recorded_with_both_sides_until_the_caller_withdraws() {
+    let agent = talking_agent(1);
+    let more = consent_hotline(
+        agent.port,
+        "\"500\"",
+        "route line { record if consented; no_answer => hangup }",
+    );
+    let s = Server::start_with("agents-recording", WEDNESDAY, Some(&more));
+    s.agent_state("t1", "ready");
+    let (r, samples) = call_with_consent_tones(&s, "500", 1);
+    let rec = &r["recordings"][0];
+    assert_eq!(rec["stopped_by"], "consent withdrawn", "{r}");
+    assert_eq!(rec["sides"], "both", "{r}");
+    assert_eq!(r["consent"][1]["event"], "withdrawn", "{r}");
     // The caller's side: the `*` tone (941 + 1209 Hz) at the end, where the withdrawal cut it.
-    let tail = &samples[samples.len() - 8 * 150..];
-    let body = &samples[..samples.len() - 8 * 400];
+    let (tail, body) = tail_and_body(&samples);
     assert!(
         tone_power(tail, 1209.0) > 20.0 * tone_power(body, 1209.0).max(1.0),
         "the caller's tone is not in the recording"
     );
     // The agent's side: its speech while the caller was silent.
-    let rms = (body.iter().map(|&x| f64::from(x).powi(2)).sum::<f64>() / body.len() as f64).sqrt();
     assert!(
-        rms > 100.0,
-        "the agent's speech is not in the recording (rms {rms:.0})"
+        rms(body) > 100.0,
+        "the agent's speech is not in the recording (rms {:.0})",
+        rms(body)
     );
     assert!(agent.succeeded());
 }
 
 #[test]
 fn a_recording_of_one_side_holds_that_side_only() {
-    let pcap = "/usr/share/sip-tester/g711a.pcap";
-    assert!(
-        Path::new(pcap).is_file(),
-        "{pcap} is missing: install Debian's sip-tester (scripts/test does)"
-    );
-    // As above: the agent speaks, the caller is silent but for its `*9` tones at the end.
-    let agent = Phone::start_with("agent_talks.xml", 2, false, &[("@PCAP@", pcap)]);
-    let more = format!(
-        r#"agent t1 {{ contact "sip:t1@127.0.0.1:{}" }}
-group line {{
-    members t1
-}}
-flow hotline {{
-    numbers "501", "502"
-    consent rec {{
-        prompt "welcome"
-        accept "1"
-        refuse "2"
-        silence means refuse
-        timeout 5s
-        withdraw "*9"
-    }}
-    start {{
-        ask rec
-        if dialled == "501" {{
-            route line {{ record caller if consented; no_answer => hangup }}
-        }}
-        route line {{ record agent if consented; no_answer => hangup }}
-    }}
-}}
-"#,
-        agent.port
+    let agent = talking_agent(2);
+    let more = consent_hotline(
+        agent.port,
+        "\"501\", \"502\"",
+        "if dialled == \"501\" {\n            route line { record caller if consented; no_answer => hangup }\n        }\n        route line { record agent if consented; no_answer => hangup }",
     );
     let s = Server::start_with("agents-recording-sides", WEDNESDAY, Some(&more));
     s.agent_state("t1", "ready");
-    let mut heard = Vec::new();
-    for (i, number) in ["501", "502"].into_iter().enumerate() {
-        let out = client(
-            &s,
-            &[
-                number,
-                "--keys",
-                "1,*9",
-                "--key-gap",
-                "1500ms",
-                "--dtmf",
-                "inband",
-                "--hang-up-after",
-                "6s",
-            ],
-        );
-        assert!(out.contains("outcome: answered by t1"), "{out}");
-        let r = &s.records(i + 1)[i];
-        let rec = r["recordings"].as_array().unwrap();
-        assert_eq!(rec.len(), 1, "{r}");
-        let b = std::fs::read(s.dir.join(rec[0]["file"].as_str().unwrap())).unwrap();
-        let samples = callflow_runtime::media::wav::samples(&b).unwrap();
-        assert!(samples.len() > 8 * 500, "{} samples", samples.len());
-        let tail = samples[samples.len() - 8 * 150..].to_vec();
-        let body = samples[..samples.len() - 8 * 400].to_vec();
-        heard.push((rec[0]["sides"].clone(), tail, body));
-    }
-    let rms =
-        |x: &[i16]| (x.iter().map(|&v| f64::from(v).powi(2)).sum::<f64>() / x.len() as f64).sqrt();
     // The caller's side only: the `*` tone at the end, no speech of the agent before it.
-    let (sides, tail, body) = &heard[0];
-    assert_eq!(sides, "caller");
+    let (r, samples) = call_with_consent_tones(&s, "501", 1);
+    assert_eq!(r["recordings"][0]["sides"], "caller", "{r}");
+    let (tail, body) = tail_and_body(&samples);
     assert!(
         tone_power(tail, 1209.0) > 20.0 * tone_power(body, 1209.0).max(1.0),
         "the caller's tone is not in the caller's recording"
@@ -644,8 +622,9 @@ flow hotline {{
         rms(body)
     );
     // The agent's side only: its speech, not the caller's tone.
-    let (sides, tail, body) = &heard[1];
-    assert_eq!(sides, "agent");
+    let (r, samples) = call_with_consent_tones(&s, "502", 2);
+    assert_eq!(r["recordings"][0]["sides"], "agent", "{r}");
+    let (tail, body) = tail_and_body(&samples);
     assert!(
         rms(body) > 100.0,
         "the agent's speech is missing (rms {:.0})",

@@ -1345,9 +1345,16 @@ impl<'c> Lower<'c> {
                     Expr::Name(n) => n.name == "consented",
                     _ => false,
                 };
-                if !yes_no {
+                if matches!(e, Expr::Call { .. }) && !yes_no {
+                    // A count: never negative.
                     self.emit(Instr::PushInt(0));
                     self.emit(Instr::Cmp(bytecode::Cmp::Gt));
+                } else if !yes_no {
+                    // A number (a variable not set yet is 0): true when it is not zero.
+                    self.emit(Instr::PushInt(0));
+                    self.emit(Instr::Add);
+                    self.emit(Instr::PushInt(0));
+                    self.emit(Instr::Cmp(bytecode::Cmp::Ne));
                 }
             }
             Cond::And(..) | Cond::Or(..) | Cond::Not(..) => {

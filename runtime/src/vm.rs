@@ -189,7 +189,13 @@ pub enum VmError {
     UnexpectedEvent(String),
     /// The call state does not fit the instruction (a `MenuExit` without a menu, ...).
     BadState(&'static str),
+    /// Texts joined with `+` grew longer than [`MAX_TEXT`] bytes.
+    TextTooLong,
 }
+
+/// The longest text `+` may make (a flow joining in a loop would otherwise take memory
+/// without bound).
+pub const MAX_TEXT: usize = 4096;
 
 impl std::fmt::Display for VmError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -218,6 +224,10 @@ impl std::fmt::Display for VmError {
             ),
             VmError::UnexpectedEvent(e) => write!(f, "unexpected event {e}"),
             VmError::BadState(s) => write!(f, "inconsistent call state: {s}"),
+            VmError::TextTooLong => write!(
+                f,
+                "texts joined with `+` grew longer than {MAX_TEXT} bytes and the call was stopped"
+            ),
         }
     }
 }

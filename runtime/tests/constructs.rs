@@ -890,3 +890,35 @@ flow f {
         o.played
     );
 }
+
+#[test]
+fn numbers_are_conditions_when_not_zero_and_joined_texts_are_bounded() {
+    // `if n` is true for -2 (not only for positive numbers), false for a variable not set.
+    let o = sim(
+        r#"flow f { numbers "200" start {
+            set tries = 1
+            if tries - 3 { play "negative-is-true" }
+            if unset_yet { play "never" }
+            set unset_yet = 0
+            hangup } }"#,
+        "200",
+        "2026-01-07T10:00",
+        |_| {},
+    );
+    assert_eq!(o.played, vec!["negative-is-true"]);
+    // Doubling a text in a loop stops the call with an error, not the server's memory.
+    let o = sim(
+        r#"flow f { numbers "200" start { set x = "0123456789"
+            goto grow }
+            block grow { set x = x + x
+            play "tick"
+            goto grow } }"#,
+        "200",
+        "2026-01-07T10:00",
+        |_| {},
+    );
+    assert_eq!(
+        o.end,
+        SimEnd::Vm(End::Failed(callflow_runtime::vm::VmError::TextTooLong))
+    );
+}

@@ -576,6 +576,62 @@ fn a_queue_keeps_callers_only_while_its_hours_are_open() {
 }
 
 #[test]
+fn the_no_agents_wait_never_ends_a_connected_call_and_starts_anew_after_a_login() {
+    let route = "route g { queue { max_wait 10m => hangup; no_agents 30s => hangup } }";
+    let mut h = engine(QUEUED, route);
+    h.presence("ann", Presence::LoggedOut);
+    h.presence("ben", Presence::LoggedOut);
+    h.route(1, "+491701");
+    h.actions();
+    // ann logs in within the wait and answers; then logs out while talking.
+    h.wait(5);
+    h.presence("ann", Presence::Ready);
+    assert_eq!(h.rings(), rings(&[(1, "ann")]));
+    h.answer(1, "ann");
+    h.actions();
+    h.wait(10);
+    h.presence("ann", Presence::LoggedOut);
+    h.wait(60);
+    assert_eq!(H::outcomes(&h.actions()), vec![]);
+    h.e.audit().unwrap();
+    assert_eq!(h.state("ann"), AgentState::LoggedOut);
+    h.e.ended(h.now, 1).unwrap();
+    // A caller alone at 0 s, someone logged in at 5 s and out at 29 s: 30 s from then.
+    let mut h = engine(QUEUED, route);
+    h.presence("ann", Presence::LoggedOut);
+    let ben = h.agent("ben");
+    assert!(h.e.busy_elsewhere(ben, None).unwrap());
+    h.presence("ben", Presence::LoggedOut);
+    h.route(1, "+491701");
+    h.actions();
+    h.wait(5);
+    h.presence(
+        "ben",
+        Presence::NotReady {
+            reason: "break".into(),
+        },
+    );
+    h.wait(24);
+    h.presence("ben", Presence::LoggedOut);
+    h.wait(29);
+    assert_eq!(H::outcomes(&h.actions()), vec![]);
+    h.wait(1);
+    assert_eq!(H::outcomes(&h.actions()), vec![(1, Outcome::NoAgents)]);
+}
+
+#[test]
+fn a_queue_outside_its_hours_rings_nobody_even_when_an_agent_is_free() {
+    let mut h = engine(
+        &format!("{QUEUED}\nhours h {{ daily 11:00-12:00 }}"),
+        "route g { queue { max_wait 10m => hangup; no_agents => hangup; hours h => hangup } }",
+    );
+    h.route(1, "+491701");
+    let actions = h.actions();
+    assert_eq!(H::outcomes(&actions), vec![(1, Outcome::Closed)]);
+    assert!(!actions.iter().any(|a| matches!(a, Action::Ring { .. })));
+}
+
+#[test]
 fn a_queue_without_max_wait_ends_at_the_documented_ceiling() {
     let mut h = engine(
         QUEUED,

@@ -18,6 +18,23 @@ pub fn country_of(f: &Flow) -> Option<&'static Country> {
     }
 }
 
+/// CF0114 for a `country` callflow has no numbering plan for.
+fn unknown_country(c: &crate::ast::Text, diags: &mut Diagnostics) {
+    let codes_known: Vec<&str> = crate::numbers::COUNTRIES.iter().map(|c| c.code).collect();
+    diags.push(
+        Diagnostic::new(
+            codes::UNKNOWN_COUNTRY,
+            c.span,
+            format!("unknown country \"{}\"", c.value),
+            "not a country whose numbering plan callflow knows",
+        )
+        .help(format!(
+            "use an ISO 3166 code: {}; or write numbers in international form and leave `country` out",
+            codes_known.join(", ")
+        )),
+    );
+}
+
 /// Settles the country of flows that name none, nor their file: the one country named at the
 /// top of the files their file uses (transitively). Reports files that disagree (CF0115), an
 /// unknown country in a file without flows (CF0114), and a country no flow reads (CF0107).
@@ -90,19 +107,7 @@ pub fn countries(project: &crate::project::Project, diags: &mut Diagnostics) {
             continue;
         }
         if Country::find(&c.value).is_none() {
-            let codes_known: Vec<&str> = crate::numbers::COUNTRIES.iter().map(|c| c.code).collect();
-            diags.push(
-                Diagnostic::new(
-                    codes::UNKNOWN_COUNTRY,
-                    c.span,
-                    format!("unknown country \"{}\"", c.value),
-                    "not a country whose numbering plan callflow knows",
-                )
-                .help(format!(
-                    "use an ISO 3166 code: {}; or write numbers in international form and leave `country` out",
-                    codes_known.join(", ")
-                )),
-            );
+            unknown_country(c, diags);
         } else if !read[m.file.0 as usize] {
             diags.push(
                 Diagnostic::new(
@@ -154,20 +159,7 @@ pub fn check(flows: &[(FileId, &Flow)], diags: &mut Diagnostics) {
     for (_, f) in flows {
         if let Some(c) = &f.country {
             if Country::find(&c.value).is_none() && reported.insert(c.span) {
-                let codes_known: Vec<&str> =
-                    crate::numbers::COUNTRIES.iter().map(|c| c.code).collect();
-                diags.push(
-                    Diagnostic::new(
-                        codes::UNKNOWN_COUNTRY,
-                        c.span,
-                        format!("unknown country \"{}\"", c.value),
-                        "not a country whose numbering plan callflow knows",
-                    )
-                    .help(format!(
-                        "use an ISO 3166 code: {}; or write numbers in international form and leave `country` out",
-                        codes_known.join(", ")
-                    )),
-                );
+                unknown_country(c, diags);
             }
         }
         for n in &f.numbers {

@@ -21,6 +21,9 @@ pub const STRATEGIES: &[&str] = &[
 
 pub const REASONS: &[&str] = &["busy", "no_answer", "closed"];
 
+/// The longest any caller waits in a queue (the engine's ceiling; `max_wait` above it is cut).
+pub const MAX_WAIT_CEILING_MS: u64 = 3_600_000;
+
 /// Default ring time per agent when a group gives none.
 pub const DEFAULT_RING_MS: u64 = 20_000;
 
@@ -161,6 +164,22 @@ fn tiers(g: &Group, diags: &mut Diagnostics) {
         .filter_map(|m| m.tier.map(|t| t.value))
         .min();
     for o in &opens {
+        if o.after.millis > MAX_WAIT_CEILING_MS {
+            diags.push(
+                Diagnostic::new(
+                    codes::BAD_VALUE,
+                    o.after.span,
+                    format!(
+                        "tier {} would open after {}",
+                        o.tier.value,
+                        human(o.after.millis)
+                    ),
+                    "callers wait an hour at the most",
+                )
+                .help("open the tier within an hour (`tier 2 after 5m`)"),
+            );
+            continue;
+        }
         if Some(o.tier.value) == lowest {
             diags.push(
                 Diagnostic::new(
@@ -214,10 +233,18 @@ fn late_tiers(g: &Group, r: &Route, diags: &mut Diagnostics) {
             r.group.span,
             "routed here without a queue".to_string(),
         ),
-        Some(Some((max, _))) if max.millis <= after => (
-            format!("callers leave the queue after {}", human(max.millis)),
+        Some(Some((max, _))) if max.millis.min(MAX_WAIT_CEILING_MS) <= after => (
+            format!(
+                "callers leave the queue after {}",
+                human(max.millis.min(MAX_WAIT_CEILING_MS))
+            ),
             max.span,
             "the maximum wait".to_string(),
+        ),
+        Some(None) if MAX_WAIT_CEILING_MS <= after => (
+            "callers leave a queue without `max_wait` after an hour".to_string(),
+            r.group.span,
+            "routed here".to_string(),
         ),
         Some(_) => return,
     };
@@ -391,6 +418,9 @@ pub fn route(cx: &Cx, file: FileId, r: &Route, diags: &mut Diagnostics) {
 
 /// `75s` → "1m 15s".
 pub fn human(ms: u64) -> String {
+    if (1..1000).contains(&ms) {
+        return format!("{ms}ms");
+    }
     let s = ms / 1000;
     if s >= 3600 && s.is_multiple_of(60) {
         return match (s / 3600, s / 60 % 60) {
@@ -611,14 +641,7 @@ fn queue_values(q: &crate::ast::Queue, diags: &mut Diagnostics) {
                 Diagnostic::new(
                     codes::BAD_VALUE,
                     r.span,
-                    format!(
-                        "a pause of {} between ring rounds",
-                        if r.millis < 1_000 {
-                            format!("{}ms", r.millis)
-                        } else {
-                            human(r.millis)
-                        }
-                    ),
+                    format!("a pause of {} between ring rounds", human(r.millis)),
                     if r.millis < 1_000 {
                         "agents' phones would ring again at once"
                     } else {
@@ -646,14 +669,7 @@ fn queue_values(q: &crate::ast::Queue, diags: &mut Diagnostics) {
                     Diagnostic::new(
                         codes::BAD_VALUE,
                         r.span,
-                        format!(
-                            "the expected wait rounded to {}",
-                            if r.millis < 1_000 {
-                                format!("{}ms", r.millis)
-                            } else {
-                                human(r.millis)
-                            }
-                        ),
+                        format!("the expected wait rounded to {}", human(r.millis)),
                         "it is said in minutes",
                     )
                     .help("round to whole minutes, 1m to 1h: `rounded 5m`"),
@@ -693,7 +709,7 @@ fn queue_values(q: &crate::ast::Queue, diags: &mut Diagnostics) {
                 Diagnostic::new(
                     codes::BAD_VALUE,
                     k.span,
-                    format!("callers keep their place for {}", if k.millis < 1_000 { format!("{}ms", k.millis) } else { human(k.millis) }),
+                    format!("callers keep their place for {}", human(k.millis)),
                     if k.millis < 10_000 {
                         "too short to call again"
                     } else {

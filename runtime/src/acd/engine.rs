@@ -103,6 +103,16 @@ pub fn routing_view(p: &Program) -> String {
                 keys.join(","),
                 q.retry_ms
             );
+            // Policies whose timers a waiting caller already has.
+            let hours = q
+                .hours
+                .and_then(|h| p.hours.get(h as usize))
+                .map(|h| s(h.name));
+            let _ = write!(
+                v,
+                " hours {hours:?} no_agents {} keep {:?} gap {}",
+                q.no_agents_ms, q.keep_place_ms, q.announce_gap_ms
+            );
         }
         v.push('\n');
     }
@@ -379,6 +389,8 @@ pub struct Engine<P: Deref<Target = Program> = Arc<Program>> {
     /// Callers who hung up while waiting in a queue with `keep_place`: by caller and group,
     /// when their wait began and until when they may have that place back.
     returning: HashMap<(Box<str>, GroupId), (i64, i64)>,
+    /// Its size after the last clean-up.
+    returning_kept: usize,
 }
 
 /// The sticky memory's key for a caller: the number normalised (`+49 170 1` and `+491701`
@@ -442,6 +454,7 @@ impl<P: Deref<Target = Program>> Engine<P> {
             sticky_keep_ms,
             sticky_kept: 0,
             returning: HashMap::new(),
+            returning_kept: 0,
             config,
             program,
         };
@@ -763,6 +776,16 @@ impl<P: Deref<Target = Program>> Engine<P> {
         let now = ms(now);
         self.forget_old(now);
         self.tier_timers(call, arrived);
+        // A queue outside its hours takes nobody, not even to ring a free agent.
+        let closed = queued_route && {
+            let job = &self.jobs[&call];
+            let q = self.program.routes[req.route as usize].queue.as_ref();
+            q.is_some_and(|q| !self.queue_open(q, job, now))
+        };
+        if closed {
+            self.finish(now, call, Outcome::Closed);
+            return Ok(());
+        }
         // First come, first served: with callers already waiting, a new caller joins the line.
         if queued_route && !self.groups[group as usize].queue.is_empty() {
             self.enqueue(now, call, false);
@@ -853,6 +876,7 @@ impl<P: Deref<Target = Program>> Engine<P> {
         job.round += 1;
         job.phase = Phase::Talking(agent);
         job.answered_at = now;
+        job.alone_since = None;
         let (group, zone, caller, place) = (
             job.group,
             job.zone.clone(),
@@ -920,8 +944,9 @@ impl<P: Deref<Target = Program>> Engine<P> {
                 .keep_place_ms
         });
         if let (Some(keep), Some(_)) = (keep, job.place) {
-            if self.returning.len() >= 1024 {
+            if self.returning.len() >= 2 * self.returning_kept + 1024 {
                 self.returning.retain(|_, e| e.1 >= now);
+                self.returning_kept = self.returning.len();
             }
             // Bounded: past this many (a flood of numbers hanging up), places are not kept.
             if !job.caller.is_empty() && self.returning.len() < MAX_RETURNING {
@@ -1029,6 +1054,15 @@ impl<P: Deref<Target = Program>> Engine<P> {
         self.changed(agent);
         if !self.agents[agent as usize].presence.logged_in() {
             self.nobody_left(now, agent);
+        } else {
+            // Someone is logged in again: a later "nobody" starts its `no_agents` wait anew.
+            for &g in &self.groups_of[agent as usize] {
+                for (_, c) in self.groups[g as usize].queue.calls() {
+                    if let Some(job) = self.jobs.get_mut(&c) {
+                        job.alone_since = None;
+                    }
+                }
+            }
         }
         self.agent_free(now, agent);
         Ok(())
@@ -1256,8 +1290,10 @@ impl<P: Deref<Target = Program>> Engine<P> {
                     return;
                 }
                 match job.phase {
-                    // Waiting (or pausing after a round): offered now, the tier included.
-                    Phase::Waiting | Phase::Paused => self.attempt(now, call),
+                    // Waiting: offered now, the tier included.
+                    Phase::Waiting => self.attempt(now, call),
+                    // Pausing after a round: the next round (at the `retry`) includes it.
+                    Phase::Paused => {}
                     // Being rung: the tier's agents ring after the round's other agents.
                     Phase::Dialling => {
                         let later = self.plan(now, job);
@@ -1285,7 +1321,9 @@ impl<P: Deref<Target = Program>> Engine<P> {
                 let Some(job) = self.jobs.get(&call) else {
                     return;
                 };
-                if job.serial != serial || job.alone_since != Some(since) {
+                // Only while the caller waits (not once connected), and for the latest time
+                // nobody was logged in.
+                if job.serial != serial || job.place.is_none() || job.alone_since != Some(since) {
                     return;
                 }
                 if self.stat(ts(now), job.group, Stat::LoggedIn) == 0 {
@@ -1713,8 +1751,18 @@ impl<P: Deref<Target = Program>> Engine<P> {
         }
         for (index, &(kind, every)) in q.announcements.iter().enumerate() {
             match every {
-                // Once, on entering the queue.
-                None => self.announce(now, call, group, place, kind),
+                // Once, on entering the queue (a second one `announce_gap` after the first).
+                None => match self.jobs.get(&call).and_then(|j| j.announced_at) {
+                    Some(last) if q.announce_gap_ms > 0 => self.timers.at(
+                        last + q.announce_gap_ms as i64,
+                        Timer::Announce {
+                            call,
+                            serial,
+                            index,
+                        },
+                    ),
+                    _ => self.announce(now, call, group, place, kind),
+                },
                 // Every period, the first one period after entering.
                 Some(every) => self.timers.at(
                     now + every.max(self.config.min_announce_ms) as i64,
@@ -1819,7 +1867,13 @@ impl<P: Deref<Target = Program>> Engine<P> {
         let g = &p.groups[job.group as usize];
         let tier = g.members.iter().find(|m| m.0 == agent).map_or(0, |m| m.1);
         if strategy::tier_opens(g, tier) as i64 > now.saturating_sub(job.arrived) {
-            return false;
+            // The caller's sticky agent rings first even before its tier opens.
+            let sticky = job
+                .route
+                .and_then(|r| self.sticky_agent(job, &p.routes[r as usize], now));
+            if sticky != Some(agent) {
+                return false;
+            }
         }
         let route_req: &[(u32, u32)] = job
             .route

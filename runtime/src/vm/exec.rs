@@ -350,8 +350,12 @@ impl Machine {
             Instr::Join => {
                 let b = pop(stack)?;
                 let a = pop(stack)?;
-                let mut s = a.text().into_owned();
-                s.push_str(&b.text());
+                let (x, y) = (a.text(), b.text());
+                if x.len() + y.len() > MAX_TEXT {
+                    return Err(VmError::TextTooLong);
+                }
+                let mut s = x.into_owned();
+                s.push_str(&y);
                 let r = Val::Str(Cow::Owned(s));
                 note(trace, pc, || {
                     format!("{} + {} = {}", a.show(), b.show(), r.show())
