@@ -37,7 +37,8 @@ pub struct Args {
     #[arg(long, value_delimiter = ',', allow_hyphen_values = true)]
     pub keys: Vec<String>,
     /// Agent states: `jan=busy,jennifer=ready` (ready, busy, not_ready, dnd, wrap_up,
-    /// logged_out, or no_answer for ready but not picking up). Unlisted agents are ready.
+    /// logged_out, no_answer for ready but not picking up, or unreachable for a phone that
+    /// fails). Unlisted agents are ready.
     #[arg(long, value_delimiter = ',')]
     pub agents: Vec<String>,
     /// Operator switches: `emergency=on`.
@@ -138,6 +139,8 @@ fn known<'a>(
 pub fn agent_setting(s: &str) -> Option<AgentSetting> {
     if s == "no_answer" {
         Some(AgentSetting::NoAnswer)
+    } else if s == "unreachable" {
+        Some(AgentSetting::Unreachable)
     } else {
         AgentState::parse(s).map(AgentSetting::State)
     }

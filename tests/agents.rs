@@ -147,6 +147,37 @@ fn rang(record: &serde_json::Value) -> Vec<(String, String)> {
 }
 
 #[test]
+fn every_phone_failing_takes_the_routes_error_handler() {
+    let a1 = Phone::start("agent_error.xml");
+    let a2 = Phone::start("agent_error.xml");
+    let more = flows_routing(
+        &[("a1", &a1), ("a2", &a2)],
+        "sequential",
+        "no_answer => hangup; error => transfer \"+49 30 2555 5000\"",
+    );
+    let s = Server::start_with("agents-error", WEDNESDAY, Some(&more));
+    for a in ["a1", "a2"] {
+        s.agent_state(a, "ready");
+    }
+    client(&s, &["500", "--hang-up-after", "5s"]);
+    let r = &s.records(1)[0];
+    assert_eq!(
+        rang(r),
+        [
+            ("a1".to_string(), "failed (500)".to_string()),
+            ("a2".into(), "failed (500)".into()),
+        ],
+        "{r}"
+    );
+    // Not answered yet: the transfer is a redirect (302).
+    assert_eq!(r["outcome"], "redirected to +493025555000", "{r}");
+    assert!(
+        a1.succeeded() && a2.succeeded(),
+        "both phones got their ACK"
+    );
+}
+
+#[test]
 fn sequential_rings_in_order_past_busy_and_silent_phones_and_bridges_rtp() {
     let busy = Phone::start("agent_busy.xml");
     let silent = Phone::start("agent_no_answer.xml");

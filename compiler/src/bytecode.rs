@@ -563,6 +563,9 @@ pub struct RouteInfo {
     pub require: Vec<(u32, u32)>,
     pub queue: Option<QueueInfo>,
     pub no_answer: Option<Pc>,
+    /// Every phone rung failed (`error =>`).
+    #[serde(default)]
+    pub error: Option<Pc>,
     pub busy: Option<Pc>,
     /// The instruction after the route statement (outcomes without a handler go on here).
     pub after: Pc,
@@ -651,7 +654,7 @@ impl Program {
         }
         for r in &self.routes {
             out.push(r.after);
-            out.extend(r.no_answer.iter().chain(&r.busy));
+            out.extend(r.no_answer.iter().chain(&r.busy).chain(&r.error));
             if let Some(q) = &r.queue {
                 out.extend(q.exit_keys.iter().map(|k| k.1));
                 out.extend(

@@ -1095,6 +1095,7 @@ impl<'c> Lower<'c> {
             queue,
             no_answer: None,
             busy: None,
+            error: None,
             after: 0,
         });
         if let Some(p) = &r.priority {
@@ -1114,6 +1115,7 @@ impl<'c> Lower<'c> {
         let no_answer =
             find("no_answer").map(|h| self.handler(st, &h.body, no_answer_ctx, &mut jumps));
         let busy = find("busy").map(|h| self.handler(st, &h.body, busy_ctx, &mut jumps));
+        let error = find("error").map(|h| self.handler(st, &h.body, busy_ctx, &mut jumps));
         let mut exit_keys = Vec::new();
         let (mut on_max_wait, mut on_max_length, mut on_no_agents) = (None, None, None);
         let mut on_closed = None;
@@ -1146,6 +1148,7 @@ impl<'c> Lower<'c> {
         let info = &mut self.p.routes[idx as usize];
         info.no_answer = no_answer;
         info.busy = busy;
+        info.error = error;
         info.after = after;
         if let Some(q) = &mut info.queue {
             q.exit_keys = exit_keys;

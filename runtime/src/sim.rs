@@ -20,6 +20,8 @@ pub enum AgentSetting {
     State(AgentState),
     /// Ready, but does not pick up.
     NoAnswer,
+    /// Ready, but its phone cannot be reached (an error, no response).
+    Unreachable,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -48,7 +48,11 @@ fn labels(p: &Program) -> BTreeMap<Pc, Vec<String>> {
     }
     for (i, r) in p.routes.iter().enumerate() {
         let g = p.str(p.groups.get(r.group as usize).map_or(0, |g| g.name));
-        for (what, pc) in [("no_answer", r.no_answer), ("busy", r.busy)] {
+        for (what, pc) in [
+            ("no_answer", r.no_answer),
+            ("busy", r.busy),
+            ("error", r.error),
+        ] {
             if let Some(pc) = pc {
                 add(pc, format!("route {i} ({g}): {what}"));
             }

@@ -142,7 +142,7 @@ fn owners(v: &mut V) -> Result<Vec<Option<u16>>, VerifyError> {
                 Instr::Route(r) => {
                     if let Some(r) = p.routes.get(r as usize) {
                         work.push(r.after);
-                        work.extend(r.no_answer.iter().chain(&r.busy));
+                        work.extend(r.no_answer.iter().chain(&r.busy).chain(&r.error));
                         if let Some(q) = &r.queue {
                             work.extend(q.exit_keys.iter().map(|k| k.1));
                             work.extend(
@@ -419,6 +419,7 @@ fn tables(v: &mut V) -> R {
         r.require.iter().try_for_each(|s| v.s(s.0))?;
         v.opt_pc(r.no_answer)?;
         v.opt_pc(r.busy)?;
+        v.opt_pc(r.error)?;
         v.pc(r.after)?;
         if let Some(q) = &r.queue {
             q.music

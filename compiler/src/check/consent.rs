@@ -398,6 +398,7 @@ impl<'a> Walk<'_, 'a> {
                         "max_length" => "when the queue is full",
                         "no_agents" => "when nobody of the group is logged in",
                         "closed" => "when the queue's hours end",
+                        "error" => "when no agent's phone could be reached",
                         "key" => "when the caller leaves the queue with a key",
                         _ => "when nobody answers",
                     };

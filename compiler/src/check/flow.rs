@@ -675,9 +675,9 @@ impl<'a> FlowCx<'_, 'a> {
                 self.sides(spec);
             }
             let events: &[&str] = if r.choice.is_some() {
-                &["no_answer", "busy", "otherwise"]
+                &["no_answer", "busy", "error", "otherwise"]
             } else {
-                &["no_answer", "busy"]
+                &["no_answer", "busy", "error"]
             };
             self.handlers(&r.handlers, events, "a route");
             if let Some(c) = &r.choice {
@@ -728,7 +728,7 @@ impl<'a> FlowCx<'_, 'a> {
             };
             for h in &r.handlers {
                 match h.event.name.as_str() {
-                    "busy" => self.body(&h.body, because("busy")),
+                    "busy" | "error" => self.body(&h.body, because("busy")),
                     "no_answer" => self.body(&h.body, because("no_answer")),
                     _ => self.body(&h.body, place),
                 }

@@ -330,17 +330,24 @@ fn end_reasons(g: &Graph, b: &Body, out: &mut Vec<End>) {
                     Some(b) => end_reasons(g, b, out),
                 }
             }
-            // One warning per route: for nobody answering when that is among its outcomes.
-            let mine = |e: &End| matches!(e, End::Route(s, _) if *s == span);
-            if let Some(first) = out[before..].iter().position(mine) {
-                let keep = out[before..]
-                    .iter()
-                    .position(
-                        |e| matches!(e, End::Route(s, ev) if *s == span && *ev != "no_agents"),
-                    )
-                    .unwrap_or(first);
+            // One warning per route: for nobody answering when that is among its outcomes, else
+            // nobody logged in, else no phone reached.
+            let rank = |e: &End| match e {
+                End::Route(s, ev) if *s == span => Some(match *ev {
+                    "no_agents" => 1,
+                    "error" => 2,
+                    _ => 0,
+                }),
+                _ => None,
+            };
+            let keep = out[before..]
+                .iter()
+                .enumerate()
+                .filter_map(|(i, e)| Some((rank(e)?, i)))
+                .min();
+            if let Some((_, keep)) = keep {
                 let chosen = out.remove(before + keep);
-                out.retain(|e| !mine(e));
+                out.retain(|e| rank(e).is_none());
                 out.push(chosen);
             }
         }
@@ -365,6 +372,16 @@ fn ends(g: &Graph, b: &Body, what: &str, diags: &mut Diagnostics) {
                 )
                 .label(b.end, format!("the end of `{what}`"))
                 .help("add `no_agents => voicemail BOX` to the queue (or `busy =>` to the route, or statements after it)"),
+            ),
+            End::Route(span, "error") => diags.push(
+                Diagnostic::new(
+                    codes::NO_FALLBACK,
+                    span,
+                    "this route has no fallback when no agent's phone can be reached",
+                    "if every phone rung fails, the call is hung up",
+                )
+                .label(b.end, format!("the end of `{what}`"))
+                .help("add `error => transfer \"...\"` (or `busy =>`, or statements after the route)"),
             ),
             End::Route(span, _) => diags.push(
                 Diagnostic::new(

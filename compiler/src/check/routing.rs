@@ -587,12 +587,25 @@ pub fn outcomes(r: &Route) -> Vec<(&'static str, Option<&Body>)> {
     let (no_answer, busy) = (find("no_answer"), find("busy"));
     // A group chosen by a value: the value may name none of them.
     let otherwise = r.choice.as_ref().map(|_| ("otherwise", find("otherwise")));
+    // Every phone rung failed (unreachable, errors), with or without a queue: `error`, else
+    // what ends a queue's wait, else `busy`, else `no_answer`.
+    let max_wait = r
+        .queue
+        .as_ref()
+        .and_then(|q| q.max_wait.as_ref())
+        .and_then(|m| m.1.as_ref());
+    let error = ("error", find("error").or(max_wait).or(busy).or(no_answer));
     let Some(q) = &r.queue else {
-        let mut out = vec![("no_answer", no_answer), ("busy", busy.or(no_answer))];
+        let mut out = vec![
+            ("no_answer", no_answer),
+            ("busy", busy.or(no_answer)),
+            error,
+        ];
         out.extend(otherwise);
         return out;
     };
     let mut out: Vec<(&'static str, Option<&Body>)> = otherwise.into_iter().collect();
+    out.push(error);
     // Without `max_wait`, the wait still ends (at the engine's ceiling of an hour).
     let max_wait = q.max_wait.as_ref().and_then(|(_, b)| b.as_ref());
     out.push(("max_wait", max_wait.or(no_answer)));

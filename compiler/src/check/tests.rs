@@ -16,6 +16,7 @@ pub const AGENT_STATES: &[&str] = &[
     "wrap_up",
     "logged_out",
     "no_answer",
+    "unreachable",
 ];
 
 pub fn check(
@@ -96,7 +97,7 @@ pub fn check(
     } in &t.agents
     {
         resolve(agent, DefKind::Agent, diags);
-        if let (Some(d), "ready" | "no_answer") = (lasts, state.name.as_str()) {
+        if let (Some(d), "ready" | "no_answer" | "unreachable") = (lasts, state.name.as_str()) {
             diags.push(
                 Diagnostic::new(
                     codes::BAD_VALUE,

@@ -768,7 +768,7 @@ impl Parser<'_> {
         seen: &mut Seen,
     ) -> PResult<()> {
         match kw.name.as_str() {
-            "no_answer" | "busy" | "otherwise" => {
+            "no_answer" | "busy" | "otherwise" | "error" => {
                 let body = self.arm_body(cur)?;
                 if seen.first(kw, self.diags) {
                     r.handlers.push(Handler {
@@ -827,6 +827,7 @@ impl Parser<'_> {
                         "queue",
                         "no_answer =>",
                         "busy =>",
+                        "error =>",
                     ],
                 );
                 return Err(Reported);

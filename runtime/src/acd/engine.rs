@@ -181,6 +181,8 @@ pub enum Outcome {
     NoAgents,
     /// The queue's hours are over (`hours H`): it keeps callers no longer.
     Closed,
+    /// Every phone rung in a round failed (unreachable, an error): `error =>`.
+    Failed,
     QueueFull,
     QueueTimeout,
     /// The caller pressed this exit key.
@@ -195,6 +197,7 @@ impl Outcome {
             Outcome::Busy => "busy",
             Outcome::NoAgents => "nobody logged in",
             Outcome::Closed => "closed",
+            Outcome::Failed => "no phone reached",
             Outcome::QueueFull => "queue full",
             Outcome::QueueTimeout => "waited too long",
             Outcome::QueueKey(_) => "left the queue",
@@ -336,6 +339,10 @@ struct Job {
     place: Option<Place>,
     /// Whether any agent was rung in the current round.
     rang: bool,
+    /// Phones rung in the current round, and how many of them failed (not a refusal or no
+    /// answer: unreachable, an error).
+    rung: u32,
+    failed: u32,
     attempts: u32,
     /// The round's plan and the next step to ring.
     plan: Plan,
@@ -766,6 +773,8 @@ impl<P: Deref<Target = Program>> Engine<P> {
                 phase: Phase::Dialling,
                 place: None,
                 rang: false,
+                rung: 0,
+                failed: 0,
                 attempts: 0,
                 plan: Plan::default(),
                 step: 0,
@@ -828,6 +837,8 @@ impl<P: Deref<Target = Program>> Engine<P> {
                 phase: Phase::Waiting,
                 place: None,
                 rang: false,
+                rung: 0,
+                failed: 0,
                 attempts: 0,
                 plan: Plan::default(),
                 step: 0,
@@ -906,6 +917,25 @@ impl<P: Deref<Target = Program>> Engine<P> {
     }
 
     /// The agent's phone refused the call (busy, declined, unreachable): the round moves on.
+    /// The agent's phone could not be reached (no address, an error, no response): like a
+    /// refusal, but a round in which every phone failed ends the route with `Failed`.
+    pub fn failed(
+        &mut self,
+        now: Timestamp,
+        call: CallId,
+        agent: AgentId,
+    ) -> Result<(), EngineError> {
+        let job = self
+            .jobs
+            .get_mut(&call)
+            .ok_or(EngineError::UnknownCall(call))?;
+        if job.phase != Phase::Dialling || !job.ringing.contains(&agent) {
+            return Err(EngineError::NotRinging { call, agent });
+        }
+        job.failed += 1;
+        self.declined(now, call, agent)
+    }
+
     pub fn declined(
         &mut self,
         now: Timestamp,
@@ -1567,6 +1597,8 @@ impl<P: Deref<Target = Program>> Engine<P> {
         let job = self.jobs.get_mut(&call).expect("checked above");
         job.attempts += 1;
         job.rang = false;
+        job.rung = 0;
+        job.failed = 0;
         job.phase = Phase::Dialling;
         job.plan = plan.steps_only();
         job.step = 0;
@@ -1604,6 +1636,7 @@ impl<P: Deref<Target = Program>> Engine<P> {
             let ring = self.program.groups[group as usize].ring_ms.max(1) as i64;
             job.ringing = agents.clone();
             job.rang = true;
+            job.rung += agents.len() as u32;
             job.round += 1;
             let timer = Timer::Ring {
                 call,
@@ -1646,6 +1679,10 @@ impl<P: Deref<Target = Program>> Engine<P> {
         let Some(job) = self.jobs.get_mut(&call) else {
             return;
         };
+        // Every phone rung failed: the agents' side is broken, waiting would not help.
+        if job.rung > 0 && job.failed == job.rung && job.route.is_some() {
+            return self.finish(now, call, Outcome::Failed);
+        }
         job.plan = Plan::default();
         if let Some(place) = job.place {
             let g = job.group as usize;

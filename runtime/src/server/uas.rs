@@ -2137,6 +2137,7 @@ impl Uas {
                     engine::Outcome::Busy => Event::Busy,
                     engine::Outcome::NoAgents => Event::NoAgents,
                     engine::Outcome::Closed => Event::Closed,
+                    engine::Outcome::Failed => Event::Failed,
                     engine::Outcome::QueueFull => Event::QueueFull,
                     engine::Outcome::QueueTimeout => Event::QueueTimeout,
                     engine::Outcome::QueueKey(k) => Event::QueueKey(k),

@@ -40,6 +40,8 @@ enum Wake {
     QueueKey(usize, u64, String),
     /// The agent picks up.
     Answer(CallId, AgentId),
+    /// The agent's phone cannot be reached.
+    Fail(CallId, AgentId),
     /// The conversation is over.
     TalkOver(CallId),
     /// The agent's scripted state is over: ready.
@@ -287,7 +289,9 @@ impl<'a, 'p> Sim<'a, 'p> {
             let until = self.s.agent_for.get(name).map(|d| self.start + *d as i64);
             let e = &mut self.engine;
             let r = match setting {
-                AgentSetting::NoAnswer | AgentSetting::State(AgentState::Ready) => Ok(()),
+                AgentSetting::NoAnswer
+                | AgentSetting::Unreachable
+                | AgentSetting::State(AgentState::Ready) => Ok(()),
                 AgentSetting::State(AgentState::Busy | AgentState::Ringing) => {
                     e.busy_elsewhere(a, until.map(ts)).map(|_| ())
                 }
@@ -512,6 +516,13 @@ impl<'a, 'p> Sim<'a, 'p> {
             Wake::Answer(call, agent) => {
                 // Stale when the ringing stopped meanwhile: the engine refuses it.
                 let _ = self.engine.answered(ts(self.now), call, agent);
+            }
+            Wake::Fail(call, agent) => {
+                if let Some(i) = self.run_of(call) {
+                    let name = self.agent_name(agent).to_string();
+                    self.answer_line(i, format!("`{name}`'s phone cannot be reached"));
+                }
+                let _ = self.engine.failed(ts(self.now), call, agent);
             }
             Wake::TalkOver(call) => {
                 if let Some(i) = self.run_of(call) {
@@ -993,12 +1004,24 @@ impl<'a, 'p> Sim<'a, 'p> {
                 ),
             );
         }
-        let picks = agents
+        // Unreachable phones fail at once; of the others, the first who picks up answers.
+        let setting = |a: AgentId| self.s.agents.get(self.agent_name(a)).cloned();
+        let failing: Vec<AgentId> = agents
             .iter()
             .copied()
-            .find(|&a| self.s.agents.get(self.agent_name(a)) != Some(&AgentSetting::NoAnswer));
+            .filter(|&a| setting(a) == Some(AgentSetting::Unreachable))
+            .collect();
+        let picks = agents.iter().copied().find(|&a| {
+            !matches!(
+                setting(a),
+                Some(AgentSetting::NoAnswer | AgentSetting::Unreachable)
+            )
+        });
         if let Some(a) = picks {
             self.at(self.now, Wake::Answer(call, a));
+        }
+        for a in failing {
+            self.at(self.now, Wake::Fail(call, a));
         }
     }
 
@@ -1104,6 +1127,10 @@ impl<'a, 'p> Sim<'a, 'p> {
             engine::Outcome::Closed => {
                 self.answer_line(i, "the queue's hours are over".into());
                 Event::Closed
+            }
+            engine::Outcome::Failed => {
+                self.answer_line(i, "no agent's phone could be reached".into());
+                Event::Failed
             }
             engine::Outcome::QueueFull => {
                 let n = self

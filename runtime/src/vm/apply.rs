@@ -221,6 +221,12 @@ impl Machine {
                         .and_then(|q| q.on_max_wait)
                         .or(info.no_answer)
                         .unwrap_or(info.after),
+                    Event::Failed => info
+                        .error
+                        .or(q.and_then(|q| q.on_max_wait))
+                        .or(info.busy)
+                        .or(info.no_answer)
+                        .unwrap_or(info.after),
                     Event::Closed => q
                         .and_then(|q| q.on_closed)
                         .or(info.no_answer)

@@ -59,7 +59,8 @@ impl Machine {
                 | Event::QueueTimeout
                 | Event::QueueFull
                 | Event::NoAgents
-                | Event::Closed => true,
+                | Event::Closed
+                | Event::Failed => true,
                 Event::QueueKey(k) => p.routes[r as usize]
                     .queue
                     .as_ref()

@@ -92,12 +92,12 @@ impl Uas {
                 format!("no address for its phone ({contact})")
             };
             self.log(&call_id, format!("agent {name}: {why}: skipped"));
-            let _ = self.engine.declined(ts(now), call, agent);
+            let _ = self.engine.failed(ts(now), call, agent);
             return;
         };
         let Some(port) = self.ports.pop_front() else {
             self.log(&call_id, format!("agent {name}: no RTP port free: skipped"));
-            let _ = self.engine.declined(ts(now), call, agent);
+            let _ = self.engine.failed(ts(now), call, agent);
             return;
         };
         self.next += 1;
@@ -271,11 +271,17 @@ impl Uas {
                 let why = match code {
                     486 | 600 => "busy",
                     603 => "declined",
+                    480 => "unavailable",
                     _ => "failed",
                 };
                 self.offer_result(leg, &format!("{why} ({code})"));
                 self.end_leg(now, leg);
-                let _ = self.engine.declined(ts(now), call, agent);
+                // A refusal counts as the agent's answer; an error says the phone is not there.
+                let _ = if why == "failed" {
+                    self.engine.failed(ts(now), call, agent)
+                } else {
+                    self.engine.declined(ts(now), call, agent)
+                };
                 self.engine_actions(now);
             } else if state != LegState::Talking {
                 self.end_leg(now, leg);
@@ -312,7 +318,7 @@ impl Uas {
                 if !answered {
                     self.offer_result(leg, "answered without usable media");
                     self.bye_leg(now, leg);
-                    let _ = self.engine.declined(ts(now), call, agent);
+                    let _ = self.engine.failed(ts(now), call, agent);
                     self.engine_actions(now);
                     return true;
                 }
@@ -430,7 +436,7 @@ impl Uas {
                 let (call, agent) = (l.call, l.agent);
                 self.offer_result(leg, "no response");
                 self.end_leg(now, leg);
-                let _ = self.engine.declined(ts(now), call, agent);
+                let _ = self.engine.failed(ts(now), call, agent);
                 self.engine_actions(now);
             }
             LegState::CancelWanted | LegState::Cancelled if now >= l.deadline => {
