@@ -632,6 +632,46 @@ fn a_queue_outside_its_hours_rings_nobody_even_when_an_agent_is_free() {
 }
 
 #[test]
+fn a_sticky_agent_in_a_later_tier_takes_their_caller_from_the_queue_at_once() {
+    let mut h = engine(
+        "group g { tier 1 ann; tier 2 after 5m cara; strategy sequential; ring 10s }",
+        "route g { sticky today; queue { max_wait 10m => hangup; no_agents => hangup } }",
+    );
+    let cara = h.agent("cara");
+    h.e.remember("+491701", cara, h.now).unwrap();
+    let ann = h.agent("ann");
+    assert!(h.e.busy_elsewhere(ann, None).unwrap());
+    assert!(h.e.busy_elsewhere(cara, None).unwrap());
+    h.route(1, "+491701");
+    h.actions();
+    // cara (tier 2, not open for 5 minutes) finishes her call: her caller of today rings.
+    h.wait(30);
+    h.e.back(h.now, cara).unwrap();
+    assert_eq!(h.rings(), rings(&[(1, "cara")]));
+}
+
+#[test]
+fn announcements_on_entering_a_queue_keep_their_gap() {
+    let mut h = engine(
+        QUEUED,
+        "route g { queue { announce position; announce \"hello\"; announce_gap 15s; \
+         max_wait 10m => hangup; no_agents => hangup } }",
+    );
+    busy_all(&mut h);
+    h.route(1, "+491701");
+    let heard = |acts: Vec<Action>| {
+        acts.into_iter()
+            .filter(|a| matches!(a, Action::Hear { .. }))
+            .count()
+    };
+    assert_eq!(heard(h.actions()), 1, "the position at once");
+    h.wait(14);
+    assert_eq!(heard(h.actions()), 0);
+    h.wait(1);
+    assert_eq!(heard(h.actions()), 1, "the prompt 15 s later");
+}
+
+#[test]
 fn a_queue_without_max_wait_ends_at_the_documented_ceiling() {
     let mut h = engine(
         QUEUED,
