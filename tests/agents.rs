@@ -178,6 +178,33 @@ fn every_phone_failing_takes_the_routes_error_handler() {
 }
 
 #[test]
+fn a_phone_that_never_responds_fails_in_seconds_not_at_the_ring_time() {
+    // Nothing listens on this port: the INVITE gets no answer at all, not even 100 Trying.
+    let port = UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let more = format!(
+        "agent a1 {{ contact \"sip:a1@127.0.0.1:{port}\" }}\n\
+         group line {{\n    members a1\n    ring 20s\n}}\n\
+         flow hotline {{\n    numbers \"500\"\n    start {{\n        \
+         route line {{ no_answer => hangup; error => transfer \"+49 30 2555 5000\" }}\n    }}\n}}\n"
+    );
+    let s = Server::start_with("agents-silent", WEDNESDAY, Some(&more));
+    s.agent_state("a1", "ready");
+    // Well before the ring time (20 s) is over, the route's error handler redirects.
+    client(&s, &["500", "--hang-up-after", "10s"]);
+    let r = &s.records(1)[0];
+    assert_eq!(
+        rang(r),
+        [("a1".to_string(), "no response".to_string())],
+        "{r}"
+    );
+    assert_eq!(r["outcome"], "redirected to +493025555000", "{r}");
+}
+
+#[test]
 fn sequential_rings_in_order_past_busy_and_silent_phones_and_bridges_rtp() {
     let busy = Phone::start("agent_busy.xml");
     let silent = Phone::start("agent_no_answer.xml");

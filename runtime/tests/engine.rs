@@ -672,6 +672,56 @@ fn announcements_on_entering_a_queue_keep_their_gap() {
 }
 
 #[test]
+fn phones_that_fail_end_the_route_only_when_no_one_else_can_answer() {
+    // Without a queue: every phone of the round failed → Failed; one failing and the others
+    // not answering → NoAnswer.
+    let route = "route g { no_answer => hangup; error => hangup }";
+    let mut h = engine(SEQ, route);
+    h.route(1, "+491701");
+    for name in ["ann", "ben", "cara"] {
+        assert_eq!(h.rings(), rings(&[(1, name)]));
+        let a = h.agent(name);
+        h.e.failed(h.now, 1, a).unwrap();
+    }
+    assert_eq!(H::outcomes(&h.actions()), vec![(1, Outcome::Failed)]);
+    let mut h = engine(SEQ, route);
+    h.route(2, "+491702");
+    assert_eq!(h.rings(), rings(&[(2, "ann")]));
+    let ann = h.agent("ann");
+    h.e.failed(h.now, 2, ann).unwrap();
+    h.wait(20);
+    assert_eq!(H::outcomes(&h.actions()), vec![(2, Outcome::NoAnswer)]);
+    // With a queue: ann's phone fails (every time it rings) while ben talks elsewhere → the
+    // caller waits for ben; once his phone fails too, nobody logged in can answer → Failed.
+    let mut h = engine(
+        QUEUED,
+        "route g { queue { max_wait 10m => hangup; no_agents => hangup }; error => hangup }",
+    );
+    let ben = h.agent("ben");
+    assert!(h.e.busy_elsewhere(ben, None).unwrap());
+    h.route(3, "+491703");
+    let mut outcomes = Vec::new();
+    let fail_rings = |h: &mut H, outcomes: &mut Vec<(CallId, Outcome)>| {
+        for _ in 0..30 {
+            let acts = h.actions();
+            outcomes.extend(H::outcomes(&acts));
+            for a in acts {
+                if let Action::Ring { call, agent, .. } = a {
+                    h.e.failed(h.now, call, agent).unwrap();
+                }
+            }
+            h.wait(1);
+        }
+    };
+    fail_rings(&mut h, &mut outcomes);
+    assert_eq!(outcomes, vec![], "the caller waits for ben");
+    assert_eq!(h.e.waiting(0), vec![3]);
+    h.e.back(h.now, ben).unwrap();
+    fail_rings(&mut h, &mut outcomes);
+    assert_eq!(outcomes, vec![(3, Outcome::Failed)]);
+}
+
+#[test]
 fn a_queue_without_max_wait_ends_at_the_documented_ceiling() {
     let mut h = engine(
         QUEUED,

@@ -343,6 +343,8 @@ struct Job {
     /// answer: unreachable, an error).
     rung: u32,
     failed: u32,
+    /// Agents whose phones failed for this call, in any round.
+    failed_agents: Vec<AgentId>,
     attempts: u32,
     /// The round's plan and the next step to ring.
     plan: Plan,
@@ -775,6 +777,7 @@ impl<P: Deref<Target = Program>> Engine<P> {
                 rang: false,
                 rung: 0,
                 failed: 0,
+                failed_agents: Vec::new(),
                 attempts: 0,
                 plan: Plan::default(),
                 step: 0,
@@ -839,6 +842,7 @@ impl<P: Deref<Target = Program>> Engine<P> {
                 rang: false,
                 rung: 0,
                 failed: 0,
+                failed_agents: Vec::new(),
                 attempts: 0,
                 plan: Plan::default(),
                 step: 0,
@@ -933,9 +937,14 @@ impl<P: Deref<Target = Program>> Engine<P> {
             return Err(EngineError::NotRinging { call, agent });
         }
         job.failed += 1;
+        if !job.failed_agents.contains(&agent) {
+            job.failed_agents.push(agent);
+        }
         self.declined(now, call, agent)
     }
 
+    /// The agent's phone refused the call (busy, declined) or the leg could not be placed: the
+    /// next step rings.
     pub fn declined(
         &mut self,
         now: Timestamp,
@@ -1679,10 +1688,24 @@ impl<P: Deref<Target = Program>> Engine<P> {
         let Some(job) = self.jobs.get_mut(&call) else {
             return;
         };
-        // Every phone rung failed: the agents' side is broken, waiting would not help.
-        if job.rung > 0 && job.failed == job.rung && job.route.is_some() {
-            return self.finish(now, call, Outcome::Failed);
+        // Every phone rung failed: without a queue, the route is over; with one, only when
+        // every logged-in member's phone failed for this caller (waiting would not help).
+        if job.rung > 0 && job.failed == job.rung {
+            if let Some(route) = job.route {
+                let queued = self.program.routes[route as usize].queue.is_some();
+                let all_broken = self.program.groups[job.group as usize]
+                    .members
+                    .iter()
+                    .filter(|m| self.agents[m.0 as usize].presence.logged_in())
+                    .all(|m| job.failed_agents.contains(&m.0));
+                if !queued || all_broken {
+                    return self.finish(now, call, Outcome::Failed);
+                }
+            }
         }
+        let Some(job) = self.jobs.get_mut(&call) else {
+            return;
+        };
         job.plan = Plan::default();
         if let Some(place) = job.place {
             let g = job.group as usize;

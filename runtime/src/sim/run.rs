@@ -518,9 +518,12 @@ impl<'a, 'p> Sim<'a, 'p> {
                 let _ = self.engine.answered(ts(self.now), call, agent);
             }
             Wake::Fail(call, agent) => {
-                if let Some(i) = self.run_of(call) {
-                    let name = self.agent_name(agent).to_string();
-                    self.answer_line(i, format!("`{name}`'s phone cannot be reached"));
+                // Said only while it still rings for the call (the engine refuses it otherwise).
+                if self.engine.agent_state(agent) == AgentState::Ringing {
+                    if let Some(i) = self.run_of(call) {
+                        let name = self.agent_name(agent).to_string();
+                        self.answer_line(i, format!("`{name}`'s phone cannot be reached"));
+                    }
                 }
                 let _ = self.engine.failed(ts(self.now), call, agent);
             }
@@ -1017,11 +1020,11 @@ impl<'a, 'p> Sim<'a, 'p> {
                 Some(AgentSetting::NoAnswer | AgentSetting::Unreachable)
             )
         });
-        if let Some(a) = picks {
-            self.at(self.now, Wake::Answer(call, a));
-        }
         for a in failing {
             self.at(self.now, Wake::Fail(call, a));
+        }
+        if let Some(a) = picks {
+            self.at(self.now, Wake::Answer(call, a));
         }
     }
 

@@ -96,8 +96,9 @@ impl Uas {
             return;
         };
         let Some(port) = self.ports.pop_front() else {
+            // Ours and passing (ports free up as calls end): not the agent's phone failing.
             self.log(&call_id, format!("agent {name}: no RTP port free: skipped"));
-            let _ = self.engine.failed(ts(now), call, agent);
+            let _ = self.engine.declined(ts(now), call, agent);
             return;
         };
         self.next += 1;
@@ -420,6 +421,7 @@ impl Uas {
 
     /// Timer A/B of a leg, and the wait for the answer to its CANCEL.
     pub(super) fn leg_timeout(&mut self, now: i64, leg: u64) {
+        let t1 = self.tx.timing.t1;
         let Some(l) = self.legs.get_mut(&leg) else {
             return;
         };
@@ -428,8 +430,22 @@ impl Uas {
                 // Timer A: the INVITE again, at twice the interval.
                 l.interval *= 2;
                 let (to, bytes, next) = (l.to, l.invite.clone(), now + l.interval);
+                // Not even a provisional answer by the fourth send (7·T1, 3.5 s): the phone is
+                // not there (switched off, gone from the network). The engine hears it failed,
+                // long before Timer B (and its ring time) would say "no answer"; the INVITE is
+                // still resent, and cancelled should a provisional answer come after all.
+                let silent = l.state == LegState::Calling && now >= l.deadline - 57 * t1;
+                if silent {
+                    l.state = LegState::CancelWanted;
+                }
+                let (call, agent) = (l.call, l.agent);
                 self.send(to, bytes);
                 self.leg_timer(next.min(self.legs[&leg].deadline), leg);
+                if silent {
+                    self.offer_result(leg, "no response");
+                    let _ = self.engine.failed(ts(now), call, agent);
+                    self.engine_actions(now);
+                }
             }
             LegState::Calling => {
                 // Timer B: the phone never answered at all.
