@@ -643,29 +643,44 @@ fn dead_handlers(r: &Route, diags: &mut Diagnostics) {
     }
 }
 
+/// A duration setting's sensible range, and what to say outside it (CF0203).
+struct Range {
+    ms: std::ops::RangeInclusive<u64>,
+    what: String,
+    /// The label below the range, and above it.
+    short: &'static str,
+    long: &'static str,
+    help: &'static str,
+}
+
+impl Range {
+    fn check(self, d: &crate::ast::Duration, diags: &mut Diagnostics) {
+        if self.ms.contains(&d.millis) {
+            return;
+        }
+        let label = if d.millis < *self.ms.start() {
+            self.short
+        } else {
+            self.long
+        };
+        diags.push(Diagnostic::new(codes::BAD_VALUE, d.span, self.what, label).help(self.help));
+    }
+}
+
 /// The shortest period between two announcements to the same caller.
 const MIN_ANNOUNCE_MS: u64 = 10_000;
 
 /// Values a queue can never serve with: room for nobody, announcements back to back.
 fn queue_values(q: &crate::ast::Queue, diags: &mut Diagnostics) {
     if let Some(r) = &q.retry {
-        if !(1_000..=600_000).contains(&r.millis) {
-            diags.push(
-                Diagnostic::new(
-                    codes::BAD_VALUE,
-                    r.span,
-                    format!("a pause of {} between ring rounds", human(r.millis)),
-                    if r.millis < 1_000 {
-                        "agents' phones would ring again at once"
-                    } else {
-                        "callers would wait that long between rounds"
-                    },
-                )
-                .help(
-                    "give a pause of 1s to 10m between rounds nobody answered (the default is 5s)",
-                ),
-            );
+        Range {
+            ms: 1_000..=600_000,
+            what: format!("a pause of {} between ring rounds", human(r.millis)),
+            short: "agents' phones would ring again at once",
+            long: "callers would wait that long between rounds",
+            help: "give a pause of 1s to 10m between rounds nobody answered (the default is 5s)",
         }
+        .check(r, diags);
     }
     for a in &q.announcements {
         if let Some((n, _)) = &a.up_to {
@@ -677,61 +692,45 @@ fn queue_values(q: &crate::ast::Queue, diags: &mut Diagnostics) {
             }
         }
         if let Some(r) = &a.rounded {
-            if !(60_000..=3_600_000).contains(&r.millis) {
-                diags.push(
-                    Diagnostic::new(
-                        codes::BAD_VALUE,
-                        r.span,
-                        format!("the expected wait rounded to {}", human(r.millis)),
-                        "it is said in minutes",
-                    )
-                    .help("round to whole minutes, 1m to 1h: `rounded 5m`"),
-                );
+            Range {
+                ms: 60_000..=3_600_000,
+                what: format!("the expected wait rounded to {}", human(r.millis)),
+                short: "it is said in minutes",
+                long: "it is said in minutes",
+                help: "round to whole minutes, 1m to 1h: `rounded 5m`",
             }
+            .check(r, diags);
         }
     }
     if let Some(g) = &q.announce_gap {
-        if g.millis > 600_000 {
-            diags.push(
-                Diagnostic::new(
-                    codes::BAD_VALUE,
-                    g.span,
-                    format!("{} between announcements", human(g.millis)),
-                    "callers would hear almost nothing",
-                )
-                .help("keep announcements at most 10m apart (`announce_gap 30s` is typical)"),
-            );
+        Range {
+            ms: 0..=600_000,
+            what: format!("{} between announcements", human(g.millis)),
+            short: "",
+            long: "callers would hear almost nothing",
+            help: "keep announcements at most 10m apart (`announce_gap 30s` is typical)",
         }
+        .check(g, diags);
     }
     if let Some(w) = q.no_agents.as_ref().and_then(|n| n.wait) {
-        if w.millis > 3_600_000 {
-            diags.push(
-                Diagnostic::new(
-                    codes::BAD_VALUE,
-                    w.span,
-                    format!("callers would wait {} with nobody logged in", human(w.millis)),
-                    "longer than an hour",
-                )
-                .help("wait at most 1h for an agent to log in (or none: `no_agents => ...` acts at once)"),
-            );
+        Range {
+            ms: 0..=MAX_WAIT_CEILING_MS,
+            what: format!("callers would wait {} with nobody logged in", human(w.millis)),
+            short: "",
+            long: "longer than an hour",
+            help: "wait at most 1h for an agent to log in (or none: `no_agents => ...` acts at once)",
         }
+        .check(&w, diags);
     }
     if let Some(k) = &q.keep_place {
-        if !(10_000..=86_400_000).contains(&k.millis) {
-            diags.push(
-                Diagnostic::new(
-                    codes::BAD_VALUE,
-                    k.span,
-                    format!("callers keep their place for {}", human(k.millis)),
-                    if k.millis < 10_000 {
-                        "too short to call again"
-                    } else {
-                        "longer than a day"
-                    },
-                )
-                .help("give 10s to 24h: how long after hanging up a caller may call again and keep their place"),
-            );
+        Range {
+            ms: 10_000..=86_400_000,
+            what: format!("callers keep their place for {}", human(k.millis)),
+            short: "too short to call again",
+            long: "longer than a day",
+            help: "give 10s to 24h: how long after hanging up a caller may call again and keep their place",
         }
+        .check(k, diags);
     }
     if let Some((n, _)) = &q.max_length {
         if n.value == 0 {

@@ -920,7 +920,6 @@ impl<P: Deref<Target = Program>> Engine<P> {
         Ok(())
     }
 
-    /// The agent's phone refused the call (busy, declined, unreachable): the round moves on.
     /// The agent's phone could not be reached (no address, an error, no response): like a
     /// refusal, but a round in which every phone failed ends the route with `Failed`.
     pub fn failed(
