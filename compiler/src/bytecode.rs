@@ -571,6 +571,26 @@ pub struct RouteInfo {
     pub after: Pc,
 }
 
+impl RouteInfo {
+    /// The handlers the route has, by outcome (the route's, then its queue's; exit keys and
+    /// `after` apart): the one list the verifier, the continuation table and the disassembler
+    /// read.
+    pub fn handlers(&self) -> impl Iterator<Item = (&'static str, Pc)> + '_ {
+        let q = self.queue.as_ref();
+        [
+            ("no_answer", self.no_answer),
+            ("busy", self.busy),
+            ("error", self.error),
+            ("max_wait", q.and_then(|q| q.on_max_wait)),
+            ("max_length", q.and_then(|q| q.on_max_length)),
+            ("no_agents", q.and_then(|q| q.on_no_agents)),
+            ("closed", q.and_then(|q| q.on_closed)),
+        ]
+        .into_iter()
+        .filter_map(|(what, pc)| Some((what, pc?)))
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Const {
     Str(u32),
@@ -654,16 +674,9 @@ impl Program {
         }
         for r in &self.routes {
             out.push(r.after);
-            out.extend(r.no_answer.iter().chain(&r.busy).chain(&r.error));
+            out.extend(r.handlers().map(|h| h.1));
             if let Some(q) = &r.queue {
                 out.extend(q.exit_keys.iter().map(|k| k.1));
-                out.extend(
-                    q.on_max_wait
-                        .iter()
-                        .chain(&q.on_max_length)
-                        .chain(&q.on_no_agents)
-                        .chain(&q.on_closed),
-                );
             }
         }
         for l in &self.lookup_sites {

@@ -168,6 +168,15 @@ impl H {
 }
 
 /// A phone's response to the request `req` (our INVITE or CANCEL), with its tag.
+/// The Via branch of a message we sent.
+fn branch(text: &str) -> String {
+    message::parse(text.as_bytes())
+        .unwrap()
+        .branch()
+        .unwrap()
+        .to_string()
+}
+
 fn respond(req: &str, code: u16, body: &str) -> String {
     let m = message::parse(req.as_bytes()).unwrap();
     let (cseq, method) = m.cseq().unwrap();
@@ -265,13 +274,6 @@ fn cancel_waits_for_the_phone_to_ring_and_a_crossing_200_is_hung_up() {
     h.receive(phone(1), &respond(&invite, 180, ""));
     let cancel = h.last_to(phone(1), "CANCEL");
     assert_eq!(h.took(phone(1)), ["CANCEL"]);
-    let branch = |t: &str| {
-        message::parse(t.as_bytes())
-            .unwrap()
-            .branch()
-            .unwrap()
-            .to_string()
-    };
     assert_eq!(branch(&cancel), branch(&invite));
     // Its 200 crosses our CANCEL: acknowledged, then hung up.
     h.receive(phone(1), &respond(&cancel, 200, ""));
@@ -296,13 +298,6 @@ fn a_busy_phone_gets_its_ack_and_an_answer_without_media_is_refused() {
     h.receive(phone(1), &respond(&invite, 486, ""));
     let ack = h.last_to(phone(1), "ACK");
     assert_eq!(h.took(phone(1)), ["ACK"]);
-    let branch = |t: &str| {
-        message::parse(t.as_bytes())
-            .unwrap()
-            .branch()
-            .unwrap()
-            .to_string()
-    };
     assert_eq!(
         branch(&ack),
         branch(&invite),

@@ -48,26 +48,10 @@ fn labels(p: &Program) -> BTreeMap<Pc, Vec<String>> {
     }
     for (i, r) in p.routes.iter().enumerate() {
         let g = p.str(p.groups.get(r.group as usize).map_or(0, |g| g.name));
-        for (what, pc) in [
-            ("no_answer", r.no_answer),
-            ("busy", r.busy),
-            ("error", r.error),
-        ] {
-            if let Some(pc) = pc {
-                add(pc, format!("route {i} ({g}): {what}"));
-            }
+        for (what, pc) in r.handlers() {
+            add(pc, format!("route {i} ({g}): {what}"));
         }
         if let Some(q) = &r.queue {
-            for (what, pc) in [
-                ("max_wait", q.on_max_wait),
-                ("max_length", q.on_max_length),
-                ("no_agents", q.on_no_agents),
-                ("closed", q.on_closed),
-            ] {
-                if let Some(pc) = pc {
-                    add(pc, format!("route {i} ({g}): {what}"));
-                }
-            }
             for &(k, pc) in &q.exit_keys {
                 add(pc, format!("route {i} ({g}): key \"{}\"", p.str(k)));
             }

@@ -142,16 +142,9 @@ fn owners(v: &mut V) -> Result<Vec<Option<u16>>, VerifyError> {
                 Instr::Route(r) => {
                     if let Some(r) = p.routes.get(r as usize) {
                         work.push(r.after);
-                        work.extend(r.no_answer.iter().chain(&r.busy).chain(&r.error));
+                        work.extend(r.handlers().map(|h| h.1));
                         if let Some(q) = &r.queue {
                             work.extend(q.exit_keys.iter().map(|k| k.1));
-                            work.extend(
-                                q.on_max_wait
-                                    .iter()
-                                    .chain(&q.on_max_length)
-                                    .chain(&q.on_no_agents)
-                                    .chain(&q.on_closed),
-                            );
                         }
                     }
                 }
@@ -417,9 +410,7 @@ fn tables(v: &mut V) -> R {
         v.at = format!("route {i}");
         v.idx("group", r.group as usize, p.groups.len())?;
         r.require.iter().try_for_each(|s| v.s(s.0))?;
-        v.opt_pc(r.no_answer)?;
-        v.opt_pc(r.busy)?;
-        v.opt_pc(r.error)?;
+        r.handlers().try_for_each(|(_, pc)| v.pc(pc))?;
         v.pc(r.after)?;
         if let Some(q) = &r.queue {
             q.music
@@ -437,10 +428,6 @@ fn tables(v: &mut V) -> R {
                 v.s(k)?;
                 v.pc(pc)?;
             }
-            v.opt_pc(q.on_max_wait)?;
-            v.opt_pc(q.on_max_length)?;
-            v.opt_pc(q.on_no_agents)?;
-            v.opt_pc(q.on_closed)?;
             if let Some(h) = q.hours {
                 v.idx("hours", h as usize, p.hours.len())?;
             }

@@ -40,6 +40,11 @@ fn unknown_country(c: &crate::ast::Text, diags: &mut Diagnostics) {
 /// unknown country in a file without flows (CF0114), and a country no flow reads (CF0107).
 pub fn countries(project: &crate::project::Project, diags: &mut Diagnostics) {
     use crate::ast::Item;
+    // Most projects name no file-level country: nothing to settle (and no per-file walk of
+    // what each file uses).
+    if project.modules.iter().all(|m| m.country.is_none()) {
+        return;
+    }
     let has_flows = |m: &crate::ast::Module| m.items.iter().any(|i| matches!(i, Item::Flow(_)));
     let mut read = vec![false; project.modules.len()];
     for m in &project.modules {

@@ -1924,8 +1924,11 @@ impl<P: Deref<Target = Program>> Engine<P> {
     fn qualified(&self, agent: AgentId, job: &Job, now: i64) -> bool {
         let p = &*self.program;
         let g = &p.groups[job.group as usize];
-        let tier = g.members.iter().find(|m| m.0 == agent).map_or(0, |m| m.1);
-        if strategy::tier_opens(g, tier) as i64 > now.saturating_sub(job.arrived) {
+        // (Most groups have no tier that opens later: no member lookup for them.)
+        let tier = || g.members.iter().find(|m| m.0 == agent).map_or(0, |m| m.1);
+        if !g.tier_opens_ms.is_empty()
+            && strategy::tier_opens(g, tier()) as i64 > now.saturating_sub(job.arrived)
+        {
             // The caller's sticky agent rings first even before its tier opens.
             let sticky = job
                 .route
