@@ -178,6 +178,35 @@ fn every_phone_failing_takes_the_routes_error_handler() {
 }
 
 #[test]
+fn a_queue_sends_callers_on_when_nobody_is_logged_in_and_outside_its_hours() {
+    // No phone listens: it is never rung (a1 is logged out, then the queue is closed at 10:00
+    // on this Wednesday).
+    let port = UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let more = format!(
+        "agent a1 {{ contact \"sip:a1@127.0.0.1:{port}\" }}\n\
+         group line {{\n    members a1\n}}\n\
+         hours evenings {{\n    daily 18:00-22:00\n}}\n\
+         flow hotline {{\n    numbers \"500\", \"501\"\n    timezone \"Europe/Berlin\"\n    start {{\n        \
+         if dialled == \"501\" {{\n            route line {{ queue {{ max_wait 1m => hangup; no_agents => hangup; hours evenings => transfer \"+49 30 2555 5001\" }} }}\n        }}\n        \
+         route line {{ queue {{ max_wait 1m => hangup; no_agents => transfer \"+49 30 2555 5000\" }} }}\n    }}\n}}\n"
+    );
+    let s = Server::start_with("agents-queue-policies", WEDNESDAY, Some(&more));
+    client(&s, &["500", "--hang-up-after", "5s"]);
+    let r = &s.records(1)[0];
+    assert_eq!(r["outcome"], "redirected to +493025555000", "{r}");
+    // a1 logs in, but the queue of 501 keeps callers only in the evening.
+    s.agent_state("a1", "ready");
+    client(&s, &["501", "--hang-up-after", "5s"]);
+    let r = &s.records(2)[1];
+    assert_eq!(r["outcome"], "redirected to +493025555001", "{r}");
+    assert!(rang(r).is_empty(), "nobody rang: {r}");
+}
+
+#[test]
 fn a_phone_that_never_responds_fails_in_seconds_not_at_the_ring_time() {
     // Nothing listens on this port: the INVITE gets no answer at all, not even 100 Trying.
     let port = UdpSocket::bind("127.0.0.1:0")
