@@ -241,6 +241,37 @@ fn features() -> Result<Machine, String> {
     Machine::new(program).map_err(|e| e.to_string())
 }
 
+/// Descriptors kept for what is not an RTP socket: SIP TCP connections (up to 1,024), the
+/// admin API's, files being written, the look-ups' connections.
+const RESERVED_DESCRIPTORS: usize = 2_048;
+
+/// How many descriptors the server may open: the soft limit raised to the hard one first (a
+/// fresh Debian starts programs at 1,024, too few for a call centre's RTP sockets).
+fn descriptors() -> usize {
+    let mut l = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit and setrlimit only read and write the struct passed.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut l) != 0 {
+            return 1_024;
+        }
+        // An unlimited hard limit is more than the kernel allows a process (nr_open).
+        let want = l.rlim_max.min(1 << 20);
+        if l.rlim_cur < want {
+            let raised = libc::rlimit {
+                rlim_cur: want,
+                rlim_max: l.rlim_max,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                l = raised;
+            }
+        }
+    }
+    usize::try_from(l.rlim_cur).unwrap_or(usize::MAX)
+}
+
 fn fail(e: String) -> ExitCode {
     eprintln!("error: {e}");
     ExitCode::from(2)
@@ -302,6 +333,10 @@ pub fn run(a: &Args) -> ExitCode {
     let mut config = uas::Config::new(local);
     config.prompts = prompts;
     config.rtp_ports = a.rtp_ports;
+    config.media_threads = a
+        .media_threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let media_threads = config.media_threads;
     let recordings = a.data.join("recordings");
     if let Err(e) = std::fs::create_dir_all(&recordings) {
         return fail(format!("cannot create `{}`: {e}", recordings.display()));
@@ -439,9 +474,7 @@ pub fn run(a: &Args) -> ExitCode {
     let clock = udp::Clock { offset_ms };
     let media = udp::MediaConfig {
         quiet_ms: a.rtp_timeout.saturating_mul(1000),
-        threads: a
-            .media_threads
-            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
+        keep_open: descriptors().saturating_sub(RESERVED_DESCRIPTORS) / media_threads,
     };
     let watch = Watch {
         paths: a.flows.clone(),

@@ -1,9 +1,11 @@
-//! The media driver: one thread with its own single-threaded tokio loop owns every call's RTP
-//! socket (one port per call, from the core's range, on the server's address) and paces all
-//! streams from one 20 ms timer — never a timer per call. Each socket has a small reader task
-//! that hands packets to the call's `media::stream::Stream` in place; keys, recordings that
-//! ended and streams that went quiet go back to the signalling loop as [`Report`]s. The core
-//! decides everything; this only carries out [`Command`]s.
+//! The media driver: threads with their own single-threaded tokio loops, each owning its share
+//! of the RTP ports (one port per call and per agent's leg, from the core's range, on the
+//! server's address), and pacing its streams from one 20 ms timer — never a timer per call. A
+//! port's socket is opened the first time a call gets the port and kept open between calls,
+//! with one small reader task that hands packets to the owning call's `media::stream::Stream`
+//! in place (with no owner, they are dropped). Keys, recordings that ended and streams that
+//! went quiet go back to the signalling loop as [`Report`]s. The core decides everything; this
+//! only carries out [`Command`]s.
 
 use crate::media::relay;
 use crate::media::sdp;
@@ -17,6 +19,8 @@ use std::net::UdpSocket;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 use tokio::io::Interest;
 use tokio::io::unix::AsyncFd;
@@ -93,6 +97,17 @@ fn spread(call: u64) -> u64 {
     call.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32
 }
 
+/// The media thread, of `threads`, that runs a call's media.
+pub fn thread_of(call: u64, threads: usize) -> usize {
+    (spread(call) % threads.max(1) as u64) as usize
+}
+
+/// The media thread, of `threads`, that owns a port's socket (the core gives a call ports of
+/// its own thread only: see `uas::ports`).
+pub fn thread_of_port(port: u16, threads: usize) -> usize {
+    usize::from(port / 2) % threads.max(1)
+}
+
 /// How many ticks a 20 ms period is cut into (each call is sent in one of them).
 const SLOTS: u64 = 4;
 
@@ -105,12 +120,37 @@ pub struct Config {
     pub quiet_ms: u64,
     /// Media threads (calls are shared out by number); at least one.
     pub threads: usize,
+    /// RTP sockets a thread keeps open at most, the calls' and those kept between calls: a
+    /// port's socket stays open once used, so the next call on it skips opening one (socket,
+    /// bind, registration, reader, close: about a fifth of a short call's cost). Beyond this
+    /// many a freed port's socket closes, so descriptors stay within the process's limit.
+    pub keep_open: usize,
 }
 
 /// The running media threads: send them commands; they stop when this is dropped.
 pub struct Media {
-    commands: Vec<mpsc::UnboundedSender<Command>>,
+    inboxes: Vec<Arc<Inbox>>,
     threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+/// A media thread's commands, waiting for its next tick (at most 5 ms). Nobody wakes the
+/// thread for them: a wake-up per command (an eventfd write, a trip through epoll and the
+/// scheduler) cost a short call more than its stream did. What waits that long: a stream
+/// starting (the caller's first packet may meet a port nobody owns yet, or no socket), a
+/// prompt, barge-in, a bridge, a recording starting — each within one packet's time.
+#[derive(Default)]
+struct Inbox {
+    commands: Mutex<Vec<Command>>,
+    /// No more commands: the thread ends at its next tick (recordings in progress finished).
+    closed: AtomicBool,
+}
+
+impl Inbox {
+    /// The commands waiting, swapped into `batch` (empty, with its capacity kept).
+    fn take(&self, batch: &mut Vec<Command>) {
+        let mut waiting = self.commands.lock().unwrap_or_else(PoisonError::into_inner);
+        std::mem::swap(&mut *waiting, batch);
+    }
 }
 
 impl Command {
@@ -132,15 +172,20 @@ impl Command {
 
 impl Media {
     pub fn send(&self, c: Command) {
-        let n = self.commands.len() as u64;
-        let _ = self.commands[(spread(c.call()) % n) as usize].send(c);
+        let inbox = &self.inboxes[thread_of(c.call(), self.inboxes.len())];
+        inbox
+            .commands
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(c);
     }
 }
 
 impl Drop for Media {
     fn drop(&mut self) {
-        // Closing the channels ends the loops (recordings in progress are finished).
-        self.commands.clear();
+        for inbox in &self.inboxes {
+            inbox.closed.store(true, Ordering::Release);
+        }
         for t in self.threads.drain(..) {
             let _ = t.join();
         }
@@ -150,13 +195,13 @@ impl Drop for Media {
 /// Starts the media threads; their reports go to `reports`.
 pub fn spawn(config: Config, reports: mpsc::UnboundedSender<Report>) -> std::io::Result<Media> {
     let mut media = Media {
-        commands: Vec::new(),
+        inboxes: Vec::new(),
         threads: Vec::new(),
     };
     for _ in 0..config.threads.max(1) {
-        let (commands, rx) = mpsc::unbounded_channel();
-        let thread = one(config.clone(), rx, reports.clone())?;
-        media.commands.push(commands);
+        let inbox = Arc::new(Inbox::default());
+        let thread = one(config.clone(), inbox.clone(), reports.clone())?;
+        media.inboxes.push(inbox);
         media.threads.push(thread);
     }
     Ok(media)
@@ -164,7 +209,7 @@ pub fn spawn(config: Config, reports: mpsc::UnboundedSender<Report>) -> std::io:
 
 fn one(
     config: Config,
-    rx: mpsc::UnboundedReceiver<Command>,
+    inbox: Arc<Inbox>,
     reports: mpsc::UnboundedSender<Report>,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
     std::thread::Builder::new()
@@ -181,46 +226,63 @@ fn one(
                 }
             };
             let local = tokio::task::LocalSet::new();
-            local.block_on(&rt, run(config, rx, reports));
+            local.block_on(&rt, run(config, inbox, reports));
         })
 }
 
 struct CallMedia {
+    call: u64,
     stream: Stream,
-    /// Registered for reading only: sends go straight to the non-blocking socket, so 50
-    /// packets a second per call never turn into readiness events for the loop to handle.
-    socket: Rc<AsyncFd<UdpSocket>>,
-    reader: tokio::task::JoinHandle<()>,
+    /// The caller's port. Sends go straight to its non-blocking socket (registered for
+    /// reading only), so 50 packets a second per call never turn into readiness events.
+    port: Rc<Port>,
     recording: Option<(PathBuf, wav::Writer<BufWriter<std::fs::File>>, Sides)>,
     quiet_reported: bool,
     /// The agent's leg of a bridged call: RTP is relayed between it and the caller.
     leg: Option<Leg>,
 }
 
-/// The agent's side of a bridged call: its own socket and stream (the source it listens to,
+/// The agent's side of a bridged call: its own port and stream (the source it listens to,
 /// its audio for a recording).
 struct Leg {
     stream: Stream,
-    socket: Rc<AsyncFd<UdpSocket>>,
-    reader: tokio::task::JoinHandle<()>,
+    port: Rc<Port>,
 }
 
-/// Which side of a call a reader listens to.
+/// Which side of a call a port's packets are.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Side {
     Caller,
     Agent,
 }
 
+/// One port's socket, kept open between calls, with one reader for all its life; whose
+/// packets arrive on it now (none: they are dropped).
+struct Port {
+    number: u16,
+    socket: AsyncFd<UdpSocket>,
+    owner: RefCell<Option<(Rc<RefCell<CallMedia>>, Side)>>,
+}
+
 type Calls = HashMap<u64, Rc<RefCell<CallMedia>>>;
 
-async fn run(
+/// A media thread's state: its calls and the sockets of the ports it owns.
+struct Thread {
     config: Config,
-    mut commands: mpsc::UnboundedReceiver<Command>,
+    start: Instant,
     reports: mpsc::UnboundedSender<Report>,
-) {
-    let start = Instant::now();
-    let mut calls: Calls = HashMap::new();
+    calls: Calls,
+    ports: HashMap<u16, (Rc<Port>, tokio::task::JoinHandle<()>)>,
+}
+
+async fn run(config: Config, inbox: Arc<Inbox>, reports: mpsc::UnboundedSender<Report>) {
+    let mut t = Thread {
+        config,
+        start: Instant::now(),
+        reports,
+        calls: HashMap::new(),
+        ports: HashMap::new(),
+    };
     // Every call gets its packet every 20 ms, but not all at once: a call's slot (its number
     // modulo SLOTS) decides which 5 ms tick sends it, so the sends spread over the period.
     let mut tick = tokio::time::interval(Duration::from_millis(20 / SLOTS));
@@ -228,154 +290,237 @@ async fn run(
     let mut packet = Vec::with_capacity(12 + FRAME);
     let mut frame = [0i16; FRAME];
     let mut other = [0i16; FRAME];
+    let mut batch = Vec::new();
     loop {
-        tokio::select! {
-            c = commands.recv() => match c {
-                Some(c) => command(&config, &mut calls, c, start, &reports),
-                None => break,
-            },
-            _ = tick.tick() => {
-                let t = ms_since(start);
-                slot = (slot + 1) % SLOTS;
-                for (call, m) in calls.iter().filter(|(c, _)| (spread(**c) >> 24) % SLOTS == slot) {
-                    let mut m = m.borrow_mut();
-                    let m = &mut *m;
-                    // A bridged caller hears the agent (relayed as it comes), not the stream.
-                    if m.leg.is_none() {
-                        if let Some(to) = m.stream.tick(&mut packet) {
-                            // A full socket buffer drops the packet, as the network would.
-                            let _ = m.socket.get_ref().send_to(&packet, to);
+        tick.tick().await;
+        // Read before the commands are taken: none sent before the end is left behind.
+        let closed = inbox.closed.load(Ordering::Acquire);
+        inbox.take(&mut batch);
+        for c in batch.drain(..) {
+            t.command(c);
+        }
+        if closed {
+            break;
+        }
+        let now = ms_since(t.start);
+        slot = (slot + 1) % SLOTS;
+        for (call, m) in t
+            .calls
+            .iter()
+            .filter(|(c, _)| (spread(**c) >> 24) % SLOTS == slot)
+        {
+            let mut m = m.borrow_mut();
+            let m = &mut *m;
+            // A bridged caller hears the agent (relayed as it comes), not the stream.
+            if m.leg.is_none() {
+                if let Some(to) = m.stream.tick(&mut packet) {
+                    // A full socket buffer drops the packet, as the network would.
+                    let _ = m.port.socket.get_ref().send_to(&packet, to);
+                }
+            }
+            if let Some((_, w, sides)) = m.recording.as_mut() {
+                m.stream.recorded_frame(&mut frame);
+                if !sides.caller() {
+                    frame.fill(0);
+                }
+                if let Some(leg) = m.leg.as_mut() {
+                    // The agent's side, mixed with the caller's into one track.
+                    leg.stream.recorded_frame(&mut other);
+                    if sides.agent() {
+                        for (s, o) in frame.iter_mut().zip(other) {
+                            *s = s.saturating_add(o);
                         }
-                    }
-                    if let Some((_, w, sides)) = m.recording.as_mut() {
-                        m.stream.recorded_frame(&mut frame);
-                        if !sides.caller() {
-                            frame.fill(0);
-                        }
-                        if let Some(leg) = m.leg.as_mut() {
-                            // The agent's side, mixed with the caller's into one track.
-                            leg.stream.recorded_frame(&mut other);
-                            if sides.agent() {
-                                for (s, o) in frame.iter_mut().zip(other) {
-                                    *s = s.saturating_add(o);
-                                }
-                            }
-                        }
-                        if let Err(e) = w.write(&frame) {
-                            let _ = reports.send(Report::Failed { call: *call, why: format!("the recording cannot be written: {e}") });
-                            m.recording = None;
-                            m.stream.set_recording(false);
-                        }
-                    }
-                    if config.quiet_ms > 0
-                        && !m.quiet_reported
-                        && m.stream.media().receive
-                        && m.stream.quiet_ms(t) > config.quiet_ms as i64
-                    {
-                        m.quiet_reported = true;
-                        let _ = reports.send(Report::Quiet { call: *call });
                     }
                 }
+                if let Err(e) = w.write(&frame) {
+                    let _ = t.reports.send(Report::Failed {
+                        call: *call,
+                        why: format!("the recording cannot be written: {e}"),
+                    });
+                    m.recording = None;
+                    m.stream.set_recording(false);
+                }
+            }
+            if t.config.quiet_ms > 0
+                && !m.quiet_reported
+                && m.stream.media().receive
+                && m.stream.quiet_ms(now) > t.config.quiet_ms as i64
+            {
+                m.quiet_reported = true;
+                let _ = t.reports.send(Report::Quiet { call: *call });
             }
         }
     }
-    for (call, m) in calls.drain() {
-        close(call, &m, &reports);
+    for (_, m) in std::mem::take(&mut t.calls) {
+        t.close(&m);
+    }
+    for (_, (_, reader)) in t.ports.drain() {
+        reader.abort();
     }
 }
 
-fn command(
-    config: &Config,
-    calls: &mut Calls,
-    c: Command,
-    start: Instant,
-    reports: &mpsc::UnboundedSender<Report>,
-) {
-    let call = c.call();
-    let (port, media) = match c {
-        Command::Open { port, media, .. } => (port, media),
-        Command::Close { .. } => {
-            if let Some(m) = calls.remove(&call) {
-                close(call, &m, reports);
-            }
-            return;
-        }
-        other => {
-            let Some(cell) = calls.get(&call) else {
+impl Thread {
+    fn command(&mut self, c: Command) {
+        let call = c.call();
+        let (number, media) = match c {
+            Command::Open { port, media, .. } => (port, media),
+            Command::Close { .. } => {
+                if let Some(m) = self.calls.remove(&call) {
+                    self.close(&m);
+                }
                 return;
-            };
-            let mut m = cell.borrow_mut();
-            match other {
-                Command::Update { media, .. } => {
-                    m.stream.renegotiate(media, ms_since(start));
-                    m.quiet_reported = false;
-                }
-                Command::Play { items, .. } => m.stream.play(items),
-                Command::Stop { .. } => m.stream.stop(),
-                Command::Record { path, sides, .. } => record(call, &mut m, path, sides, reports),
-                Command::StopRecording { .. } => finish(call, &mut m, reports),
-                Command::Bridge { port, media, .. } => {
-                    drop(m);
-                    bridge(config.ip, call, cell, port, media, start, reports);
-                }
-                Command::Unbridge { .. } => {
-                    if let Some(leg) = m.leg.take() {
-                        leg.reader.abort();
+            }
+            other => {
+                let Some(cell) = self.calls.get(&call).cloned() else {
+                    return;
+                };
+                let mut m = cell.borrow_mut();
+                match other {
+                    Command::Update { media, .. } => {
+                        m.stream.renegotiate(media, ms_since(self.start));
+                        m.quiet_reported = false;
                     }
+                    Command::Play { items, .. } => m.stream.play(items),
+                    Command::Stop { .. } => m.stream.stop(),
+                    Command::Record { path, sides, .. } => {
+                        record(&mut m, path, sides, &self.reports)
+                    }
+                    Command::StopRecording { .. } => finish(&mut m, &self.reports),
+                    Command::Bridge { port, media, .. } => {
+                        drop(m);
+                        self.bridge(&cell, port, media);
+                    }
+                    Command::Unbridge { .. } => {
+                        if let Some(leg) = m.leg.take() {
+                            drop(m);
+                            self.release(&leg.port);
+                        }
+                    }
+                    Command::Open { .. } | Command::Close { .. } => {}
                 }
-                Command::Open { .. } | Command::Close { .. } => {}
+                return;
             }
-            return;
+        };
+        // A call opened twice (it cannot happen; if it did): the first stream ends.
+        if let Some(old) = self.calls.remove(&call) {
+            self.close(&old);
         }
-    };
-    match open(config.ip, port) {
-        Ok(socket) => {
-            let socket = Rc::new(socket);
-            // SSRC: unpredictable enough for a caller (RFC 3550 wants it random).
-            let ssrc = {
-                use std::hash::{BuildHasher, RandomState};
-                RandomState::new().hash_one(call) as u32
-            };
-            let cell = Rc::new(RefCell::new(CallMedia {
-                stream: Stream::new(media, ssrc, ms_since(start)),
-                socket: socket.clone(),
-                reader: tokio::task::spawn_local(async {}),
-                recording: None,
-                quiet_reported: false,
-                leg: None,
-            }));
-            let reader = tokio::task::spawn_local(read(
-                call,
-                start,
-                (socket, Side::Caller),
-                cell.clone(),
-                reports.clone(),
-            ));
-            cell.borrow_mut().reader = reader;
-            if let Some(old) = calls.insert(call, cell) {
-                close(call, &old, reports);
+        let port = match self.port(number) {
+            Ok(p) => p,
+            Err(e) => {
+                let _ = self.reports.send(Report::NoStream {
+                    call,
+                    port: number,
+                    why: format!("cannot open RTP port {number}: {e}"),
+                });
+                return;
+            }
+        };
+        // SSRC: unpredictable enough for a caller (RFC 3550 wants it random).
+        let ssrc = {
+            use std::hash::{BuildHasher, RandomState};
+            RandomState::new().hash_one(call) as u32
+        };
+        let cell = Rc::new(RefCell::new(CallMedia {
+            call,
+            stream: Stream::new(media, ssrc, ms_since(self.start)),
+            port: port.clone(),
+            recording: None,
+            quiet_reported: false,
+            leg: None,
+        }));
+        *port.owner.borrow_mut() = Some((cell.clone(), Side::Caller));
+        self.calls.insert(call, cell);
+    }
+
+    /// Port `number`'s socket, opened (with its reader) the first time, and emptied of what
+    /// arrived while nobody owned it.
+    fn port(&mut self, number: u16) -> std::io::Result<Rc<Port>> {
+        if let Some((port, _)) = self.ports.get(&number) {
+            let s = port.socket.get_ref();
+            // Bounded: a flood at an idle port cannot hold the thread here.
+            let mut byte = [0u8; 1];
+            for _ in 0..1_024 {
+                if s.recv_from(&mut byte).is_err() {
+                    break;
+                }
+            }
+            return Ok(port.clone());
+        }
+        let port = Rc::new(Port {
+            number,
+            socket: open(self.config.ip, number)?,
+            owner: RefCell::new(None),
+        });
+        let reader = tokio::task::spawn_local(read(port.clone(), self.start, self.reports.clone()));
+        self.ports.insert(number, (port.clone(), reader));
+        Ok(port)
+    }
+
+    /// A port nobody owns any more: its socket stays open for the next call to get it, unless
+    /// the thread already keeps as many as it may.
+    fn release(&mut self, port: &Port) {
+        *port.owner.borrow_mut() = None;
+        if self.ports.len() > self.config.keep_open {
+            if let Some((_, reader)) = self.ports.remove(&port.number) {
+                // The reader held the last other reference: the socket closes.
+                reader.abort();
             }
         }
-        Err(e) => {
-            let _ = reports.send(Report::NoStream {
-                call,
-                port,
-                why: format!("cannot open RTP port {port}: {e}"),
-            });
+    }
+
+    /// The call ended: a recording in progress is finished, its ports are released.
+    fn close(&mut self, m: &Rc<RefCell<CallMedia>>) {
+        let (port, leg) = {
+            let mut m = m.borrow_mut();
+            finish(&mut m, &self.reports);
+            (m.port.clone(), m.leg.take())
+        };
+        self.release(&port);
+        if let Some(leg) = leg {
+            self.release(&leg.port);
         }
+    }
+
+    /// Opens the agent's leg of the call on port `number` and relays between it and the
+    /// caller from now on.
+    fn bridge(&mut self, cell: &Rc<RefCell<CallMedia>>, number: u16, media: sdp::Media) {
+        let call = cell.borrow().call;
+        let port = match self.port(number) {
+            Ok(p) => p,
+            Err(e) => {
+                let _ = self.reports.send(Report::NoStream {
+                    call,
+                    port: number,
+                    why: format!("cannot open RTP port {number} for the agent: {e}"),
+                });
+                return;
+            }
+        };
+        let old = {
+            let mut m = cell.borrow_mut();
+            // The agent's stream never sends: it only says which source is the agent's phone.
+            let mut stream = Stream::new(media, 0, ms_since(self.start));
+            stream.set_recording(m.recording.is_some());
+            m.stream.stop();
+            m.leg.replace(Leg {
+                stream,
+                port: port.clone(),
+            })
+        };
+        if let Some(old) = old {
+            if old.port.number != number {
+                self.release(&old.port);
+            }
+        }
+        *port.owner.borrow_mut() = Some((cell.clone(), Side::Agent));
     }
 }
 
 /// Starts recording the call's `sides` into `path` (its folder made here, where the file is),
 /// after finishing any recording in progress.
-fn record(
-    call: u64,
-    m: &mut CallMedia,
-    path: PathBuf,
-    sides: Sides,
-    reports: &mpsc::UnboundedSender<Report>,
-) {
-    finish(call, m, reports);
+fn record(m: &mut CallMedia, path: PathBuf, sides: Sides, reports: &mpsc::UnboundedSender<Report>) {
+    finish(m, reports);
     if let Some(dir) = path.parent() {
         let _ = std::fs::create_dir_all(dir);
     }
@@ -389,7 +534,7 @@ fn record(
         }
         Err(e) => {
             let _ = reports.send(Report::Failed {
-                call,
+                call: m.call,
                 why: format!("cannot record into {}: {e}", path.display()),
             });
         }
@@ -410,7 +555,7 @@ fn open(ip: IpAddr, port: u16) -> std::io::Result<AsyncFd<UdpSocket>> {
 }
 
 /// Ends a recording in progress: its header made right, and reported.
-fn finish(call: u64, m: &mut CallMedia, reports: &mpsc::UnboundedSender<Report>) {
+fn finish(m: &mut CallMedia, reports: &mpsc::UnboundedSender<Report>) {
     let Some((path, w, _)) = m.recording.take() else {
         return;
     };
@@ -420,77 +565,20 @@ fn finish(call: u64, m: &mut CallMedia, reports: &mpsc::UnboundedSender<Report>)
     }
     if let Err(e) = w.finish() {
         let _ = reports.send(Report::Failed {
-            call,
+            call: m.call,
             why: format!("cannot finish the recording {}: {e}", path.display()),
         });
     }
 }
 
-fn close(call: u64, m: &Rc<RefCell<CallMedia>>, reports: &mpsc::UnboundedSender<Report>) {
-    let mut m = m.borrow_mut();
-    m.reader.abort();
-    if let Some(leg) = m.leg.take() {
-        leg.reader.abort();
-    }
-    finish(call, &mut m, reports);
-}
-
-/// Opens the agent's leg of `call` on `port` and relays between it and the caller from now on.
-fn bridge(
-    ip: IpAddr,
-    call: u64,
-    cell: &Rc<RefCell<CallMedia>>,
-    port: u16,
-    media: sdp::Media,
-    start: Instant,
-    reports: &mpsc::UnboundedSender<Report>,
-) {
-    let socket = match open(ip, port) {
-        Ok(s) => Rc::new(s),
-        Err(e) => {
-            let _ = reports.send(Report::NoStream {
-                call,
-                port,
-                why: format!("cannot open RTP port {port} for the agent: {e}"),
-            });
-            return;
-        }
-    };
-    let mut m = cell.borrow_mut();
-    // The agent's stream never sends: it only says which source is the agent's phone.
-    let mut stream = Stream::new(media, 0, ms_since(start));
-    stream.set_recording(m.recording.is_some());
-    m.stream.stop();
-    let reader = tokio::task::spawn_local(read(
-        call,
-        start,
-        (socket.clone(), Side::Agent),
-        cell.clone(),
-        reports.clone(),
-    ));
-    if let Some(old) = m.leg.replace(Leg {
-        stream,
-        socket,
-        reader,
-    }) {
-        old.reader.abort();
-    }
-}
-
-/// A reader of one side of a call: every datagram on its port goes to that side's stream at
-/// once, and on a bridged call what the stream heard is relayed to the other side.
-async fn read(
-    call: u64,
-    start: Instant,
-    (socket, side): (Rc<AsyncFd<UdpSocket>>, Side),
-    cell: Rc<RefCell<CallMedia>>,
-    reports: mpsc::UnboundedSender<Report>,
-) {
+/// A port's reader: every datagram on it goes to its owner's stream at once (and on a bridged
+/// call, what the stream heard is relayed to the other side); with no owner it is dropped.
+async fn read(port: Rc<Port>, start: Instant, reports: mpsc::UnboundedSender<Report>) {
     let mut buf = vec![0u8; 2048];
     let mut keys = Vec::new();
     let mut out = Vec::with_capacity(12 + FRAME);
     loop {
-        let Ok(mut ready) = socket.readable().await else {
+        let Ok(mut ready) = port.socket.readable().await else {
             return;
         };
         let (n, from) = match ready.try_io(|s| s.get_ref().recv_from(&mut buf)) {
@@ -499,6 +587,9 @@ async fn read(
             Ok(Err(_)) => continue,
             // Not readable after all: wait again.
             Err(_) => continue,
+        };
+        let Some((cell, side)) = port.owner.borrow().clone() else {
+            continue;
         };
         let mut m = cell.borrow_mut();
         let m = &mut *m;
@@ -512,21 +603,190 @@ async fn read(
             let heard = leg.stream.receive(now, from, &buf[..n], &mut keys);
             if let Some(to) = caller.peer() {
                 if relay::packet(&buf[..n], heard, caller.media(), &mut out) {
-                    let _ = m.socket.get_ref().send_to(&out, to);
+                    let _ = m.port.socket.get_ref().send_to(&out, to);
                 }
             }
             continue;
         }
         let heard = m.stream.receive(now, from, &buf[..n], &mut keys);
         for &(key, via) in &keys {
-            let _ = reports.send(Report::Key { call, key, via });
+            let _ = reports.send(Report::Key {
+                call: m.call,
+                key,
+                via,
+            });
         }
         if let Some(leg) = m.leg.as_ref() {
             if let Some(to) = leg.stream.peer() {
                 if relay::packet(&buf[..n], heard, leg.stream.media(), &mut out) {
-                    let _ = leg.socket.get_ref().send_to(&out, to);
+                    let _ = leg.port.socket.get_ref().send_to(&out, to);
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::media::rtp;
+    use crate::media::stream::Prompt;
+    use std::sync::Arc;
+
+    /// A phone on loopback: its socket and the terms it offered (telephone-events as 101).
+    fn phone() -> (UdpSocket, sdp::Media) {
+        let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+        s.set_read_timeout(Some(Duration::from_millis(5))).unwrap();
+        let offer = format!(
+            "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+             m=audio {} RTP/AVP 0 101\r\na=rtpmap:101 telephone-event/8000\r\n",
+            s.local_addr().unwrap().port()
+        );
+        (s, sdp::negotiate(offer.as_bytes()).unwrap())
+    }
+
+    /// A port nobody listens on now.
+    fn free_port() -> u16 {
+        UdpSocket::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    }
+
+    fn media(keep_open: usize) -> (Media, mpsc::UnboundedReceiver<Report>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let config = Config {
+            ip: "127.0.0.1".parse().unwrap(),
+            quiet_ms: 0,
+            threads: 1,
+            keep_open,
+        };
+        (spawn(config, tx).unwrap(), rx)
+    }
+
+    /// A finished press of `key`'s event at `timestamp`, sent to `port` until the media side
+    /// reports a key (within two seconds): the first report.
+    fn press(
+        phone: &UdpSocket,
+        port: u16,
+        event: u8,
+        timestamp: u32,
+        reports: &mut mpsc::UnboundedReceiver<Report>,
+    ) -> Report {
+        let mut packet = Vec::new();
+        rtp::write_header(&mut packet, true, 101, 1, timestamp, 77);
+        packet.extend_from_slice(&[event, 0x8a, 0x03, 0x20]);
+        let until = Instant::now() + Duration::from_secs(2);
+        while Instant::now() < until {
+            phone.send_to(&packet, ("127.0.0.1", port)).unwrap();
+            // The phone's own socket paces the resends (its read timeout).
+            let _ = phone.recv_from(&mut [0u8; 2048]);
+            if let Ok(r) = reports.try_recv() {
+                return r;
+            }
+        }
+        panic!("no key reported for a press sent to port {port}");
+    }
+
+    /// Waits (two seconds at most) until `port` sends the phone nothing for 100 ms: the call
+    /// on it has been closed.
+    fn until_silent(phone: &UdpSocket) {
+        let until = Instant::now() + Duration::from_secs(2);
+        let mut quiet_since = Instant::now();
+        while Instant::now() < until {
+            if phone.recv_from(&mut [0u8; 2048]).is_ok() {
+                quiet_since = Instant::now();
+            } else if quiet_since.elapsed() > Duration::from_millis(100) {
+                return;
+            }
+        }
+        panic!("the stream kept playing after its call was closed");
+    }
+
+    #[test]
+    fn a_port_kept_open_between_calls_hears_only_its_present_call() {
+        let (media, mut reports) = media(8);
+        let (phone, terms) = phone();
+        let port = free_port();
+        let tone = Arc::new(Prompt::tone(440.0, 60_000));
+        media.send(Command::Open {
+            call: 1,
+            port,
+            media: terms.clone(),
+        });
+        media.send(Command::Play {
+            call: 1,
+            items: vec![Play::Prompt(tone)],
+        });
+        let r = press(&phone, port, 1, 1_000, &mut reports);
+        assert!(
+            matches!(
+                r,
+                Report::Key {
+                    call: 1,
+                    key: '1',
+                    ..
+                }
+            ),
+            "{r:?}"
+        );
+        media.send(Command::Close { call: 1 });
+        until_silent(&phone);
+        // Kept open: nobody else can take the port, and what arrives while no call owns it
+        // (a late press of the call before) reaches no one, not even the next call.
+        assert!(UdpSocket::bind(("127.0.0.1", port)).is_err());
+        let mut late = Vec::new();
+        rtp::write_header(&mut late, true, 101, 2, 2_000, 77);
+        late.extend_from_slice(&[9, 0x8a, 0x03, 0x20]);
+        for _ in 0..20 {
+            phone.send_to(&late, ("127.0.0.1", port)).unwrap();
+        }
+        media.send(Command::Open {
+            call: 2,
+            port,
+            media: terms,
+        });
+        let r = press(&phone, port, 5, 3_000, &mut reports);
+        assert!(
+            matches!(
+                r,
+                Report::Key {
+                    call: 2,
+                    key: '5',
+                    ..
+                }
+            ),
+            "{r:?}"
+        );
+        drop(media);
+        assert!(reports.try_recv().is_err());
+    }
+
+    #[test]
+    fn beyond_the_sockets_a_thread_may_keep_a_freed_port_closes() {
+        let (media, _reports) = media(0);
+        let (phone, terms) = phone();
+        let port = free_port();
+        media.send(Command::Open {
+            call: 1,
+            port,
+            media: terms,
+        });
+        media.send(Command::Play {
+            call: 1,
+            items: vec![Play::Prompt(Arc::new(Prompt::tone(440.0, 60_000)))],
+        });
+        // Playing: the port is open.
+        phone
+            .set_read_timeout(Some(Duration::from_secs(2)))
+            .unwrap();
+        phone.recv_from(&mut [0u8; 2048]).unwrap();
+        phone
+            .set_read_timeout(Some(Duration::from_millis(5)))
+            .unwrap();
+        media.send(Command::Close { call: 1 });
+        until_silent(&phone);
+        assert!(UdpSocket::bind(("127.0.0.1", port)).is_ok());
     }
 }

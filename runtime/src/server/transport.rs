@@ -118,8 +118,8 @@ fn reload(
 pub struct MediaConfig {
     /// A call whose RTP stops this long is hung up (0: never).
     pub quiet_ms: u64,
-    /// Media threads (each paces its share of the calls).
-    pub threads: usize,
+    /// RTP sockets each media thread keeps open at most (see [`media::Config::keep_open`]).
+    pub keep_open: usize,
 }
 
 /// What the loop runs besides SIP.
@@ -331,7 +331,9 @@ pub async fn run(
         media::Config {
             ip: local_ip,
             quiet_ms: media_config.quiet_ms,
-            threads: media_config.threads,
+            // The core shares its ports out among this many threads.
+            threads: uas.media_threads(),
+            keep_open: media_config.keep_open,
         },
         reports,
     )?;

@@ -8,6 +8,7 @@ mod api;
 mod features;
 mod legs;
 mod metrics;
+mod ports;
 mod register;
 
 pub use api::{Reply as AdminReply, Request as AdminRequest};
@@ -49,6 +50,9 @@ pub struct Config {
     pub prompts: Prompts,
     /// The RTP ports calls take (even ones, from the first to the last).
     pub rtp_ports: (u16, u16),
+    /// The media threads the driver runs (the ports are shared out among them; a call's
+    /// media runs on [`super::media::thread_of`] its number).
+    pub media_threads: usize,
     /// Where numbers outside this server go (`host[:port]` of a trunk or outbound proxy).
     pub trunk: Option<String>,
     /// Number patterns (the language's: `+49 *`, `0800XXXXXXX`) that transfers computed at
@@ -86,6 +90,7 @@ impl Config {
             prompts: Prompts::default(),
             // Below Linux's ephemeral ports (32768-60999), where no client socket lands.
             rtp_ports: (16_384, 32_767),
+            media_threads: 1,
             trunk: None,
             allow: Vec::new(),
             default_prompt_ms: 3_000,
@@ -394,7 +399,7 @@ pub struct Uas {
     /// Contact and Allow of our 200 to an INVITE (the same for every call).
     answer_headers: Vec<String>,
     /// RTP ports free for new calls.
-    ports: VecDeque<u16>,
+    ports: ports::Ports,
     /// The voicemail beep (1 kHz, 400 ms).
     beep: Arc<Prompt>,
     /// Ringback for answered callers while agents ring (425 Hz, 1 s on, 4 s off).
@@ -527,9 +532,7 @@ impl Uas {
         );
         let targets = literal_targets(machine.program());
         let local = config.local;
-        let (first, last) = config.rtp_ports;
-        // Even ports only (RTCP takes the odd one above); no overflow at the top of the range.
-        let ports = (first..=last).filter(|p| p % 2 == 0).collect();
+        let ports = ports::Ports::new(config.rtp_ports, config.media_threads);
         Uas {
             machine,
             engine,
@@ -581,6 +584,11 @@ impl Uas {
 
     pub fn poll_out(&mut self) -> Option<Out> {
         self.out.pop_front()
+    }
+
+    /// The media threads the core shares its ports out among (the driver starts as many).
+    pub fn media_threads(&self) -> usize {
+        self.config.media_threads.max(1)
     }
 
     /// Calls in progress.
@@ -974,15 +982,15 @@ impl Uas {
             }
         };
         if self.calls.len() >= self.config.max_calls
-            || self.ports.is_empty()
+            || !self.ports.free_for(self.next + 1)
             || !self.within_rate(now, source)
         {
             let extra = ["Retry-After: 5".to_string()];
             return self.reply(now, (tx, m, source), 503, &extra, None);
         }
-        let port = self.ports.pop_front().unwrap_or_default();
         self.next += 1;
         let call = self.next;
+        let port = self.ports.take(call).unwrap_or_default();
         // The tag depends on the Call-ID only: a retransmitted INVITE that a stateless answer
         // (302, 480) did not keep gets the very same response again.
         let our_tag = {
@@ -1180,7 +1188,7 @@ impl Uas {
             MediaReport::NoStream { call, port, why } => {
                 // Someone else holds the port: it leaves the pool, and the call (whose answer
                 // named it, or whose agent's leg did) ends rather than stay silent.
-                self.ports.retain(|p| *p != port);
+                self.ports.retire(port);
                 self.leg_port_taken(call, port);
                 if let Some(s) = self.calls.get_mut(&call) {
                     s.port_taken |= s.port == port;
@@ -2323,7 +2331,7 @@ impl Uas {
         }
         // Reused last: stray RTP of this call has long stopped when a new call gets it.
         if !s.port_taken {
-            self.ports.push_back(s.port);
+            self.ports.give(s.port);
         }
         self.dialogs
             .remove(&dialog_key(&s.record.call_id, s.our_tag()));

@@ -95,7 +95,7 @@ impl Uas {
             let _ = self.engine.failed(ts(now), call, agent);
             return;
         };
-        let Some(port) = self.ports.pop_front() else {
+        let Some(port) = self.ports.take(call) else {
             // Ours and passing (ports free up as calls end): not the agent's phone failing.
             self.log(&call_id, format!("agent {name}: no RTP port free: skipped"));
             let _ = self.engine.declined(ts(now), call, agent);
@@ -409,7 +409,7 @@ impl Uas {
             self.ringing.remove(&(l.call, l.agent));
         }
         if !l.port_taken {
-            self.ports.push_back(l.port);
+            self.ports.give(l.port);
         }
         self.byes.remove(&format!("{}/CANCEL", l.branch));
         if let Some(s) = self.calls.get_mut(&l.call) {
