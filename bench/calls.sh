@@ -31,13 +31,14 @@ for name, ms in (("hold", 600_000), ("short", 100)):
         w.setnchannels(1); w.setsampwidth(2); w.setframerate(8000)
         w.writeframes(b"\0\0" * (8 * ms))
 PY
-serve() { # port data max-calls
+# Each server has RTP ports of its own: a port's socket stays open between calls (30 s).
+serve() { # port data max-calls rtp-ports
   target/release/callflow serve --admin off --flows "$work/flows" --listen "127.0.0.1:$1" --data "$work/$2" \
-    --quiet --calls-per-source 1000000 --max-calls "$3" 2>"$work/$2.log" &
+    --quiet --calls-per-source 1000000 --max-calls "$3" --rtp-ports "$4" 2>"$work/$2.log" &
 }
-serve 5080 data 1000000
+serve 5080 data 1000000 16384-28671
 cf=$!
-serve 5081 shed 1000
+serve 5081 shed 1000 28672-32767
 shed=$!
 sipp -sn uas -i 127.0.0.1 -p 5090 -cp 8892 -nostdin -buff_size 4194304 >/dev/null 2>&1 &
 uas=$!

@@ -47,7 +47,9 @@ pub struct Args {
     /// hours and holidays.
     #[arg(long)]
     pub clock: Option<String>,
-    /// The UDP ports for RTP, one per call: `FIRST-LAST`.
+    /// The UDP ports for RTP, one per call: `FIRST-LAST`. A port's socket stays open for a
+    /// while after its call (the next call on it starts cheaper): servers on one host need
+    /// ranges of their own.
     #[arg(long, default_value = "16384-32767", value_parser = port_range)]
     pub rtp_ports: (u16, u16),
     /// End a call (BYE) when no RTP has come from the caller for this many seconds (0: never).

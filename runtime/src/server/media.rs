@@ -12,7 +12,7 @@ use crate::media::sdp;
 use crate::media::stream::{FRAME, Play, Stream, Via};
 use crate::media::wav;
 use callflow_compiler::bytecode::Sides;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::io::BufWriter;
 use std::net::UdpSocket;
@@ -125,6 +125,9 @@ pub struct Config {
     /// bind, registration, reader, close: about a fifth of a short call's cost). Beyond this
     /// many a freed port's socket closes, so descriptors stay within the process's limit.
     pub keep_open: usize,
+    /// A port's socket nobody owned for this long closes. Under load ports come round again
+    /// within seconds (where opening one per call costs most); a quiet server holds few.
+    pub idle_ms: i64,
 }
 
 /// The running media threads: send them commands; they stop when this is dropped.
@@ -262,6 +265,8 @@ struct Port {
     number: u16,
     socket: AsyncFd<UdpSocket>,
     owner: RefCell<Option<(Rc<RefCell<CallMedia>>, Side)>>,
+    /// Since when nobody owns it (media clock).
+    idle_since: Cell<Option<i64>>,
 }
 
 type Calls = HashMap<u64, Rc<RefCell<CallMedia>>>;
@@ -291,6 +296,7 @@ async fn run(config: Config, inbox: Arc<Inbox>, reports: mpsc::UnboundedSender<R
     let mut frame = [0i16; FRAME];
     let mut other = [0i16; FRAME];
     let mut batch = Vec::new();
+    let mut swept = 0;
     loop {
         tick.tick().await;
         // Read before the commands are taken: none sent before the end is left behind.
@@ -303,6 +309,10 @@ async fn run(config: Config, inbox: Arc<Inbox>, reports: mpsc::UnboundedSender<R
             break;
         }
         let now = ms_since(t.start);
+        if now - swept >= 1_000 {
+            swept = now;
+            t.close_idle(now);
+        }
         slot = (slot + 1) % SLOTS;
         for (call, m) in t
             .calls
@@ -445,12 +455,14 @@ impl Thread {
                     break;
                 }
             }
+            port.idle_since.set(None);
             return Ok(port.clone());
         }
         let port = Rc::new(Port {
             number,
             socket: open(self.config.ip, number)?,
             owner: RefCell::new(None),
+            idle_since: Cell::new(None),
         });
         let reader = tokio::task::spawn_local(read(port.clone(), self.start, self.reports.clone()));
         self.ports.insert(number, (port.clone(), reader));
@@ -461,12 +473,25 @@ impl Thread {
     /// the thread already keeps as many as it may.
     fn release(&mut self, port: &Port) {
         *port.owner.borrow_mut() = None;
+        port.idle_since.set(Some(ms_since(self.start)));
         if self.ports.len() > self.config.keep_open {
             if let Some((_, reader)) = self.ports.remove(&port.number) {
                 // The reader held the last other reference: the socket closes.
                 reader.abort();
             }
         }
+    }
+
+    /// Closes the sockets of ports nobody owned for `idle_ms`.
+    fn close_idle(&mut self, now: i64) {
+        let idle_ms = self.config.idle_ms;
+        self.ports.retain(|_, (port, reader)| {
+            let keep = port.idle_since.get().is_none_or(|t| now - t < idle_ms);
+            if !keep {
+                reader.abort();
+            }
+            keep
+        });
     }
 
     /// The call ended: a recording in progress is finished, its ports are released.
@@ -654,13 +679,14 @@ mod tests {
             .port()
     }
 
-    fn media(keep_open: usize) -> (Media, mpsc::UnboundedReceiver<Report>) {
+    fn media(keep_open: usize, idle_ms: i64) -> (Media, mpsc::UnboundedReceiver<Report>) {
         let (tx, rx) = mpsc::unbounded_channel();
         let config = Config {
             ip: "127.0.0.1".parse().unwrap(),
             quiet_ms: 0,
             threads: 1,
             keep_open,
+            idle_ms,
         };
         (spawn(config, tx).unwrap(), rx)
     }
@@ -706,7 +732,7 @@ mod tests {
 
     #[test]
     fn a_port_kept_open_between_calls_hears_only_its_present_call() {
-        let (media, mut reports) = media(8);
+        let (media, mut reports) = media(8, 60_000);
         let (phone, terms) = phone();
         let port = free_port();
         let tone = Arc::new(Prompt::tone(440.0, 60_000));
@@ -763,9 +789,46 @@ mod tests {
         assert!(reports.try_recv().is_err());
     }
 
+    /// Waits (three seconds at most) until `port` can be bound: its socket was closed. The
+    /// phone's socket paces the tries (its read timeout).
+    fn until_closed(phone: &UdpSocket, port: u16) {
+        let until = Instant::now() + Duration::from_secs(3);
+        while UdpSocket::bind(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < until, "port {port} stayed open");
+            let _ = phone.recv_from(&mut [0u8; 2048]);
+        }
+    }
+
+    #[test]
+    fn a_port_nobody_owned_for_a_while_closes() {
+        let (media, _reports) = media(8, 50);
+        let (phone, terms) = phone();
+        let port = free_port();
+        media.send(Command::Open {
+            call: 1,
+            port,
+            media: terms,
+        });
+        media.send(Command::Play {
+            call: 1,
+            items: vec![Play::Prompt(Arc::new(Prompt::tone(440.0, 60_000)))],
+        });
+        phone
+            .set_read_timeout(Some(Duration::from_secs(2)))
+            .unwrap();
+        phone.recv_from(&mut [0u8; 2048]).unwrap();
+        phone
+            .set_read_timeout(Some(Duration::from_millis(5)))
+            .unwrap();
+        // Owned, it stays open however long.
+        assert!(UdpSocket::bind(("127.0.0.1", port)).is_err());
+        media.send(Command::Close { call: 1 });
+        until_closed(&phone, port);
+    }
+
     #[test]
     fn beyond_the_sockets_a_thread_may_keep_a_freed_port_closes() {
-        let (media, _reports) = media(0);
+        let (media, _reports) = media(0, 60_000);
         let (phone, terms) = phone();
         let port = free_port();
         media.send(Command::Open {
@@ -786,7 +849,6 @@ mod tests {
             .set_read_timeout(Some(Duration::from_millis(5)))
             .unwrap();
         media.send(Command::Close { call: 1 });
-        until_silent(&phone);
-        assert!(UdpSocket::bind(("127.0.0.1", port)).is_ok());
+        until_closed(&phone, port);
     }
 }

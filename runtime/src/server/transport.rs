@@ -334,6 +334,7 @@ pub async fn run(
             // The core shares its ports out among this many threads.
             threads: uas.media_threads(),
             keep_open: media_config.keep_open,
+            idle_ms: 30_000,
         },
         reports,
     )?;
