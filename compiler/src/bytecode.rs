@@ -8,6 +8,7 @@ pub mod disasm;
 pub mod format;
 pub mod verify;
 
+use crate::outcome::{Handler, Outcome};
 use crate::pattern::Pattern;
 use serde::{Deserialize, Serialize};
 
@@ -576,18 +577,29 @@ impl RouteInfo {
     /// `after` apart): the one list the verifier, the continuation table and the disassembler
     /// read.
     pub fn handlers(&self) -> impl Iterator<Item = (&'static str, Pc)> + '_ {
+        Handler::ALL
+            .into_iter()
+            .filter_map(|h| Some((h.name(), self.handler(h)?)))
+    }
+
+    /// The route's (or its queue's) handler `h`, if it has one.
+    pub fn handler(&self, h: Handler) -> Option<Pc> {
         let q = self.queue.as_ref();
-        [
-            ("no_answer", self.no_answer),
-            ("busy", self.busy),
-            ("error", self.error),
-            ("max_wait", q.and_then(|q| q.on_max_wait)),
-            ("max_length", q.and_then(|q| q.on_max_length)),
-            ("no_agents", q.and_then(|q| q.on_no_agents)),
-            ("closed", q.and_then(|q| q.on_closed)),
-        ]
-        .into_iter()
-        .filter_map(|(what, pc)| Some((what, pc?)))
+        match h {
+            Handler::NoAnswer => self.no_answer,
+            Handler::Busy => self.busy,
+            Handler::Error => self.error,
+            Handler::MaxWait => q.and_then(|q| q.on_max_wait),
+            Handler::MaxLength => q.and_then(|q| q.on_max_length),
+            Handler::NoAgents => q.and_then(|q| q.on_no_agents),
+            Handler::Closed => q.and_then(|q| q.on_closed),
+        }
+    }
+
+    /// Where the call goes on when the route ends this way: the first of the outcome's
+    /// fallbacks the route has, else the statement after it.
+    pub fn goes_to(&self, outcome: Outcome) -> Pc {
+        outcome.resolve(|h| self.handler(h)).unwrap_or(self.after)
     }
 }
 

@@ -3,10 +3,12 @@
 //!
 //! Without the `check` feature (on by default) the crate is only what a runtime needs: the
 //! bytecode (types, file format, verifier, disassembler) and what the language shares with the
-//! VM (number patterns, phone numbers, weekdays) — no parser, no checker, no diagnostics.
+//! VM (number patterns, phone numbers, weekdays, where a route's endings go) — no parser, no checker, no diagnostics.
 
 pub mod bytecode;
+pub mod duration;
 pub mod numbers;
+pub mod outcome;
 pub mod pattern;
 pub mod say;
 pub mod suggest;

@@ -5,6 +5,8 @@
 use super::Cx;
 use crate::ast::{Agent, Body, DefKind, Group, Ident, Item, Route, Skill, TierOpens, Voicemail};
 use crate::diagnostics::{Diagnostic, Diagnostics, codes};
+use crate::duration::human;
+use crate::outcome::{Handler, Outcome};
 use crate::source::FileId;
 use std::collections::HashMap;
 
@@ -416,25 +418,6 @@ pub fn route(cx: &Cx, file: FileId, r: &Route, diags: &mut Diagnostics) {
     }
 }
 
-/// `75s` → "1m 15s".
-pub fn human(ms: u64) -> String {
-    if (1..1000).contains(&ms) {
-        return format!("{ms}ms");
-    }
-    let s = ms / 1000;
-    if s >= 3600 && s.is_multiple_of(60) {
-        return match (s / 3600, s / 60 % 60) {
-            (h, 0) => format!("{h}h"),
-            (h, m) => format!("{h}h {m}m"),
-        };
-    }
-    match (s / 60, s % 60) {
-        (0, s) => format!("{s}s"),
-        (m, 0) => format!("{m}m"),
-        (m, s) => format!("{m}m {s}s"),
-    }
-}
-
 pub fn agent(a: &Agent, diags: &mut Diagnostics) {
     match &a.contact {
         None => diags.push(
@@ -584,40 +567,38 @@ pub fn outcomes(r: &Route) -> Vec<(&'static str, Option<&Body>)> {
             .find(|h| h.event.name == e)
             .map(|h| &h.body)
     };
-    let (no_answer, busy) = (find("no_answer"), find("busy"));
-    // A group chosen by a value: the value may name none of them.
-    let otherwise = r.choice.as_ref().map(|_| ("otherwise", find("otherwise")));
-    // Every phone rung failed (unreachable, errors), with or without a queue: `error`, else
-    // what ends a queue's wait, else `busy`, else `no_answer`.
-    let max_wait = r
-        .queue
-        .as_ref()
-        .and_then(|q| q.max_wait.as_ref())
-        .and_then(|m| m.1.as_ref());
-    let error = ("error", find("error").or(max_wait).or(busy).or(no_answer));
-    let Some(q) = &r.queue else {
-        let mut out = vec![
-            ("no_answer", no_answer),
-            ("busy", busy.or(no_answer)),
-            error,
-        ];
-        out.extend(otherwise);
-        return out;
+    let q = r.queue.as_ref();
+    let handler = |h: Handler| match h {
+        Handler::NoAnswer | Handler::Busy | Handler::Error => find(h.name()),
+        Handler::MaxWait => q.and_then(|q| q.max_wait.as_ref()?.1.as_ref()),
+        Handler::MaxLength => q.and_then(|q| q.max_length.as_ref()?.1.as_ref()),
+        Handler::NoAgents => q.and_then(|q| q.no_agents.as_ref()?.body.as_ref()),
+        Handler::Closed => q.and_then(|q| q.hours.as_ref()?.1.as_ref()),
     };
-    let mut out: Vec<(&'static str, Option<&Body>)> = otherwise.into_iter().collect();
-    out.push(error);
-    // Without `max_wait`, the wait still ends (at the engine's ceiling of an hour).
-    let max_wait = q.max_wait.as_ref().and_then(|(_, b)| b.as_ref());
-    out.push(("max_wait", max_wait.or(no_answer)));
-    if let Some((_, b)) = &q.max_length {
-        out.push(("max_length", b.as_ref().or(busy).or(no_answer)));
+    // The endings this route can have: callers nobody answers wait in a queue, so with one
+    // `no_answer` and `busy` are not endings of their own. Without `max_wait` the wait still
+    // ends (at the engine's ceiling of an hour); nobody logged in ends it too.
+    let endings: &[Outcome] = match q {
+        None => &[Outcome::NoAnswer, Outcome::Busy, Outcome::Error],
+        Some(_) => &[Outcome::Error, Outcome::MaxWait, Outcome::NoAgents],
+    };
+    let mut out: Vec<(&'static str, Option<&Body>)> = endings
+        .iter()
+        .map(|o| (o.name(), o.resolve(handler)))
+        .collect();
+    if let Some(q) = q {
+        if q.max_length.is_some() {
+            out.push(("max_length", Outcome::MaxLength.resolve(handler)));
+        }
+        if q.hours.is_some() {
+            out.push(("closed", Outcome::Closed.resolve(handler)));
+        }
+        out.extend(q.exit_keys.iter().map(|k| ("key", Some(&k.body))));
     }
-    let no_agents = q.no_agents.as_ref().and_then(|n| n.body.as_ref());
-    out.push(("no_agents", no_agents.or(busy).or(no_answer)));
-    if let Some((_, b)) = &q.hours {
-        out.push(("closed", b.as_ref().or(no_answer)));
+    // A group chosen by a value: the value may name none of them.
+    if r.choice.is_some() {
+        out.push(("otherwise", find("otherwise")));
     }
-    out.extend(q.exit_keys.iter().map(|k| ("key", Some(&k.body))));
     out
 }
 

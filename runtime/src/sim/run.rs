@@ -974,7 +974,7 @@ impl<'a, 'p> Sim<'a, 'p> {
                     }
                     Skip::TierClosed { tier, opens_ms } => format!(
                         "skip `{name}`: tier {tier} opens after {}",
-                        callflow_compiler::check::routing::human(*opens_ms)
+                        callflow_compiler::duration::human(*opens_ms)
                     ),
                 };
                 self.line(i, TraceLine::Note { pc, text });

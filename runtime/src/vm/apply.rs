@@ -3,6 +3,7 @@
 //! retry counters of menus and `collect`.
 
 use super::*;
+use callflow_compiler::outcome::Outcome;
 
 impl Machine {
     /// Interprets the event that answers the pending effect; sets the pc.
@@ -215,32 +216,13 @@ impl Machine {
                         }
                         return Ok(Some(End::Answered { agent }));
                     }
-                    Event::NoAnswer => info.no_answer.unwrap_or(info.after),
-                    Event::Busy => info.busy.or(info.no_answer).unwrap_or(info.after),
-                    Event::QueueTimeout => q
-                        .and_then(|q| q.on_max_wait)
-                        .or(info.no_answer)
-                        .unwrap_or(info.after),
-                    Event::Failed => info
-                        .error
-                        .or(q.and_then(|q| q.on_max_wait))
-                        .or(info.busy)
-                        .or(info.no_answer)
-                        .unwrap_or(info.after),
-                    Event::Closed => q
-                        .and_then(|q| q.on_closed)
-                        .or(info.no_answer)
-                        .unwrap_or(info.after),
-                    Event::NoAgents => q
-                        .and_then(|q| q.on_no_agents)
-                        .or(info.busy)
-                        .or(info.no_answer)
-                        .unwrap_or(info.after),
-                    Event::QueueFull => q
-                        .and_then(|q| q.on_max_length)
-                        .or(info.busy)
-                        .or(info.no_answer)
-                        .unwrap_or(info.after),
+                    Event::NoAnswer => info.goes_to(Outcome::NoAnswer),
+                    Event::Busy => info.goes_to(Outcome::Busy),
+                    Event::QueueTimeout => info.goes_to(Outcome::MaxWait),
+                    Event::Failed => info.goes_to(Outcome::Error),
+                    Event::Closed => info.goes_to(Outcome::Closed),
+                    Event::NoAgents => info.goes_to(Outcome::NoAgents),
+                    Event::QueueFull => info.goes_to(Outcome::MaxLength),
                     Event::QueueKey(k) => q
                         .and_then(|q| q.exit_keys.iter().find(|(key, _)| p.str(*key) == k))
                         .map_or(info.after, |x| x.1),
