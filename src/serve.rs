@@ -29,6 +29,10 @@ pub struct Args {
     /// New calls one source address may start per second (more get 503 with Retry-After).
     #[arg(long, default_value_t = 100)]
     pub calls_per_source: u32,
+    /// Refuse new calls (503) while the server's loop is busier than this share of its time
+    /// (percent) with requests queued behind it, so the calls it took stay whole (100: never).
+    #[arg(long, default_value_t = 90, value_parser = clap::value_parser!(u8).range(1..=100))]
+    pub max_load: u8,
     /// Where numbers outside this server go: the trunk or outbound proxy (`gw.example.net:5060`).
     /// Without it, transfers name this server's address (for a proxy in front of it).
     #[arg(long)]
@@ -491,6 +495,7 @@ pub fn run(a: &Args) -> ExitCode {
         media,
         admin,
         store,
+        max_load: a.max_load,
     };
     let run = udp::run(sockets, core, clock, sinks, Some(Box::new(watch)), options);
     match runtime.block_on(run) {

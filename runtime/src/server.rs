@@ -5,6 +5,7 @@
 
 pub mod admin;
 pub mod cdr;
+pub mod load;
 pub mod lookup;
 pub mod media;
 pub mod phones;

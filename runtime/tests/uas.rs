@@ -7,7 +7,7 @@ mod common;
 use callflow_runtime::media::g711::Law;
 use callflow_runtime::media::stream::{Play, Via};
 use callflow_runtime::server::media::{Command as MediaCommand, Report};
-use callflow_runtime::server::uas::{Config, Out, Uas};
+use callflow_runtime::server::uas::{AdminRequest, Config, Out, Uas};
 use callflow_runtime::sip::message::{self, Start};
 use callflow_runtime::sip::transaction::Timing;
 use callflow_runtime::vm::Machine;
@@ -554,6 +554,55 @@ fn beyond_the_call_cap_new_calls_get_503_and_accepted_calls_go_on() {
     assert_eq!(codes.iter().filter(|c| *c == "200").count(), 3, "{codes:?}");
     assert_eq!(codes.last().map(String::as_str), Some("503"));
     assert_eq!(h.uas.calls(), 3, "the accepted calls go on");
+}
+
+#[test]
+fn a_saturated_loop_refuses_new_calls_statelessly_and_the_accepted_ones_go_on() {
+    let mut h = H::new();
+    let tag = invite(&mut h, "200", "s1");
+    h.send(&request("ACK", "200", "s1", 1, Some(&tag), "", ""));
+    h.took();
+    h.uas.set_shedding(true);
+    let kept = h.uas.transactions();
+    h.send(&request(
+        "INVITE",
+        "200",
+        "s2",
+        1,
+        None,
+        "Content-Type: application/sdp\r\n",
+        SDP,
+    ));
+    assert!(h.last("SIP/2.0 503").contains("Retry-After: 1"));
+    assert_eq!(h.took(), ["503"]);
+    assert_eq!(h.uas.transactions(), kept, "nothing kept for a shed call");
+    assert_eq!(h.uas.calls(), 1);
+    assert!(h.media.iter().all(|c| c.call() != 2), "no stream for it");
+    // The call accepted before goes on: a key, then the caller hangs up.
+    h.send(&request(
+        "INFO",
+        "200",
+        "s1",
+        2,
+        Some(&tag),
+        "Content-Type: application/dtmf-relay\r\n",
+        &info("1"),
+    ));
+    h.send(&request("BYE", "200", "s1", 3, Some(&tag), "", ""));
+    assert_eq!(h.took(), ["200", "200"]);
+    assert_eq!(h.records.last().unwrap()["outcome"], "the caller hung up");
+    assert_eq!(h.records.last().unwrap()["keys"], serde_json::json!(["1"]));
+    // Keeping up again: the next call is taken.
+    h.uas.set_shedding(false);
+    invite(&mut h, "200", "s3");
+    assert_eq!(h.uas.calls(), 1);
+    let metrics = h.uas.admin(h.now, AdminRequest::Metrics).body;
+    let metrics = metrics.as_str().unwrap();
+    assert!(
+        metrics.contains("callflow_calls_refused_total{reason=\"load\"} 1\n"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("callflow_calls_refused_total{reason=\"calls\"} 0\n"));
 }
 
 #[test]

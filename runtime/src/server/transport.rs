@@ -131,6 +131,9 @@ pub struct Options {
     pub admin: Option<(std::net::TcpListener, String)>,
     /// Where the engine's durable state is saved (within half a second of a change).
     pub store: Option<super::store::Writer>,
+    /// The share of the loop's time (percent) above which, with datagrams queued behind it,
+    /// new calls are refused with 503 until it keeps up (`server::load`; 100: never).
+    pub max_load: u8,
 }
 
 /// The server's clock: the real time, shifted when a test asks for another day.
@@ -310,7 +313,11 @@ pub async fn run(
         media: media_config,
         admin,
         store,
+        max_load,
     } = options;
+    let mut load = super::load::Load::new(max_load);
+    let started = std::time::Instant::now();
+    let micros = || started.elapsed().as_micros() as i64;
     // A state the writer could not take yet (it was busy): offered again at the next tick.
     let mut unsaved = None;
     let (asks, mut asked) = mpsc::unbounded_channel::<super::admin::Ask>();
@@ -358,6 +365,9 @@ pub async fn run(
     };
     tokio::pin!(stop);
     loop {
+        // A turn that took datagrams from the socket: when it began, and whether it found a
+        // backlog (a whole batch waiting).
+        let mut turn = None;
         let wait = uas
             .poll_timeout()
             .map(|t| Duration::from_millis((t - clock.now()).max(0) as u64))
@@ -365,16 +375,20 @@ pub async fn run(
         tokio::select! {
             r = socket.recv_from(&mut buf) => {
                 if let Ok((n, from)) = r {
+                    let began = micros();
                     let now = clock.now();
                     uas.receive(now, from, &buf[..n]);
                     // Under load more datagrams are waiting: take a batch of them before going
                     // round the loop again (one readiness wait and one flush per batch).
-                    for _ in 1..BATCH {
+                    let mut taken = 1;
+                    while taken < BATCH {
                         match socket.try_recv_from(&mut buf) {
                             Ok((n, from)) => uas.receive(now, from, &buf[..n]),
                             Err(_) => break,
                         }
+                        taken += 1;
                     }
+                    turn = Some((began, taken == BATCH));
                 }
             }
             r = listener.accept() => {
@@ -446,6 +460,20 @@ pub async fn run(
             &lookups,
             (&media, &events),
         );
+        if let Some((began, backlog)) = turn {
+            if let Some(on) = load.turn(began, micros(), backlog) {
+                uas.set_shedding(on);
+                if sinks.log {
+                    if on {
+                        tracing::warn!(
+                            "the server cannot keep up: new calls get 503 until it does"
+                        );
+                    } else {
+                        tracing::info!("keeping up again: new calls are taken");
+                    }
+                }
+            }
+        }
     }
     // Graceful end: no new calls; the calls in progress are hung up and their records
     // written; BYE answers are awaited for a while.

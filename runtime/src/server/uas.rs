@@ -418,6 +418,8 @@ pub struct Uas {
     leg_dialogs: HashMap<Box<str>, u64>,
     ringing: HashMap<(u64, crate::acd::AgentId), u64>,
     metrics: metrics::Metrics,
+    /// The loop is saturated (`server::load`): new calls get 503 before any work on them.
+    shedding: bool,
     /// Whether anybody listens to events.
     events: bool,
     /// A program whose routing changed, waiting for the routed calls to be over.
@@ -563,6 +565,7 @@ impl Uas {
             leg_dialogs: HashMap::new(),
             ringing: HashMap::new(),
             metrics: metrics::Metrics::default(),
+            shedding: false,
             events: false,
             pending_reload: None,
         }
@@ -925,6 +928,15 @@ impl Uas {
                 (None, None) => self.reply(now, (tx, m, source), 481, &[], None),
             };
         }
+        if self.shedding {
+            // Before any work on the call (its number, its offer, a session): the calls
+            // already accepted keep the loop's time. Stateless, as a 404: the caller's ACK
+            // finds nothing to match and a retransmission is judged afresh.
+            self.metrics.refused("load");
+            let extra = ["Retry-After: 1".to_string()];
+            self.reply(now, (tx, m, source), 503, &extra, None);
+            return self.tx.discard(tx);
+        }
         if m.max_forwards() == 0 {
             return self.reply(now, (tx, m, source), 483, &[], None);
         }
@@ -981,10 +993,17 @@ impl Uas {
                 }
             }
         };
-        if self.calls.len() >= self.config.max_calls
-            || !self.ports.free_for(self.next + 1)
-            || !self.within_rate(now, source)
-        {
+        let refused = if self.calls.len() >= self.config.max_calls {
+            Some("calls")
+        } else if !self.ports.free_for(self.next + 1) {
+            Some("ports")
+        } else if !self.within_rate(now, source) {
+            Some("rate")
+        } else {
+            None
+        };
+        if let Some(why) = refused {
+            self.metrics.refused(why);
             let extra = ["Retry-After: 5".to_string()];
             return self.reply(now, (tx, m, source), 503, &extra, None);
         }
@@ -2465,6 +2484,12 @@ impl Uas {
     /// The program new calls run on.
     pub fn program_checksum(&self) -> u64 {
         self.machine.checksum()
+    }
+
+    /// Whether to refuse new calls because the loop cannot keep up (the driver measures it:
+    /// `server::load`). Calls in progress go on as before.
+    pub fn set_shedding(&mut self, on: bool) {
+        self.shedding = on;
     }
 
     /// Ends every call in progress (BYE, or 480 before answering) and refuses new ones.

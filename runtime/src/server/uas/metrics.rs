@@ -57,7 +57,13 @@ pub(super) struct Metrics {
     responses: u64,
     malformed: u64,
     calls: u64,
+    /// New calls refused with 503, by why: the call cap, no RTP port, a source's rate, the
+    /// loop saturated.
+    refused: [u64; 4],
 }
+
+/// Why a new call was refused, in the order of `Metrics::refused`.
+const REFUSALS: [&str; 4] = ["calls", "ports", "rate", "load"];
 
 impl Metrics {
     pub(super) fn offered(&mut self, group: &str) {
@@ -94,6 +100,13 @@ impl Metrics {
         self.calls += 1;
     }
 
+    /// A new call refused with 503 (`why`: one of [`REFUSALS`]).
+    pub(super) fn refused(&mut self, why: &str) {
+        if let Some(i) = REFUSALS.iter().position(|r| *r == why) {
+            self.refused[i] += 1;
+        }
+    }
+
     fn group(&mut self, name: &str) -> &mut Group {
         if !self.groups.contains_key(name) {
             self.groups.insert(name.to_string(), Group::default());
@@ -126,6 +139,14 @@ impl Uas {
             "Calls accepted (a flow ran).",
         );
         let _ = writeln!(out, "callflow_calls_total {}", m.calls);
+        counter(
+            &mut out,
+            "callflow_calls_refused_total",
+            "New calls refused with 503: the call cap, no RTP port free, a source's rate, or the server's loop saturated.",
+        );
+        for (why, n) in REFUSALS.iter().zip(m.refused) {
+            let _ = writeln!(out, "callflow_calls_refused_total{{reason=\"{why}\"}} {n}");
+        }
         gauge(&mut out, "callflow_calls", "Calls in progress.");
         let _ = writeln!(out, "callflow_calls {}", self.calls.len());
         gauge(

@@ -1,0 +1,114 @@
+//! How loaded the signalling loop is, and whether to shed new calls: sans-IO (the driver hands
+//! in when each turn of its loop started and ended, on a monotonic clock in µs, and whether the
+//! turn found a backlog — a full batch of datagrams waiting).
+//!
+//! The loop is overloaded in a window (100 ms) when it spent more than its limit of that window
+//! handling work *and* datagrams queued up behind it. Then, for the next window, new calls are
+//! refused with 503 before any work is done on them: each costs a fraction of an accepted
+//! call, so the calls already accepted keep the loop's time and stay whole, where otherwise
+//! every call would slow down until callers' timers failed them. A busy loop without a backlog
+//! (a reload compiling flows) sheds nothing; the next quiet window ends the shedding.
+
+/// The length of a measuring window, µs.
+pub const WINDOW_US: i64 = 100_000;
+
+#[derive(Debug)]
+pub struct Load {
+    /// The share of a window, in percent, above which the loop counts as overloaded (100:
+    /// never).
+    limit: u8,
+    start: Option<i64>,
+    busy: i64,
+    backlog: bool,
+    shedding: bool,
+}
+
+impl Load {
+    pub fn new(limit_percent: u8) -> Load {
+        Load {
+            limit: limit_percent.min(100),
+            start: None,
+            busy: 0,
+            backlog: false,
+            shedding: false,
+        }
+    }
+
+    /// A turn of the loop worked from `from` to `to` (µs); `backlog`: it found more datagrams
+    /// waiting than it takes at once. Returns whether to shed new calls from now on, when
+    /// that changed.
+    pub fn turn(&mut self, from: i64, to: i64, backlog: bool) -> Option<bool> {
+        let start = *self.start.get_or_insert(from);
+        self.busy += (to - from).max(0);
+        self.backlog |= backlog;
+        let length = to - start;
+        if length < WINDOW_US {
+            return None;
+        }
+        let over =
+            self.limit < 100 && self.backlog && self.busy * 100 > length * i64::from(self.limit);
+        self.start = Some(to);
+        self.busy = 0;
+        self.backlog = false;
+        if over == self.shedding {
+            return None;
+        }
+        self.shedding = over;
+        Some(over)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Turns of `work` µs each `every` µs, from `t` for `span` µs; what changed.
+    fn run(
+        load: &mut Load,
+        t: &mut i64,
+        span: i64,
+        work: i64,
+        every: i64,
+        backlog: bool,
+    ) -> Vec<bool> {
+        let mut changes = Vec::new();
+        let end = *t + span;
+        while *t < end {
+            changes.extend(load.turn(*t, *t + work, backlog));
+            *t += every;
+        }
+        changes
+    }
+
+    #[test]
+    fn a_saturated_loop_with_a_backlog_sheds_until_a_window_is_not() {
+        let mut load = Load::new(90);
+        let mut t = 0;
+        // Half busy: nothing.
+        assert_eq!(run(&mut load, &mut t, 300_000, 50, 100, true), [false; 0]);
+        // 95 % busy with datagrams waiting: shedding from the end of the first window.
+        assert_eq!(run(&mut load, &mut t, 300_000, 95, 100, true), [true]);
+        // Keeping up again: the first window below the limit ends it.
+        assert_eq!(run(&mut load, &mut t, 300_000, 60, 100, true), [false]);
+    }
+
+    #[test]
+    fn busy_without_a_backlog_or_with_no_limit_sheds_nothing() {
+        let mut load = Load::new(90);
+        let mut t = 0;
+        // A reload compiling for 95 ms of a window: no datagram waited.
+        assert_eq!(run(&mut load, &mut t, 500_000, 99, 100, false), [false; 0]);
+        let mut never = Load::new(100);
+        let mut t = 0;
+        assert_eq!(run(&mut never, &mut t, 500_000, 100, 100, true), [false; 0]);
+    }
+
+    #[test]
+    fn an_idle_gap_counts_as_a_quiet_window() {
+        let mut load = Load::new(90);
+        let mut t = 0;
+        assert_eq!(run(&mut load, &mut t, 200_000, 100, 100, true), [true]);
+        // Seconds with nothing to do, then one short turn: the window it closes was quiet.
+        assert_eq!(load.turn(t + 3_000_000, t + 3_000_010, false), Some(false));
+    }
+}
