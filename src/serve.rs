@@ -263,15 +263,20 @@ fn descriptors() -> usize {
         if libc::getrlimit(libc::RLIMIT_NOFILE, &mut l) != 0 {
             return 1_024;
         }
-        // An unlimited hard limit is more than the kernel allows a process (nr_open).
-        let want = l.rlim_max.min(1 << 20);
-        if l.rlim_cur < want {
+        // An unlimited hard limit is more than the kernel allows a process (nr_open, 2^20 by
+        // default; lower on some systems).
+        for want in [1 << 20, 1 << 16] {
+            let want = l.rlim_max.min(want);
+            if l.rlim_cur >= want {
+                break;
+            }
             let raised = libc::rlimit {
                 rlim_cur: want,
                 rlim_max: l.rlim_max,
             };
             if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
                 l = raised;
+                break;
             }
         }
     }
@@ -341,7 +346,8 @@ pub fn run(a: &Args) -> ExitCode {
     config.rtp_ports = a.rtp_ports;
     config.media_threads = a
         .media_threads
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .max(1);
     let media_threads = config.media_threads;
     let recordings = a.data.join("recordings");
     if let Err(e) = std::fs::create_dir_all(&recordings) {

@@ -575,30 +575,32 @@ pub fn outcomes(r: &Route) -> Vec<(&'static str, Option<&Body>)> {
         Handler::NoAgents => q.and_then(|q| q.no_agents.as_ref()?.body.as_ref()),
         Handler::Closed => q.and_then(|q| q.hours.as_ref()?.1.as_ref()),
     };
-    // The endings this route can have: callers nobody answers wait in a queue, so with one
-    // `no_answer` and `busy` are not endings of their own. Without `max_wait` the wait still
-    // ends (at the engine's ceiling of an hour); nobody logged in ends it too.
-    let endings: &[Outcome] = match q {
-        None => &[Outcome::NoAnswer, Outcome::Busy, Outcome::Error],
-        Some(_) => &[Outcome::Error, Outcome::MaxWait, Outcome::NoAgents],
-    };
-    let mut out: Vec<(&'static str, Option<&Body>)> = endings
-        .iter()
-        .map(|o| (o.name(), o.resolve(handler)))
-        .collect();
-    if let Some(q) = q {
-        if q.max_length.is_some() {
-            out.push(("max_length", Outcome::MaxLength.resolve(handler)));
-        }
-        if q.hours.is_some() {
-            out.push(("closed", Outcome::Closed.resolve(handler)));
-        }
-        out.extend(q.exit_keys.iter().map(|k| ("key", Some(&k.body))));
-    }
+    let ending = |o: Outcome| (o.name(), o.resolve(handler));
     // A group chosen by a value: the value may name none of them.
-    if r.choice.is_some() {
-        out.push(("otherwise", find("otherwise")));
+    let otherwise = r.choice.as_ref().map(|_| ("otherwise", find("otherwise")));
+    // The endings this route can have, in the order diagnostics name them: callers nobody
+    // answers wait in a queue, so with one `no_answer` and `busy` are not endings of their own.
+    let Some(q) = q else {
+        let mut out = vec![
+            ending(Outcome::NoAnswer),
+            ending(Outcome::Busy),
+            ending(Outcome::Error),
+        ];
+        out.extend(otherwise);
+        return out;
+    };
+    let mut out: Vec<(&'static str, Option<&Body>)> = otherwise.into_iter().collect();
+    out.push(ending(Outcome::Error));
+    // Without `max_wait` the wait still ends (at the engine's ceiling of an hour).
+    out.push(ending(Outcome::MaxWait));
+    if q.max_length.is_some() {
+        out.push(ending(Outcome::MaxLength));
     }
+    out.push(ending(Outcome::NoAgents));
+    if q.hours.is_some() {
+        out.push(ending(Outcome::Closed));
+    }
+    out.extend(q.exit_keys.iter().map(|k| ("key", Some(&k.body))));
     out
 }
 

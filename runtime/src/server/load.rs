@@ -34,20 +34,18 @@ impl Load {
         }
     }
 
-    /// A turn of the loop worked from `from` to `to` (µs); `backlog`: it found more datagrams
-    /// waiting than it takes at once. Returns whether to shed new calls from now on, when
-    /// that changed.
-    pub fn turn(&mut self, from: i64, to: i64, backlog: bool) -> Option<bool> {
-        let start = *self.start.get_or_insert(from);
-        self.busy += (to - from).max(0);
-        self.backlog |= backlog;
-        let length = to - start;
+    /// A turn of the loop begins at `now` (µs): a window that has run its length is judged
+    /// first, so a request after a quiet spell is taken. Returns whether to shed new calls
+    /// from now on, when that changed.
+    pub fn begin(&mut self, now: i64) -> Option<bool> {
+        let start = *self.start.get_or_insert(now);
+        let length = now - start;
         if length < WINDOW_US {
             return None;
         }
         let over =
             self.limit < 100 && self.backlog && self.busy * 100 > length * i64::from(self.limit);
-        self.start = Some(to);
+        self.start = Some(now);
         self.busy = 0;
         self.backlog = false;
         if over == self.shedding {
@@ -55,6 +53,13 @@ impl Load {
         }
         self.shedding = over;
         Some(over)
+    }
+
+    /// The turn that began at `from` ended at `to` (µs); `backlog`: it found more datagrams
+    /// waiting than it takes at once.
+    pub fn end(&mut self, from: i64, to: i64, backlog: bool) {
+        self.busy += (to - from).max(0);
+        self.backlog |= backlog;
     }
 }
 
@@ -74,7 +79,8 @@ mod tests {
         let mut changes = Vec::new();
         let end = *t + span;
         while *t < end {
-            changes.extend(load.turn(*t, *t + work, backlog));
+            changes.extend(load.begin(*t));
+            load.end(*t, *t + work, backlog);
             *t += every;
         }
         changes
@@ -108,7 +114,8 @@ mod tests {
         let mut load = Load::new(90);
         let mut t = 0;
         assert_eq!(run(&mut load, &mut t, 200_000, 100, 100, true), [true]);
-        // Seconds with nothing to do, then one short turn: the window it closes was quiet.
-        assert_eq!(load.turn(t + 3_000_000, t + 3_000_010, false), Some(false));
+        // Seconds with nothing to do: the turn that comes then is judged by a quiet window
+        // before it runs.
+        assert_eq!(load.begin(t + 3_000_000), Some(false));
     }
 }

@@ -305,6 +305,7 @@ async fn run(config: Config, inbox: Arc<Inbox>, reports: mpsc::UnboundedSender<R
         for c in batch.drain(..) {
             t.command(c);
         }
+        t.close_surplus();
         if closed {
             break;
         }
@@ -469,17 +470,11 @@ impl Thread {
         Ok(port)
     }
 
-    /// A port nobody owns any more: its socket stays open for the next call to get it, unless
-    /// the thread already keeps as many as it may.
+    /// A port nobody owns any more: its socket stays open for the next call to get it (the
+    /// tick closes it if the thread keeps more than it may: [`Thread::close_surplus`]).
     fn release(&mut self, port: &Port) {
         *port.owner.borrow_mut() = None;
         port.idle_since.set(Some(ms_since(self.start)));
-        if self.ports.len() > self.config.keep_open {
-            if let Some((_, reader)) = self.ports.remove(&port.number) {
-                // The reader held the last other reference: the socket closes.
-                reader.abort();
-            }
-        }
     }
 
     /// Closes the sockets of ports nobody owned for `idle_ms`.
@@ -488,10 +483,33 @@ impl Thread {
         self.ports.retain(|_, (port, reader)| {
             let keep = port.idle_since.get().is_none_or(|t| now - t < idle_ms);
             if !keep {
+                // The reader held the last other reference: the socket closes when the loop
+                // drops it, before the next tick's commands (which may bind the port again).
                 reader.abort();
             }
             keep
         });
+    }
+
+    /// Closes the sockets of the ports idle longest while the thread keeps more than
+    /// `keep_open`. Run after a tick's commands, never among them: a socket closes when the
+    /// loop drops its aborted reader, so a command of the same batch could not bind its port.
+    fn close_surplus(&mut self) {
+        let surplus = self.ports.len().saturating_sub(self.config.keep_open);
+        if surplus == 0 {
+            return;
+        }
+        let mut idle: Vec<(i64, u16)> = self
+            .ports
+            .values()
+            .filter_map(|(p, _)| Some((p.idle_since.get()?, p.number)))
+            .collect();
+        idle.sort_unstable();
+        for (_, number) in idle.into_iter().take(surplus) {
+            if let Some((_, reader)) = self.ports.remove(&number) {
+                reader.abort();
+            }
+        }
     }
 
     /// The call ended: a recording in progress is finished, its ports are released.

@@ -318,6 +318,21 @@ pub async fn run(
     let mut load = super::load::Load::new(max_load);
     let started = std::time::Instant::now();
     let micros = || started.elapsed().as_micros() as i64;
+    // A turn of the loop begins: the load's window may end first (`server::load`).
+    let begin = |load: &mut super::load::Load, uas: &mut Uas, log: bool| {
+        let now = micros();
+        if let Some(on) = load.begin(now) {
+            uas.set_shedding(on);
+            if log {
+                if on {
+                    tracing::warn!("the server cannot keep up: new calls get 503 until it does");
+                } else {
+                    tracing::info!("keeping up again: new calls are taken");
+                }
+            }
+        }
+        now
+    };
     // A state the writer could not take yet (it was busy): offered again at the next tick.
     let mut unsaved = None;
     let (asks, mut asked) = mpsc::unbounded_channel::<super::admin::Ask>();
@@ -365,8 +380,8 @@ pub async fn run(
     };
     tokio::pin!(stop);
     loop {
-        // A turn that took datagrams from the socket: when it began, and whether it found a
-        // backlog (a whole batch waiting).
+        // A turn that handled SIP (datagrams, a TCP message, timers, media reports): when it
+        // began, and whether it found a backlog (a whole batch of datagrams waiting).
         let mut turn = None;
         let wait = uas
             .poll_timeout()
@@ -375,7 +390,7 @@ pub async fn run(
         tokio::select! {
             r = socket.recv_from(&mut buf) => {
                 if let Ok((n, from)) = r {
-                    let began = micros();
+                    let began = begin(&mut load, &mut uas, sinks.log);
                     let now = clock.now();
                     uas.receive(now, from, &buf[..n]);
                     // Under load more datagrams are waiting: take a batch of them before going
@@ -413,18 +428,23 @@ pub async fn run(
                 uas.lookup_result(clock.now(), call, effect, result);
             }
             Some(r) = reported.recv() => {
+                turn = Some((begin(&mut load, &mut uas, sinks.log), false));
                 uas.media_report(clock.now(), r);
                 while let Ok(r) = reported.try_recv() {
                     uas.media_report(clock.now(), r);
                 }
             }
             Some(m) = from_streams.recv() => match m {
-                FromStream::Message(from, bytes) => uas.receive(clock.now(), from, &bytes),
+                FromStream::Message(from, bytes) => {
+                    turn = Some((begin(&mut load, &mut uas, sinks.log), false));
+                    uas.receive(clock.now(), from, &bytes);
+                }
                 FromStream::Closed(peer) => {
                     conns.remove(&peer);
                 }
             },
             _ = tokio::time::sleep(wait) => {
+                turn = Some((begin(&mut load, &mut uas, sinks.log), false));
                 uas.handle_timeout(clock.now());
             }
             _ = hup.recv() => {
@@ -461,18 +481,7 @@ pub async fn run(
             (&media, &events),
         );
         if let Some((began, backlog)) = turn {
-            if let Some(on) = load.turn(began, micros(), backlog) {
-                uas.set_shedding(on);
-                if sinks.log {
-                    if on {
-                        tracing::warn!(
-                            "the server cannot keep up: new calls get 503 until it does"
-                        );
-                    } else {
-                        tracing::info!("keeping up again: new calls are taken");
-                    }
-                }
-            }
+            load.end(began, micros(), backlog);
         }
     }
     // Graceful end: no new calls; the calls in progress are hung up and their records

@@ -591,7 +591,7 @@ impl Uas {
 
     /// The media threads the core shares its ports out among (the driver starts as many).
     pub fn media_threads(&self) -> usize {
-        self.config.media_threads.max(1)
+        self.ports.threads()
     }
 
     /// Calls in progress.
@@ -928,15 +928,6 @@ impl Uas {
                 (None, None) => self.reply(now, (tx, m, source), 481, &[], None),
             };
         }
-        if self.shedding {
-            // Before any work on the call (its number, its offer, a session): the calls
-            // already accepted keep the loop's time. Stateless, as a 404: the caller's ACK
-            // finds nothing to match and a retransmission is judged afresh.
-            self.metrics.refused("load");
-            let extra = ["Retry-After: 1".to_string()];
-            self.reply(now, (tx, m, source), 503, &extra, None);
-            return self.tx.discard(tx);
-        }
         if m.max_forwards() == 0 {
             return self.reply(now, (tx, m, source), 483, &[], None);
         }
@@ -964,6 +955,16 @@ impl Uas {
             .unwrap_or_default();
         // Feature codes (`*50`: ready ...) are the server's own numbers, before the flows'.
         let (machine, found) = match self.feature(now, (tx, m, source), &dialled) {
+            // Agents' feature codes (going ready helps the overload pass) are not shed.
+            features::Feature::NotOne if self.shedding => {
+                // Before any work on the call (its flow, its offer, a session): the calls
+                // already accepted keep the loop's time. Stateless, as a 404: the caller's ACK
+                // finds nothing to match and a retransmission is judged afresh.
+                self.metrics.refused("load");
+                let extra = ["Retry-After: 1".to_string()];
+                self.reply(now, (tx, m, source), 503, &extra, None);
+                return self.tx.discard(tx);
+            }
             features::Feature::NotOne => {
                 let machine = self.machine.clone();
                 let found = machine.program().flow_for_dialled(&dialled);

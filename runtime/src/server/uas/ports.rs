@@ -15,15 +15,22 @@ pub(super) struct Ports {
 
 impl Ports {
     /// The even ports from `first` to `last` (RTCP takes the odd one above), shared out among
-    /// `threads` media threads.
+    /// `threads` media threads — fewer when there are fewer ports than threads, so that no
+    /// share is empty: [`Ports::threads`] is how many the driver must start.
     pub(super) fn new((first, last): (u16, u16), threads: usize) -> Ports {
-        let mut shares = vec![VecDeque::new(); threads.max(1)];
+        let count = (first..=last).filter(|p| p % 2 == 0).count();
+        let mut shares = vec![VecDeque::new(); threads.min(count).max(1)];
         let n = shares.len();
         // No overflow at the top of the range.
         for p in (first..=last).filter(|p| p % 2 == 0) {
             shares[media::thread_of_port(p, n)].push_back(p);
         }
         Ports { shares }
+    }
+
+    /// The media threads the ports are shared out among.
+    pub(super) fn threads(&self) -> usize {
+        self.shares.len()
     }
 
     /// Whether a port is free for `call`.
@@ -75,6 +82,13 @@ mod tests {
         let order: Vec<u16> = std::iter::from_fn(|| ports.take(1)).collect();
         assert_eq!(order, [40_004, 40_006, 40_000]);
         assert!(!ports.free_for(1));
+    }
+
+    #[test]
+    fn no_share_is_empty_with_fewer_ports_than_threads() {
+        let ports = Ports::new((40_000, 40_005), 16);
+        assert_eq!(ports.threads(), 3);
+        assert!((1..100).all(|call| ports.free_for(call)));
     }
 
     #[test]
