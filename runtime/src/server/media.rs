@@ -404,7 +404,7 @@ impl Thread {
                     Command::Unbridge { .. } => {
                         if let Some(leg) = m.leg.take() {
                             drop(m);
-                            self.release(&leg.port);
+                            self.release(&leg.port, call);
                         }
                     }
                     Command::Open { .. } | Command::Close { .. } => {}
@@ -416,7 +416,7 @@ impl Thread {
         if let Some(old) = self.calls.remove(&call) {
             self.close(&old);
         }
-        let port = match self.port(number) {
+        let port = match self.port(number, call) {
             Ok(p) => p,
             Err(e) => {
                 let _ = self.reports.send(Report::NoStream {
@@ -444,10 +444,23 @@ impl Thread {
         self.calls.insert(call, cell);
     }
 
-    /// Port `number`'s socket, opened (with its reader) the first time, and emptied of what
-    /// arrived while nobody owned it.
-    fn port(&mut self, number: u16) -> std::io::Result<Rc<Port>> {
+    /// Port `number`'s socket for `call`, opened (with its reader) the first time, and emptied
+    /// of what arrived while nobody owned it. A port another call owns is refused, as a port
+    /// another program holds is: the core never hands one out twice, and if it did, neither
+    /// call would take the other's packets.
+    fn port(&mut self, number: u16, call: u64) -> std::io::Result<Rc<Port>> {
         if let Some((port, _)) = self.ports.get(&number) {
+            if port
+                .owner
+                .borrow()
+                .as_ref()
+                .is_some_and(|(c, _)| c.borrow().call != call)
+            {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::AddrInUse,
+                    "another call has it",
+                ));
+            }
             let s = port.socket.get_ref();
             // Bounded: a flood at an idle port cannot hold the thread here.
             let mut byte = [0u8; 1];
@@ -472,9 +485,12 @@ impl Thread {
 
     /// A port nobody owns any more: its socket stays open for the next call to get it (the
     /// tick closes it if the thread keeps more than it may: [`Thread::close_surplus`]).
-    fn release(&mut self, port: &Port) {
-        *port.owner.borrow_mut() = None;
-        port.idle_since.set(Some(ms_since(self.start)));
+    fn release(&mut self, port: &Port, call: u64) {
+        let mut owner = port.owner.borrow_mut();
+        if owner.as_ref().is_some_and(|(c, _)| c.borrow().call == call) {
+            *owner = None;
+            port.idle_since.set(Some(ms_since(self.start)));
+        }
     }
 
     /// Closes the sockets of ports nobody owned for `idle_ms`.
@@ -514,14 +530,14 @@ impl Thread {
 
     /// The call ended: a recording in progress is finished, its ports are released.
     fn close(&mut self, m: &Rc<RefCell<CallMedia>>) {
-        let (port, leg) = {
+        let (call, port, leg) = {
             let mut m = m.borrow_mut();
             finish(&mut m, &self.reports);
-            (m.port.clone(), m.leg.take())
+            (m.call, m.port.clone(), m.leg.take())
         };
-        self.release(&port);
+        self.release(&port, call);
         if let Some(leg) = leg {
-            self.release(&leg.port);
+            self.release(&leg.port, call);
         }
     }
 
@@ -529,7 +545,7 @@ impl Thread {
     /// caller from now on.
     fn bridge(&mut self, cell: &Rc<RefCell<CallMedia>>, number: u16, media: sdp::Media) {
         let call = cell.borrow().call;
-        let port = match self.port(number) {
+        let port = match self.port(number, call) {
             Ok(p) => p,
             Err(e) => {
                 let _ = self.reports.send(Report::NoStream {
@@ -553,7 +569,7 @@ impl Thread {
         };
         if let Some(old) = old {
             if old.port.number != number {
-                self.release(&old.port);
+                self.release(&old.port, call);
             }
         }
         *port.owner.borrow_mut() = Some((cell.clone(), Side::Agent));
@@ -805,6 +821,50 @@ mod tests {
         );
         drop(media);
         assert!(reports.try_recv().is_err());
+    }
+
+    #[test]
+    fn a_port_another_call_owns_is_refused_and_its_owner_keeps_it() {
+        let (media, mut reports) = media(8, 60_000);
+        let (phone, terms) = phone();
+        let port = free_port();
+        media.send(Command::Open {
+            call: 1,
+            port,
+            media: terms.clone(),
+        });
+        // Were the core to hand the port out again while call 1 has it:
+        media.send(Command::Open {
+            call: 2,
+            port,
+            media: terms,
+        });
+        let until = Instant::now() + Duration::from_secs(2);
+        let refused = loop {
+            if let Ok(r) = reports.try_recv() {
+                break r;
+            }
+            assert!(Instant::now() < until, "no report of the refusal");
+            let _ = phone.recv_from(&mut [0u8; 2048]);
+        };
+        assert!(
+            matches!(refused, Report::NoStream { call: 2, port: p, .. } if p == port),
+            "{refused:?}"
+        );
+        // Call 2's end does not take the port from call 1, whose keys still arrive.
+        media.send(Command::Close { call: 2 });
+        let r = press(&phone, port, 1, 1_000, &mut reports);
+        assert!(
+            matches!(
+                r,
+                Report::Key {
+                    call: 1,
+                    key: '1',
+                    ..
+                }
+            ),
+            "{r:?}"
+        );
     }
 
     /// Waits (three seconds at most) until `port` can be bound: its socket was closed. The
