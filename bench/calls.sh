@@ -22,15 +22,7 @@ rates=("$@")
 
 . bench/peers/setup.sh
 bench_setup sipp:sip-tester
-mkdir -p "$work/flows/prompts"
-cp bench/calls/calls.flow "$work/flows/"
-python3 - "$work/flows/prompts" <<'PY'
-import sys, wave
-for name, ms in (("hold", 600_000), ("short", 100)):
-    with wave.open(f"{sys.argv[1]}/{name}.wav", "wb") as w:
-        w.setnchannels(1); w.setsampwidth(2); w.setframerate(8000)
-        w.writeframes(b"\0\0" * (8 * ms))
-PY
+bench_flows
 # Each server has RTP ports of its own: a port's socket stays open between calls (30 s).
 serve() { # port data max-calls rtp-ports
   target/release/callflow serve --admin off --flows "$work/flows" --listen "127.0.0.1:$1" --data "$work/$2" \

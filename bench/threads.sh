@@ -20,15 +20,7 @@ rounds=${5:-3}
 
 . bench/peers/setup.sh
 bench_setup sipp:sip-tester
-mkdir -p "$work/flows/prompts"
-cp bench/calls/calls.flow "$work/flows/"
-python3 - "$work/flows/prompts" <<'PY'
-import sys, wave
-for name, ms in (("hold", 600_000), ("short", 100)):
-    with wave.open(f"{sys.argv[1]}/{name}.wav", "wb") as w:
-        w.setnchannels(1); w.setsampwidth(2); w.setframerate(8000)
-        w.writeframes(b"\0\0" * (8 * ms))
-PY
+bench_flows
 
 # CPU ticks by thread kind (the main thread is named after the binary: "signalling").
 ticks() { # pid binary

@@ -20,3 +20,17 @@ bench_setup() {
   work=$(mktemp -d)
   trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
 }
+
+# The call benchmarks' flows (bench/calls/calls.flow) in `$work/flows`, with their prompts
+# written as 8 kHz silence: `hold` (10 minutes) and `short` (100 ms).
+bench_flows() {
+  mkdir -p "$work/flows/prompts"
+  cp bench/calls/calls.flow "$work/flows/"
+  python3 - "$work/flows/prompts" <<'PY'
+import sys, wave
+for name, ms in (("hold", 600_000), ("short", 100)):
+    with wave.open(f"{sys.argv[1]}/{name}.wav", "wb") as w:
+        w.setnchannels(1); w.setsampwidth(2); w.setframerate(8000)
+        w.writeframes(b"\0\0" * (8 * ms))
+PY
+}

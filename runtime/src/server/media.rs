@@ -867,6 +867,26 @@ mod tests {
         );
     }
 
+    /// Call 1 opened on `port`, playing a long tone: returns once the phone hears it.
+    fn playing(media: &Media, phone: &UdpSocket, port: u16, terms: sdp::Media) {
+        media.send(Command::Open {
+            call: 1,
+            port,
+            media: terms,
+        });
+        media.send(Command::Play {
+            call: 1,
+            items: vec![Play::Prompt(Arc::new(Prompt::tone(440.0, 60_000)))],
+        });
+        phone
+            .set_read_timeout(Some(Duration::from_secs(2)))
+            .unwrap();
+        phone.recv_from(&mut [0u8; 2048]).unwrap();
+        phone
+            .set_read_timeout(Some(Duration::from_millis(5)))
+            .unwrap();
+    }
+
     /// Waits (three seconds at most) until `port` can be bound: its socket was closed. The
     /// phone's socket paces the tries (its read timeout).
     fn until_closed(phone: &UdpSocket, port: u16) {
@@ -882,22 +902,7 @@ mod tests {
         let (media, _reports) = media(8, 50);
         let (phone, terms) = phone();
         let port = free_port();
-        media.send(Command::Open {
-            call: 1,
-            port,
-            media: terms,
-        });
-        media.send(Command::Play {
-            call: 1,
-            items: vec![Play::Prompt(Arc::new(Prompt::tone(440.0, 60_000)))],
-        });
-        phone
-            .set_read_timeout(Some(Duration::from_secs(2)))
-            .unwrap();
-        phone.recv_from(&mut [0u8; 2048]).unwrap();
-        phone
-            .set_read_timeout(Some(Duration::from_millis(5)))
-            .unwrap();
+        playing(&media, &phone, port, terms);
         // Owned, it stays open however long.
         assert!(UdpSocket::bind(("127.0.0.1", port)).is_err());
         media.send(Command::Close { call: 1 });
@@ -909,23 +914,7 @@ mod tests {
         let (media, _reports) = media(0, 60_000);
         let (phone, terms) = phone();
         let port = free_port();
-        media.send(Command::Open {
-            call: 1,
-            port,
-            media: terms,
-        });
-        media.send(Command::Play {
-            call: 1,
-            items: vec![Play::Prompt(Arc::new(Prompt::tone(440.0, 60_000)))],
-        });
-        // Playing: the port is open.
-        phone
-            .set_read_timeout(Some(Duration::from_secs(2)))
-            .unwrap();
-        phone.recv_from(&mut [0u8; 2048]).unwrap();
-        phone
-            .set_read_timeout(Some(Duration::from_millis(5)))
-            .unwrap();
+        playing(&media, &phone, port, terms);
         media.send(Command::Close { call: 1 });
         until_closed(&phone, port);
     }
