@@ -603,6 +603,27 @@ fn a_saturated_loop_refuses_new_calls_statelessly_and_the_accepted_ones_go_on() 
         "{metrics}"
     );
     assert!(metrics.contains("callflow_calls_refused_total{reason=\"calls\"} 0\n"));
+    assert!(metrics.contains("callflow_shedding 0\n"));
+    // Listeners of the event stream hear when shedding starts and ends.
+    h.uas.set_events(true);
+    h.uas.set_shedding(true);
+    let metrics = h.uas.admin(h.now, AdminRequest::Metrics).body;
+    assert!(metrics.as_str().unwrap().contains("callflow_shedding 1\n"));
+    h.uas.set_shedding(true);
+    h.uas.set_shedding(false);
+    let events: Vec<String> = std::iter::from_fn(|| h.uas.poll_out())
+        .filter_map(|o| match o {
+            Out::Event(e) => Some(e),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        events,
+        [
+            r#"{"event":"server","what":"shedding"}"#,
+            r#"{"event":"server","what":"keeping up"}"#
+        ]
+    );
 }
 
 #[test]

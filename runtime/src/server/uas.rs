@@ -2490,6 +2490,11 @@ impl Uas {
     /// Whether to refuse new calls because the loop cannot keep up (the driver measures it:
     /// `server::load`). Calls in progress go on as before.
     pub fn set_shedding(&mut self, on: bool) {
+        if on != self.shedding && self.events {
+            let what = if on { "shedding" } else { "keeping up" };
+            let e = serde_json::json!({ "event": "server", "what": what });
+            self.out.push_back(Out::Event(e.to_string()));
+        }
         self.shedding = on;
     }
 

@@ -147,6 +147,12 @@ impl Uas {
         for (why, n) in REFUSALS.iter().zip(m.refused) {
             let _ = writeln!(out, "callflow_calls_refused_total{{reason=\"{why}\"}} {n}");
         }
+        gauge(
+            &mut out,
+            "callflow_shedding",
+            "1 while the server's loop cannot keep up and new calls get 503 (--max-load).",
+        );
+        let _ = writeln!(out, "callflow_shedding {}", u8::from(self.shedding));
         gauge(&mut out, "callflow_calls", "Calls in progress.");
         let _ = writeln!(out, "callflow_calls {}", self.calls.len());
         gauge(
