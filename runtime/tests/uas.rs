@@ -6,7 +6,7 @@ mod common;
 
 use callflow_runtime::media::g711::Law;
 use callflow_runtime::media::stream::{Play, Via};
-use callflow_runtime::server::media::{Command as MediaCommand, Report};
+use callflow_runtime::server::media::{Command as MediaCommand, Report, thread_of, thread_of_port};
 use callflow_runtime::server::uas::{AdminRequest, Config, Out, Uas};
 use callflow_runtime::sip::message::{self, Start};
 use callflow_runtime::sip::transaction::Timing;
@@ -1201,6 +1201,67 @@ fn a_caller_whose_rtp_stops_is_hung_up_and_its_port_goes_back_last() {
     assert!(media_took(&mut h).is_empty());
     assert_eq!(h.uas.calls(), 1);
     let _ = Play::Silence(0);
+}
+
+#[test]
+fn with_two_media_threads_every_port_serves_a_call_before_a_503() {
+    let mut h = H::new();
+    let mut config = Config::new("127.0.0.1:5060".parse().unwrap());
+    config.rtp_ports = (40_000, 40_015);
+    config.media_threads = 2;
+    h.uas = Uas::new(h.machine.clone(), config);
+    assert_eq!(h.uas.media_threads(), 2);
+    // Eight ports, four per thread; eight calls take them all (each on the thread of its
+    // number, which owns its port).
+    let mut calls = Vec::new();
+    for n in 0..8 {
+        let id = format!("t{n}");
+        let tag = invite(&mut h, "200", &id);
+        h.send(&request("ACK", "200", &id, 1, Some(&tag), "", ""));
+        let Some(&MediaCommand::Open { call, port, .. }) = h.media.first() else {
+            panic!("no stream for {id}: {:?}", h.media);
+        };
+        assert_eq!(thread_of(call, 2), thread_of_port(port, 2));
+        h.media.clear();
+        calls.push((port, id, tag));
+    }
+    assert_eq!(h.uas.calls(), 8);
+    // The calls on thread 0 end: its four ports are free, thread 1 has none.
+    for (port, id, tag) in &calls {
+        if thread_of_port(*port, 2) == 0 {
+            h.send(&request("BYE", "200", id, 2, Some(tag), "", ""));
+        }
+    }
+    assert_eq!(h.uas.calls(), 4);
+    h.took();
+    h.media.clear();
+    // Four new calls get those four ports, whatever threads their numbers would fall on.
+    let mut ports = Vec::new();
+    for n in 0..4 {
+        invite(&mut h, "200", &format!("u{n}"));
+        for c in std::mem::take(&mut h.media) {
+            if let MediaCommand::Open { port, .. } = c {
+                ports.push(port);
+            }
+        }
+    }
+    assert_eq!(h.took().iter().filter(|c| *c == "503").count(), 0);
+    assert_eq!(ports.len(), 4, "{ports:?}");
+    assert!(
+        ports.iter().all(|p| thread_of_port(*p, 2) == 0),
+        "{ports:?}"
+    );
+    // Now every port is taken: the next call gets 503.
+    h.send(&request(
+        "INVITE",
+        "200",
+        "u-full",
+        1,
+        None,
+        "Content-Type: application/sdp\r\n",
+        SDP,
+    ));
+    assert_eq!(h.took(), ["503"]);
 }
 
 #[test]

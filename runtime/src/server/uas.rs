@@ -994,6 +994,11 @@ impl Uas {
                 }
             }
         };
+        // A call's media thread follows from its number: numbers whose thread has no port left
+        // are skipped while another thread has one (the numbers are ours; gaps mean nothing).
+        while !self.ports.free_for(self.next + 1) && self.ports.any_free() {
+            self.next += 1;
+        }
         let refused = if self.calls.len() >= self.config.max_calls {
             Some("calls")
         } else if !self.ports.free_for(self.next + 1) {

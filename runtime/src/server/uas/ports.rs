@@ -33,6 +33,11 @@ impl Ports {
         self.shares.len()
     }
 
+    /// Whether any thread has a port free.
+    pub(super) fn any_free(&self) -> bool {
+        self.shares.iter().any(|s| !s.is_empty())
+    }
+
     /// Whether a port is free for `call`.
     pub(super) fn free_for(&self, call: u64) -> bool {
         !self.shares[media::thread_of(call, self.shares.len())].is_empty()
