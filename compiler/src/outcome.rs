@@ -80,17 +80,9 @@ impl Outcome {
         self.fallbacks().iter().find_map(|h| handler(*h))
     }
 
-    /// Its name in diagnostics and the call record's terms (`no_answer`, `max_wait`, …).
+    /// Its name in diagnostics (`no_answer`, `max_wait`, …): its own handler's.
     pub fn name(self) -> &'static str {
-        match self {
-            Outcome::NoAnswer => "no_answer",
-            Outcome::Busy => "busy",
-            Outcome::Error => "error",
-            Outcome::MaxWait => "max_wait",
-            Outcome::MaxLength => "max_length",
-            Outcome::NoAgents => "no_agents",
-            Outcome::Closed => "closed",
-        }
+        self.fallbacks()[0].name()
     }
 }
 

@@ -749,6 +749,14 @@ mod tests {
         panic!("no key reported for a press sent to port {port}");
     }
 
+    /// The report is `call`'s `key`.
+    fn assert_key(r: Report, call: u64, key: char) {
+        assert!(
+            matches!(r, Report::Key { call: c, key: k, .. } if c == call && k == key),
+            "{r:?}"
+        );
+    }
+
     /// Waits (two seconds at most) until `port` sends the phone nothing for 100 ms: the call
     /// on it has been closed.
     fn until_silent(phone: &UdpSocket) {
@@ -779,18 +787,7 @@ mod tests {
             call: 1,
             items: vec![Play::Prompt(tone)],
         });
-        let r = press(&phone, port, 1, 1_000, &mut reports);
-        assert!(
-            matches!(
-                r,
-                Report::Key {
-                    call: 1,
-                    key: '1',
-                    ..
-                }
-            ),
-            "{r:?}"
-        );
+        assert_key(press(&phone, port, 1, 1_000, &mut reports), 1, '1');
         media.send(Command::Close { call: 1 });
         until_silent(&phone);
         // Kept open: nobody else can take the port, and what arrives while no call owns it
@@ -807,18 +804,7 @@ mod tests {
             port,
             media: terms,
         });
-        let r = press(&phone, port, 5, 3_000, &mut reports);
-        assert!(
-            matches!(
-                r,
-                Report::Key {
-                    call: 2,
-                    key: '5',
-                    ..
-                }
-            ),
-            "{r:?}"
-        );
+        assert_key(press(&phone, port, 5, 3_000, &mut reports), 2, '5');
         drop(media);
         assert!(reports.try_recv().is_err());
     }
@@ -853,18 +839,7 @@ mod tests {
         );
         // Call 2's end does not take the port from call 1, whose keys still arrive.
         media.send(Command::Close { call: 2 });
-        let r = press(&phone, port, 1, 1_000, &mut reports);
-        assert!(
-            matches!(
-                r,
-                Report::Key {
-                    call: 1,
-                    key: '1',
-                    ..
-                }
-            ),
-            "{r:?}"
-        );
+        assert_key(press(&phone, port, 1, 1_000, &mut reports), 1, '1');
     }
 
     /// Call 1 opened on `port`, playing a long tone: returns once the phone hears it.
