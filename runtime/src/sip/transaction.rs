@@ -2,12 +2,12 @@
 //! requests and `now` in, what to send and which transactions timed out or ended out. It
 //! absorbs retransmitted requests (answering them with the last response), retransmits final
 //! responses over UDP until they are acknowledged (Timer G, and 2xx until the ACK), and forgets
-//! each transaction when RFC 3261 no longer needs it (Timers H, I, J, L) — by timers in one
-//! ordered set, never by scanning. A finished transaction keeps only its key and the bytes of
-//! its last response.
+//! each transaction when RFC 3261 no longer needs it (Timers H, I, J, L) — by timers in
+//! first-in-first-out queues, one per delay, never by scanning. A finished transaction keeps
+//! only its key and the bytes of its last response.
 
 use super::message::Message;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{HashMap, VecDeque};
 use std::fmt::Write;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -32,16 +32,12 @@ impl Default for Timing {
     }
 }
 
-/// What identifies a server transaction (§17.2.3): the top Via's branch and sent-by, and
-/// whether it is an INVITE (an ACK for a non-2xx belongs to its INVITE); for RFC 2543 peers
-/// without a magic-cookie branch, the Call-ID, CSeq number, From tag and top Via. One shared
-/// string (the index and the transaction hold the same one).
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-struct Key {
-    id: Arc<str>,
-    invite: bool,
-    cancel: bool,
-}
+/// What identifies a server transaction (§17.2.3), as one string: a letter for the kind (`I`:
+/// INVITE, whose non-2xx ACK belongs to it; `C`: CANCEL; `N`: any other), then the top Via's
+/// branch and sent-by; for RFC 2543 peers without a magic-cookie branch, the Call-ID, CSeq
+/// number, From tag and top Via. The index and the transaction share it; a look-up builds it
+/// in a reused buffer and allocates nothing.
+type Key = Arc<str>;
 
 /// "SIP/2.0/UDP host:port;params" → "host:port"
 fn sent_by(via: &str) -> &str {
@@ -52,12 +48,16 @@ fn sent_by(via: &str) -> &str {
         .unwrap_or("")
 }
 
-fn key(m: &Message) -> Option<Key> {
+/// Writes the key of request `m` into `id` (emptied first); `None` when it has none.
+fn key(m: &Message, id: &mut String) -> Option<()> {
     let method = m.method()?;
-    let invite = method == "INVITE" || method == "ACK";
-    let cancel = method == "CANCEL";
     let via = m.top_via()?;
-    let mut id = String::with_capacity(64);
+    id.clear();
+    id.push(match method {
+        "INVITE" | "ACK" => 'I',
+        "CANCEL" => 'C',
+        _ => 'N',
+    });
     match m.branch() {
         Some(branch) => {
             id.push_str(branch);
@@ -71,18 +71,14 @@ fn key(m: &Message) -> Option<Key> {
             id.push('\n');
             id.push_str(m.call_id());
             id.push('\n');
-            id.push_str(&cseq.to_string());
+            let _ = write!(id, "{cseq}");
             id.push('\n');
             id.push_str(m.from_tag().unwrap_or(""));
             id.push('\n');
             id.push_str(via.split(';').next().unwrap_or("").trim());
         }
     }
-    Some(Key {
-        id: id.into(),
-        invite,
-        cancel,
-    })
+    Some(())
 }
 
 /// What a transaction keeps of its last response.
@@ -109,6 +105,7 @@ enum State {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
 enum Timer {
     /// Retransmit the last final response (Timer G, and 2xx retransmission).
     Resend,
@@ -133,9 +130,76 @@ struct Tx {
     acked: bool,
     /// Over TCP (or another reliable transport): no retransmission of non-2xx finals.
     reliable: bool,
-    /// The keys of its timers (the resend timer, and the one that ends it: Timer H, I, J or
-    /// L), so that a newer timer replaces an older one and forgetting it takes them along.
-    timers: [(i64, u64); 2],
+}
+
+/// A timer in its queue. It is stale (and skipped when due) once its transaction is gone or
+/// has moved to another generation: each generation arms at most one timer of each kind.
+#[derive(Clone, Copy, Debug)]
+struct Due {
+    when: i64,
+    tx: TxId,
+    generation: u32,
+    timer: Timer,
+}
+
+/// The timers, in one first-in-first-out queue per delay. Every timer of a queue was armed
+/// with the same delay from a time that never goes back (see [`Timers::arm`]), so each queue
+/// is in order of when its timers are due: arming is a push, the next due is the earliest of
+/// the queues' fronts (a handful: T1, its doublings up to T2, T4, 64·T1), and nothing is ever
+/// searched or removed from the middle.
+#[derive(Debug, Default)]
+struct Timers {
+    queues: Vec<(i64, VecDeque<Due>)>,
+}
+
+impl Timers {
+    /// Arms a timer `delay` after `from`. A queue's timers stay in order: one armed from a
+    /// time before its queue's last (a resend scheduled from when it was due, not from when
+    /// it ran) waits for that last one — late by at most how late its predecessor ran.
+    fn arm(&mut self, from: i64, delay: i64, due: Due) {
+        let i = match self.queues.iter().position(|(d, _)| *d == delay) {
+            Some(i) => i,
+            None => {
+                self.queues.push((delay, VecDeque::new()));
+                self.queues.len() - 1
+            }
+        };
+        let q = &mut self.queues[i].1;
+        let when = q.back().map_or(from + delay, |b| b.when.max(from + delay));
+        q.push_back(Due { when, ..due });
+    }
+
+    /// The queue whose front is due first, and when.
+    fn first(&self) -> Option<(usize, i64)> {
+        self.queues
+            .iter()
+            .enumerate()
+            .filter_map(|(i, (_, q))| q.front().map(|d| (i, d.when)))
+            .min_by_key(|&(_, when)| when)
+    }
+
+    /// The next timer due at `now` or before.
+    fn pop_due(&mut self, now: i64) -> Option<Due> {
+        let (i, when) = self.first()?;
+        if when > now {
+            return None;
+        }
+        self.queues[i].1.pop_front()
+    }
+
+    fn len(&self) -> usize {
+        self.queues.iter().map(|(_, q)| q.len()).sum()
+    }
+
+    /// Drops the timers of `tx` that are the last of their queues: a transaction answered and
+    /// then forgotten at once (the stateless fast path) leaves nothing queued.
+    fn drop_last(&mut self, tx: TxId) {
+        for (_, q) in &mut self.queues {
+            while q.back().is_some_and(|d| d.tx == tx) {
+                q.pop_back();
+            }
+        }
+    }
 }
 
 /// Whether the top Via names a reliable transport (TCP, TLS, SCTP, WS).
@@ -178,9 +242,15 @@ pub enum Action {
 #[derive(Debug, Default)]
 pub struct Transactions {
     txs: crate::idmap::IdMap<Tx>,
+    /// Keys are the peer's (branches): the standard, seeded hasher.
     index: HashMap<Key, TxId>,
-    timers: BTreeMap<(i64, u64), (TxId, u32, Timer)>,
+    timers: Timers,
     next: u64,
+    /// The latest `now` seen: timers are armed from it, so a clock stepped back only holds
+    /// them (never reorders their queues).
+    now: i64,
+    /// Where a request's key is built for its look-up.
+    scratch: String,
     pub timing: Timing,
 }
 
@@ -201,24 +271,31 @@ impl Transactions {
         self.txs.is_empty()
     }
 
-    fn at(&mut self, when: i64, tx: TxId, generation: u32, t: Timer) {
-        self.next += 1;
-        self.timers.insert((when, self.next), (tx, generation, t));
-        if let Some(x) = self.txs.get_mut(&tx) {
-            let slot = &mut x.timers[usize::from(t != Timer::Resend)];
-            let old = std::mem::replace(slot, (when, self.next));
-            // An older timer of the same kind is stale (or has fired): drop it now.
-            self.timers.remove(&old);
-        }
+    /// Arms `timer` of transaction `tx` (of `generation`) `delay` after `from`.
+    fn at(&mut self, from: i64, delay: i64, tx: TxId, generation: u32, timer: Timer) {
+        let due = Due {
+            when: 0,
+            tx,
+            generation,
+            timer,
+        };
+        self.timers.arm(from, delay, due);
+    }
+
+    /// Moves the layer's clock on (never back).
+    fn tick(&mut self, now: i64) -> i64 {
+        self.now = self.now.max(now);
+        self.now
     }
 
     /// A request arrived from `peer`.
     pub fn receive(&mut self, now: i64, peer: SocketAddr, m: &Message) -> Incoming {
-        let Some(k) = key(m) else {
+        let now = self.tick(now);
+        if key(m, &mut self.scratch).is_none() {
             return Incoming::Invalid;
-        };
+        }
         let is_ack = m.method() == Some("ACK");
-        match self.index.get(&k).copied() {
+        match self.index.get(self.scratch.as_str()).copied() {
             Some(id) => {
                 let t4 = self.timing.t4;
                 let Some(tx) = self.txs.get_mut(&id) else {
@@ -230,7 +307,7 @@ impl Transactions {
                         tx.generation += 1;
                         let g = tx.generation;
                         // Timer I: absorb ACK retransmissions for T4, then forget.
-                        self.at(now + t4, id, g, Timer::Forget);
+                        self.at(now, t4, id, g, Timer::Forget);
                     }
                     return Incoming::Absorbed;
                 }
@@ -246,6 +323,7 @@ impl Transactions {
                 let id = self.next;
                 let invite = m.method() == Some("INVITE");
                 let reliable = m.top_via().is_some_and(reliable);
+                let k: Key = Arc::from(self.scratch.as_str());
                 self.index.insert(k.clone(), id);
                 self.txs.insert(
                     id,
@@ -263,7 +341,6 @@ impl Transactions {
                         generation: 0,
                         acked: false,
                         reliable,
-                        timers: [(0, 0); 2],
                     },
                 );
                 Incoming::New(id)
@@ -293,6 +370,7 @@ impl Transactions {
         bytes: Vec<u8>,
         plain: bool,
     ) -> Vec<Action> {
+        let now = self.tick(now);
         let timing = self.timing;
         let Some(tx) = self.txs.get_mut(&id) else {
             return Vec::new();
@@ -320,20 +398,20 @@ impl Transactions {
         let invite = tx.invite;
         if invite && code < 300 {
             tx.state = State::Accepted;
-            self.at(now + timing.t1, id, g, Timer::Resend);
-            self.at(now + 64 * timing.t1, id, g, Timer::NoAck);
+            self.at(now, timing.t1, id, g, Timer::Resend);
+            self.at(now, 64 * timing.t1, id, g, Timer::NoAck);
         } else if invite {
             tx.state = State::Completed;
             // Timer G only over UDP; a reliable transport delivers the response once.
             if !tx.reliable {
-                self.at(now + timing.t1, id, g, Timer::Resend);
+                self.at(now, timing.t1, id, g, Timer::Resend);
             }
-            self.at(now + 64 * timing.t1, id, g, Timer::NoAck);
+            self.at(now, 64 * timing.t1, id, g, Timer::NoAck);
         } else {
             tx.state = State::Completed;
             // Timer J: absorb request retransmissions (none over a reliable transport).
             let j = if tx.reliable { 0 } else { 64 * timing.t1 };
-            self.at(now + j, id, g, Timer::Forget);
+            self.at(now, j, id, g, Timer::Forget);
         }
         vec![Action::Send { to, bytes }]
     }
@@ -351,20 +429,22 @@ impl Transactions {
         }
     }
 
+    /// When the next timer is due (possibly a stale one: it is then dropped, nothing more).
     pub fn poll_timeout(&self) -> Option<i64> {
-        self.timers.keys().next().map(|k| k.0)
+        self.timers.first().map(|(_, when)| when)
     }
 
     /// Runs the timers due at `now`.
     pub fn handle_timeout(&mut self, now: i64) -> Vec<Action> {
+        let now = self.tick(now);
         let mut out = Vec::new();
-        while let Some((&(when, n), _)) = self.timers.iter().next() {
-            if when > now {
-                break;
-            }
-            let Some((id, g, t)) = self.timers.remove(&(when, n)) else {
-                break;
-            };
+        while let Some(due) = self.timers.pop_due(now) {
+            let Due {
+                when,
+                tx: id,
+                generation: g,
+                timer: t,
+            } = due;
             let timing = self.timing;
             let Some(tx) = self.txs.get_mut(&id) else {
                 continue;
@@ -387,8 +467,8 @@ impl Transactions {
                             });
                         }
                         tx.interval = (tx.interval * 2).min(timing.t2);
-                        let next = when + tx.interval;
-                        self.at(next, id, g, Timer::Resend);
+                        let interval = tx.interval;
+                        self.at(when, interval, id, g, Timer::Resend);
                     }
                 }
                 Timer::NoAck => {
@@ -414,26 +494,26 @@ impl Transactions {
         self.forget(id);
     }
 
+    /// Forgets a transaction; its timers still queued are stale from now on (those last in
+    /// their queues go at once).
     fn forget(&mut self, id: TxId) {
         if let Some(tx) = self.txs.remove(&id) {
             self.index.remove(&tx.key);
-            for k in &tx.timers {
-                self.timers.remove(k);
-            }
+            self.timers.drop_last(id);
         }
     }
 
-    /// Timers pending (for tests and metrics).
+    /// Timers queued, stale ones included until they come due (for tests and metrics).
     pub fn timers(&self) -> usize {
         self.timers.len()
     }
 
     /// The INVITE transaction a CANCEL names (same branch and sent-by).
-    pub fn cancelled(&self, cancel: &Message) -> Option<TxId> {
-        let mut k = key(cancel)?;
-        k.invite = true;
-        k.cancel = false;
-        let id = *self.index.get(&k)?;
+    pub fn cancelled(&mut self, cancel: &Message) -> Option<TxId> {
+        key(cancel, &mut self.scratch)?;
+        // The INVITE's key: the same but for its kind.
+        self.scratch.replace_range(..1, "I");
+        let id = *self.index.get(self.scratch.as_str())?;
         let tx = &self.txs[&id];
         (tx.state == State::Proceeding).then_some(id)
     }
@@ -610,6 +690,70 @@ mod tests {
         assert_eq!(t.respond(0, id, 486, b"486".to_vec()).len(), 1);
         let resent: usize = (0..70).map(|i| t.handle_timeout(i * 500).len()).sum();
         assert_eq!(resent, 1, "only the NoAck at Timer H");
+    }
+
+    #[test]
+    fn timers_fire_in_order_across_queues_and_a_clock_stepped_back_holds_them() {
+        let mut t = Transactions::new(Timing::default());
+        let answer = |t: &mut Transactions, now: i64, branch: &str, method: &str, code: u16| {
+            let m_bytes = req(method, branch, &format!("1 {method}"));
+            let Incoming::New(id) = t.receive(now, peer(), &parse(&m_bytes).unwrap()) else {
+                panic!()
+            };
+            t.respond(now, id, code, code.to_string().into_bytes());
+            id
+        };
+        // A 486 (Timer G at T1, 2·T1, ...) and an OPTIONS' 200 (Timer J at 64·T1).
+        let invite = answer(&mut t, 0, "z9hG4bKa", "INVITE", 486);
+        answer(&mut t, 100, "z9hG4bKb", "OPTIONS", 200);
+        assert_eq!(t.poll_timeout(), Some(500));
+        // The clock steps back an hour: what was armed is not reordered, and what is armed
+        // now counts from the latest time seen.
+        answer(&mut t, 100 - 3_600_000, "z9hG4bKc", "OPTIONS", 200);
+        let mut fired = Vec::new();
+        for now in (0..=40_000).step_by(50) {
+            let before = t.len();
+            for a in t.handle_timeout(now) {
+                if let Action::Send { bytes, .. } = a {
+                    fired.push((now, String::from_utf8(bytes).unwrap()));
+                }
+            }
+            if t.len() < before {
+                fired.push((now, format!("forgot {}", before - t.len())));
+            }
+        }
+        let expect: Vec<(i64, String)> = vec![
+            (500, "486".into()),
+            (1500, "486".into()),
+            (3500, "486".into()),
+            (7500, "486".into()),
+            (11500, "486".into()),
+            (15500, "486".into()),
+            (19500, "486".into()),
+            (23500, "486".into()),
+            (27500, "486".into()),
+            (31500, "486".into()),
+            (32000, "forgot 1".into()),
+            (32100, "forgot 2".into()),
+        ];
+        assert_eq!(fired, expect);
+        assert!(!t.txs.contains_key(&invite));
+        assert_eq!(t.timers(), 0, "every timer came due and went");
+    }
+
+    #[test]
+    fn a_transaction_answered_and_forgotten_at_once_leaves_no_timer() {
+        let mut t = Transactions::new(Timing::default());
+        let m_bytes = req("INVITE", "z9hG4bK5", "1 INVITE");
+        let m = parse(&m_bytes).unwrap();
+        let Incoming::New(id) = t.receive(0, peer(), &m) else {
+            panic!()
+        };
+        assert_eq!(t.respond(0, id, 302, b"302".to_vec()).len(), 1);
+        assert_eq!(t.timers(), 2, "Timer G and Timer H");
+        t.discard(id);
+        assert_eq!((t.len(), t.timers()), (0, 0));
+        assert!(matches!(t.receive(10, peer(), &m), Incoming::New(_)));
     }
 
     #[test]
