@@ -6,6 +6,7 @@
 //! (RTP is latched to the first packets' source by the stream, see `stream`).
 
 use super::g711::Law;
+use crate::sip::text::{push_decimal, push_ip};
 use std::net::{IpAddr, SocketAddr};
 
 /// What the two sides agreed for the audio stream.
@@ -147,10 +148,8 @@ fn direction(attributes: &[sdp_types::Attribute]) -> Option<&'static str> {
 /// telephone-events with the caller's payload type. `version` goes up with every answer in
 /// the same dialog (RFC 3264 §8).
 pub fn answer(media: &Media, ip: IpAddr, port: u16, session: u64, version: u64) -> String {
-    let family = if ip.is_ipv6() { "IP6" } else { "IP4" };
-    let mut s = format!(
-        "v=0\r\no=callflow {session} {version} IN {family} {ip}\r\ns=callflow\r\nc=IN {family} {ip}\r\nt=0 0\r\n"
-    );
+    let mut s = String::with_capacity(256);
+    origin_and_connection(&mut s, ip, session, version);
     for (i, stream) in media.streams.iter().enumerate() {
         if i != media.taken {
             s.push_str("m=");
@@ -203,24 +202,48 @@ fn dir(send: bool, receive: bool) -> &'static str {
     }
 }
 
+/// `v=`, `o=`, `s=`, `c=` and `t=` of our descriptions (written by hand: see `sip::text`).
+fn origin_and_connection(s: &mut String, ip: IpAddr, session: u64, version: u64) {
+    let family = if ip.is_ipv6() { " IN IP6 " } else { " IN IP4 " };
+    s.push_str("v=0\r\no=callflow ");
+    push_decimal(s, session);
+    s.push(' ');
+    push_decimal(s, version);
+    s.push_str(family);
+    push_ip(s, ip);
+    s.push_str("\r\ns=callflow\r\nc=");
+    s.push_str(&family[1..]);
+    push_ip(s, ip);
+    s.push_str("\r\nt=0 0\r\n");
+}
+
 fn audio_lines(s: &mut String, port: u16, law: Law, events: Option<u8>, direction: &str) {
-    use std::fmt::Write;
-    let pt = law.payload_type();
+    let pt = law.payload_type().into();
     let name = match law {
-        Law::Mu => "PCMU",
-        Law::A => "PCMA",
+        Law::Mu => " PCMU/8000\r\n",
+        Law::A => " PCMA/8000\r\n",
     };
-    let _ = match events {
-        Some(ev) => write!(
-            s,
-            "m=audio {port} RTP/AVP {pt} {ev}\r\na=rtpmap:{pt} {name}/8000\r\na=rtpmap:{ev} telephone-event/8000\r\na=fmtp:{ev} 0-15\r\n"
-        ),
-        None => write!(
-            s,
-            "m=audio {port} RTP/AVP {pt}\r\na=rtpmap:{pt} {name}/8000\r\n"
-        ),
-    };
-    let _ = write!(s, "a=ptime:20\r\na={direction}\r\n");
+    s.push_str("m=audio ");
+    push_decimal(s, port.into());
+    s.push_str(" RTP/AVP ");
+    push_decimal(s, pt);
+    if let Some(ev) = events {
+        s.push(' ');
+        push_decimal(s, ev.into());
+    }
+    s.push_str("\r\na=rtpmap:");
+    push_decimal(s, pt);
+    s.push_str(name);
+    if let Some(ev) = events {
+        s.push_str("a=rtpmap:");
+        push_decimal(s, ev.into());
+        s.push_str(" telephone-event/8000\r\na=fmtp:");
+        push_decimal(s, ev.into());
+        s.push_str(" 0-15\r\n");
+    }
+    s.push_str("a=ptime:20\r\na=");
+    s.push_str(direction);
+    s.push_str("\r\n");
 }
 
 #[cfg(test)]

@@ -2320,12 +2320,16 @@ impl Uas {
     /// Forgets the call and writes its record.
     fn finish(&mut self, now: i64, call: u64) {
         if let Some(s) = self.calls.get_mut(&call) {
-            let more =
-                serde_json::json!({ "outcome": s.record.outcome, "status": s.record.status });
+            // Built only for somebody listening to the event stream.
+            let more = self.events.then(
+                || serde_json::json!({ "outcome": s.record.outcome, "status": s.record.status }),
+            );
             if let Some(since) = s.talking_since.take() {
                 self.metrics.handled(&s.routed_group, now - since);
             }
-            self.call_event(call, "ended", more);
+            if let Some(more) = more {
+                self.call_event(call, "ended", more);
+            }
             // However the call ends (the caller's BYE, RTP gone quiet, an ACK that never
             // came, shutdown): the engine lets go of it (agents ringing for it stop, a
             // talking agent goes into wrap-up) and an agent's leg is hung up. (A call the

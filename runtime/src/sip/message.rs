@@ -156,6 +156,41 @@ fn is_token(s: &str) -> bool {
     !s.is_empty() && s.bytes().all(is_token_char)
 }
 
+/// Where ASCII byte `c` first is in `s` (a plain loop: header values are short, and a char
+/// pattern's generic search costs more than the scan).
+pub(crate) fn find(s: &str, c: u8) -> Option<usize> {
+    s.bytes().position(|b| b == c)
+}
+
+/// Where ASCII byte `c` last is in `s`.
+pub(crate) fn rfind(s: &str, c: u8) -> Option<usize> {
+    s.bytes().rposition(|b| b == c)
+}
+
+/// `s` split at the first ASCII byte `c` (which is in neither part).
+pub(crate) fn split_at_byte(s: &str, c: u8) -> Option<(&str, &str)> {
+    let i = find(s, c)?;
+    Some((&s[..i], &s[i + 1..]))
+}
+
+/// The `c`-separated parts of `s` (ASCII `c`), as `str::split` gives them.
+pub(crate) fn parts(s: &str, c: u8) -> impl Iterator<Item = &str> {
+    let mut rest = Some(s);
+    std::iter::from_fn(move || {
+        let r = rest?;
+        match find(r, c) {
+            Some(i) => {
+                rest = Some(&r[i + 1..]);
+                Some(&r[..i])
+            }
+            None => {
+                rest = None;
+                Some(r)
+            }
+        }
+    })
+}
+
 /// Where the header section ends: the index of the first empty line's CRLF CRLF.
 fn head_end(b: &[u8]) -> Option<usize> {
     static FINDER: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
@@ -287,7 +322,7 @@ pub fn parse(bytes: &[u8]) -> Result<Message<'_>, Refusal> {
             }
             continue;
         }
-        let Some((name, value)) = line.split_once(':') else {
+        let Some((name, value)) = split_at_byte(line, b':') else {
             return Err(bad(format!("header line without a colon: {line:?}")));
         };
         let name = name.trim_end_matches([' ', '\t']);
@@ -297,7 +332,7 @@ pub fn parse(bytes: &[u8]) -> Result<Message<'_>, Refusal> {
         let k = known(name);
         headers.push(Header {
             name: if k == OTHER { name } else { KNOWN[k as usize] },
-            value: Cow::Borrowed(value.trim()),
+            value: Cow::Borrowed(value.trim_ascii()),
             known: k,
         });
         if headers.len() > MAX_HEADERS {
@@ -498,7 +533,7 @@ fn check_request_uri(uri: &str) -> Result<(), Refusal> {
     if uri.starts_with('<') {
         return Err(refuse(400, "the Request-URI must not be enclosed in <>"));
     }
-    let Some((scheme, rest)) = uri.split_once(':') else {
+    let Some((scheme, rest)) = split_at_byte(uri, b':') else {
         return Err(refuse(400, "the Request-URI has no scheme"));
     };
     let scheme_ok = scheme.bytes().enumerate().all(|(i, c)| {
@@ -515,8 +550,8 @@ fn check_request_uri(uri: &str) -> Result<(), Refusal> {
         return Err(refuse(416, format!("unsupported URI scheme {scheme:?}")));
     }
     // Headers (`?...`) come after the host; a user part may hold a '?'.
-    let host_on = rest.rsplit_once('@').map_or(rest, |x| x.1);
-    if host_on.contains('?') {
+    let host_on = rfind(rest, b'@').map_or(rest, |i| &rest[i + 1..]);
+    if find(host_on, b'?').is_some() {
         return Err(refuse(400, "headers are not allowed in the Request-URI"));
     }
     super::uri::Uri::parse(uri).map_err(|e| refuse(400, e))?;
@@ -526,42 +561,45 @@ fn check_request_uri(uri: &str) -> Result<(), Refusal> {
 /// A Via value: `SIP/2.0/TRANSPORT sent-by *(;param)`, LWS allowed around the slashes, no
 /// empty parameters.
 fn check_via(v: &str) -> Result<(), Refusal> {
-    let v = v.trim();
+    let v = v.trim_ascii();
     if v.is_empty() {
         return Err(refuse(400, "an empty Via value"));
     }
-    let mut params = v.split(';');
+    let mut params = parts(v, b';');
     let proto_and_host = params.next().unwrap_or("");
     for p in params {
-        let (name, _) = p.split_once('=').unwrap_or((p, ""));
-        if name.trim().is_empty() {
+        let name = split_at_byte(p, b'=').map_or(p, |(n, _)| n);
+        if name.trim_ascii().is_empty() {
             return Err(refuse(400, "an empty Via parameter"));
         }
     }
     // Protocol: three slash-separated tokens, whitespace around the slashes allowed.
-    let mut split = proto_and_host.splitn(3, '/');
-    let (Some(name), Some(version), Some(rest)) = (split.next(), split.next(), split.next()) else {
+    let Some((name, rest)) = split_at_byte(proto_and_host, b'/') else {
         return Err(refuse(400, "bad Via protocol"));
     };
-    let parts = [name, version, rest];
-    let last = parts[2].trim_start();
+    let Some((version, rest)) = split_at_byte(rest, b'/') else {
+        return Err(refuse(400, "bad Via protocol"));
+    };
+    let last = rest.trim_ascii_start();
     let (transport, sent_by) = last
-        .split_once(|c: char| c.is_whitespace())
+        .bytes()
+        .position(|c| c.is_ascii_whitespace())
+        .map(|i| (&last[..i], &last[i + 1..]))
         .ok_or_else(|| refuse(400, "Via without sent-by"))?;
-    if !parts[0].trim().eq_ignore_ascii_case("SIP")
-        || parts[1].trim() != "2.0"
+    if !name.trim_ascii().eq_ignore_ascii_case("SIP")
+        || version.trim_ascii() != "2.0"
         || !is_token(transport)
     {
         return Err(refuse(400, "bad Via protocol"));
     }
-    if sent_by.trim().is_empty() {
+    if sent_by.trim_ascii().is_empty() {
         return Err(refuse(400, "Via without sent-by"));
     }
     Ok(())
 }
 
 /// Whether `s` has whitespace (any Unicode space; bytes first, for speed).
-fn has_space(s: &str) -> bool {
+pub(crate) fn has_space(s: &str) -> bool {
     if s.is_ascii() {
         s.bytes().any(|c| c.is_ascii_whitespace())
     } else {
@@ -572,7 +610,7 @@ fn has_space(s: &str) -> bool {
 /// `"Display" <uri>;params`, `Name <uri>`, or `uri;params`: quotes and brackets balanced, no
 /// empty parameters.
 fn check_name_addr(v: &str, what: &str) -> Result<(), Refusal> {
-    let v = v.trim();
+    let v = v.trim_ascii();
     if v.is_empty() {
         return Err(refuse(400, format!("an empty {what}")));
     }
@@ -599,16 +637,20 @@ fn check_name_addr(v: &str, what: &str) -> Result<(), Refusal> {
             return Err(refuse(400, format!("{what}: a display name needs <uri>")));
         }
     }
-    let params = if let Some(open) = rest.find('<') {
-        let display = rest[..open].trim();
-        if !display.is_empty() && !display.split_whitespace().all(is_token) {
+    let params = if let Some(open) = find(rest, b'<') {
+        let display = rest[..open].trim_ascii();
+        if !display.is_empty()
+            && !display
+                .split(|c: char| c.is_ascii_whitespace())
+                .filter(|w| !w.is_empty())
+                .all(is_token)
+        {
             return Err(refuse(
                 400,
                 format!("{what}: the display name must be quoted"),
             ));
         }
-        let close = rest[open..]
-            .find('>')
+        let close = find(&rest[open..], b'>')
             .ok_or_else(|| refuse(400, format!("{what}: '<' without '>'")))?;
         let uri = &rest[open + 1..open + close];
         if has_space(uri) {
@@ -617,14 +659,14 @@ fn check_name_addr(v: &str, what: &str) -> Result<(), Refusal> {
         &rest[open + close + 1..]
     } else {
         // addr-spec without brackets: parameters after the URI belong to the header.
-        let uri_end = rest.find(';').unwrap_or(rest.len());
-        if has_space(rest[..uri_end].trim()) {
+        let uri_end = find(rest, b';').unwrap_or(rest.len());
+        if has_space(rest[..uri_end].trim_ascii()) {
             return Err(refuse(400, format!("{what}: spaces inside the URI")));
         }
         &rest[uri_end..]
     };
-    for p in params.split(';').skip(1) {
-        if p.trim().is_empty() {
+    for p in parts(params, b';').skip(1) {
+        if p.trim_ascii().is_empty() {
             return Err(refuse(400, format!("{what}: an empty parameter")));
         }
     }
@@ -647,9 +689,9 @@ impl<'a> Iterator for List<'a> {
     fn next(&mut self) -> Option<&'a str> {
         let v = self.rest?;
         // Most values are a single item: no comma at all, nothing to scan.
-        if memchr::memchr(b',', v.as_bytes()).is_none() {
+        if find(v, b',').is_none() {
             self.rest = None;
-            return Some(v.trim());
+            return Some(v.trim_ascii());
         }
         let (mut quoted, mut angle, mut escaped) = (false, false, false);
         for (i, &c) in v.as_bytes().iter().enumerate() {
@@ -661,28 +703,39 @@ impl<'a> Iterator for List<'a> {
                 b'>' if !quoted => angle = false,
                 b',' if !quoted && !angle => {
                     self.rest = Some(&v[i + 1..]);
-                    return Some(v[..i].trim());
+                    return Some(v[..i].trim_ascii());
                 }
                 _ => {}
             }
         }
         self.rest = None;
-        Some(v.trim())
+        Some(v.trim_ascii())
     }
 }
 
 /// A `;name=value` parameter of a header value (outside `<>` and quotes), case-insensitive
 /// name; `Some("")` for a parameter without a value.
 pub fn param<'v>(value: &'v str, name: &str) -> Option<&'v str> {
-    let after = match value.rfind('>') {
-        Some(i) if value.trim_start().starts_with(['"', '<']) || value.contains('<') => {
-            &value[i + 1..]
+    // One pass: where the last '>' is, and whether there is a '<' at all.
+    let (mut close, mut open) = (None, false);
+    for (i, &c) in value.as_bytes().iter().enumerate() {
+        match c {
+            b'<' => open = true,
+            b'>' => close = Some(i),
+            _ => {}
         }
+    }
+    let after = match close {
+        Some(i) if open || value.trim_ascii_start().starts_with('"') => &value[i + 1..],
         _ => value,
     };
-    after.split(';').skip(1).find_map(|p| {
-        let (n, v) = p.split_once('=').unwrap_or((p, ""));
-        n.trim().eq_ignore_ascii_case(name).then(|| v.trim())
+    // The parameters begin at the first ';' after that.
+    let after = &after[find(after, b';')?..];
+    parts(after, b';').skip(1).find_map(|p| {
+        let (n, v) = split_at_byte(p, b'=').unwrap_or((p, ""));
+        n.trim_ascii()
+            .eq_ignore_ascii_case(name)
+            .then(|| v.trim_ascii())
     })
 }
 

@@ -6,7 +6,8 @@
 //! first-in-first-out queues, one per delay, never by scanning. A finished transaction keeps
 //! only its key and the bytes of its last response.
 
-use super::message::Message;
+use super::message::{Message, find, parts, split_at_byte};
+use super::text::{push_decimal, push_ip};
 use std::collections::{HashMap, VecDeque};
 use std::fmt::Write;
 use std::net::SocketAddr;
@@ -41,11 +42,11 @@ type Key = Arc<str>;
 
 /// "SIP/2.0/UDP host:port;params" → "host:port"
 fn sent_by(via: &str) -> &str {
-    let before = via.split(';').next().unwrap_or("");
-    before
-        .rsplit(|c: char| c.is_whitespace())
-        .next()
-        .unwrap_or("")
+    let before = find(via, b';').map_or(via, |i| &via[..i]);
+    match before.bytes().rposition(|c| c.is_ascii_whitespace()) {
+        Some(i) => &before[i + 1..],
+        None => before,
+    }
 }
 
 /// Writes the key of request `m` into `id` (emptied first); `None` when it has none.
@@ -62,7 +63,9 @@ fn key(m: &Message, id: &mut String) -> Option<()> {
         Some(branch) => {
             id.push_str(branch);
             id.push('\n');
-            id.extend(sent_by(via).chars().map(|c| c.to_ascii_lowercase()));
+            let from = id.len();
+            id.push_str(sent_by(via));
+            id[from..].make_ascii_lowercase();
         }
         None => {
             // Newlines separate the parts (a bare LF inside a value could make a peer's own
@@ -524,25 +527,27 @@ impl Transactions {
 pub fn via_with_source(via: &str, source: SocketAddr) -> String {
     let mut out = String::with_capacity(via.len() + 40);
     let mut first = true;
-    for part in via.split(';') {
+    for part in parts(via, b';') {
         if first {
             out.push_str(part.trim_end());
             first = false;
             continue;
         }
-        let (name, _) = part.split_once('=').unwrap_or((part, ""));
-        let name = name.trim();
+        let name = split_at_byte(part, b'=').map_or(part, |(n, _)| n);
+        let name = name.trim_ascii();
         if name.eq_ignore_ascii_case("received") {
             continue;
         }
         out.push(';');
         if name.eq_ignore_ascii_case("rport") {
-            let _ = write!(out, "rport={}", source.port());
+            out.push_str("rport=");
+            push_decimal(&mut out, source.port().into());
         } else {
-            out.push_str(part.trim());
+            out.push_str(part.trim_ascii());
         }
     }
-    let _ = write!(out, ";received={}", source.ip());
+    out.push_str(";received=");
+    push_ip(&mut out, source.ip());
     out
 }
 
@@ -762,6 +767,16 @@ mod tests {
         assert_eq!(
             via_with_source("SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bK1;rport", src),
             "SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bK1;rport=40000;received=10.1.2.3"
+        );
+        let src: SocketAddr = "0.10.200.255:9".parse().unwrap();
+        assert_eq!(
+            via_with_source("SIP/2.0/UDP h;rport;received=1.2.3.4", src),
+            "SIP/2.0/UDP h;rport=9;received=0.10.200.255"
+        );
+        let src: SocketAddr = "[2001:db8::1]:5060".parse().unwrap();
+        assert_eq!(
+            via_with_source("SIP/2.0/UDP [2001:db8::1];branch=z9hG4bK2", src),
+            "SIP/2.0/UDP [2001:db8::1];branch=z9hG4bK2;received=2001:db8::1"
         );
     }
 }

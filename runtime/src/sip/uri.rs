@@ -2,6 +2,7 @@
 //! what the server needs — the user part of a Request-URI is the dialled number — with the
 //! checks that tell a broken URI from a strange one.
 
+use super::message::{find, has_space, rfind, split_at_byte};
 use std::borrow::Cow;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -18,30 +19,30 @@ pub struct Uri<'a> {
 
 impl<'a> Uri<'a> {
     pub fn parse(s: &'a str) -> Result<Uri<'a>, String> {
-        let (scheme, rest) = s.split_once(':').ok_or("no scheme")?;
+        let (scheme, rest) = split_at_byte(s, b':').ok_or("no scheme")?;
         if !scheme.eq_ignore_ascii_case("sip") && !scheme.eq_ignore_ascii_case("sips") {
             return Err(format!("not a SIP URI: {scheme:?}"));
         }
         // The user part ends at the last '@' before the host (a user may hold ';' and '?',
         // RFC 4475 semiuri and intmeth; an '@' inside it must be escaped). Headers (`?...`)
         // follow the host.
-        let (user, hostpart) = match rest.rfind('@') {
+        let (user, hostpart) = match rfind(rest, b'@') {
             Some(i) => (Some(&rest[..i]), &rest[i + 1..]),
             None => (None, rest),
         };
-        let hostpart = hostpart.split('?').next().unwrap_or("");
+        let hostpart = find(hostpart, b'?').map_or(hostpart, |i| &hostpart[..i]);
         if user.is_some_and(str::is_empty) {
             return Err("empty user part".into());
         }
-        if rest.contains(char::is_whitespace) {
+        if has_space(rest) {
             return Err("spaces in the URI".into());
         }
-        let (hostport, params) = match hostpart.find(';') {
+        let (hostport, params) = match find(hostpart, b';') {
             Some(i) => (&hostpart[..i], &hostpart[i..]),
             None => (hostpart, ""),
         };
         let (host, port) = if hostport.starts_with('[') {
-            let close = hostport.find(']').ok_or("IPv6 reference without ']'")?;
+            let close = find(hostport, b']').ok_or("IPv6 reference without ']'")?;
             let host = &hostport[..=close];
             let inner = &host[1..host.len() - 1];
             if inner.is_empty()
@@ -57,9 +58,9 @@ impl<'a> Uri<'a> {
             };
             (host, port)
         } else {
-            match hostport.split_once(':') {
+            match split_at_byte(hostport, b':') {
                 Some((h, p)) => {
-                    if p.contains(':') {
+                    if find(p, b':').is_some() {
                         return Err("an IPv6 address must be in brackets".into());
                     }
                     (h, Some(p))
