@@ -30,7 +30,8 @@ pub struct Args {
     #[arg(long, default_value_t = 100)]
     pub calls_per_source: u32,
     /// Refuse new calls (503) while the server's loop is busier than this share of its time
-    /// (percent) with requests queued behind it, so the calls it took stay whole (100: never).
+    /// (percent) with requests queued behind it, for 300 ms and more, so the calls it took
+    /// stay whole (100: never).
     #[arg(long, default_value_t = 90, value_parser = clap::value_parser!(u8).range(1..=100))]
     pub max_load: u8,
     /// Where numbers outside this server go: the trunk or outbound proxy (`gw.example.net:5060`).

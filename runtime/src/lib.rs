@@ -11,4 +11,5 @@ pub mod media;
 pub mod server;
 pub mod sim;
 pub mod sip;
+pub mod slab;
 pub mod vm;

@@ -207,9 +207,14 @@ impl Timers {
 
 /// Whether the top Via names a reliable transport (TCP, TLS, SCTP, WS).
 fn reliable(via: &str) -> bool {
-    let proto = via.split(|c: char| c.is_whitespace()).next().unwrap_or("");
-    let t = proto.rsplit('/').next().unwrap_or("").to_ascii_uppercase();
-    matches!(t.as_str(), "TCP" | "TLS" | "SCTP" | "WS" | "WSS")
+    let proto = via
+        .bytes()
+        .position(|c| c.is_ascii_whitespace())
+        .map_or(via, |i| &via[..i]);
+    let t = proto.rsplit('/').next().unwrap_or("");
+    ["TCP", "TLS", "SCTP", "WS", "WSS"]
+        .iter()
+        .any(|r| t.eq_ignore_ascii_case(r))
 }
 
 /// What a request is to the transaction layer.
@@ -244,11 +249,10 @@ pub enum Action {
 
 #[derive(Debug, Default)]
 pub struct Transactions {
-    txs: crate::idmap::IdMap<Tx>,
+    txs: crate::slab::Slab<Tx>,
     /// Keys are the peer's (branches): the standard, seeded hasher.
     index: HashMap<Key, TxId>,
     timers: Timers,
-    next: u64,
     /// The latest `now` seen: timers are armed from it, so a clock stepped back only holds
     /// them (never reorders their queues).
     now: i64,
@@ -301,7 +305,7 @@ impl Transactions {
         match self.index.get(self.scratch.as_str()).copied() {
             Some(id) => {
                 let t4 = self.timing.t4;
-                let Some(tx) = self.txs.get_mut(&id) else {
+                let Some(tx) = self.txs.get_mut(id) else {
                     return Incoming::Invalid;
                 };
                 if is_ack {
@@ -322,30 +326,25 @@ impl Transactions {
             }
             None if is_ack => Incoming::AckFor2xx,
             None => {
-                self.next += 1;
-                let id = self.next;
                 let invite = m.method() == Some("INVITE");
                 let reliable = m.top_via().is_some_and(reliable);
                 let k: Key = Arc::from(self.scratch.as_str());
-                self.index.insert(k.clone(), id);
-                self.txs.insert(
-                    id,
-                    Tx {
-                        key: k,
-                        peer,
-                        invite,
-                        state: if invite {
-                            State::Proceeding
-                        } else {
-                            State::Trying
-                        },
-                        last: Last::Nothing,
-                        interval: self.timing.t1,
-                        generation: 0,
-                        acked: false,
-                        reliable,
+                let id = self.txs.insert(Tx {
+                    key: k.clone(),
+                    peer,
+                    invite,
+                    state: if invite {
+                        State::Proceeding
+                    } else {
+                        State::Trying
                     },
-                );
+                    last: Last::Nothing,
+                    interval: self.timing.t1,
+                    generation: 0,
+                    acked: false,
+                    reliable,
+                });
+                self.index.insert(k, id);
                 Incoming::New(id)
             }
         }
@@ -375,7 +374,7 @@ impl Transactions {
     ) -> Vec<Action> {
         let now = self.tick(now);
         let timing = self.timing;
-        let Some(tx) = self.txs.get_mut(&id) else {
+        let Some(tx) = self.txs.get_mut(id) else {
             return Vec::new();
         };
         if matches!(
@@ -421,7 +420,7 @@ impl Transactions {
 
     /// The ACK for the 2xx of INVITE transaction `tx` arrived (the core matched its dialog).
     pub fn acknowledged(&mut self, id: TxId) {
-        if let Some(tx) = self.txs.get_mut(&id) {
+        if let Some(tx) = self.txs.get_mut(id) {
             if tx.state == State::Accepted {
                 tx.acked = true;
                 // Stop retransmitting; keep absorbing INVITE retransmissions until Timer L
@@ -449,7 +448,7 @@ impl Transactions {
                 timer: t,
             } = due;
             let timing = self.timing;
-            let Some(tx) = self.txs.get_mut(&id) else {
+            let Some(tx) = self.txs.get_mut(id) else {
                 continue;
             };
             if tx.generation != g {
@@ -500,7 +499,7 @@ impl Transactions {
     /// Forgets a transaction; its timers still queued are stale from now on (those last in
     /// their queues go at once).
     fn forget(&mut self, id: TxId) {
-        if let Some(tx) = self.txs.remove(&id) {
+        if let Some(tx) = self.txs.remove(id) {
             self.index.remove(&tx.key);
             self.timers.drop_last(id);
         }
@@ -517,7 +516,7 @@ impl Transactions {
         // The INVITE's key: the same but for its kind.
         self.scratch.replace_range(..1, "I");
         let id = *self.index.get(self.scratch.as_str())?;
-        let tx = &self.txs[&id];
+        let tx = self.txs.get(id)?;
         (tx.state == State::Proceeding).then_some(id)
     }
 }
@@ -742,7 +741,7 @@ mod tests {
             (32100, "forgot 2".into()),
         ];
         assert_eq!(fired, expect);
-        assert!(!t.txs.contains_key(&invite));
+        assert!(t.txs.get(invite).is_none());
         assert_eq!(t.timers(), 0, "every timer came due and went");
     }
 
