@@ -82,6 +82,8 @@ fn uas() -> Uas {
     config.max_calls = 1_000_000;
     config.calls_per_source = u32::MAX;
     config.default_prompt_ms = 600_000;
+    // 10,000 calls held at once need as many RTP ports (nothing is bound: sans-IO).
+    config.rtp_ports = (2_000, 65_000);
     Uas::new(Arc::new(Machine::new(program).unwrap()), config)
 }
 

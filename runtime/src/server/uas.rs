@@ -267,7 +267,7 @@ struct Session {
     /// Until when what was last asked to play goes on (a key stops it earlier).
     playing_until: i64,
     /// The voicemail message being left.
-    message: Option<Message_>,
+    message: Option<Box<Message_>>,
     /// The folder of the last prompt file played (its `say` pack speaks the same language).
     prompt_dir: Option<String>,
     /// The last keys pressed, for withdraw keys (input handling never clears it).
@@ -291,14 +291,29 @@ struct Session {
     ringback: bool,
     /// The queue's hold music (it follows every announcement).
     music: Option<Arc<Prompt>>,
-    /// When the call was last routed to a group (ms since the epoch), and which.
-    routed_at: Option<i64>,
-    routed_group: String,
-    /// When the conversation with an agent began.
-    talking_since: Option<i64>,
+    /// Once routed to a group: when, which, and the conversation with an agent (boxed: most
+    /// calls never are, and a held call's state is counted in bytes).
+    routed: Option<Box<Routed>>,
     /// The bridge to an agent's leg, waiting for the caller's stream to open (an INVITE
     /// without an offer: the ACK brings the caller's answer).
-    pending_bridge: Option<(u16, sdp::Media)>,
+    pending_bridge: Option<Box<(u16, sdp::Media)>>,
+}
+
+/// A call routed to a group.
+#[derive(Debug, Default)]
+struct Routed {
+    /// When it was last routed (ms since the epoch), and to which group.
+    at: i64,
+    group: String,
+    /// When the conversation with an agent began.
+    talking_since: Option<i64>,
+}
+
+/// The group a call was routed to and how long it has waited there ("" and 0 if never).
+fn routed_wait(s: &Session, now: i64) -> (&str, i64) {
+    s.routed
+        .as_ref()
+        .map_or(("", 0), |r| (r.group.as_str(), now - r.at))
 }
 
 impl Session {
@@ -1088,9 +1103,7 @@ impl Uas {
                 record_route: None,
                 ringback: false,
                 music: None,
-                routed_at: None,
-                routed_group: String::new(),
-                talking_since: None,
+                routed: None,
                 pending_bridge: None,
             }),
         );
@@ -1424,8 +1437,9 @@ impl Uas {
                 let zone = s.machine.zone(s.flow).clone();
                 s.wait = Wait::Route;
                 s.record_route = record;
-                s.routed_at = Some(now);
-                s.routed_group = group.to_string();
+                let r = s.routed.get_or_insert_with(Box::default);
+                r.at = now;
+                r.group = group.to_string();
                 self.metrics.offered(group);
                 // The caller hears ringing while agents ring: 180 before answering, ringback
                 // after (the queue's music replaces it).
@@ -1512,14 +1526,14 @@ impl Uas {
                 let audio = dir
                     .join(vbox)
                     .join(format!("{now}-{}.wav", safe_name(&s.record.call_id)));
-                s.message = Some(Message_ {
+                s.message = Some(Box::new(Message_ {
                     vbox: vbox.to_string(),
                     reason: reason.name(),
                     email,
                     audio,
                     started: None,
                     max_ms,
-                });
+                }));
                 self.answer(now, call);
                 // The greeting, then the beep: the message starts after it.
                 let mut items = Vec::new();
@@ -1647,7 +1661,7 @@ impl Uas {
         };
         self.out
             .push_back(Out::Media(MediaCommand::StopRecording { call }));
-        let out = message_metadata(now, &self.calls[&call], m, why);
+        let out = message_metadata(now, &self.calls[&call], *m, why);
         self.out.extend(out);
     }
 
@@ -1881,7 +1895,7 @@ impl Uas {
         let bridge = s.pending_bridge.take();
         self.out
             .push_back(Out::Media(MediaCommand::Open { call, port, media }));
-        if let Some((port, media)) = bridge {
+        if let Some((port, media)) = bridge.map(|b| *b) {
             self.out
                 .push_back(Out::Media(MediaCommand::Bridge { call, port, media }));
         }
@@ -2155,8 +2169,8 @@ impl Uas {
                     }
                     s.music = None;
                     if matches!(outcome, engine::Outcome::Answered { .. }) {
-                        let waited = now - s.routed_at.unwrap_or(now);
-                        self.metrics.answered(&s.routed_group, waited);
+                        let (group, waited) = routed_wait(s, now);
+                        self.metrics.answered(group, waited);
                     }
                 }
                 let event = match outcome {
@@ -2307,8 +2321,8 @@ impl Uas {
                 s.record.outcome = why.into();
             }
             if s.wait == Wait::Route {
-                let waited = now - s.routed_at.unwrap_or(now);
-                self.metrics.abandoned(&s.routed_group, waited);
+                let (group, waited) = routed_wait(s, now);
+                self.metrics.abandoned(group, waited);
             }
         }
         // Let the flow know (it ends as CallerHungUp); `finish` lets the engine and an
@@ -2324,8 +2338,10 @@ impl Uas {
             let more = self.events.then(
                 || serde_json::json!({ "outcome": s.record.outcome, "status": s.record.status }),
             );
-            if let Some(since) = s.talking_since.take() {
-                self.metrics.handled(&s.routed_group, now - since);
+            if let Some(r) = s.routed.as_mut() {
+                if let Some(since) = r.talking_since.take() {
+                    self.metrics.handled(&r.group, now - since);
+                }
             }
             if let Some(more) = more {
                 self.call_event(call, "ended", more);
@@ -2353,7 +2369,7 @@ impl Uas {
         if let Some(m) = s.message.take() {
             // Hanging up is how most messages end.
             self.out
-                .extend(message_metadata(now, &s, m, "the caller hung up"));
+                .extend(message_metadata(now, &s, *m, "the caller hung up"));
         }
         if s.media_open {
             self.out.push_back(Out::Media(MediaCommand::Close { call }));

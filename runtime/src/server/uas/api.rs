@@ -223,7 +223,7 @@ impl Uas {
                             json!({
                                 "call_id": s.record.call_id,
                                 "caller": s.record.caller,
-                                "since": s.routed_at,
+                                "since": s.routed.as_ref().map(|r| r.at),
                             })
                         })
                         .collect();

@@ -480,7 +480,7 @@ impl Uas {
         };
         s.bridged = Some(leg);
         s.wait = Wait::Talking;
-        s.talking_since = Some(now);
+        s.routed.get_or_insert_with(Box::default).talking_since = Some(now);
         s.generation += 1;
         s.record.outcome = format!("answered by {name}");
         let (id, record) = (s.record.call_id.clone(), s.record_route);
@@ -489,7 +489,7 @@ impl Uas {
                 .push_back(Out::Media(MediaCommand::Bridge { call, port, media }));
         } else {
             // The caller's answer comes with the ACK: the stream opens then, bridged.
-            s.pending_bridge = Some((port, media));
+            s.pending_bridge = Some(Box::new((port, media)));
         }
         self.log(&id, format!("connected to agent {name}"));
         self.call_event(call, "connected", serde_json::json!({ "agent": name }));
