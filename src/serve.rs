@@ -465,7 +465,9 @@ pub fn run(a: &Args) -> ExitCode {
     // Agents' states, sticky memory and round-robin positions as the last run left them.
     let mut disk = disk;
     match callflow_runtime::acd::store::Store::load(&mut disk) {
-        Ok(Some(state)) => core.restore(&state),
+        Ok(Some(state)) => {
+            core.restore(jiff::Timestamp::now().as_millisecond() + offset_ms, &state)
+        }
         Ok(None) => {}
         Err(e) => return fail(format!("cannot read `{}`: {e}", state_path.display())),
     }

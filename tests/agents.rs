@@ -901,7 +901,7 @@ flow hotline {
     }
 }
 "#;
-    let s = Server::start_full(
+    let mut s = Server::start_full(
         "agents-register",
         WEDNESDAY,
         Some(more),
@@ -910,7 +910,7 @@ flow hotline {
         &[("data/credentials.json", r#"{"reg": "s3cret"}"#)],
     );
     s.agent_state("reg", "ready");
-    let register = |scenario: &str, password: &str| {
+    let register = |s: &Server, scenario: &str, password: &str| {
         let scenario = Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("tests/sipp")
             .join(scenario);
@@ -928,13 +928,22 @@ flow hotline {
             .success()
     };
     // A wrong password is challenged again and registers nothing: the agent is not rung.
-    assert!(register("agent_register_wrong.xml", "wrong"));
+    assert!(register(&s, "agent_register_wrong.xml", "wrong"));
     client(&s, &["500", "--hang-up-after", "1s"]);
     assert!(order(&s.records(1)[0]).is_empty());
     s.wait_log("its phone is not registered");
     // The right one registers; the agent's call goes to where the REGISTER came from.
-    assert!(register("agent_register.xml", "s3cret"));
+    assert!(register(&s, "agent_register.xml", "s3cret"));
     s.wait_log("agent reg registered at 127.0.0.1:");
+    let phone = Phone::on_port(port, "agent_answers.xml", 1, true, &[]);
+    let out = client(&s, &["500", "--hang-up-after", "1s"]);
+    assert!(out.contains("outcome: answered by reg"), "{out}");
+    assert!(phone.succeeded());
+    // The registration survives a restart, even by kill -9: the phone is rung at once, without
+    // registering again (phones renew only when their registration runs out).
+    assert_eq!(s.metric_until("callflow_state_unsaved", |v| v == 0.0), 0.0);
+    assert_eq!(s.metric_until("callflow_state_pending", |v| v == 0.0), 0.0);
+    s.kill_and_restart();
     let phone = Phone::on_port(port, "agent_answers.xml", 1, true, &[]);
     let out = client(&s, &["500", "--hang-up-after", "1s"]);
     assert!(out.contains("outcome: answered by reg"), "{out}");
@@ -946,8 +955,8 @@ flow hotline {
     )
     .unwrap();
     s.wait_log("agents' passwords read again: 1 agent(s)");
-    assert!(register("agent_register_wrong.xml", "s3cret"));
-    assert!(register("agent_register.xml", "n3w-s3cret"));
+    assert!(register(&s, "agent_register_wrong.xml", "s3cret"));
+    assert!(register(&s, "agent_register.xml", "n3w-s3cret"));
 }
 
 #[test]

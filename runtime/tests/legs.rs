@@ -367,7 +367,7 @@ fn a_phone_registers_with_digest_and_its_registration_expires() {
     let mut h = H::new();
     let mut credentials = std::collections::HashMap::new();
     credentials.insert("p1".to_string(), "s3cret".to_string());
-    h.uas.set_credentials(credentials);
+    h.uas.set_credentials(credentials.clone());
     // No credentials: a challenge, SHA-256 first, then MD5.
     h.receive(phone(9), &register(None, 600, 1));
     let challenge = h.sent.last().unwrap().1.clone();
@@ -421,6 +421,42 @@ fn a_phone_registers_with_digest_and_its_registration_expires() {
     );
     h.wait(2_000);
     h.sent.clear();
+    // The registration is kept with the durable state: a server restarted from it rings the
+    // phone without a new REGISTER (phones renew only when their registration runs out) ...
+    let kept = h
+        .uas
+        .durable_if_changed()
+        .expect("registering changed the state");
+    assert_eq!(kept.registrations["p1"].contact, "sip:p1@10.9.9.9:5555");
+    assert_eq!(kept.registrations["p1"].source, phone(9));
+    let restarted = |at: i64| {
+        let mut again = H::new();
+        again.now = at;
+        again.uas.set_credentials(credentials.clone());
+        again.uas.restore(at, &kept);
+        again
+    };
+    let mut again = restarted(h.now);
+    assert!(again.uas.durable_if_changed().is_none(), "nothing to save");
+    again.call("501");
+    let invite = again.last_to(phone(9), "INVITE");
+    assert!(
+        invite.starts_with("INVITE sip:p1@10.9.9.9:5555 SIP/2.0"),
+        "{invite}"
+    );
+    // ... and it still ends when its time is up: p1 logged out ten minutes after registering.
+    again.wait(600_000);
+    let r = again.uas.admin(again.now, AdminRequest::Agent("p1".into()));
+    assert_eq!(r.body["state"], "logged_out", "{:?}", r.body);
+    // Restarted after it ended, it is not taken back, and the next save forgets it.
+    let mut late = restarted(h.now + 600_000);
+    let saved = late
+        .uas
+        .durable_if_changed()
+        .expect("one registration less");
+    assert!(saved.registrations.is_empty());
+    late.call("501");
+    assert!(late.took(phone(9)).is_empty());
     // Ten minutes on, the registration is over and p1 logged out.
     h.wait(600_000);
     let r = h.uas.admin(h.now, AdminRequest::Agent("p1".into()));

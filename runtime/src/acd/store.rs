@@ -1,7 +1,8 @@
 //! What the call-centre engine must not forget across a restart — agents' presence and daily
-//! counters, round-robin positions, sticky memory — as one plain value ([`Durable`]) keyed by
-//! the names in the flows (so it also survives a recompiled program), and the small [`Store`]
-//! trait that keeps it. [`MemoryStore`] keeps it in memory; the server adds one on disk.
+//! counters, round-robin positions, sticky memory, and (for the server's registrar) where
+//! agents' phones registered — as one plain value ([`Durable`]) keyed by the names in the
+//! flows (so it also survives a recompiled program), and the small [`Store`] trait that keeps
+//! it. [`MemoryStore`] keeps it in memory; the server adds one on disk.
 
 use super::agent::{Daily, Presence};
 use serde::{Deserialize, Serialize};
@@ -32,6 +33,19 @@ pub struct Durable {
     pub round_robin: BTreeMap<String, u32>,
     /// Sorted by group, then caller.
     pub sticky: Vec<StickyEntry>,
+    /// By agent name: its phone's registration (kept by the server's registrar; the engine
+    /// neither makes nor reads them).
+    #[serde(default)]
+    pub registrations: BTreeMap<String, Registered>,
+}
+
+/// Where an agent's phone registered: its Contact, the address the REGISTER came from, and
+/// when the registration ends (ms since the epoch).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Registered {
+    pub contact: String,
+    pub source: std::net::SocketAddr,
+    pub until: i64,
 }
 
 #[derive(Debug)]

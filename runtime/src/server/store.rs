@@ -1,11 +1,12 @@
 //! The engine's durable state on disk: agents' presence and daily counters, round-robin
-//! positions and sticky memory in an embedded redb database in the data directory
+//! positions, sticky memory and phones' registrations in an embedded redb database in the data
+//! directory
 //! (`state.redb`), one table each, keyed by the names in the flows. A save writes only what
 //! changed since the last one, in one transaction: a crash (even `kill -9`) leaves the last
 //! committed state, never a torn one. The server saves from a thread of its own, so the
 //! signalling loop never waits on the disk ([`Writer`]).
 
-use crate::acd::store::{AgentRecord, Durable, StickyEntry, Store, StoreError};
+use crate::acd::store::{AgentRecord, Durable, Registered, StickyEntry, Store, StoreError};
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -14,6 +15,8 @@ const AGENTS: TableDefinition<&str, &[u8]> = TableDefinition::new("agents");
 const ROUND_ROBIN: TableDefinition<&str, u32> = TableDefinition::new("round_robin");
 /// Key: group, a newline, caller; value: agent, a newline, the time (ms since the epoch).
 const STICKY: TableDefinition<&str, &str> = TableDefinition::new("sticky");
+/// Key: agent; value: its phone's registration (JSON).
+const REGISTRATIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("registrations");
 
 /// The database file in the data directory.
 pub const FILE: &str = "state.redb";
@@ -87,6 +90,19 @@ impl Disk {
             Err(redb::TableError::TableDoesNotExist(_)) => {}
             Err(e) => return Err(err(e)),
         }
+        match tx.open_table(REGISTRATIONS) {
+            Ok(t) => {
+                for row in t.iter().map_err(err)? {
+                    let (k, v) = row.map_err(err)?;
+                    // A record this version cannot read is skipped: the phone registers again.
+                    if let Ok(r) = serde_json::from_slice::<Registered>(v.value()) {
+                        d.registrations.insert(k.value().to_string(), r);
+                    }
+                }
+            }
+            Err(redb::TableError::TableDoesNotExist(_)) => {}
+            Err(e) => return Err(err(e)),
+        }
         Ok(d)
     }
 }
@@ -147,6 +163,18 @@ impl Store for Disk {
             for k in before.keys() {
                 if !now.contains_key(k) {
                     t.remove(k.as_str()).map_err(err)?;
+                }
+            }
+            let mut t = tx.open_table(REGISTRATIONS).map_err(err)?;
+            for (agent, r) in &state.registrations {
+                if self.saved.registrations.get(agent) != Some(r) {
+                    let v = serde_json::to_vec(r).map_err(err)?;
+                    t.insert(agent.as_str(), v.as_slice()).map_err(err)?;
+                }
+            }
+            for agent in self.saved.registrations.keys() {
+                if !state.registrations.contains_key(agent) {
+                    t.remove(agent.as_str()).map_err(err)?;
                 }
             }
         }
@@ -281,6 +309,14 @@ mod tests {
             agent: "jan".into(),
             at: 1_700_000_000_000,
         });
+        d.registrations.insert(
+            "jan".into(),
+            Registered {
+                contact: "sip:jan@192.0.2.7:5062".into(),
+                source: "[2001:db8::7]:5062".parse().unwrap(),
+                until: 1_700_000_600_000,
+            },
+        );
         {
             let mut disk = Disk::open(&path).unwrap();
             assert_eq!(disk.load().unwrap(), Some(Durable::default()));
@@ -290,6 +326,7 @@ mod tests {
         assert_eq!(disk.load().unwrap(), Some(d.clone()));
         // Removals are written too.
         d.sticky.clear();
+        d.registrations.clear();
         d.round_robin.insert("care".into(), 4);
         disk.save(&d).unwrap();
         drop(disk);

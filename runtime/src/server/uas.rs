@@ -429,6 +429,8 @@ pub struct Uas {
     ack_keys: HashMap<u64, String>,
     /// Agents' phones registered, by agent name; and the timers that may end them.
     registrations: HashMap<String, register::Registration>,
+    /// A registration was made, renewed or ended since the durable state was last taken.
+    registrations_changed: bool,
     registration_timers: HashMap<u64, (String, i64)>,
     leg_dialogs: HashMap<Box<str>, u64>,
     ringing: HashMap<(u64, crate::acd::AgentId), u64>,
@@ -576,6 +578,7 @@ impl Uas {
             leg_acks: HashMap::new(),
             ack_keys: HashMap::new(),
             registrations: HashMap::new(),
+            registrations_changed: false,
             registration_timers: HashMap::new(),
             leg_dialogs: HashMap::new(),
             ringing: HashMap::new(),
@@ -2448,8 +2451,10 @@ impl Uas {
         }
     }
 
-    /// Starts the engine again from a saved state (at start-up: what the store kept).
-    pub fn restore(&mut self, durable: &Durable) {
+    /// Starts the engine again from a saved state (at start-up: what the store kept), and
+    /// takes back the phones' registrations that have not ended by `now`: a phone need not
+    /// register again after a restart to be rung.
+    pub fn restore(&mut self, now: i64, durable: &Durable) {
         self.engine = Engine::new(
             self.machine.shared_program().clone(),
             EngineConfig {
@@ -2458,16 +2463,27 @@ impl Uas {
             },
             durable,
         );
+        for (agent, r) in &durable.registrations {
+            if r.until > now {
+                self.bind(agent, r.contact.clone(), r.source, r.until);
+            }
+        }
+        // What ended while the server was down is dropped at the next save.
+        self.registrations_changed = durable.registrations.len() != self.registrations.len();
     }
 
-    /// The engine's durable state, when it changed since the last call (to be saved).
+    /// The durable state, when it changed since the last call (to be saved).
     pub fn durable_if_changed(&mut self) -> Option<Durable> {
-        self.engine.take_dirty().then(|| self.engine.durable())
+        let engine = self.engine.take_dirty();
+        let registrations = std::mem::take(&mut self.registrations_changed);
+        (engine || registrations).then(|| self.durable())
     }
 
-    /// The engine's durable state now.
+    /// The durable state now: the engine's, and the phones' registrations.
     pub fn durable(&self) -> Durable {
-        self.engine.durable()
+        let mut d = self.engine.durable();
+        d.registrations = self.registered();
+        d
     }
 
     /// Whether to make events (somebody listens to the event stream).

@@ -7,6 +7,7 @@
 //! agent is logged out, so nobody's call waits on a phone that is gone.
 
 use super::*;
+use crate::acd::store::Registered;
 use crate::sip::digest;
 
 /// The shortest and longest registration accepted (seconds).
@@ -82,19 +83,7 @@ impl Uas {
         let uri = uri_of(&contact).to_string();
         let until = now + expires as i64 * 1000;
         let fresh = !self.registrations.contains_key(&agent);
-        self.registrations.insert(
-            agent.clone(),
-            Registration {
-                contact: uri.clone(),
-                source,
-                until,
-            },
-        );
-        self.next += 1;
-        let key = self.next;
-        self.registration_timers.insert(key, (agent.clone(), until));
-        self.timers
-            .insert((until, key), (key, 0, Timer::Registration));
+        self.bind(&agent, uri.clone(), source, until);
         let extra = [format!("Contact: <{uri}>;expires={expires}")];
         self.reply(now, (tx, m, source), 200, &extra, None);
         if fresh {
@@ -103,6 +92,41 @@ impl Uas {
                 format!("agent {agent} registered at {source} for {expires} s"),
             );
         }
+    }
+
+    /// Binds `agent`'s phone (a REGISTER, or a registration kept across a restart) until
+    /// `until`, when its timer ends it unless it was renewed.
+    pub(super) fn bind(&mut self, agent: &str, contact: String, source: SocketAddr, until: i64) {
+        self.registrations.insert(
+            agent.to_string(),
+            Registration {
+                contact,
+                source,
+                until,
+            },
+        );
+        self.registrations_changed = true;
+        self.next += 1;
+        let key = self.next;
+        self.registration_timers
+            .insert(key, (agent.to_string(), until));
+        self.timers
+            .insert((until, key), (key, 0, Timer::Registration));
+    }
+
+    /// The registrations to keep across a restart.
+    pub(super) fn registered(&self) -> std::collections::BTreeMap<String, Registered> {
+        self.registrations
+            .iter()
+            .map(|(agent, r)| {
+                let kept = Registered {
+                    contact: r.contact.clone(),
+                    source: r.source,
+                    until: r.until,
+                };
+                (agent.clone(), kept)
+            })
+            .collect()
     }
 
     /// Whether the request proves it comes from `agent` (its password, by digest); if not, it
@@ -163,8 +187,13 @@ impl Uas {
             .is_some_and(|r| r.until == until)
         {
             let p = self.engine.program();
-            if let Some(id) = p.agents.iter().position(|a| p.str(a.name) == agent) {
-                self.unregister(now, &agent, id, "its registration expired");
+            match p.agents.iter().position(|a| p.str(a.name) == agent) {
+                Some(id) => self.unregister(now, &agent, id, "its registration expired"),
+                // An agent the flows no longer have: its registration goes all the same.
+                None => {
+                    self.registrations.remove(&agent);
+                    self.registrations_changed = true;
+                }
             }
         }
     }
@@ -173,6 +202,7 @@ impl Uas {
         if self.registrations.remove(agent).is_none() {
             return;
         }
+        self.registrations_changed = true;
         let _ = self.engine.set_presence(
             ts(now),
             id as crate::acd::AgentId,
