@@ -6,9 +6,16 @@
 /// Slots per chunk.
 const CHUNK: usize = 1024;
 
+/// An id is the slot's generation above its index: 24 bits of index (16.7 million slots at
+/// most), 40 of generation — a slot reused 10,000 times a second gives the same id again
+/// after three years.
+const INDEX_BITS: u32 = 24;
+const INDEX_MASK: u64 = (1 << INDEX_BITS) - 1;
+const GENERATION_MASK: u64 = (1 << (64 - INDEX_BITS)) - 1;
+
 struct Slot<T> {
-    /// Bumped each time the slot is emptied.
-    generation: u32,
+    /// Bumped each time the slot is emptied (within 40 bits).
+    generation: u64,
     value: Option<T>,
 }
 
@@ -40,17 +47,20 @@ impl<T: std::fmt::Debug> std::fmt::Debug for Slab<T> {
     }
 }
 
-fn split(id: u64) -> (usize, u32) {
-    ((id & 0xffff_ffff) as usize, (id >> 32) as u32)
+fn split(id: u64) -> (usize, u64) {
+    ((id & INDEX_MASK) as usize, id >> INDEX_BITS)
 }
 
 impl<T> Slab<T> {
-    /// Keeps `value`; its id.
-    pub fn insert(&mut self, value: T) -> u64 {
+    /// Keeps `value`; its id (`None` when all 16.7 million slots are taken).
+    pub fn insert(&mut self, value: T) -> Option<u64> {
         let index = match self.free.pop() {
             Some(i) => i as usize,
             None => {
                 let at = self.chunks.len() * CHUNK;
+                if at + CHUNK > 1 << INDEX_BITS {
+                    return None;
+                }
                 self.chunks.push(
                     (0..CHUNK)
                         .map(|_| Slot {
@@ -68,7 +78,7 @@ impl<T> Slab<T> {
         let slot = &mut self.chunks[index / CHUNK][index % CHUNK];
         slot.value = Some(value);
         self.len += 1;
-        (u64::from(slot.generation) << 32) | index as u64
+        Some((slot.generation << INDEX_BITS) | index as u64)
     }
 
     fn slot(&self, id: u64) -> Option<&Slot<T>> {
@@ -97,7 +107,7 @@ impl<T> Slab<T> {
             return None;
         }
         let value = slot.value.take()?;
-        slot.generation = slot.generation.wrapping_add(1);
+        slot.generation = (slot.generation + 1) & GENERATION_MASK;
         self.free.push(index as u32);
         self.len -= 1;
         Some(value)
@@ -119,15 +129,15 @@ mod tests {
     #[test]
     fn an_id_finds_its_value_and_never_the_next_one_in_its_slot() {
         let mut s = Slab::default();
-        let a = s.insert("a");
-        let b = s.insert("b");
+        let a = s.insert("a").unwrap();
+        let b = s.insert("b").unwrap();
         assert_eq!((s.get(a), s.get(b), s.len()), (Some(&"a"), Some(&"b"), 2));
         assert_eq!(s.remove(a), Some("a"));
         assert_eq!(s.remove(a), None, "removed once");
-        let c = s.insert("c");
+        let c = s.insert("c").unwrap();
         assert_eq!(
-            c & 0xffff_ffff,
-            a & 0xffff_ffff,
+            c & INDEX_MASK,
+            a & INDEX_MASK,
             "the slot freed last is reused"
         );
         assert_ne!(c, a);
@@ -136,7 +146,7 @@ mod tests {
         assert_eq!(s.get(c), Some(&"d"));
         assert!(s.get_mut(a).is_none() && s.get(u64::MAX).is_none());
         // Past one chunk, ids stay apart and everything is found.
-        let ids: Vec<u64> = (0..3 * CHUNK).map(|_| s.insert("x")).collect();
+        let ids: Vec<u64> = (0..3 * CHUNK).map(|_| s.insert("x").unwrap()).collect();
         assert_eq!(s.len(), 2 + 3 * CHUNK);
         assert!(ids.iter().all(|&i| s.get(i) == Some(&"x")));
         for &i in &ids {

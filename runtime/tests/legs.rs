@@ -448,13 +448,20 @@ fn a_phone_registers_with_digest_and_its_registration_expires() {
     again.wait(600_000);
     let r = again.uas.admin(again.now, AdminRequest::Agent("p1".into()));
     assert_eq!(r.body["state"], "logged_out", "{:?}", r.body);
-    // Restarted after it ended, it is not taken back, and the next save forgets it.
+    // Restarted after it ended, it is not taken back (p1, ready when saved, is logged out as
+    // if it had ended while the server ran), and the next save forgets it.
     let mut late = restarted(h.now + 600_000);
+    let r = late.uas.admin(late.now, AdminRequest::Agent("p1".into()));
+    assert_eq!(r.body["state"], "logged_out", "{:?}", r.body);
     let saved = late
         .uas
         .durable_if_changed()
         .expect("one registration less");
     assert!(saved.registrations.is_empty());
+    assert_eq!(
+        saved.agents["p1"].presence,
+        callflow_runtime::acd::agent::Presence::LoggedOut
+    );
     late.call("501");
     assert!(late.took(phone(9)).is_empty());
     // Ten minutes on, the registration is over and p1 logged out.

@@ -9,13 +9,19 @@
 //! otherwise every call would slow down until callers' timers failed them. A burst shorter
 //! than that (a load generator catching up, a neighbour taking the CPU for a moment) waits in
 //! the socket's buffer and is served, not refused. A busy loop without a backlog (a reload
-//! compiling flows) sheds nothing; the next quiet window ends the shedding.
+//! compiling flows) sheds nothing; the next quiet window ends the shedding. Within a second
+//! after shedding ended, one overloaded window starts it again: under a sustained overload the
+//! windows spent shedding are quiet, and waiting three windows each time would let most of the
+//! overload through.
 
 /// The length of a measuring window, µs.
 pub const WINDOW_US: i64 = 100_000;
 
 /// Overloaded windows in a row before shedding begins.
 pub const SUSTAINED: u8 = 3;
+
+/// Windows after shedding ended within which one overloaded window starts it again.
+pub const RECENT: u32 = 10;
 
 #[derive(Debug)]
 pub struct Load {
@@ -27,6 +33,8 @@ pub struct Load {
     backlog: bool,
     /// Overloaded windows in a row, up to [`SUSTAINED`].
     overloaded: u8,
+    /// Windows judged since shedding last ended (`u32::MAX`: never shed).
+    since_shed: u32,
     shedding: bool,
 }
 
@@ -38,6 +46,7 @@ impl Load {
             busy: 0,
             backlog: false,
             overloaded: 0,
+            since_shed: u32::MAX,
             shedding: false,
         }
     }
@@ -61,12 +70,23 @@ impl Load {
         } else {
             0
         };
-        let over = self.overloaded == SUSTAINED;
-        if over == self.shedding {
+        let needed = if self.since_shed < RECENT {
+            1
+        } else {
+            SUSTAINED
+        };
+        let shed = self.overloaded >= needed;
+        if !self.shedding {
+            self.since_shed = self.since_shed.saturating_add(1);
+        }
+        if shed == self.shedding {
             return None;
         }
-        self.shedding = over;
-        Some(over)
+        self.shedding = shed;
+        if !shed {
+            self.since_shed = 0;
+        }
+        Some(shed)
     }
 
     /// The turn that began at `from` ended at `to` (µs); `backlog`: it found more datagrams
@@ -113,6 +133,24 @@ mod tests {
         assert_eq!(run(&mut load, &mut t, 300_000, 95, 100, true), [false; 0]);
         // Keeping up again: the first window below the limit ends it.
         assert_eq!(run(&mut load, &mut t, 300_000, 60, 100, true), [false]);
+    }
+
+    #[test]
+    fn under_a_sustained_overload_shedding_starts_again_after_one_window() {
+        let mut load = Load::new(90);
+        let mut t = 0;
+        assert_eq!(run(&mut load, &mut t, 300_050, 99, 100, true), [true]);
+        // Shedding works: a quiet window ends it; the overload is back at once, and so is the
+        // shedding, after one window, not three.
+        for _ in 0..5 {
+            assert_eq!(run(&mut load, &mut t, 100_000, 40, 100, true), [false]);
+            assert_eq!(run(&mut load, &mut t, 100_000, 99, 100, true), [true]);
+        }
+        // A second and more after it ended, three windows again.
+        assert_eq!(run(&mut load, &mut t, 100_000, 40, 100, true), [false]);
+        assert_eq!(run(&mut load, &mut t, 1_100_000, 40, 100, true), [false; 0]);
+        assert_eq!(run(&mut load, &mut t, 200_000, 99, 100, true), [false; 0]);
+        assert_eq!(run(&mut load, &mut t, 100_000, 99, 100, true), [true]);
     }
 
     #[test]

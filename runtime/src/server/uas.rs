@@ -2463,13 +2463,32 @@ impl Uas {
             },
             durable,
         );
+        let mut ended = Vec::new();
         for (agent, r) in &durable.registrations {
             if r.until > now {
                 self.bind(agent, r.contact.clone(), r.source, r.until);
+            } else {
+                ended.push(agent.clone());
             }
         }
-        // What ended while the server was down is dropped at the next save.
-        self.registrations_changed = durable.registrations.len() != self.registrations.len();
+        // What ended while the server was down is dropped at the next save, and its agent
+        // logged out, as when a registration ends while the server runs.
+        self.registrations_changed = !ended.is_empty();
+        for agent in ended {
+            let p = self.engine.program();
+            if let Some(id) = p.agents.iter().position(|a| p.str(a.name) == agent) {
+                let _ = self.engine.set_presence(
+                    ts(now),
+                    id as crate::acd::AgentId,
+                    Presence::LoggedOut,
+                );
+                self.log(
+                    "",
+                    format!("agent {agent} logged out: its registration expired"),
+                );
+            }
+        }
+        self.engine_actions(now);
     }
 
     /// The durable state, when it changed since the last call (to be saved).

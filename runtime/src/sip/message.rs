@@ -601,7 +601,8 @@ fn check_via(v: &str) -> Result<(), Refusal> {
 /// Whether `s` has whitespace (any Unicode space; bytes first, for speed).
 pub(crate) fn has_space(s: &str) -> bool {
     if s.is_ascii() {
-        s.bytes().any(|c| c.is_ascii_whitespace())
+        // What `char::is_whitespace` counts among ASCII: the vertical tab as well.
+        s.bytes().any(|c| c.is_ascii_whitespace() || c == 0x0b)
     } else {
         s.contains(char::is_whitespace)
     }

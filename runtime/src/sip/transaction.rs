@@ -15,6 +15,9 @@ use std::sync::Arc;
 
 pub type TxId = u64;
 
+/// A step back of the clock larger than this (ms) moves the timers with it.
+pub const STEP_BACK_MS: i64 = 100;
+
 /// RFC 3261 timer values (milliseconds); tests and servers may shorten them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Timing {
@@ -136,7 +139,8 @@ struct Tx {
 }
 
 /// A timer in its queue. It is stale (and skipped when due) once its transaction is gone or
-/// has moved to another generation: each generation arms at most one timer of each kind.
+/// has moved to another generation: each generation has at most one timer of each kind
+/// pending.
 #[derive(Clone, Copy, Debug)]
 struct Due {
     when: i64,
@@ -192,6 +196,15 @@ impl Timers {
 
     fn len(&self) -> usize {
         self.queues.iter().map(|(_, q)| q.len()).sum()
+    }
+
+    /// Moves every timer by `by` ms (all alike: each queue stays in order).
+    fn shift(&mut self, by: i64) {
+        for (_, q) in &mut self.queues {
+            for d in q.iter_mut() {
+                d.when += by;
+            }
+        }
     }
 
     /// Drops the timers of `tx` that are the last of their queues: a transaction answered and
@@ -253,8 +266,7 @@ pub struct Transactions {
     /// Keys are the peer's (branches): the standard, seeded hasher.
     index: HashMap<Key, TxId>,
     timers: Timers,
-    /// The latest `now` seen: timers are armed from it, so a clock stepped back only holds
-    /// them (never reorders their queues).
+    /// The latest `now` seen: timers are armed from it (see [`Transactions::tick`]).
     now: i64,
     /// Where a request's key is built for its look-up.
     scratch: String,
@@ -289,8 +301,16 @@ impl Transactions {
         self.timers.arm(from, delay, due);
     }
 
-    /// Moves the layer's clock on (never back).
+    /// Moves the layer's clock to `now`. The clock is the wall clock: when it is stepped back
+    /// (NTP, a resumed VM) by more than [`STEP_BACK_MS`], every timer is moved back as much,
+    /// so each still comes due after the time it had left and new ones count from the new
+    /// time; a smaller step back is held (timers armed meanwhile are that much late, and the
+    /// queues stay in order either way).
     fn tick(&mut self, now: i64) -> i64 {
+        if now < self.now - STEP_BACK_MS {
+            self.timers.shift(now - self.now);
+            self.now = now;
+        }
         self.now = self.now.max(now);
         self.now
     }
@@ -329,7 +349,9 @@ impl Transactions {
                 let invite = m.method() == Some("INVITE");
                 let reliable = m.top_via().is_some_and(reliable);
                 let k: Key = Arc::from(self.scratch.as_str());
-                let id = self.txs.insert(Tx {
+                // Slots for 16.7 million live transactions: past that, the request is dropped
+                // (its retransmission may find room).
+                let Some(id) = self.txs.insert(Tx {
                     key: k.clone(),
                     peer,
                     invite,
@@ -343,7 +365,9 @@ impl Transactions {
                     generation: 0,
                     acked: false,
                     reliable,
-                });
+                }) else {
+                    return Incoming::Invalid;
+                };
                 self.index.insert(k, id);
                 Incoming::New(id)
             }
@@ -697,7 +721,7 @@ mod tests {
     }
 
     #[test]
-    fn timers_fire_in_order_across_queues_and_a_clock_stepped_back_holds_them() {
+    fn timers_fire_in_order_across_queues_and_move_with_a_clock_stepped_back() {
         let mut t = Transactions::new(Timing::default());
         let answer = |t: &mut Transactions, now: i64, branch: &str, method: &str, code: u16| {
             let m_bytes = req(method, branch, &format!("1 {method}"));
@@ -711,34 +735,41 @@ mod tests {
         let invite = answer(&mut t, 0, "z9hG4bKa", "INVITE", 486);
         answer(&mut t, 100, "z9hG4bKb", "OPTIONS", 200);
         assert_eq!(t.poll_timeout(), Some(500));
-        // The clock steps back an hour: what was armed is not reordered, and what is armed
-        // now counts from the latest time seen.
-        answer(&mut t, 100 - 3_600_000, "z9hG4bKc", "OPTIONS", 200);
+        // A step back under STEP_BACK_MS is held: nothing moves.
+        t.handle_timeout(50);
+        assert_eq!(t.poll_timeout(), Some(500));
+        // The clock steps back an hour (at 100): the timers move with it, and what is armed
+        // now counts from the new time.
+        let back = 100 - 3_600_000;
+        answer(&mut t, back, "z9hG4bKc", "OPTIONS", 200);
+        assert_eq!(t.poll_timeout(), Some(back + 400));
         let mut fired = Vec::new();
-        for now in (0..=40_000).step_by(50) {
+        for now in (back..=back + 40_000).step_by(50) {
             let before = t.len();
             for a in t.handle_timeout(now) {
                 if let Action::Send { bytes, .. } = a {
-                    fired.push((now, String::from_utf8(bytes).unwrap()));
+                    fired.push((now - back, String::from_utf8(bytes).unwrap()));
                 }
             }
             if t.len() < before {
-                fired.push((now, format!("forgot {}", before - t.len())));
+                fired.push((now - back, format!("forgot {}", before - t.len())));
             }
         }
+        // As before the step, less the 100 ms that had passed: the 486 again 400 ms after the
+        // step, ..., its Timer H 31.9 s after; both OPTIONS forgotten 32 s after.
         let expect: Vec<(i64, String)> = vec![
-            (500, "486".into()),
-            (1500, "486".into()),
-            (3500, "486".into()),
-            (7500, "486".into()),
-            (11500, "486".into()),
-            (15500, "486".into()),
-            (19500, "486".into()),
-            (23500, "486".into()),
-            (27500, "486".into()),
-            (31500, "486".into()),
-            (32000, "forgot 1".into()),
-            (32100, "forgot 2".into()),
+            (400, "486".into()),
+            (1400, "486".into()),
+            (3400, "486".into()),
+            (7400, "486".into()),
+            (11400, "486".into()),
+            (15400, "486".into()),
+            (19400, "486".into()),
+            (23400, "486".into()),
+            (27400, "486".into()),
+            (31400, "486".into()),
+            (31900, "forgot 1".into()),
+            (32000, "forgot 2".into()),
         ];
         assert_eq!(fired, expect);
         assert!(t.txs.get(invite).is_none());
