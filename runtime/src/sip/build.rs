@@ -151,18 +151,9 @@ impl Echo {
 }
 
 /// Appends `n` in decimal.
-fn push_number(out: &mut Vec<u8>, mut n: usize) {
-    let mut digits = [0u8; 20];
-    let mut i = digits.len();
-    loop {
-        i -= 1;
-        digits[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(&digits[i..]);
+fn push_number(out: &mut Vec<u8>, n: usize) {
+    let mut buf = [0u8; 20];
+    out.extend_from_slice(super::text::decimal(n as u64, &mut buf));
 }
 
 /// A response to `req`, which came from `source`. `to_tag`: our tag, added to To when the
