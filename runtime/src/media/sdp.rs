@@ -177,16 +177,16 @@ pub fn offer(ip: IpAddr, port: u16, session: u64, version: u64) -> String {
 /// Our offer with one law only (an agent's leg gets the caller's, so the bridge relays audio
 /// as it comes), or both.
 pub fn offer_of(ip: IpAddr, port: u16, (session, version): (u64, u64), law: Option<Law>) -> String {
-    let family = if ip.is_ipv6() { "IP6" } else { "IP4" };
     let formats = match law {
-        Some(Law::Mu) => "0 101\r\na=rtpmap:0 PCMU/8000",
-        Some(Law::A) => "8 101\r\na=rtpmap:8 PCMA/8000",
-        None => "0 8 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:8 PCMA/8000",
+        Some(Law::Mu) => " RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\n",
+        Some(Law::A) => " RTP/AVP 8 101\r\na=rtpmap:8 PCMA/8000\r\n",
+        None => " RTP/AVP 0 8 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:8 PCMA/8000\r\n",
     };
-    let mut s = format!(
-        "v=0\r\no=callflow {session} {version} IN {family} {ip}\r\ns=callflow\r\nc=IN {family} {ip}\r\nt=0 0\r\n\
-         m=audio {port} RTP/AVP {formats}\r\n"
-    );
+    let mut s = String::with_capacity(256);
+    origin_and_connection(&mut s, ip, session, version);
+    s.push_str("m=audio ");
+    push_decimal(&mut s, port.into());
+    s.push_str(formats);
     s.push_str(
         "a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-15\r\na=ptime:20\r\na=sendrecv\r\n",
     );

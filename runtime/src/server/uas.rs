@@ -2452,8 +2452,8 @@ impl Uas {
     }
 
     /// Starts the engine again from a saved state (at start-up: what the store kept), and
-    /// takes back the phones' registrations that have not ended by `now`: a phone need not
-    /// register again after a restart to be rung.
+    /// takes back the phones' registrations (those that ended meanwhile end at `now`): a phone
+    /// need not register again after a restart to be rung.
     pub fn restore(&mut self, now: i64, durable: &Durable) {
         self.engine = Engine::new(
             self.machine.shared_program().clone(),
@@ -2463,32 +2463,13 @@ impl Uas {
             },
             durable,
         );
-        let mut ended = Vec::new();
         for (agent, r) in &durable.registrations {
-            if r.until > now {
-                self.bind(agent, r.contact.clone(), r.source, r.until);
-            } else {
-                ended.push(agent.clone());
-            }
+            self.bind(agent, r.contact.clone(), r.source, r.until);
         }
-        // What ended while the server was down is dropped at the next save, and its agent
-        // logged out, as when a registration ends while the server runs.
-        self.registrations_changed = !ended.is_empty();
-        for agent in ended {
-            let p = self.engine.program();
-            if let Some(id) = p.agents.iter().position(|a| p.str(a.name) == agent) {
-                let _ = self.engine.set_presence(
-                    ts(now),
-                    id as crate::acd::AgentId,
-                    Presence::LoggedOut,
-                );
-                self.log(
-                    "",
-                    format!("agent {agent} logged out: its registration expired"),
-                );
-            }
-        }
-        self.engine_actions(now);
+        self.registrations_changed = false;
+        // What ended while the server was down ends now, by its own timer, as it would have
+        // then: the agent is logged out, and the next save forgets it.
+        self.handle_timeout(now);
     }
 
     /// The durable state, when it changed since the last call (to be saved).

@@ -163,7 +163,7 @@ impl Timers {
     /// Arms a timer `delay` after `from`. A queue's timers stay in order: one armed from a
     /// time before its queue's last (a resend scheduled from when it was due, not from when
     /// it ran) waits for that last one — late by at most how late its predecessor ran.
-    fn arm(&mut self, from: i64, delay: i64, due: Due) {
+    fn arm(&mut self, from: i64, delay: i64, (tx, generation, timer): (TxId, u32, Timer)) {
         let i = match self.queues.iter().position(|(d, _)| *d == delay) {
             Some(i) => i,
             None => {
@@ -173,7 +173,12 @@ impl Timers {
         };
         let q = &mut self.queues[i].1;
         let when = q.back().map_or(from + delay, |b| b.when.max(from + delay));
-        q.push_back(Due { when, ..due });
+        q.push_back(Due {
+            when,
+            tx,
+            generation,
+            timer,
+        });
     }
 
     /// The queue whose front is due first, and when.
@@ -292,13 +297,7 @@ impl Transactions {
 
     /// Arms `timer` of transaction `tx` (of `generation`) `delay` after `from`.
     fn at(&mut self, from: i64, delay: i64, tx: TxId, generation: u32, timer: Timer) {
-        let due = Due {
-            when: 0,
-            tx,
-            generation,
-            timer,
-        };
-        self.timers.arm(from, delay, due);
+        self.timers.arm(from, delay, (tx, generation, timer));
     }
 
     /// Moves the layer's clock to `now`. The clock is the wall clock: when it is stepped back

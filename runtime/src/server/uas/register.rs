@@ -31,9 +31,9 @@ impl Uas {
             .and_then(|u| u.user_decoded().map(|s| s.into_owned()))
             .unwrap_or_default();
         let p = self.engine.program();
-        let Some(id) = p.agents.iter().position(|a| p.str(a.name) == agent) else {
+        if !p.agents.iter().any(|a| p.str(a.name) == agent) {
             return self.reply(now, (tx, m, source), 404, &[], None);
-        };
+        }
         let Some(password) = self.config.credentials.get(&agent).cloned() else {
             self.log(
                 m.call_id(),
@@ -71,7 +71,7 @@ impl Uas {
                 .get(&agent)
                 .is_some_and(|r| contact == "*" || r.contact == uri_of(&contact));
             if same {
-                self.unregister(now, &agent, id, "the phone removed its registration");
+                self.unregister(now, &agent, "the phone removed its registration");
             }
             return;
         }
@@ -186,23 +186,21 @@ impl Uas {
             .get(&agent)
             .is_some_and(|r| r.until == until)
         {
-            let p = self.engine.program();
-            match p.agents.iter().position(|a| p.str(a.name) == agent) {
-                Some(id) => self.unregister(now, &agent, id, "its registration expired"),
-                // An agent the flows no longer have: its registration goes all the same.
-                None => {
-                    self.registrations.remove(&agent);
-                    self.registrations_changed = true;
-                }
-            }
+            self.unregister(now, &agent, "its registration expired");
         }
     }
 
-    fn unregister(&mut self, now: i64, agent: &str, id: usize, why: &str) {
+    /// Ends `agent`'s registration and logs the agent out (an agent the flows no longer have:
+    /// only its registration goes).
+    fn unregister(&mut self, now: i64, agent: &str, why: &str) {
         if self.registrations.remove(agent).is_none() {
             return;
         }
         self.registrations_changed = true;
+        let p = self.engine.program();
+        let Some(id) = p.agents.iter().position(|a| p.str(a.name) == agent) else {
+            return;
+        };
         let _ = self.engine.set_presence(
             ts(now),
             id as crate::acd::AgentId,
