@@ -1,9 +1,11 @@
 //! SDP offer/answer (RFC 3264) for telephone audio: PCMU, PCMA and telephone-events at 20 ms.
-//! The caller's offer is read with `sdp-types`; the answer takes the first audio stream on
+//! The caller's offer is read by `description` (one pass, no copies); the answer takes the first audio stream on
 //! plain RTP/AVP with a codec we have, in the caller's order of preference, and refuses every
 //! other stream with port 0 (each offered `m=` line gets one in the answer). No usable stream
 //! is a [`Refusal`] (488 Not Acceptable Here). Where RTP goes comes from the offer's `c=` line
 //! (RTP is latched to the first packets' source by the stream, see `stream`).
+
+mod description;
 
 use super::g711::Law;
 use crate::sip::text::{push_decimal, push_ip};
@@ -47,66 +49,50 @@ impl std::fmt::Display for Refusal {
 
 /// Reads the caller's offer and chooses what to answer.
 pub fn negotiate(offer: &[u8]) -> Result<Media, Refusal> {
-    let session =
-        sdp_types::Session::parse(offer).map_err(|e| Refusal::Malformed(e.to_string()))?;
-    let session_direction = direction(&session.attributes);
+    let d = description::read(offer).map_err(Refusal::Malformed)?;
     let mut chosen = None;
-    let mut streams = Vec::new();
-    for (i, m) in session.medias.iter().enumerate() {
-        streams.push(format!("{} 0 {} {}", m.media, m.proto, m.fmt));
-        if chosen.is_some() || m.media != "audio" || m.proto != "RTP/AVP" || m.port == 0 {
-            continue;
-        }
-        let Some((law, events)) = codecs(m) else {
+    let mut streams = Vec::with_capacity(d.streams.len());
+    for (i, m) in d.streams.iter().enumerate() {
+        let candidate =
+            chosen.is_none() && m.media == "audio" && m.proto == "RTP/AVP" && m.port != 0;
+        let Some((law, events)) = candidate.then(|| codecs(m)).flatten() else {
+            // Refused in the answer with port 0 (RFC 3264 §6).
+            let mut line = String::with_capacity(m.media.len() + m.proto.len() + m.fmt.len() + 4);
+            for part in [m.media, " 0 ", m.proto, " ", m.fmt] {
+                line.push_str(part);
+            }
+            streams.push(line);
             continue;
         };
+        // The one taken is written from what was agreed.
+        streams.push(String::new());
         let address = m
-            .connections
-            .first()
-            .or(session.connection.as_ref())
-            .and_then(|c| {
-                c.connection_address
-                    .split('/')
-                    .next()?
-                    .parse::<IpAddr>()
-                    .ok()
-            });
-        let theirs = direction(&m.attributes)
-            .or(session_direction)
-            .unwrap_or("sendrecv");
+            .connection
+            .or(d.connection)
+            .and_then(|a| a.parse::<IpAddr>().ok());
+        let theirs = m.direction.or(d.direction).unwrap_or("sendrecv");
         let held = address.is_some_and(|a| a.is_unspecified());
-        chosen = Some((
-            i,
-            Media {
-                remote: address
-                    .filter(|a| !a.is_unspecified())
-                    .map(|a| SocketAddr::new(a, m.port)),
-                law,
-                events,
-                send: !held && matches!(theirs, "sendrecv" | "recvonly"),
-                receive: !held && matches!(theirs, "sendrecv" | "sendonly"),
-                taken: i,
-                streams: Vec::new(),
-            },
-        ));
+        chosen = Some(Media {
+            remote: address
+                .filter(|a| !a.is_unspecified())
+                .map(|a| SocketAddr::new(a, m.port)),
+            law,
+            events,
+            send: !held && matches!(theirs, "sendrecv" | "recvonly"),
+            receive: !held && matches!(theirs, "sendrecv" | "sendonly"),
+            taken: i,
+            streams: Vec::new(),
+        });
     }
-    let (_, mut media) = chosen.ok_or(Refusal::NoCommonCodec)?;
+    let mut media = chosen.ok_or(Refusal::NoCommonCodec)?;
     media.streams = streams;
     Ok(media)
 }
 
 /// The first codec of ours in the stream's format list (the caller's order), and the
 /// payload type of its telephone-events at 8 kHz.
-fn codecs(m: &sdp_types::Media) -> Option<(Law, Option<u8>)> {
-    let maps: Vec<(u8, String)> = m
-        .get_attribute_values("rtpmap")
-        .flatten()
-        .filter_map(|v| {
-            let (pt, name) = v.split_once(' ')?;
-            Some((pt.trim().parse().ok()?, name.trim().to_ascii_lowercase()))
-        })
-        .collect();
-    let name_of = |pt: u8| maps.iter().find(|(p, _)| *p == pt).map(|(_, n)| n.as_str());
+fn codecs(m: &description::Stream) -> Option<(Law, Option<u8>)> {
+    let name_of = |pt: u8| m.rtpmaps().find(|(p, _)| *p == pt).map(|(_, n)| n);
     let mut law = None;
     let mut events = None;
     for pt in m
@@ -115,9 +101,9 @@ fn codecs(m: &sdp_types::Media) -> Option<(Law, Option<u8>)> {
         .filter_map(|f| f.parse::<u8>().ok())
     {
         let this = match name_of(pt) {
-            Some("pcmu/8000") | Some("pcmu/8000/1") => Some(Law::Mu),
-            Some("pcma/8000") | Some("pcma/8000/1") => Some(Law::A),
-            Some(n) if n.starts_with("telephone-event/8000") => {
+            Some(n) if is(n, "pcmu/8000") || is(n, "pcmu/8000/1") => Some(Law::Mu),
+            Some(n) if is(n, "pcma/8000") || is(n, "pcma/8000/1") => Some(Law::A),
+            Some(n) if begins(n, "telephone-event/8000") => {
                 events = events.or(Some(pt));
                 None
             }
@@ -134,14 +120,15 @@ fn codecs(m: &sdp_types::Media) -> Option<(Law, Option<u8>)> {
     Some((law?, events))
 }
 
-fn direction(attributes: &[sdp_types::Attribute]) -> Option<&'static str> {
-    attributes.iter().find_map(|a| match a.attribute.as_str() {
-        "sendrecv" => Some("sendrecv"),
-        "sendonly" => Some("sendonly"),
-        "recvonly" => Some("recvonly"),
-        "inactive" => Some("inactive"),
-        _ => None,
-    })
+/// Encoding names are compared case-insensitively (RFC 4855 §3).
+fn is(name: &str, lower: &str) -> bool {
+    name.eq_ignore_ascii_case(lower)
+}
+
+fn begins(name: &str, lower: &str) -> bool {
+    name.as_bytes()
+        .get(..lower.len())
+        .is_some_and(|b| b.eq_ignore_ascii_case(lower.as_bytes()))
 }
 
 /// Our answer to a negotiated offer: our address and RTP port, the codec taken and the
