@@ -7,13 +7,13 @@
 //! went quiet go back to the signalling loop as [`Report`]s. The core decides everything; this
 //! only carries out [`Command`]s.
 
+use crate::idmap::IdMap;
 use crate::media::relay;
 use crate::media::sdp;
 use crate::media::stream::{FRAME, Play, Stream, Via};
 use crate::media::wav;
 use callflow_compiler::bytecode::Sides;
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
 use std::io::BufWriter;
 use std::net::UdpSocket;
 use std::net::{IpAddr, SocketAddr};
@@ -269,7 +269,7 @@ struct Port {
     idle_since: Cell<Option<i64>>,
 }
 
-type Calls = HashMap<u64, Rc<RefCell<CallMedia>>>;
+type Calls = IdMap<Rc<RefCell<CallMedia>>>;
 
 /// A media thread's state: its calls and the sockets of the ports it owns.
 struct Thread {
@@ -277,7 +277,7 @@ struct Thread {
     start: Instant,
     reports: mpsc::UnboundedSender<Report>,
     calls: Calls,
-    ports: HashMap<u16, (Rc<Port>, tokio::task::JoinHandle<()>)>,
+    ports: IdMap<(Rc<Port>, tokio::task::JoinHandle<()>), u16>,
 }
 
 async fn run(config: Config, inbox: Arc<Inbox>, reports: mpsc::UnboundedSender<Report>) {
@@ -285,8 +285,8 @@ async fn run(config: Config, inbox: Arc<Inbox>, reports: mpsc::UnboundedSender<R
         config,
         start: Instant::now(),
         reports,
-        calls: HashMap::new(),
-        ports: HashMap::new(),
+        calls: IdMap::default(),
+        ports: IdMap::default(),
     };
     // Every call gets its packet every 20 ms, but not all at once: a call's slot (its number
     // modulo SLOTS) decides which 5 ms tick sends it, so the sends spread over the period.

@@ -20,7 +20,7 @@ use crate::acd::engine::{
     self, Action as EngineAction, Config as EngineConfig, Engine, RouteRequest,
 };
 use crate::acd::store::Durable;
-use crate::idmap::IdMap;
+use crate::idmap::{IdMap, PeerMap};
 use crate::media::sdp;
 use crate::media::stream::{Play, Prompt};
 use crate::sip::build::{self, InDialog};
@@ -257,8 +257,8 @@ struct Session {
     /// Our SDP's version (RFC 3264 §8: up by one with every new answer in the dialog).
     sdp_version: u64,
     /// A re-INVITE whose 200 waits for its ACK, and its CSeq number (the ACK's says which
-    /// 200 it acknowledges).
-    reinvite_tx: Option<(TxId, u32)>,
+    /// 200 it acknowledges). Boxed, as most calls never have one.
+    reinvite_tx: Option<Box<(TxId, u32)>>,
     /// Our 200 to a re-INVITE without an offer carried an offer: its ACK brings the answer.
     offer_pending: bool,
     /// What the flow asked to play before the stream could open (an INVITE without an
@@ -397,17 +397,17 @@ pub struct Uas {
     /// Boxed: the map's spare capacity then costs a pointer per slot, not a session.
     calls: IdMap<Box<Session>>,
     /// (Call-ID, our tag) → call.
-    dialogs: HashMap<Box<str>, u64>,
+    dialogs: PeerMap<Box<str>, u64>,
     /// INVITE transaction → call.
     invites: IdMap<u64>,
     timers: BTreeMap<(i64, u64), (u64, u32, Timer)>,
-    byes: HashMap<String, Bye>,
+    byes: PeerMap<String, Bye>,
     bye_timers: BTreeMap<(i64, u64), String>,
     out: VecDeque<Out>,
     next: u64,
     switches: HashMap<String, bool>,
     /// New calls per source address in the second `rates_second`.
-    rates: HashMap<std::net::IpAddr, u32>,
+    rates: PeerMap<std::net::IpAddr, u32>,
     rates_second: i64,
     /// Transfer targets the flows write literally (normalised numbers, SIP URIs).
     literal_targets: std::collections::HashSet<String>,
@@ -422,17 +422,17 @@ pub struct Uas {
     /// Agents' legs by number; by the branch of their INVITE; by their dialog (Call-ID and
     /// our tag); by caller and agent.
     legs: IdMap<legs::Leg>,
-    leg_branches: HashMap<String, u64>,
+    leg_branches: PeerMap<String, u64>,
     /// The ACK of each answered leg that ended, by its INVITE's branch: a copy of the 200
     /// arriving later gets it again (for 64 × T1).
-    leg_acks: HashMap<String, (SocketAddr, Vec<u8>)>,
+    leg_acks: PeerMap<String, (SocketAddr, Vec<u8>)>,
     ack_keys: HashMap<u64, String>,
     /// Agents' phones registered, by agent name; and the timers that may end them.
     registrations: HashMap<String, register::Registration>,
     /// A registration was made, renewed or ended since the durable state was last taken.
     registrations_changed: bool,
     registration_timers: HashMap<u64, (String, i64)>,
-    leg_dialogs: HashMap<Box<str>, u64>,
+    leg_dialogs: PeerMap<Box<str>, u64>,
     ringing: HashMap<(u64, crate::acd::AgentId), u64>,
     metrics: metrics::Metrics,
     /// The loop is saturated (`server::load`): new calls get 503 before any work on them.
@@ -558,15 +558,15 @@ impl Uas {
             tx: Transactions::new(config.timing),
             config,
             calls: IdMap::default(),
-            dialogs: HashMap::new(),
+            dialogs: PeerMap::default(),
             invites: IdMap::default(),
             timers: BTreeMap::new(),
-            byes: HashMap::new(),
+            byes: PeerMap::default(),
             bye_timers: BTreeMap::new(),
             out: VecDeque::new(),
             next: 0,
             switches: HashMap::new(),
-            rates: HashMap::new(),
+            rates: PeerMap::default(),
             rates_second: i64::MIN,
             literal_targets: targets,
             answer_headers: answer_headers(local),
@@ -574,13 +574,13 @@ impl Uas {
             beep: Arc::new(Prompt::tone(1_000.0, 400)),
             ringback: Arc::new(ringback()),
             legs: IdMap::default(),
-            leg_branches: HashMap::new(),
-            leg_acks: HashMap::new(),
+            leg_branches: PeerMap::default(),
+            leg_acks: PeerMap::default(),
             ack_keys: HashMap::new(),
             registrations: HashMap::new(),
             registrations_changed: false,
             registration_timers: HashMap::new(),
-            leg_dialogs: HashMap::new(),
+            leg_dialogs: PeerMap::default(),
             ringing: HashMap::new(),
             metrics: metrics::Metrics::default(),
             shedding: false,
@@ -832,8 +832,8 @@ impl Uas {
                 if let Some(call) = self.dialog_of(m) {
                     let s = &self.calls[&call];
                     let cseq = m.cseq().map(|c| c.0);
-                    match s.reinvite_tx {
-                        Some((again, n)) if Some(n) == cseq => {
+                    match s.reinvite_tx.as_deref() {
+                        Some(&(again, n)) if Some(n) == cseq => {
                             self.tx.acknowledged(again);
                             self.invites.remove(&again);
                         }
@@ -1172,7 +1172,7 @@ impl Uas {
         }
         let sdp = self.sdp(call);
         if let Some(s) = self.calls.get_mut(&call) {
-            s.reinvite_tx = Some((tx, m.cseq().map_or(0, |c| c.0)));
+            s.reinvite_tx = Some(Box::new((tx, m.cseq().map_or(0, |c| c.0))));
         }
         // No ACK for this 200 either ends the call (Timer H), as for the first one.
         self.invites.insert(tx, call);
@@ -2385,7 +2385,7 @@ impl Uas {
             .remove(&dialog_key(&s.record.call_id, s.our_tag()));
         // The INVITE transaction stays (it absorbs retransmissions); forget our index of it.
         self.invites.remove(&s.invite_tx);
-        if let Some((again, _)) = s.reinvite_tx {
+        if let Some(&(again, _)) = s.reinvite_tx.as_deref() {
             self.invites.remove(&again);
         }
         s.record.ended = Some(now);

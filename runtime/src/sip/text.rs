@@ -3,17 +3,27 @@
 
 use std::net::IpAddr;
 
-/// `n` in decimal: its digits, written at the end of `buf`.
+/// `n` in decimal: its digits, written at the end of `buf` two at a time.
 pub fn decimal(n: u64, buf: &mut [u8; 20]) -> &[u8] {
+    const PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
+        2021222324252627282930313233343536373839\
+        4041424344454647484950515253545556575859\
+        6061626364656667686970717273747576777879\
+        8081828384858687888990919293949596979899";
     let mut at = buf.len();
     let mut n = n;
-    loop {
+    while n >= 100 {
+        let pair = (n % 100) as usize * 2;
+        n /= 100;
+        at -= 2;
+        buf[at..at + 2].copy_from_slice(&PAIRS[pair..pair + 2]);
+    }
+    if n >= 10 {
+        at -= 2;
+        buf[at..at + 2].copy_from_slice(&PAIRS[n as usize * 2..n as usize * 2 + 2]);
+    } else {
         at -= 1;
-        buf[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
+        buf[at] = b'0' + n as u8;
     }
     &buf[at..]
 }
@@ -21,9 +31,8 @@ pub fn decimal(n: u64, buf: &mut [u8; 20]) -> &[u8] {
 /// Appends `n` in decimal.
 pub fn push_decimal(out: &mut String, n: u64) {
     let mut buf = [0u8; 20];
-    for &d in decimal(n, &mut buf) {
-        out.push(char::from(d));
-    }
+    // Digits are ASCII: always UTF-8.
+    out.push_str(std::str::from_utf8(decimal(n, &mut buf)).unwrap_or_default());
 }
 
 /// Appends an address as `Display` writes it (IPv6 without brackets).
@@ -50,7 +59,14 @@ mod tests {
 
     #[test]
     fn as_display_writes_them() {
-        for n in [0u64, 7, 10, 255, 65_535, 1_234_567_890, u64::MAX] {
+        let edges = (0..20).flat_map(|p| {
+            let t = 10u64.pow(p);
+            [t - 1, t, t + 1, t.saturating_mul(9).saturating_add(9)]
+        });
+        for n in [0u64, 7, 99, 100, 255, 65_535, 1_234_567_890, u64::MAX]
+            .into_iter()
+            .chain(edges)
+        {
             let mut s = String::new();
             push_decimal(&mut s, n);
             assert_eq!(s, n.to_string());

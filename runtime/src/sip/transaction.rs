@@ -8,7 +8,7 @@
 
 use super::message::{Message, find, parts, split_at_byte};
 use super::text::{push_decimal, push_ip};
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::fmt::Write;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -268,8 +268,8 @@ pub enum Action {
 #[derive(Debug, Default)]
 pub struct Transactions {
     txs: crate::slab::Slab<Tx>,
-    /// Keys are the peer's (branches): the standard, seeded hasher.
-    index: HashMap<Key, TxId>,
+    /// Keys are the peer's (branches): a seeded hasher.
+    index: crate::idmap::PeerMap<Key, TxId>,
     timers: Timers,
     /// The latest `now` seen: timers are armed from it (see [`Transactions::tick`]).
     now: i64,
