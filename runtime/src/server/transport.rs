@@ -298,6 +298,36 @@ fn flush(
     }
 }
 
+/// What the signals ask of the loop.
+enum Signal {
+    /// SIGINT or SIGTERM: end gracefully.
+    Stop,
+    /// SIGHUP: read the flows again.
+    Reload,
+}
+
+/// The signals, from one task: the loop then polls one channel each turn, not three streams.
+fn signals() -> std::io::Result<mpsc::UnboundedReceiver<Signal>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut int = signal(SignalKind::interrupt())?;
+    let mut term = signal(SignalKind::terminate())?;
+    let mut hup = signal(SignalKind::hangup())?;
+    let (tx, rx) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        loop {
+            let s = tokio::select! {
+                _ = int.recv() => Signal::Stop,
+                _ = term.recv() => Signal::Stop,
+                _ = hup.recv() => Signal::Reload,
+            };
+            if tx.send(s).is_err() {
+                break;
+            }
+        }
+    });
+    Ok(rx)
+}
+
 /// Runs the server until SIGINT or SIGTERM, then ends the calls in progress (BYE) and waits
 /// up to `drain` for their answers.
 pub async fn run(
@@ -366,27 +396,28 @@ pub async fn run(
     let (lookups, mut looked_up) = mpsc::unbounded_channel::<LookupDone>();
     let (phones, mut resolved) = mpsc::unbounded_channel::<Phones>();
     let mut buf = vec![0u8; 65_536];
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
+    let mut signals = signals()?;
     let mut watch = tokio::time::interval(Duration::from_millis(500));
     if let Some(r) = reloader.as_deref_mut() {
         apply_switches(&mut uas, r, &sinks);
     }
-    let stop = async {
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
-        }
-    };
-    tokio::pin!(stop);
+    // The core's next timer: one sleep, moved only when that time changes (a new sleep each
+    // turn would be put into tokio's timer wheel and taken out again every time).
+    let sleep = tokio::time::sleep(Duration::from_secs(3600));
+    tokio::pin!(sleep);
+    let mut sleeping_until = None;
     loop {
         // A turn that handled SIP (datagrams, a TCP message, timers, media reports): when it
         // began, and whether it found a backlog (a whole batch of datagrams waiting).
         let mut turn = None;
-        let wait = uas
-            .poll_timeout()
-            .map(|t| Duration::from_millis((t - clock.now()).max(0) as u64))
-            .unwrap_or(Duration::from_secs(3600));
+        let next = uas.poll_timeout();
+        if next != sleeping_until {
+            let wait = next
+                .map(|t| Duration::from_millis((t - clock.now()).max(0) as u64))
+                .unwrap_or(Duration::from_secs(3600));
+            sleep.as_mut().reset(tokio::time::Instant::now() + wait);
+            sleeping_until = next;
+        }
         tokio::select! {
             r = socket.recv_from(&mut buf) => {
                 if let Ok((n, from)) = r {
@@ -443,15 +474,20 @@ pub async fn run(
                     conns.remove(&peer);
                 }
             },
-            _ = tokio::time::sleep(wait) => {
+            _ = &mut sleep => {
                 turn = Some((begin(&mut load, &mut uas, sinks.log), false));
                 uas.handle_timeout(clock.now());
+                // Set again next turn, even for the same time (the wall clock may lag).
+                sleeping_until = None;
             }
-            _ = hup.recv() => {
-                if let Some(r) = reloader.as_deref_mut() {
-                    reload(&mut uas, r, &sinks, &phones);
+            Some(signal) = signals.recv() => match signal {
+                Signal::Stop => break,
+                Signal::Reload => {
+                    if let Some(r) = reloader.as_deref_mut() {
+                        reload(&mut uas, r, &sinks, &phones);
+                    }
                 }
-            }
+            },
             _ = watch.tick() => {
                 if let Some(f) = sinks.cdr.as_mut() {
                     let _ = f.flush();
@@ -470,7 +506,6 @@ pub async fn run(
                     apply_switches(&mut uas, r, &sinks);
                 }
             }
-            _ = &mut stop => break,
         }
         flush(
             &mut uas,
