@@ -298,6 +298,10 @@ fn flush(
     }
 }
 
+/// How often the loop flushes the CDR file, saves the durable state and looks at the flows'
+/// files.
+const WATCH: Duration = Duration::from_millis(500);
+
 /// What the signals ask of the loop.
 enum Signal {
     /// SIGINT or SIGTERM: end gracefully.
@@ -397,26 +401,34 @@ pub async fn run(
     let (phones, mut resolved) = mpsc::unbounded_channel::<Phones>();
     let mut buf = vec![0u8; 65_536];
     let mut signals = signals()?;
-    let mut watch = tokio::time::interval(Duration::from_millis(500));
     if let Some(r) = reloader.as_deref_mut() {
         apply_switches(&mut uas, r, &sinks);
     }
-    // The core's next timer: one sleep, moved only when that time changes (a new sleep each
-    // turn would be put into tokio's timer wheel and taken out again every time).
-    let sleep = tokio::time::sleep(Duration::from_secs(3600));
+    // One sleep until the earlier of the core's next timer and the next watch (every half
+    // second: the CDR file flushed, the durable state saved, the flows' files looked at). It
+    // is moved only when that time changes: a new sleep each turn would be put into tokio's
+    // timer wheel and taken out again every time, and an interval is one more thing to poll.
+    let sleep = tokio::time::sleep(WATCH);
     tokio::pin!(sleep);
-    let mut sleeping_until = None;
+    let mut armed = sleep.deadline();
+    // The core's next timer (its clock's time, and when that is on tokio's), and the watch.
+    let (mut core_next, mut core_at) = (None, None);
+    let mut watch_at = tokio::time::Instant::now();
     loop {
         // A turn that handled SIP (datagrams, a TCP message, timers, media reports): when it
         // began, and whether it found a backlog (a whole batch of datagrams waiting).
         let mut turn = None;
         let next = uas.poll_timeout();
-        if next != sleeping_until {
-            let wait = next
-                .map(|t| Duration::from_millis((t - clock.now()).max(0) as u64))
-                .unwrap_or(Duration::from_secs(3600));
-            sleep.as_mut().reset(tokio::time::Instant::now() + wait);
-            sleeping_until = next;
+        if next != core_next {
+            core_at = next.map(|t| {
+                tokio::time::Instant::now() + Duration::from_millis((t - clock.now()).max(0) as u64)
+            });
+            core_next = next;
+        }
+        let at = core_at.map_or(watch_at, |c| c.min(watch_at));
+        if at != armed {
+            sleep.as_mut().reset(at);
+            armed = at;
         }
         tokio::select! {
             r = socket.recv_from(&mut buf) => {
@@ -475,10 +487,34 @@ pub async fn run(
                 }
             },
             _ = &mut sleep => {
-                turn = Some((begin(&mut load, &mut uas, sinks.log), false));
-                uas.handle_timeout(clock.now());
-                // Set again next turn, even for the same time (the wall clock may lag).
-                sleeping_until = None;
+                let now = tokio::time::Instant::now();
+                if core_at.is_some_and(|c| c <= now) {
+                    turn = Some((begin(&mut load, &mut uas, sinks.log), false));
+                    uas.handle_timeout(clock.now());
+                    // Set again next turn, even for the same time (the wall clock may lag).
+                    core_next = None;
+                }
+                if watch_at <= now {
+                    watch_at = now + WATCH;
+                    if let Some(f) = sinks.cdr.as_mut() {
+                        let _ = f.flush();
+                    }
+                    if let Some(w) = store.as_ref() {
+                        if let Some(state) = uas.durable_if_changed().or(unsaved.take()) {
+                            if !w.offer(state.clone()) {
+                                unsaved = Some(state);
+                            }
+                        }
+                    }
+                    if let Some(r) = reloader.as_deref_mut() {
+                        if r.changed() {
+                            reload(&mut uas, r, &sinks, &phones);
+                        }
+                        apply_switches(&mut uas, r, &sinks);
+                    }
+                }
+                // Whatever came due, the sleep is set again next turn.
+                armed = now;
             }
             Some(signal) = signals.recv() => match signal {
                 Signal::Stop => break,
@@ -488,24 +524,6 @@ pub async fn run(
                     }
                 }
             },
-            _ = watch.tick() => {
-                if let Some(f) = sinks.cdr.as_mut() {
-                    let _ = f.flush();
-                }
-                if let Some(w) = store.as_ref() {
-                    if let Some(state) = uas.durable_if_changed().or(unsaved.take()) {
-                        if !w.offer(state.clone()) {
-                            unsaved = Some(state);
-                        }
-                    }
-                }
-                if let Some(r) = reloader.as_deref_mut() {
-                    if r.changed() {
-                        reload(&mut uas, r, &sinks, &phones);
-                    }
-                    apply_switches(&mut uas, r, &sinks);
-                }
-            }
         }
         flush(
             &mut uas,
