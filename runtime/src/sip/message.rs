@@ -613,11 +613,16 @@ fn check_via(v: &str) -> Result<(), Refusal> {
 
 /// Whether `s` has whitespace (any Unicode space; bytes first, for speed).
 pub(crate) fn has_space(s: &str) -> bool {
-    if s.is_ascii() {
-        // What `char::is_whitespace` counts among ASCII: the vertical tab as well.
-        s.bytes().any(|c| c.is_ascii_whitespace() || c == 0x0b)
-    } else {
-        s.contains(char::is_whitespace)
+    // What `char::is_whitespace` counts among ASCII: the vertical tab as well. One pass over
+    // the bytes; the first non-ASCII one (a character's first byte) sends the rest to the
+    // Unicode check.
+    match s
+        .bytes()
+        .position(|c| c.is_ascii_whitespace() || c == 0x0b || c >= 0x80)
+    {
+        None => false,
+        Some(i) if s.as_bytes()[i] < 0x80 => true,
+        Some(i) => s[i..].contains(char::is_whitespace),
     }
 }
 
@@ -744,8 +749,12 @@ pub fn param<'v>(value: &'v str, name: &str) -> Option<&'v str> {
         _ => value,
     };
     // The parameters begin at the first ';' after that.
-    let after = &after[find(after, b';')?..];
-    parts(after, b';').skip(1).find_map(|p| {
+    params_from(&after[find(after, b';')?..], name)
+}
+
+/// A parameter of `;`-separated parameters (what comes before the first `;` is not one).
+fn params_from<'v>(s: &'v str, name: &str) -> Option<&'v str> {
+    parts(s, b';').skip(1).find_map(|p| {
         let (n, v) = split_at_byte(p, b'=').unwrap_or((p, ""));
         n.trim_ascii()
             .eq_ignore_ascii_case(name)
@@ -834,7 +843,8 @@ impl<'a> Message<'a> {
 
     /// The top Via's branch, when it is an RFC 3261 one (magic cookie and something after).
     pub fn branch(&self) -> Option<&str> {
-        let b = param(self.top_via()?, "branch")?;
+        // A Via value has no name-addr: its parameters follow the sent-by.
+        let b = params_from(self.top_via()?, "branch")?;
         (b.len() > 7 && b.starts_with("z9hG4bK")).then_some(b)
     }
 
@@ -945,6 +955,34 @@ mod tests {
         let m = parse(INVITE.as_bytes()).unwrap();
         assert_eq!(m.get("x-unknown"), None);
         assert_eq!(m.all("SUBJECT").collect::<Vec<_>>(), vec!["folded value"]);
+    }
+
+    #[test]
+    fn spaces_are_found_as_char_is_whitespace_finds_them() {
+        for s in [
+            "",
+            "sip:a@b",
+            "sip:a b",
+            "a\tb",
+            "a\u{b}b",
+            "a\u{c}b",
+            "\r",
+            "é",
+            "éa b",
+            "é\u{a0}",
+            "x\u{2003}",
+            "日本",
+            "日本\u{3000}",
+            "\u{85}",
+            "ab\u{7f}",
+        ] {
+            assert_eq!(has_space(s), s.contains(char::is_whitespace), "{s:?}");
+        }
+        assert_eq!(
+            params_from("SIP/2.0/UDP h;rport;Branch=z9hG4bKx", "branch"),
+            Some("z9hG4bKx")
+        );
+        assert_eq!(params_from("SIP/2.0/UDP h", "branch"), None);
     }
 
     #[test]
