@@ -77,16 +77,16 @@ fn reload(
     uas: &mut Uas,
     r: &mut dyn Reloader,
     sinks: &Sinks,
-    phones: &mpsc::UnboundedSender<Phones>,
+    control: &mpsc::UnboundedSender<Control>,
 ) {
     match r.load() {
         Ok((machine, lengths)) => {
             let sum = machine.checksum();
             // Names are resolved on the blocking pool: the loop never waits on DNS.
             let program = machine.shared_program().clone();
-            let back = phones.clone();
+            let back = control.clone();
             tokio::task::spawn_blocking(move || {
-                let _ = back.send(super::phones::resolve(&program));
+                let _ = back.send(Control::Phones(super::phones::resolve(&program)));
             });
             let done = uas.reload(machine, lengths);
             if sinks.log {
@@ -235,15 +235,12 @@ async fn connection(
     let _ = to_loop.send(FromStream::Closed(peer));
 }
 
-/// A look-up's answer on its way back to the loop: call, effect, result.
-type LookupDone = (u64, crate::vm::EffectId, super::uas::LookupResult);
-
 fn flush(
     uas: &mut Uas,
     socket: &UdpSocket,
     conns: &Connections,
     sinks: &mut Sinks,
-    lookups: &mpsc::UnboundedSender<LookupDone>,
+    control: &mpsc::UnboundedSender<Control>,
     (media, events): (&Media, &super::admin::Events),
 ) {
     uas.set_events(events.receiver_count() > 0);
@@ -287,11 +284,11 @@ fn flush(
                 retries,
                 retry_ms,
             } => {
-                let back = lookups.clone();
+                let back = control.clone();
                 tokio::task::spawn_blocking(move || {
                     let result =
                         super::lookup::get_with_retries(&url, timeout_ms, retries, retry_ms);
-                    let _ = back.send((call, effect, result));
+                    let _ = back.send(Control::Lookup(call, effect, result));
                 });
             }
         }
@@ -302,34 +299,36 @@ fn flush(
 /// files.
 const WATCH: Duration = Duration::from_millis(500);
 
-/// What the signals ask of the loop.
-enum Signal {
+/// What comes to the loop from off it, rarely: the signals, agents' phones resolved after a
+/// reload, web look-ups done. One channel, so a turn polls one receiver for all of them.
+enum Control {
     /// SIGINT or SIGTERM: end gracefully.
     Stop,
     /// SIGHUP: read the flows again.
     Reload,
+    Phones(Phones),
+    Lookup(u64, crate::vm::EffectId, super::uas::LookupResult),
 }
 
-/// The signals, from one task: the loop then polls one channel each turn, not three streams.
-fn signals() -> std::io::Result<mpsc::UnboundedReceiver<Signal>> {
+/// Forwards the signals to the loop, from one task.
+fn signals(control: mpsc::UnboundedSender<Control>) -> std::io::Result<()> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut int = signal(SignalKind::interrupt())?;
     let mut term = signal(SignalKind::terminate())?;
     let mut hup = signal(SignalKind::hangup())?;
-    let (tx, rx) = mpsc::unbounded_channel();
     tokio::spawn(async move {
         loop {
-            let s = tokio::select! {
-                _ = int.recv() => Signal::Stop,
-                _ = term.recv() => Signal::Stop,
-                _ = hup.recv() => Signal::Reload,
+            let c = tokio::select! {
+                _ = int.recv() => Control::Stop,
+                _ = term.recv() => Control::Stop,
+                _ = hup.recv() => Control::Reload,
             };
-            if tx.send(s).is_err() {
+            if control.send(c).is_err() {
                 break;
             }
         }
     });
-    Ok(rx)
+    Ok(())
 }
 
 /// Runs the server until SIGINT or SIGTERM, then ends the calls in progress (BYE) and waits
@@ -397,10 +396,9 @@ pub async fn run(
     let listener = TcpListener::from_std(sockets.tcp)?;
     let (to_loop, mut from_streams) = mpsc::unbounded_channel::<FromStream>();
     let mut conns: Connections = HashMap::new();
-    let (lookups, mut looked_up) = mpsc::unbounded_channel::<LookupDone>();
-    let (phones, mut resolved) = mpsc::unbounded_channel::<Phones>();
+    let (control, mut controls) = mpsc::unbounded_channel::<Control>();
     let mut buf = vec![0u8; 65_536];
-    let mut signals = signals()?;
+    signals(control.clone())?;
     if let Some(r) = reloader.as_deref_mut() {
         apply_switches(&mut uas, r, &sinks);
     }
@@ -461,15 +459,6 @@ pub async fn run(
             Some((request, reply)) = asked.recv() => {
                 let _ = reply.send(uas.admin(clock.now(), request));
             }
-            Some((found, problems)) = resolved.recv() => {
-                for p in problems {
-                    tracing::warn!("{p}: these agents' phones will not ring");
-                }
-                uas.set_phones(found);
-            }
-            Some((call, effect, result)) = looked_up.recv() => {
-                uas.lookup_result(clock.now(), call, effect, result);
-            }
             Some(r) = reported.recv() => {
                 turn = Some((begin(&mut load, &mut uas, sinks.log), false));
                 uas.media_report(clock.now(), r);
@@ -508,7 +497,7 @@ pub async fn run(
                     }
                     if let Some(r) = reloader.as_deref_mut() {
                         if r.changed() {
-                            reload(&mut uas, r, &sinks, &phones);
+                            reload(&mut uas, r, &sinks, &control);
                         }
                         apply_switches(&mut uas, r, &sinks);
                     }
@@ -516,12 +505,21 @@ pub async fn run(
                 // Whatever came due, the sleep is set again next turn.
                 armed = now;
             }
-            Some(signal) = signals.recv() => match signal {
-                Signal::Stop => break,
-                Signal::Reload => {
+            Some(c) = controls.recv() => match c {
+                Control::Stop => break,
+                Control::Reload => {
                     if let Some(r) = reloader.as_deref_mut() {
-                        reload(&mut uas, r, &sinks, &phones);
+                        reload(&mut uas, r, &sinks, &control);
                     }
+                }
+                Control::Phones((found, problems)) => {
+                    for p in problems {
+                        tracing::warn!("{p}: these agents' phones will not ring");
+                    }
+                    uas.set_phones(found);
+                }
+                Control::Lookup(call, effect, result) => {
+                    uas.lookup_result(clock.now(), call, effect, result);
                 }
             },
         }
@@ -530,7 +528,7 @@ pub async fn run(
             &socket,
             &conns,
             &mut sinks,
-            &lookups,
+            &control,
             (&media, &events),
         );
         if let Some((began, backlog)) = turn {
@@ -545,7 +543,7 @@ pub async fn run(
         &socket,
         &conns,
         &mut sinks,
-        &lookups,
+        &control,
         (&media, &events),
     );
     let until = tokio::time::Instant::now() + drain;
@@ -563,7 +561,7 @@ pub async fn run(
             &socket,
             &conns,
             &mut sinks,
-            &lookups,
+            &control,
             (&media, &events),
         );
     }
