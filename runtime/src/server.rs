@@ -12,3 +12,4 @@ pub mod phones;
 pub mod store;
 pub mod transport;
 pub mod uas;
+pub mod wake;

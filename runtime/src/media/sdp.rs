@@ -92,7 +92,13 @@ pub fn negotiate(offer: &[u8]) -> Result<Media, Refusal> {
 /// The first codec of ours in the stream's format list (the caller's order), and the
 /// payload type of its telephone-events at 8 kHz.
 fn codecs(m: &description::Stream) -> Option<(Law, Option<u8>)> {
-    let name_of = |pt: u8| m.rtpmaps().find(|(p, _)| *p == pt).map(|(_, n)| n);
+    // The encodings by payload type, the first rtpmap of each: one pass over the stream's
+    // lines, however many formats it lists.
+    let mut names: [Option<&str>; 256] = [None; 256];
+    for (pt, name) in m.rtpmaps() {
+        names[usize::from(pt)].get_or_insert(name);
+    }
+    let name_of = |pt: u8| names[usize::from(pt)];
     let mut law = None;
     let mut events = None;
     for pt in m

@@ -403,30 +403,25 @@ pub async fn run(
         apply_switches(&mut uas, r, &sinks);
     }
     // One sleep until the earlier of the core's next timer and the next watch (every half
-    // second: the CDR file flushed, the durable state saved, the flows' files looked at). It
-    // is moved only when that time changes: a new sleep each turn would be put into tokio's
-    // timer wheel and taken out again every time, and an interval is one more thing to poll.
+    // second: the CDR file flushed, the durable state saved, the flows' files looked at;
+    // `server::wake`). It is moved only when that time changes: a new sleep each turn would be
+    // put into tokio's timer wheel and taken out again every time, and an interval is one more
+    // thing to poll.
+    let mut wake = super::wake::Wake::new(std::time::Instant::now(), WATCH);
     let sleep = tokio::time::sleep(WATCH);
     tokio::pin!(sleep);
-    let mut armed = sleep.deadline();
-    // The core's next timer (its clock's time, and when that is on tokio's), and the watch.
-    let (mut core_next, mut core_at) = (None, None);
-    let mut watch_at = tokio::time::Instant::now();
     loop {
         // A turn that handled SIP (datagrams, a TCP message, timers, media reports): when it
         // began, and whether it found a backlog (a whole batch of datagrams waiting).
         let mut turn = None;
-        let next = uas.poll_timeout();
-        if next != core_next {
-            core_at = next.map(|t| {
-                tokio::time::Instant::now() + Duration::from_millis((t - clock.now()).max(0) as u64)
-            });
-            core_next = next;
-        }
-        let at = core_at.map_or(watch_at, |c| c.min(watch_at));
-        if at != armed {
+        let at = wake.deadline(
+            uas.poll_timeout(),
+            || clock.now(),
+            std::time::Instant::now(),
+        );
+        let at = tokio::time::Instant::from_std(at);
+        if at != sleep.deadline() {
             sleep.as_mut().reset(at);
-            armed = at;
         }
         tokio::select! {
             r = socket.recv_from(&mut buf) => {
@@ -476,15 +471,12 @@ pub async fn run(
                 }
             },
             _ = &mut sleep => {
-                let now = tokio::time::Instant::now();
-                if core_at.is_some_and(|c| c <= now) {
+                let (core, watch) = wake.fired(std::time::Instant::now());
+                if core {
                     turn = Some((begin(&mut load, &mut uas, sinks.log), false));
                     uas.handle_timeout(clock.now());
-                    // Set again next turn, even for the same time (the wall clock may lag).
-                    core_next = None;
                 }
-                if watch_at <= now {
-                    watch_at = now + WATCH;
+                if watch {
                     if let Some(f) = sinks.cdr.as_mut() {
                         let _ = f.flush();
                     }
@@ -502,8 +494,6 @@ pub async fn run(
                         apply_switches(&mut uas, r, &sinks);
                     }
                 }
-                // Whatever came due, the sleep is set again next turn.
-                armed = now;
             }
             Some(c) = controls.recv() => match c {
                 Control::Stop => break,

@@ -268,7 +268,7 @@ pub enum Action {
 #[derive(Debug, Default)]
 pub struct Transactions {
     txs: crate::slab::Slab<Tx>,
-    /// Keys are the peer's (branches): a seeded hasher.
+    /// Keys are the peer's (branches): the seeded standard hasher.
     index: crate::idmap::PeerMap<Key, TxId>,
     timers: Timers,
     /// The latest `now` seen: timers are armed from it (see [`Transactions::tick`]).

@@ -6,7 +6,10 @@
 //! are ignored (RFC 8866 §5).
 //!
 //! Lenient where phones are: `o=`, `s=` and `t=` may be missing, and lines after `v=` may come
-//! in any order within their section.
+//! in any order within their section. Where it differs from `sdp-types` (which read offers
+//! before; the tests compare the two): an `m=` line with an empty field is refused; a `z=`
+//! line is not read (only that it comes once), an `r=` time is not multiplied out, and a CR
+//! that ends the body's last line is taken as that line's end.
 
 /// A session description, borrowed from the body it was read from.
 #[derive(Debug)]
@@ -34,12 +37,17 @@ pub struct Stream<'a> {
 }
 
 impl<'a> Stream<'a> {
-    /// Each `a=rtpmap:` of the stream: its payload type and encoding (`PCMU/8000`).
+    /// Each `a=rtpmap:` of the stream (the attribute's name in any case): its payload type
+    /// and encoding (`PCMU/8000`).
     pub fn rtpmaps(&self) -> impl Iterator<Item = (u8, &'a str)> {
         self.lines.split(|&b| b == b'\n').filter_map(|line| {
             let line = line.strip_suffix(b"\r").unwrap_or(line);
+            let name = line.get(..9)?;
+            if name[..2] != *b"a=" || !name[2..].eq_ignore_ascii_case(b"rtpmap:") {
+                return None;
+            }
             // Attribute lines were found to be UTF-8 when read.
-            let value = std::str::from_utf8(line.strip_prefix(b"a=rtpmap:")?).ok()?;
+            let value = std::str::from_utf8(&line[9..]).ok()?;
             let (pt, encoding) = value.split_once(' ')?;
             Some((pt.trim().parse().ok()?, encoding.trim()))
         })
@@ -140,6 +148,7 @@ struct Seen {
 
 impl Seen {
     fn once(&mut self, key: u8) -> Result<(), &'static str> {
+        debug_assert!(key.is_ascii_lowercase());
         let bit = 1 << (key - b'a');
         if self.lines & bit != 0 {
             return Err("this line may appear once only");
@@ -275,7 +284,7 @@ fn connection(value: &str) -> Result<&str, &'static str> {
 /// `b=<bwtype>:<bandwidth>`
 fn bandwidth(value: &str) -> Result<(), &'static str> {
     match value.split_once(':') {
-        Some((kind, n)) if !kind.is_empty() && n.parse::<u64>().is_ok() => Ok(()),
+        Some((_, n)) if n.parse::<u64>().is_ok() => Ok(()),
         _ => Err("not <type>:<number>"),
     }
 }
@@ -403,6 +412,33 @@ mod tests {
         );
         // A line of a type we do not know is skipped, whatever its bytes.
         assert!(read(b"v=0\r\n\xff=\xfe\r\ny=\xff\r\n").is_ok());
+    }
+
+    #[test]
+    fn differs_from_sdp_types_only_where_meant() {
+        let with = |line: &str| format!("v=0\r\no=- 1 1 IN IP4 h\r\ns=-\r\nt=0 0\r\n{line}");
+        for (offer, ours, theirs) in [
+            (with("m=audio 7  RTP/AVP 0\r\n"), false, true),
+            (with("z=garbage\r\n"), true, false),
+            (with("r=300000000000000d 1h\r\n"), true, false),
+            (with("m=audio 7 RTP/AVP 0\r\na=x\r"), true, false),
+            (with("b=:64\r\n"), true, true),
+        ] {
+            let shown = offer.escape_debug();
+            assert_eq!(read(offer.as_bytes()).is_ok(), ours, "{shown}");
+            assert_eq!(
+                sdp_types::Session::parse(offer.as_bytes()).is_ok(),
+                theirs,
+                "{shown}"
+            );
+        }
+        // Attribute names in any case, as before.
+        let d = with("m=audio 7 RTP/AVP 0 101\r\na=RTPMAP:101 telephone-event/8000\r\n");
+        let ours = read(d.as_bytes()).unwrap();
+        assert_eq!(
+            ours.streams[0].rtpmaps().collect::<Vec<_>>(),
+            [(101, "telephone-event/8000")]
+        );
     }
 
     /// Every offer made from ours by deleting, doubling or changing one line or byte is
