@@ -127,28 +127,28 @@ impl Record {
         j.string("outcome", &self.outcome);
         j.number("status", self.status.into());
         j.list("recordings", &self.recordings, |j, r| {
-            j.0.push('{');
-            j.string("file", &r.file);
-            j.number("started", r.started);
-            j.maybe("stopped", r.stopped);
-            j.string("stopped_by", &r.stopped_by);
-            j.string("sides", r.sides);
-            j.0.push('}');
+            j.object(|j| {
+                j.string("file", &r.file);
+                j.number("started", r.started);
+                j.maybe("stopped", r.stopped);
+                j.string("stopped_by", &r.stopped_by);
+                j.string("sides", r.sides);
+            })
         });
         j.list("consent", &self.consent, |j, c| {
-            j.0.push('{');
-            j.string("consent", &c.consent);
-            j.string("event", c.event);
-            j.number("at", c.at);
-            j.0.push('}');
+            j.object(|j| {
+                j.string("consent", &c.consent);
+                j.string("event", c.event);
+                j.number("at", c.at);
+            })
         });
         j.list("agents", &self.agents, |j, a| {
-            j.0.push('{');
-            j.string("agent", &a.agent);
-            j.number("rang", a.rang);
-            j.maybe("answered", a.answered);
-            j.string("result", &a.result);
-            j.0.push('}');
+            j.object(|j| {
+                j.string("agent", &a.agent);
+                j.number("rang", a.rang);
+                j.maybe("answered", a.answered);
+                j.string("result", &a.result);
+            })
         });
         j.0.push('}');
         j.0
@@ -159,6 +159,12 @@ impl Record {
 struct Json(String);
 
 impl Json {
+    fn object(&mut self, fields: impl FnOnce(&mut Json)) {
+        self.0.push('{');
+        fields(self);
+        self.0.push('}');
+    }
+
     fn key(&mut self, name: &str) {
         if !matches!(self.0.as_bytes().last(), Some(b'{' | b'[')) {
             self.0.push(',');
