@@ -1040,10 +1040,17 @@ impl Uas {
             use std::hash::{Hash, Hasher};
             let mut h = std::collections::hash_map::DefaultHasher::new();
             m.call_id().hash(&mut h);
-            format!("cf{:x}", h.finish())
+            let mut tag = String::with_capacity(18);
+            tag.push_str("cf");
+            crate::sip::text::push_hex(&mut tag, h.finish());
+            tag
         };
         let their = m.get("From").unwrap_or("").to_string();
-        let ours = format!("{};tag={our_tag}", m.get("To").unwrap_or(""));
+        let to = m.get("To").unwrap_or("");
+        let mut ours = String::with_capacity(to.len() + 5 + our_tag.len());
+        for part in [to, ";tag=", &our_tag] {
+            ours.push_str(part);
+        }
         let caller = Uri::parse(uri_of(&their))
             .ok()
             .and_then(|u| u.user_decoded().map(|s| s.into_owned()))
@@ -2396,7 +2403,11 @@ impl Uas {
             .iter()
             .map(|(f, l)| {
                 let name = p.files.get(*f as usize).map_or("?", |x| x.name.as_str());
-                format!("{name}:{l}")
+                let mut at = String::with_capacity(name.len() + 6);
+                at.push_str(name);
+                at.push(':');
+                crate::sip::text::push_decimal(&mut at, (*l).into());
+                at
             })
             .collect();
         self.out.push_back(Out::Record(s.record.line()));

@@ -35,6 +35,16 @@ pub fn push_decimal(out: &mut String, n: u64) {
     out.push_str(std::str::from_utf8(decimal(n, &mut buf)).unwrap_or_default());
 }
 
+/// Appends `n` in lowercase hexadecimal without leading zeros, as `{:x}` writes it.
+pub fn push_hex(out: &mut String, n: u64) {
+    let digits = (64 - n.leading_zeros()).div_ceil(4).max(1);
+    for i in (0..digits).rev() {
+        out.push(char::from(
+            b"0123456789abcdef"[((n >> (i * 4)) & 0xf) as usize],
+        ));
+    }
+}
+
 /// Appends an address as `Display` writes it (IPv6 without brackets).
 pub fn push_ip(out: &mut String, ip: IpAddr) {
     match ip {
@@ -59,6 +69,11 @@ mod tests {
 
     #[test]
     fn as_display_writes_them() {
+        for n in [0u64, 1, 0xf, 0x10, 0xabc, u64::MAX, 1 << 63] {
+            let mut s = String::new();
+            push_hex(&mut s, n);
+            assert_eq!(s, format!("{n:x}"));
+        }
         let edges = (0..20).flat_map(|p| {
             let t = 10u64.pow(p);
             [t - 1, t, t + 1, t.saturating_mul(9).saturating_add(9)]
