@@ -6,7 +6,7 @@
 //! committed state, never a torn one. The server saves from a thread of its own, so the
 //! signalling loop never waits on the disk ([`Writer`]).
 
-use crate::acd::store::{AgentRecord, Durable, Registered, StickyEntry, Store, StoreError};
+use crate::acd::store::{Durable, StickyEntry, Store, StoreError};
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -46,65 +46,86 @@ impl Disk {
     fn read(&self) -> Result<Durable, StoreError> {
         let mut d = Durable::default();
         let tx = self.db.begin_read().map_err(err)?;
-        match tx.open_table(AGENTS) {
-            Ok(t) => {
-                for row in t.iter().map_err(err)? {
-                    let (k, v) = row.map_err(err)?;
-                    // A record this version cannot read is skipped, not fatal.
-                    if let Ok(r) = serde_json::from_slice::<AgentRecord>(v.value()) {
-                        d.agents.insert(k.value().to_string(), r);
-                    }
-                }
+        // A record this version cannot read is skipped, not fatal (a phone registers again).
+        rows(&tx, AGENTS, |k, v| {
+            if let Ok(r) = serde_json::from_slice(v) {
+                d.agents.insert(k.to_string(), r);
             }
-            Err(redb::TableError::TableDoesNotExist(_)) => {}
-            Err(e) => return Err(err(e)),
-        }
-        match tx.open_table(ROUND_ROBIN) {
-            Ok(t) => {
-                for row in t.iter().map_err(err)? {
-                    let (k, v) = row.map_err(err)?;
-                    d.round_robin.insert(k.value().to_string(), v.value());
-                }
+        })?;
+        rows(&tx, ROUND_ROBIN, |k, v| {
+            d.round_robin.insert(k.to_string(), v);
+        })?;
+        rows(&tx, STICKY, |k, v| {
+            let (Some((group, caller)), Some((agent, at))) =
+                (k.split_once('\n'), v.split_once('\n'))
+            else {
+                return;
+            };
+            let Ok(at) = at.parse() else { return };
+            d.sticky.push(StickyEntry {
+                group: group.into(),
+                caller: caller.into(),
+                agent: agent.into(),
+                at,
+            });
+        })?;
+        rows(&tx, REGISTRATIONS, |k, v| {
+            if let Ok(r) = serde_json::from_slice(v) {
+                d.registrations.insert(k.to_string(), r);
             }
-            Err(redb::TableError::TableDoesNotExist(_)) => {}
-            Err(e) => return Err(err(e)),
-        }
-        match tx.open_table(STICKY) {
-            Ok(t) => {
-                for row in t.iter().map_err(err)? {
-                    let (k, v) = row.map_err(err)?;
-                    let (Some((group, caller)), Some((agent, at))) =
-                        (k.value().split_once('\n'), v.value().split_once('\n'))
-                    else {
-                        continue;
-                    };
-                    let Ok(at) = at.parse() else { continue };
-                    d.sticky.push(StickyEntry {
-                        group: group.into(),
-                        caller: caller.into(),
-                        agent: agent.into(),
-                        at,
-                    });
-                }
-            }
-            Err(redb::TableError::TableDoesNotExist(_)) => {}
-            Err(e) => return Err(err(e)),
-        }
-        match tx.open_table(REGISTRATIONS) {
-            Ok(t) => {
-                for row in t.iter().map_err(err)? {
-                    let (k, v) = row.map_err(err)?;
-                    // A record this version cannot read is skipped: the phone registers again.
-                    if let Ok(r) = serde_json::from_slice::<Registered>(v.value()) {
-                        d.registrations.insert(k.value().to_string(), r);
-                    }
-                }
-            }
-            Err(redb::TableError::TableDoesNotExist(_)) => {}
-            Err(e) => return Err(err(e)),
-        }
+        })?;
         Ok(d)
     }
+}
+
+/// Each row of a table keyed by name (a table not made yet has none).
+fn rows<V: redb::Value + 'static>(
+    tx: &redb::ReadTransaction,
+    table: TableDefinition<&str, V>,
+    mut each: impl for<'a> FnMut(&'a str, V::SelfType<'a>),
+) -> Result<(), StoreError> {
+    let t = match tx.open_table(table) {
+        Ok(t) => t,
+        Err(redb::TableError::TableDoesNotExist(_)) => return Ok(()),
+        Err(e) => return Err(err(e)),
+    };
+    for row in t.iter().map_err(err)? {
+        let (k, v) = row.map_err(err)?;
+        each(k.value(), v.value());
+    }
+    Ok(())
+}
+
+/// Writes into a table keyed by name what changed from `before` to `now`: `put` writes an
+/// entry that is new or different, and names gone are removed.
+fn write_changes<V: redb::Value + 'static, T: PartialEq>(
+    t: &mut redb::Table<&'static str, V>,
+    before: &BTreeMap<String, T>,
+    now: &BTreeMap<String, T>,
+    mut put: impl FnMut(&mut redb::Table<&'static str, V>, &str, &T) -> Result<(), StoreError>,
+) -> Result<(), StoreError> {
+    for (name, v) in now {
+        if before.get(name) != Some(v) {
+            put(t, name, v)?;
+        }
+    }
+    for name in before.keys() {
+        if !now.contains_key(name) {
+            t.remove(name.as_str()).map_err(err)?;
+        }
+    }
+    Ok(())
+}
+
+/// An entry of a table of JSON values.
+fn put_json<T: serde::Serialize>(
+    t: &mut redb::Table<&'static str, &'static [u8]>,
+    name: &str,
+    value: &T,
+) -> Result<(), StoreError> {
+    let v = serde_json::to_vec(value).map_err(err)?;
+    t.insert(name, v.as_slice()).map_err(err)?;
+    Ok(())
 }
 
 fn sticky_map(d: &Durable) -> BTreeMap<String, String> {
@@ -130,53 +151,19 @@ impl Store for Disk {
         }
         let tx = self.db.begin_write().map_err(err)?;
         {
+            let (was, is) = (&self.saved, state);
             let mut t = tx.open_table(AGENTS).map_err(err)?;
-            for (name, r) in &state.agents {
-                if self.saved.agents.get(name) != Some(r) {
-                    let v = serde_json::to_vec(r).map_err(err)?;
-                    t.insert(name.as_str(), v.as_slice()).map_err(err)?;
-                }
-            }
-            for name in self.saved.agents.keys() {
-                if !state.agents.contains_key(name) {
-                    t.remove(name.as_str()).map_err(err)?;
-                }
-            }
+            write_changes(&mut t, &was.agents, &is.agents, put_json)?;
             let mut t = tx.open_table(ROUND_ROBIN).map_err(err)?;
-            for (group, &at) in &state.round_robin {
-                if self.saved.round_robin.get(group) != Some(&at) {
-                    t.insert(group.as_str(), at).map_err(err)?;
-                }
-            }
-            for group in self.saved.round_robin.keys() {
-                if !state.round_robin.contains_key(group) {
-                    t.remove(group.as_str()).map_err(err)?;
-                }
-            }
-            let (before, now) = (sticky_map(&self.saved), sticky_map(state));
+            write_changes(&mut t, &was.round_robin, &is.round_robin, |t, k, &v| {
+                t.insert(k, v).map(drop).map_err(err)
+            })?;
             let mut t = tx.open_table(STICKY).map_err(err)?;
-            for (k, v) in &now {
-                if before.get(k) != Some(v) {
-                    t.insert(k.as_str(), v.as_str()).map_err(err)?;
-                }
-            }
-            for k in before.keys() {
-                if !now.contains_key(k) {
-                    t.remove(k.as_str()).map_err(err)?;
-                }
-            }
+            write_changes(&mut t, &sticky_map(was), &sticky_map(is), |t, k, v| {
+                t.insert(k, v.as_str()).map(drop).map_err(err)
+            })?;
             let mut t = tx.open_table(REGISTRATIONS).map_err(err)?;
-            for (agent, r) in &state.registrations {
-                if self.saved.registrations.get(agent) != Some(r) {
-                    let v = serde_json::to_vec(r).map_err(err)?;
-                    t.insert(agent.as_str(), v.as_slice()).map_err(err)?;
-                }
-            }
-            for agent in self.saved.registrations.keys() {
-                if !state.registrations.contains_key(agent) {
-                    t.remove(agent.as_str()).map_err(err)?;
-                }
-            }
+            write_changes(&mut t, &was.registrations, &is.registrations, put_json)?;
         }
         tx.commit().map_err(err)?;
         self.saved = state.clone();
@@ -285,6 +272,7 @@ impl Drop for Writer {
 mod tests {
     use super::*;
     use crate::acd::agent::Presence;
+    use crate::acd::store::{AgentRecord, Registered};
 
     #[test]
     fn what_is_saved_comes_back_and_only_changes_are_written() {
