@@ -324,6 +324,69 @@ fn a_key_that_starts_a_longer_one_is_taken_after_the_digit_timeout() {
 }
 
 #[test]
+fn a_clock_stepped_back_moves_the_calls_timers_and_record_with_it() {
+    // NTP or a resumed VM steps the wall clock back an hour while a caller waits out the
+    // digit timeout after "3": the call goes on when its time is up, not an hour later, and
+    // its record stays on one clock.
+    const HOUR: i64 = 3_600_000;
+    let mut h = H::new();
+    let t0 = h.now;
+    let tag = invite(&mut h, "200", "c30");
+    h.send(&request("ACK", "200", "c30", 1, Some(&tag), "", ""));
+    h.wait(2_500);
+    h.send(&request(
+        "INFO",
+        "200",
+        "c30",
+        2,
+        Some(&tag),
+        "Content-Type: application/dtmf-relay\r\n",
+        &info("3"),
+    ));
+    // The server's loop tells the core the time at least every half second (its watch).
+    for _ in 0..2 {
+        h.wait(500);
+        h.uas.handle_timeout(h.now);
+        h.drain();
+    }
+    // The clock is stepped back an hour; the next watch finds it. Without the move, the
+    // digit timeout (due at 5.5 s) would come an hour late.
+    h.now += 500 - HOUR;
+    h.uas.handle_timeout(h.now);
+    h.drain();
+    // The digit timeout, at most the half second late that cannot be told from the step;
+    // then "three" plays (2 s) and the flow hangs up.
+    h.wait(t0 - HOUR + 8_100 - h.now);
+    let took = h.took();
+    assert_eq!(took.last().map(String::as_str), Some("BYE"), "{took:?}");
+    let r = h.records.last().expect("the call ended in time");
+    assert_eq!(
+        r["prompts"],
+        serde_json::json!(["welcome", "main", "three"]),
+        "{r}"
+    );
+    // The record's times moved with the clock: answered (at the INVITE) on the new clock,
+    // and the call's length what the caller lived, less at most that half second.
+    let at = |k: &str| r[k].as_i64().unwrap();
+    assert_eq!(at("answered"), at("started"), "{r}");
+    assert!(
+        (t0 - HOUR..=t0 - HOUR + 500).contains(&at("answered")),
+        "{r}"
+    );
+    assert!(
+        (7_500..=8_000).contains(&(at("ended") - at("answered"))),
+        "{r}"
+    );
+    // A step back of less than 100 ms moves nothing: timers are at most that late.
+    let tag = invite(&mut h, "200", "c31");
+    h.send(&request("ACK", "200", "c31", 1, Some(&tag), "", ""));
+    let due = h.uas.poll_timeout();
+    h.now -= 50;
+    h.uas.handle_timeout(h.now);
+    assert_eq!(h.uas.poll_timeout(), due);
+}
+
+#[test]
 fn early_media_plays_without_answering_and_the_call_is_never_charged() {
     let mut h = H::new();
     h.send(&request(

@@ -573,6 +573,13 @@ impl<P: Deref<Target = Program>> Engine<P> {
         self.actions.pop_front()
     }
 
+    /// Moves every timer by `by` ms: the wall clock was stepped back, and each timer still
+    /// comes due after the time it had left. What the engine remembers of the past (when a
+    /// caller arrived, since when an agent is idle) stays as it was.
+    pub fn shift_timers(&mut self, by: i64) {
+        self.timers.shift(by);
+    }
+
     /// When `handle_timeout` must be called next.
     pub fn poll_timeout(&self) -> Option<Timestamp> {
         self.timers.first().map(ts)

@@ -72,7 +72,44 @@ impl Timers {
         self.set.len()
     }
 
+    /// Moves every timer by `by` ms (the wall clock was stepped: each still comes due after
+    /// the time it had left), in the order they had.
+    pub fn shift(&mut self, by: i64) {
+        self.set = std::mem::take(&mut self.set)
+            .into_iter()
+            .map(|((when, n), t)| ((when.saturating_add(by), n), t))
+            .collect();
+    }
+
     pub fn is_empty(&self) -> bool {
         self.set.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shifted_timers_keep_their_order_and_the_time_they_had_left() {
+        let mut t = Timers::default();
+        t.at(5_000, Timer::MaxWait { call: 1, serial: 1 });
+        t.at(1_000, Timer::MaxWait { call: 2, serial: 1 });
+        t.at(1_000, Timer::MaxWait { call: 3, serial: 1 });
+        // The clock went back an hour at 500.
+        t.shift(-3_600_000);
+        assert_eq!(t.first(), Some(1_000 - 3_600_000));
+        assert!(t.pop_due(-3_600_000 + 999).is_none());
+        let due: Vec<(i64, Timer)> = std::iter::from_fn(|| t.pop_due(5_000 - 3_600_000)).collect();
+        let calls: Vec<CallId> = due
+            .iter()
+            .map(|(_, timer)| match timer {
+                Timer::MaxWait { call, .. } => *call,
+                _ => 0,
+            })
+            .collect();
+        assert_eq!(calls, vec![2, 3, 1], "the same order, ties as armed");
+        assert_eq!(due[2].0, 5_000 - 3_600_000);
+        assert!(t.is_empty());
     }
 }

@@ -98,6 +98,25 @@ impl Record {
         }
     }
 
+    /// Moves every time of the record by `by` ms: the wall clock was stepped while the call
+    /// went on (see `Uas`), and its times stay on one clock, so its durations stay true.
+    pub fn shift(&mut self, by: i64) {
+        let at = |t: &mut i64| *t = t.saturating_add(by);
+        at(&mut self.started);
+        for t in [&mut self.answered, &mut self.ended].into_iter().flatten() {
+            at(t);
+        }
+        for o in &mut self.agents {
+            at(&mut o.rang);
+            o.answered.iter_mut().for_each(at);
+        }
+        for r in &mut self.recordings {
+            at(&mut r.started);
+            r.stopped.iter_mut().for_each(at);
+        }
+        self.consent.iter_mut().for_each(|c| at(&mut c.at));
+    }
+
     /// One JSON line (the formatting of the record happens here, once per call, not as the
     /// call goes). Written by hand: serde_json took ~6,000 instructions a call for it.
     pub fn line(&self) -> String {

@@ -477,6 +477,11 @@ pub async fn run(
                     uas.handle_timeout(clock.now());
                 }
                 if watch {
+                    // The core hears the time at least this often: a wall clock stepped back
+                    // is noticed within the half second (`Uas::tick`).
+                    if !core {
+                        uas.handle_timeout(clock.now());
+                    }
                     if let Some(f) = sinks.cdr.as_mut() {
                         let _ = f.flush();
                     }

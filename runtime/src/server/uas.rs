@@ -25,7 +25,9 @@ use crate::media::sdp;
 use crate::media::stream::{Play, Prompt};
 use crate::sip::build::{self, InDialog};
 use crate::sip::message::{self, Message, Start};
-use crate::sip::transaction::{Action as TxAction, Incoming, Timing, Transactions, TxId};
+use crate::sip::transaction::{
+    Action as TxAction, Incoming, STEP_BACK_MS, Timing, Transactions, TxId,
+};
 use crate::sip::uri::Uri;
 use crate::vm::{Call, Effect, EffectId, End, Event, Machine, Step, Trace, World};
 use callflow_compiler::bytecode::{Program, Sides, Stat};
@@ -441,6 +443,8 @@ pub struct Uas {
     events: bool,
     /// A program whose routing changed, waiting for the routed calls to be over.
     pending_reload: Option<(Arc<Machine>, Prompts)>,
+    /// The latest time the core was given (`tick`).
+    clock: i64,
 }
 
 /// What a reload did.
@@ -586,6 +590,7 @@ impl Uas {
             shedding: false,
             events: false,
             pending_reload: None,
+            clock: i64::MIN,
         }
     }
 
@@ -647,6 +652,57 @@ impl Uas {
         self.out.push_back(Out::Send { to, bytes });
     }
 
+    /// Moves the core's clock to `now`, as each call from outside begins. The clock is the
+    /// wall clock (the flows' hours and the call records read it). When it is stepped back
+    /// (NTP, a resumed VM) by more than [`STEP_BACK_MS`], whatever the core keeps for later
+    /// moves back as much: the calls', legs' and registrations' timers, our BYEs', the
+    /// engine's, and the times the calls in progress hold (a prompt playing until, routed at,
+    /// their records). Each timer then still comes due after the time it had left, not as much
+    /// later as the step, and a call's record stays on one clock. What cannot be told from the
+    /// step is the time since the core last heard the time: timers are that much late, at most
+    /// half a second, as the server's loop calls `handle_timeout` at least that often. A
+    /// smaller step back is absorbed: timers are at most that late. (The transaction layer
+    /// moves its own timers the same way.)
+    fn tick(&mut self, now: i64) {
+        if now >= self.clock.saturating_sub(STEP_BACK_MS) {
+            self.clock = self.clock.max(now);
+            return;
+        }
+        let by = now - self.clock;
+        self.clock = now;
+        let shift = |t: &mut i64| *t = t.saturating_add(by);
+        self.timers = std::mem::take(&mut self.timers)
+            .into_iter()
+            .map(|((when, n), t)| ((when.saturating_add(by), n), t))
+            .collect();
+        self.bye_timers = std::mem::take(&mut self.bye_timers)
+            .into_iter()
+            .map(|((when, n), t)| ((when.saturating_add(by), n), t))
+            .collect();
+        self.byes.values_mut().for_each(|b| shift(&mut b.deadline));
+        self.shift_legs(by);
+        for s in self.calls.values_mut() {
+            shift(&mut s.playing_until);
+            if let Some(started) = s.message.as_mut().and_then(|m| m.started.as_mut()) {
+                shift(started);
+            }
+            if let Some(r) = s.routed.as_mut() {
+                shift(&mut r.at);
+                r.talking_since.iter_mut().for_each(shift);
+            }
+            s.record.shift(by);
+        }
+        self.engine.shift_timers(by);
+        self.log(
+            "",
+            format!(
+                "the clock went back {} ms: the timers of {} calls moved with it",
+                -by,
+                self.calls.len()
+            ),
+        );
+    }
+
     fn log(&mut self, call_id: &str, text: String) {
         if !self.config.log {
             return;
@@ -698,6 +754,7 @@ impl Uas {
 
     /// A datagram arrived from `source`.
     pub fn receive(&mut self, now: i64, source: SocketAddr, bytes: &[u8]) {
+        self.tick(now);
         let m = match message::parse(bytes) {
             Ok(m) => {
                 self.metrics
@@ -1220,6 +1277,7 @@ impl Uas {
     /// What the media thread reports for a call: keys from the RTP stream, a stream gone
     /// quiet (the caller's side is dead: BYE), ports another program holds, failures.
     pub fn media_report(&mut self, now: i64, report: MediaReport) {
+        self.tick(now);
         match report {
             MediaReport::Key { call, key, .. } => {
                 let mut k = [0u8; 4];
@@ -2093,6 +2151,7 @@ impl Uas {
 
     /// The answer of the web look-up `effect` of `call` (a late one is ignored).
     pub fn lookup_result(&mut self, now: i64, call: u64, effect: EffectId, result: LookupResult) {
+        self.tick(now);
         let Some(s) = self.calls.get(&call) else {
             return;
         };
@@ -2552,6 +2611,7 @@ impl Uas {
 
     /// Ends every call in progress (BYE, or 480 before answering) and refuses new ones.
     pub fn shutdown(&mut self, now: i64) {
+        self.tick(now);
         self.config.max_calls = 0;
         let calls: Vec<u64> = self.calls.keys().copied().collect();
         for call in calls {
@@ -2569,6 +2629,7 @@ impl Uas {
 
     /// Runs what is due at `now`: call timers, transactions, our BYEs, the engine.
     pub fn handle_timeout(&mut self, now: i64) {
+        self.tick(now);
         while let Some((&(when, n), _)) = self.timers.iter().next() {
             if when > now {
                 break;

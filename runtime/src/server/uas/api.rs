@@ -53,6 +53,7 @@ fn ok(body: Value) -> Reply {
 impl Uas {
     /// Answers an admin request.
     pub fn admin(&mut self, now: i64, r: Request) -> Reply {
+        self.tick(now);
         match r {
             Request::Agents => {
                 let n = self.engine.program().agents.len();

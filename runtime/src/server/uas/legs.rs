@@ -173,6 +173,14 @@ impl Uas {
         self.leg_timer(now + t1, leg);
     }
 
+    /// Moves the legs' deadlines (Timer B, the wait for a 487) by `by` ms: the wall clock was
+    /// stepped back.
+    pub(super) fn shift_legs(&mut self, by: i64) {
+        for l in self.legs.values_mut() {
+            l.deadline = l.deadline.saturating_add(by);
+        }
+    }
+
     fn leg_timer(&mut self, when: i64, leg: u64) {
         self.next += 1;
         self.timers.insert((when, self.next), (leg, 0, Timer::Leg));
