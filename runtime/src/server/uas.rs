@@ -332,7 +332,17 @@ impl Session {
 
 /// The tag of a From or To header value we wrote.
 fn tag_of(header: &str) -> &str {
-    header.rsplit_once(";tag=").map_or("", |x| x.1)
+    // What follows the last ";tag=" (a byte scan back from the end: a string pattern's
+    // searcher costs more than these short headers).
+    let b = header.as_bytes();
+    let mut end = b.len();
+    while let Some(i) = b[..end].iter().rposition(|&c| c == b';') {
+        if b[i..].starts_with(b";tag=") {
+            return &header[i + 5..];
+        }
+        end = i;
+    }
+    ""
 }
 
 /// How dialogs are found: the Call-ID and our tag, joined by a newline (our tags never hold
@@ -2758,4 +2768,23 @@ fn message_metadata(now: i64, s: &Session, m: Message_, why: &str) -> Option<Out
         path: m.audio.with_extension("json"),
         contents: format!("{json:#}\n"),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn our_tag_is_what_follows_the_last_tag_parameter() {
+        for h in [
+            "<sip:200@127.0.0.1>;tag=cf1",
+            "<sip:200@127.0.0.1;tag=inside>;x=1;tag=last",
+            "<sip:200@127.0.0.1>",
+            "<sip:200@127.0.0.1>;tag=",
+            ";tag=;tag=two",
+            ";;tag;tag=x;",
+            "",
+        ] {
+            let reference = h.rsplit_once(";tag=").map_or("", |x| x.1);
+            assert_eq!(super::tag_of(h), reference, "{h:?}");
+        }
+    }
 }

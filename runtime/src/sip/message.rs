@@ -688,12 +688,11 @@ fn check_name_addr(v: &str, what: &str) -> Result<(), Refusal> {
         }
     }
     let params = if let Some(open) = find(rest, b'<') {
+        // Unquoted, a display name is tokens separated by whitespace.
         let display = rest[..open].trim_ascii();
-        if !display.is_empty()
-            && !display
-                .split(|c: char| c.is_ascii_whitespace())
-                .filter(|w| !w.is_empty())
-                .all(is_token)
+        if !display
+            .bytes()
+            .all(|c| is_token_char(c) || c.is_ascii_whitespace())
         {
             return Err(refuse(
                 400,
@@ -946,6 +945,20 @@ mod tests {
             status(with("CSeq: 1 INVITE", "CSeq: 4294967296 INVITE")),
             Some(400)
         );
+        // An unquoted display name is tokens and whitespace; anything else must be quoted.
+        for (display, ok) in [
+            ("Bob", true),
+            ("Bob  Smith\t", true),
+            ("Bob.O'Neil-2", true),
+            ("\"Bob, Jr.\" ", true),
+            ("Bob, Jr. ", false),
+            ("Bob@home ", false),
+            ("Bøb ", false),
+        ] {
+            let t = with("f: <sip:caller", &format!("f: {display}<sip:caller"));
+            let got = status(t);
+            assert_eq!(got, (!ok).then_some(400), "{display:?}");
+        }
     }
 
     #[test]
