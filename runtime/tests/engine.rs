@@ -921,3 +921,47 @@ fn sticky_memory_knows_a_caller_in_any_spelling_and_never_an_anonymous_one() {
     h.route(4, "private");
     assert_eq!(h.rings(), rings(&[(4, "ann")]));
 }
+
+#[test]
+fn a_clock_stepped_back_moves_waits_tiers_and_wrap_ups_with_it() {
+    // NTP or a resumed VM steps the wall clock back an hour while callers wait and an agent
+    // wraps up: the queue keeps its order, the wrap-up (extended after the step) and the tier
+    // end when their time is up, not an hour later.
+    let mut h = engine(
+        "group g { tier 1 ann, ben; tier 2 after 1m cara; strategy sequential; ring 10s; \
+         wrap_up 30s }",
+        "route g { queue { max_wait 10m => hangup; no_agents => hangup } }",
+    );
+    let ann = h.agent("ann");
+    assert!(h.e.busy_elsewhere(ann, None).unwrap());
+    // ben takes a call and wraps up until 30 s after it (T+30).
+    h.route(9, "+491709");
+    assert_eq!(h.rings(), rings(&[(9, "ben")]));
+    h.answer(9, "ben");
+    h.e.ended(h.now, 9).unwrap();
+    assert_eq!(h.state("ben"), AgentState::WrapUp);
+    // Caller 1 waits: ann is busy, ben wraps up, cara's tier opens after a minute.
+    h.route(1, "+491701");
+    h.wait(10);
+    h.actions();
+    let hour = jiff::SignedDuration::from_hours(1);
+    h.now -= hour;
+    h.e.clock_stepped(-3_600_000);
+    // Caller 2 comes after the step: behind caller 1.
+    h.route(2, "+491702");
+    assert_eq!(h.e.waiting(0), vec![1, 2]);
+    // ben's wrap-up is extended by 15 s: it ends 45 s after his call, on the caller's time.
+    let ben = h.agent("ben");
+    assert!(h.e.extend_wrap_up(ben, 15_000).unwrap());
+    h.wait(34);
+    assert_eq!(h.state("ben"), AgentState::WrapUp);
+    assert!(h.rings().is_empty());
+    h.wait(2);
+    assert_eq!(h.rings(), rings(&[(1, "ben")]));
+    h.answer(1, "ben");
+    // Caller 2's wait reaches a minute (arrived at T+10): cara's tier opens for them.
+    h.wait(23);
+    assert!(h.rings().is_empty());
+    h.wait(2);
+    assert_eq!(h.rings(), rings(&[(2, "cara")]));
+}

@@ -684,3 +684,39 @@ fn a_callers_number_cannot_put_headers_into_the_agents_invite() {
         "{invite}"
     );
 }
+
+#[test]
+fn a_clock_stepped_back_moves_a_registrations_end_with_it() {
+    let mut h = H::new();
+    let mut credentials = std::collections::HashMap::new();
+    credentials.insert("p1".to_string(), "s3cret".to_string());
+    h.uas.set_credentials(credentials);
+    h.receive(phone(9), &register(None, 600, 1));
+    let challenge = h.sent.last().unwrap().1.clone();
+    let offered = challenge
+        .lines()
+        .find(|l| l.starts_with("WWW-Authenticate:"))
+        .unwrap()
+        .to_string();
+    h.receive(
+        phone(9),
+        &register(Some((&offered, "SHA-256", "s3cret")), 600, 2),
+    );
+    assert_eq!(h.took(phone(9)), ["401", "200"]);
+    let until = h.uas.durable_if_changed().unwrap().registrations["p1"].until;
+    assert_eq!(until, h.now + 600_000);
+    // The clock is stepped back an hour: the registration's end (kept across restarts)
+    // moves with it, and the registration still lasts its 600 s.
+    h.wait(100_000);
+    // (The server's loop tells the core the time every half second.)
+    h.uas.handle_timeout(h.now);
+    h.now -= 3_600_000;
+    h.uas.handle_timeout(h.now);
+    let kept = h.uas.durable_if_changed().expect("its end moved");
+    assert_eq!(kept.registrations["p1"].until, until - 3_600_000);
+    h.wait(499_000);
+    assert!(h.uas.durable_if_changed().is_none(), "still registered");
+    h.wait(2_000);
+    let kept = h.uas.durable_if_changed().expect("it expired");
+    assert!(kept.registrations.is_empty());
+}

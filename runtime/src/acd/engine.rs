@@ -573,11 +573,47 @@ impl<P: Deref<Target = Program>> Engine<P> {
         self.actions.pop_front()
     }
 
-    /// Moves every timer by `by` ms: the wall clock was stepped back, and each timer still
-    /// comes due after the time it had left. What the engine remembers of the past (when a
-    /// caller arrived, since when an agent is idle) stays as it was.
-    pub fn shift_timers(&mut self, by: i64) {
+    /// The wall clock was stepped by `by` ms (back: negative). Every time the engine keeps
+    /// moves with it, so waits, tiers, wrap-ups and announcements go on for the time they had
+    /// left: the timers and the times they carry, waiting callers' arrivals and places (each
+    /// queue keeps its order), their last announcement and answer, agents' wrap-up ends (not
+    /// "until told otherwise"), idle and last-call times, the sticky memory and the places
+    /// kept for returning callers. Days (and the counters of the day) follow the wall clock.
+    pub fn clock_stepped(&mut self, by: i64) {
+        let at = |t: &mut i64| *t = t.saturating_add(by);
         self.timers.shift(by);
+        for a in &mut self.agents {
+            match &mut a.activity {
+                Activity::WrapUp { until } | Activity::Elsewhere { until }
+                    if *until != i64::MAX =>
+                {
+                    at(until);
+                }
+                _ => {}
+            }
+            at(&mut a.idle_since);
+            a.daily.last_call_end.iter_mut().for_each(at);
+        }
+        for job in self.jobs.values_mut() {
+            at(&mut job.arrived);
+            at(&mut job.answered_at);
+            job.alone_since.iter_mut().for_each(at);
+            job.announced_at.iter_mut().for_each(at);
+            if let Some(p) = job.place.as_mut() {
+                at(&mut p.since);
+            }
+        }
+        for g in &mut self.groups {
+            g.queue.shift(by);
+        }
+        for memory in self.sticky.values_mut() {
+            memory.iter_mut().for_each(|(_, _, t)| at(t));
+        }
+        for (since, until) in self.returning.values_mut() {
+            at(since);
+            at(until);
+        }
+        self.dirty = true;
     }
 
     /// When `handle_timeout` must be called next.

@@ -47,6 +47,22 @@ impl Queue {
         self.all.remove(&place)
     }
 
+    /// Moves every place's time by `by` ms (the wall clock was stepped): the order stays.
+    pub fn shift(&mut self, by: i64) {
+        let moved = |p: Place| Place {
+            since: p.since.saturating_add(by),
+            ..p
+        };
+        self.all = std::mem::take(&mut self.all)
+            .into_iter()
+            .map(|(p, c)| (moved(p), c))
+            .collect();
+        self.ready = std::mem::take(&mut self.ready)
+            .into_iter()
+            .map(moved)
+            .collect();
+    }
+
     /// Marks a waiting caller as ready to be offered (or not).
     pub fn set_ready(&mut self, place: Place, ready: bool) {
         if !self.all.contains_key(&place) {

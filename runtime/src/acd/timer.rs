@@ -73,11 +73,23 @@ impl Timers {
     }
 
     /// Moves every timer by `by` ms (the wall clock was stepped: each still comes due after
-    /// the time it had left), in the order they had.
+    /// the time it had left), in the order they had, and the times they carry with them (they
+    /// are compared with the agent's wrap-up end and the caller's wait, which move too; `MAX`,
+    /// "until told otherwise", stays).
     pub fn shift(&mut self, by: i64) {
         self.set = std::mem::take(&mut self.set)
             .into_iter()
-            .map(|((when, n), t)| ((when.saturating_add(by), n), t))
+            .map(|((when, n), mut t)| {
+                match &mut t {
+                    Timer::Free { until: t, .. } | Timer::NoAgents { since: t, .. }
+                        if *t != i64::MAX =>
+                    {
+                        *t = t.saturating_add(by);
+                    }
+                    _ => {}
+                }
+                ((when.saturating_add(by), n), t)
+            })
             .collect();
     }
 

@@ -665,9 +665,9 @@ impl Uas {
     /// Moves the core's clock to `now`, as each call from outside begins. The clock is the
     /// wall clock (the flows' hours and the call records read it). When it is stepped back
     /// (NTP, a resumed VM) by more than [`STEP_BACK_MS`], whatever the core keeps for later
-    /// moves back as much: the calls', legs' and registrations' timers, our BYEs', the
-    /// engine's, and the times the calls in progress hold (a prompt playing until, routed at,
-    /// their records). Each timer then still comes due after the time it had left, not as much
+    /// moves back as much: the calls', legs' and registrations' timers and the registrations'
+    /// ends, our BYEs', everything the engine keeps (`Engine::clock_stepped`), and the times
+    /// the calls in progress hold (a prompt playing until, routed at, their records). Each timer then still comes due after the time it had left, not as much
     /// later as the step, and a call's record stays on one clock. What cannot be told from the
     /// step is the time since the core last heard the time: timers are that much late, at most
     /// half a second, as the server's loop calls `handle_timeout` at least that often. A
@@ -678,7 +678,7 @@ impl Uas {
             self.clock = self.clock.max(now);
             return;
         }
-        let by = now - self.clock;
+        let by = now.saturating_sub(self.clock);
         self.clock = now;
         let shift = |t: &mut i64| *t = t.saturating_add(by);
         self.timers = std::mem::take(&mut self.timers)
@@ -702,7 +702,14 @@ impl Uas {
             }
             s.record.shift(by);
         }
-        self.engine.shift_timers(by);
+        self.engine.clock_stepped(by);
+        for r in self.registrations.values_mut() {
+            shift(&mut r.until);
+        }
+        for (_, until) in self.registration_timers.values_mut() {
+            shift(until);
+        }
+        self.registrations_changed = true;
         self.log(
             "",
             format!(
