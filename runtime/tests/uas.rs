@@ -702,6 +702,43 @@ fn a_source_over_its_rate_gets_503_until_the_next_second() {
     assert_eq!(h.took(), vec!["302"]);
 }
 
+#[test]
+fn a_flood_from_one_source_is_dropped_unread_and_other_callers_are_answered() {
+    // 10 new calls a second per source: a source's share is then the minimum, 1,000 messages
+    // a second.
+    let mut h = limited(100, 10);
+    let flood: SocketAddr = "127.0.0.9:5070".parse().unwrap();
+    let options = |n: u32| request("OPTIONS", "200", &format!("o{n}"), 1, None, "", "");
+    let answered = |h: &mut H| {
+        let mut n = 0;
+        while let Some(o) = h.uas.poll_out() {
+            if let Out::Send { to, .. } = o {
+                assert_eq!(to, flood);
+                n += 1;
+            }
+        }
+        n
+    };
+    for n in 0..1_500 {
+        h.uas.receive(h.now, flood, options(n).as_bytes());
+    }
+    assert_eq!(answered(&mut h), 1_000, "the rest dropped unread");
+    // A caller from another address, in the same second: answered.
+    let tag = invite(&mut h, "200", "f1");
+    assert!(!tag.is_empty());
+    assert_eq!(h.took(), vec!["200"]);
+    let metrics = h.uas.admin(h.now, AdminRequest::Metrics).body;
+    let metrics = metrics.as_str().unwrap();
+    assert!(
+        metrics.contains("callflow_sip_messages_total{kind=\"flooded\"} 500\n"),
+        "{metrics}"
+    );
+    // The next second, the flooding source is heard again.
+    h.now += 1_000;
+    h.uas.receive(h.now, flood, options(2_000).as_bytes());
+    assert_eq!(answered(&mut h), 1);
+}
+
 const LOOKUP: &str = r#"
 lookup crm {
     url "http://crm.invalid/callers?n={caller}"

@@ -44,6 +44,8 @@ pub struct Config {
     /// Calls in progress at most; more get 503 with Retry-After.
     pub max_calls: usize,
     /// New calls one source address may start per second; more get 503 with Retry-After.
+    /// A source may also send [`DATAGRAMS_PER_CALL`] times as many messages a second (at
+    /// least [`MIN_DATAGRAMS`]); beyond, its messages are dropped unread until the next second.
     pub calls_per_source: u32,
     /// Whether to hand out log lines at all (a quiet server skips making them).
     pub log: bool,
@@ -388,6 +390,12 @@ enum Timer {
     Registration,
 }
 
+/// Messages a source may send per second for each call it may start per second.
+pub const DATAGRAMS_PER_CALL: u32 = 20;
+
+/// Messages any source may send per second, whatever its call rate.
+pub const MIN_DATAGRAMS: u32 = 1_000;
+
 /// How often 180 Ringing is sent again while a call waits unanswered.
 const RING_AGAIN_MS: i64 = 60_000;
 
@@ -418,8 +426,9 @@ pub struct Uas {
     out: VecDeque<Out>,
     next: u64,
     switches: HashMap<String, bool>,
-    /// New calls per source address in the second `rates_second`.
+    /// New calls, and messages, per source address in the second `rates_second`.
     rates: PeerMap<std::net::IpAddr, u32>,
+    datagrams: PeerMap<std::net::IpAddr, u32>,
     rates_second: i64,
     /// Transfer targets the flows write literally (normalised numbers, SIP URIs).
     literal_targets: std::collections::HashSet<String>,
@@ -581,6 +590,7 @@ impl Uas {
             next: 0,
             switches: HashMap::new(),
             rates: PeerMap::default(),
+            datagrams: PeerMap::default(),
             rates_second: i64::MIN,
             literal_targets: targets,
             answer_headers: answer_headers(local),
@@ -606,16 +616,38 @@ impl Uas {
 
     /// Counts a new call from `source`; false when the source is over its rate.
     fn within_rate(&mut self, now: i64, source: SocketAddr) -> bool {
+        self.this_second(now);
+        let e = self.rates.entry(source.ip()).or_insert(0);
+        *e = e.saturating_add(1);
+        *e <= self.config.calls_per_source
+    }
+
+    /// Counts a message from `source`; false when the source sent more than its share this
+    /// second: a flood from one address is dropped before it costs a parse and an answer, and
+    /// the loop stays free for everybody else's calls. Its share is generous — a peer's
+    /// calls take a few messages each, with retransmissions — and what a peer loses beyond it
+    /// comes again by retransmission.
+    fn message_within_rate(&mut self, now: i64, source: SocketAddr) -> bool {
+        self.this_second(now);
+        let share = self
+            .config
+            .calls_per_source
+            .saturating_mul(DATAGRAMS_PER_CALL)
+            .max(MIN_DATAGRAMS);
+        let e = self.datagrams.entry(source.ip()).or_insert(0);
+        *e = e.saturating_add(1);
+        *e <= share
+    }
+
+    /// Counts of an earlier second are over: one clear per second, never a scan per message
+    /// (a flood from many addresses must not make each message slower).
+    fn this_second(&mut self, now: i64) {
         let second = now.div_euclid(1000);
-        // Counts of an earlier second are over: one clear per second, never a scan per call
-        // (a flood from many addresses must not make each new call slower).
         if self.rates_second != second {
             self.rates_second = second;
             self.rates.clear();
+            self.datagrams.clear();
         }
-        let e = self.rates.entry(source.ip()).or_insert(0);
-        *e += 1;
-        *e <= self.config.calls_per_source
     }
 
     pub fn poll_out(&mut self) -> Option<Out> {
@@ -772,6 +804,10 @@ impl Uas {
     /// A datagram arrived from `source`.
     pub fn receive(&mut self, now: i64, source: SocketAddr, bytes: &[u8]) {
         self.tick(now);
+        if !self.message_within_rate(now, source) {
+            self.metrics.flooded();
+            return;
+        }
         let m = match message::parse(bytes) {
             Ok(m) => {
                 self.metrics

@@ -56,6 +56,8 @@ pub(super) struct Metrics {
     requests: u64,
     responses: u64,
     malformed: u64,
+    /// Datagrams dropped unread: their source sent more than its share this second.
+    flooded: u64,
     calls: u64,
     /// New calls refused with 503, by why: the call cap, no RTP port, a source's rate, the
     /// loop saturated.
@@ -94,6 +96,10 @@ impl Metrics {
             Some(false) => self.responses += 1,
             None => self.malformed += 1,
         }
+    }
+
+    pub(super) fn flooded(&mut self) {
+        self.flooded += 1;
     }
 
     pub(super) fn call(&mut self) {
@@ -176,6 +182,7 @@ impl Uas {
             ("request", m.requests),
             ("response", m.responses),
             ("malformed", m.malformed),
+            ("flooded", m.flooded),
         ] {
             let _ = writeln!(out, "callflow_sip_messages_total{{kind=\"{kind}\"}} {n}");
         }
