@@ -166,6 +166,50 @@ fn garbage_datagrams_between_calls_disturb_nothing() {
 }
 
 #[test]
+fn a_flood_from_one_address_is_dropped_and_other_callers_get_through() {
+    // 10,000 OPTIONS from 127.0.0.2 within about 0.4 s: a source may send 2,000 messages a
+    // second (20 per call of --calls-per-source 100); the rest is dropped unread.
+    let s = Server::start("flood", WEDNESDAY);
+    let flood = UdpSocket::bind("127.0.0.2:0").unwrap();
+    let to = format!("127.0.0.1:{}", s.port);
+    let start = std::time::Instant::now();
+    for n in 0..10_000u64 {
+        // 25,000 a second, no faster: the flood must reach the server, not overflow the
+        // kernel's default socket buffer on the way.
+        while start.elapsed() < std::time::Duration::from_micros(40 * n) {
+            std::hint::spin_loop();
+        }
+        let m = format!(
+            "OPTIONS sip:200@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.2:9;branch=z9hG4bK{n}\r\n\
+             From: <sip:f@127.0.0.2>;tag=f\r\nTo: <sip:200@127.0.0.1>\r\nCall-ID: flood-{n}\r\n\
+             CSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+        );
+        flood.send_to(m.as_bytes(), &to).unwrap();
+    }
+    // Over at most three seconds' shares, at least 4,000 dropped.
+    let dropped = s.metric_until("callflow_sip_messages_total{kind=\"flooded\"}", |v| {
+        v >= 4_000.0
+    });
+    assert!(dropped >= 4_000.0, "{dropped} dropped");
+    // A caller from another address is answered, and its whole call goes through.
+    assert!(s.call("ivr_info.xml", "200", &[("key1", "1"), ("key2", "4")]));
+    assert_eq!(s.records(1)[0]["prompts"][3], "four");
+    // The flooding address got answers for its share only.
+    flood
+        .set_read_timeout(Some(std::time::Duration::from_millis(500)))
+        .unwrap();
+    let mut answered = 0;
+    let mut buf = [0u8; 2048];
+    while flood.recv_from(&mut buf).is_ok() {
+        answered += 1;
+    }
+    assert!(
+        answered > 0 && answered <= 6_000,
+        "{answered} answered, {dropped} dropped"
+    );
+}
+
+#[test]
 fn hot_reload_new_calls_get_the_new_program_calls_in_progress_finish_on_theirs() {
     let s = Server::start("reload", WEDNESDAY);
     let flow_file = s.dir.join("flows/test.flow");
