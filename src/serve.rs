@@ -27,8 +27,8 @@ pub struct Args {
     #[arg(long, default_value_t = 1000)]
     pub max_calls: usize,
     /// New calls one source address may start per second (more get 503 with Retry-After).
-    /// It may send 20 times as many messages a second (at least 1,000); more are dropped
-    /// unread until the next second.
+    /// It may send 20 times as many requests outside dialogs a second (at least 1,000); more
+    /// go unanswered until the next second (requests in calls are never held back).
     #[arg(long, default_value_t = 100)]
     pub calls_per_source: u32,
     /// Refuse new calls (503) while the server's loop is busier than this share of its time

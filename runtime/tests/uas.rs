@@ -703,9 +703,9 @@ fn a_source_over_its_rate_gets_503_until_the_next_second() {
 }
 
 #[test]
-fn a_flood_from_one_source_is_dropped_unread_and_other_callers_are_answered() {
-    // 10 new calls a second per source: a source's share is then the minimum, 1,000 messages
-    // a second.
+fn a_flood_from_one_source_goes_unanswered_and_its_calls_and_other_callers_go_on() {
+    // 10 new calls a second per source: a source's share of requests outside dialogs is then
+    // the minimum, 1,000 a second.
     let mut h = limited(100, 10);
     let flood: SocketAddr = "127.0.0.9:5070".parse().unwrap();
     let options = |n: u32| request("OPTIONS", "200", &format!("o{n}"), 1, None, "", "");
@@ -719,21 +719,63 @@ fn a_flood_from_one_source_is_dropped_unread_and_other_callers_are_answered() {
         }
         n
     };
+    // A call from the flooding address, accepted first.
+    h.uas.receive(
+        h.now,
+        flood,
+        request(
+            "INVITE",
+            "200",
+            "f0",
+            1,
+            None,
+            "Content-Type: application/sdp\r\n",
+            SDP,
+        )
+        .as_bytes(),
+    );
+    let mut ok = String::new();
+    while let Some(o) = h.uas.poll_out() {
+        if let Out::Send { bytes, .. } = o {
+            ok = String::from_utf8(bytes).unwrap();
+        }
+    }
+    assert!(ok.starts_with("SIP/2.0 200"), "{ok}");
+    let tag = message::parse(ok.as_bytes())
+        .unwrap()
+        .to_tag()
+        .unwrap()
+        .to_string();
+    // 1,500 OPTIONS and 100 lines of garbage in the same second: the INVITE took one of the
+    // 1,000, so 999 are answered.
     for n in 0..1_500 {
         h.uas.receive(h.now, flood, options(n).as_bytes());
     }
-    assert_eq!(answered(&mut h), 1_000, "the rest dropped unread");
+    for _ in 0..100 {
+        h.uas
+            .receive(h.now, flood, b"GARBAGE sip:x SIP/2.0\r\n\r\n");
+    }
+    assert_eq!(answered(&mut h), 999, "the rest unanswered");
+    // Its call goes on: the ACK and a BYE in the dialog are taken, the call ends.
+    for (method, cseq) in [("ACK", 1), ("BYE", 2)] {
+        h.uas.receive(
+            h.now,
+            flood,
+            request(method, "200", "f0", cseq, Some(&tag), "", "").as_bytes(),
+        );
+    }
+    assert_eq!(answered(&mut h), 1, "the BYE's 200");
+    assert_eq!(h.uas.calls(), 0);
     // A caller from another address, in the same second: answered.
-    let tag = invite(&mut h, "200", "f1");
-    assert!(!tag.is_empty());
+    invite(&mut h, "200", "f1");
     assert_eq!(h.took(), vec!["200"]);
     let metrics = h.uas.admin(h.now, AdminRequest::Metrics).body;
     let metrics = metrics.as_str().unwrap();
     assert!(
-        metrics.contains("callflow_sip_messages_total{kind=\"flooded\"} 500\n"),
+        metrics.contains("callflow_sip_messages_total{kind=\"flooded\"} 601\n"),
         "{metrics}"
     );
-    // The next second, the flooding source is heard again.
+    // The next second, the flooding source is answered again.
     h.now += 1_000;
     h.uas.receive(h.now, flood, options(2_000).as_bytes());
     assert_eq!(answered(&mut h), 1);

@@ -44,8 +44,8 @@ pub struct Config {
     /// Calls in progress at most; more get 503 with Retry-After.
     pub max_calls: usize,
     /// New calls one source address may start per second; more get 503 with Retry-After.
-    /// A source may also send [`DATAGRAMS_PER_CALL`] times as many messages a second (at
-    /// least [`MIN_DATAGRAMS`]); beyond, its messages are dropped unread until the next second.
+    /// A source may also send [`REQUESTS_PER_CALL`] times as many requests outside dialogs a
+    /// second (at least [`MIN_REQUESTS`]); beyond, they go unanswered until the next second.
     pub calls_per_source: u32,
     /// Whether to hand out log lines at all (a quiet server skips making them).
     pub log: bool,
@@ -390,11 +390,12 @@ enum Timer {
     Registration,
 }
 
-/// Messages a source may send per second for each call it may start per second.
-pub const DATAGRAMS_PER_CALL: u32 = 20;
+/// Requests outside dialogs a source may send per second for each call it may start per
+/// second.
+pub const REQUESTS_PER_CALL: u32 = 20;
 
-/// Messages any source may send per second, whatever its call rate.
-pub const MIN_DATAGRAMS: u32 = 1_000;
+/// Requests outside dialogs any source may send per second, whatever its call rate.
+pub const MIN_REQUESTS: u32 = 1_000;
 
 /// How often 180 Ringing is sent again while a call waits unanswered.
 const RING_AGAIN_MS: i64 = 60_000;
@@ -426,9 +427,10 @@ pub struct Uas {
     out: VecDeque<Out>,
     next: u64,
     switches: HashMap<String, bool>,
-    /// New calls, and messages, per source address in the second `rates_second`.
+    /// New calls, and requests outside dialogs, per source address in the second
+    /// `rates_second`.
     rates: PeerMap<std::net::IpAddr, u32>,
-    datagrams: PeerMap<std::net::IpAddr, u32>,
+    requests_out: PeerMap<std::net::IpAddr, u32>,
     rates_second: i64,
     /// Transfer targets the flows write literally (normalised numbers, SIP URIs).
     literal_targets: std::collections::HashSet<String>,
@@ -590,7 +592,7 @@ impl Uas {
             next: 0,
             switches: HashMap::new(),
             rates: PeerMap::default(),
-            datagrams: PeerMap::default(),
+            requests_out: PeerMap::default(),
             rates_second: i64::MIN,
             literal_targets: targets,
             answer_headers: answer_headers(local),
@@ -622,19 +624,20 @@ impl Uas {
         *e <= self.config.calls_per_source
     }
 
-    /// Counts a message from `source`; false when the source sent more than its share this
-    /// second: a flood from one address is dropped before it costs a parse and an answer, and
-    /// the loop stays free for everybody else's calls. Its share is generous — a peer's
-    /// calls take a few messages each, with retransmissions — and what a peer loses beyond it
-    /// comes again by retransmission.
-    fn message_within_rate(&mut self, now: i64, source: SocketAddr) -> bool {
+    /// Counts a request outside a dialog (or an unreadable one) from `source`; false when the
+    /// source sent more than its share this second: a flood from one address then costs a
+    /// parse, not an answer, a transaction and a `sendto`, and the loop stays free for
+    /// everybody else's calls. The share is generous — a peer's new calls take a request or
+    /// two each, with retransmissions, and its OPTIONS and REGISTERs a few more — and what
+    /// a peer loses beyond it over UDP comes again by retransmission.
+    fn request_within_share(&mut self, now: i64, source: SocketAddr) -> bool {
         self.this_second(now);
         let share = self
             .config
             .calls_per_source
-            .saturating_mul(DATAGRAMS_PER_CALL)
-            .max(MIN_DATAGRAMS);
-        let e = self.datagrams.entry(source.ip()).or_insert(0);
+            .saturating_mul(REQUESTS_PER_CALL)
+            .max(MIN_REQUESTS);
+        let e = self.requests_out.entry(source.ip()).or_insert(0);
         *e = e.saturating_add(1);
         *e <= share
     }
@@ -646,7 +649,7 @@ impl Uas {
         if self.rates_second != second {
             self.rates_second = second;
             self.rates.clear();
-            self.datagrams.clear();
+            self.requests_out.clear();
         }
     }
 
@@ -804,10 +807,6 @@ impl Uas {
     /// A datagram arrived from `source`.
     pub fn receive(&mut self, now: i64, source: SocketAddr, bytes: &[u8]) {
         self.tick(now);
-        if !self.message_within_rate(now, source) {
-            self.metrics.flooded();
-            return;
-        }
         let m = match message::parse(bytes) {
             Ok(m) => {
                 self.metrics
@@ -816,8 +815,14 @@ impl Uas {
             }
             Err(refusal) => {
                 self.metrics.message(None);
-                // A request we can still answer gets the status; anything else is dropped.
+                // A request we can still answer gets the status (within its source's share:
+                // garbage from one address is not answered at any rate); anything else is
+                // dropped.
                 if let Some(code) = refusal.status {
+                    if !self.request_within_share(now, source) {
+                        self.metrics.flooded();
+                        return;
+                    }
                     if let Some(bytes) = self.stateless_refusal(bytes, source, code) {
                         self.send(source, bytes);
                     }
@@ -930,6 +935,18 @@ impl Uas {
 
     fn request(&mut self, now: i64, source: SocketAddr, m: &Message) {
         let method = m.method().unwrap_or("");
+        // Outside dialogs a source gets its share of requests a second; beyond, they go
+        // unanswered. ACK and CANCEL belong to transactions already taken, and requests in
+        // dialogs and responses are never held back: calls in progress go on whatever their
+        // peer sends besides.
+        if method != "ACK"
+            && method != "CANCEL"
+            && m.to_tag().is_none()
+            && !self.request_within_share(now, source)
+        {
+            self.metrics.flooded();
+            return;
+        }
         let tx = match self.tx.receive(now, source, m) {
             Incoming::New(tx) => tx,
             Incoming::Again(Some(bytes)) => return self.send(source, bytes),

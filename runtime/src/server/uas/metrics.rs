@@ -56,7 +56,8 @@ pub(super) struct Metrics {
     requests: u64,
     responses: u64,
     malformed: u64,
-    /// Datagrams dropped unread: their source sent more than its share this second.
+    /// Requests outside dialogs (or unreadable ones) left unanswered: their source sent more
+    /// than its share this second.
     flooded: u64,
     calls: u64,
     /// New calls refused with 503, by why: the call cap, no RTP port, a source's rate, the
