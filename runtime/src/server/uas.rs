@@ -702,12 +702,13 @@ impl Uas {
     /// (NTP, a resumed VM) by more than [`STEP_BACK_MS`], whatever the core keeps for later
     /// moves back as much: the calls', legs' and registrations' timers and the registrations'
     /// ends, our BYEs', everything the engine keeps (`Engine::clock_stepped`), and the times
-    /// the calls in progress hold (a prompt playing until, routed at, their records). Each timer then still comes due after the time it had left, not as much
-    /// later as the step, and a call's record stays on one clock. What cannot be told from the
-    /// step is the time since the core last heard the time: timers are that much late, at most
-    /// half a second, as the server's loop calls `handle_timeout` at least that often. A
-    /// smaller step back is absorbed: timers are at most that late. (The transaction layer
-    /// moves its own timers the same way.)
+    /// the calls in progress hold (a prompt playing until, routed at, their records). Each
+    /// timer then still comes due after the time it had left, not as much later as the step,
+    /// and a call's record stays on one clock. What cannot be told from the step is the time
+    /// since the core last heard the time: timers are that much late, at most half a second,
+    /// as the server's loop calls `handle_timeout` at least that often. A smaller step back
+    /// is absorbed: timers are at most that late. (The transaction layer moves its own timers
+    /// the same way.)
     fn tick(&mut self, now: i64) {
         if now >= self.clock.saturating_sub(STEP_BACK_MS) {
             self.clock = self.clock.max(now);
