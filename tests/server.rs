@@ -168,12 +168,19 @@ fn garbage_datagrams_between_calls_disturb_nothing() {
 #[test]
 fn a_flood_from_one_address_goes_unanswered_and_other_callers_get_through() {
     // 10,000 OPTIONS from 127.0.0.2 over TCP (nothing lost on the way: every one reaches the
-    // server) while a caller from 127.0.0.1 makes a whole IVR call. A source may send 2,000
-    // requests outside dialogs a second (20 per call of --calls-per-source 100); the rest go
-    // unanswered.
+    // server) while a caller from 127.0.0.1 makes a whole IVR call. With --calls-per-source 1
+    // a source may send the minimum share, 1,000 requests outside dialogs a second; the rest
+    // go unanswered.
     use std::io::{Read, Write};
     use std::sync::atomic::{AtomicUsize, Ordering};
-    let s = Server::start("flood", WEDNESDAY);
+    let s = Server::start_full(
+        "flood",
+        WEDNESDAY,
+        None,
+        "127.0.0.1:0",
+        &["--calls-per-source", "1"],
+        &[],
+    );
     let to: std::net::SocketAddr = format!("127.0.0.1:{}", s.port).parse().unwrap();
     let from: std::net::SocketAddr = "127.0.0.2:0".parse().unwrap();
     let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
@@ -222,9 +229,10 @@ fn a_flood_from_one_address_goes_unanswered_and_other_callers_get_through() {
         10_000,
         "{got} answered, {dropped} unanswered"
     );
-    // Its share each second: 2,000 a second over the few seconds the flood took.
+    // Its share each second: 1,000 a second over the few seconds the flood took (up to six
+    // on a slow machine).
     assert!(
-        got >= 2_000 && dropped >= 4_000,
+        got >= 1_000 && dropped >= 4_000,
         "{got} answered, {dropped} unanswered"
     );
     conn.shutdown(std::net::Shutdown::Both).unwrap();
