@@ -77,25 +77,33 @@ impl Timers {
     /// are compared with the agent's wrap-up end and the caller's wait, which move too; `MAX`,
     /// "until told otherwise", stays).
     pub fn shift(&mut self, by: i64) {
-        self.set = std::mem::take(&mut self.set)
-            .into_iter()
-            .map(|((when, n), mut t)| {
-                match &mut t {
-                    Timer::Free { until: t, .. } | Timer::NoAgents { since: t, .. }
-                        if *t != i64::MAX =>
-                    {
-                        *t = t.saturating_add(by);
-                    }
-                    _ => {}
-                }
-                ((when.saturating_add(by), n), t)
-            })
-            .collect();
+        shift_deadlines(&mut self.set, by, |t| match t {
+            Timer::Free { until: t, .. } | Timer::NoAgents { since: t, .. } if *t != i64::MAX => {
+                *t = t.saturating_add(by);
+            }
+            _ => {}
+        });
     }
 
     pub fn is_empty(&self) -> bool {
         self.set.is_empty()
     }
+}
+
+/// Moves every deadline of a timer set keyed by (deadline, arming number) by `by` ms, in the
+/// order the timers had (ties stay as armed), and lets `each` move what a timer carries.
+pub(crate) fn shift_deadlines<V>(
+    set: &mut BTreeMap<(i64, u64), V>,
+    by: i64,
+    mut each: impl FnMut(&mut V),
+) {
+    *set = std::mem::take(set)
+        .into_iter()
+        .map(|((when, n), mut v)| {
+            each(&mut v);
+            ((when.saturating_add(by), n), v)
+        })
+        .collect();
 }
 
 #[cfg(test)]

@@ -20,6 +20,7 @@ use crate::acd::engine::{
     self, Action as EngineAction, Config as EngineConfig, Engine, RouteRequest,
 };
 use crate::acd::store::Durable;
+use crate::acd::timer::shift_deadlines;
 use crate::idmap::{IdMap, PeerMap};
 use crate::media::sdp;
 use crate::media::stream::{Play, Prompt};
@@ -390,6 +391,15 @@ enum Timer {
     Registration,
 }
 
+/// What a source sent in the current second.
+#[derive(Clone, Copy, Debug, Default)]
+struct Counts {
+    /// New calls.
+    calls: u32,
+    /// Requests outside dialogs (and unreadable ones).
+    requests: u32,
+}
+
 /// Requests outside dialogs a source may send per second for each call it may start per
 /// second.
 pub const REQUESTS_PER_CALL: u32 = 20;
@@ -427,10 +437,9 @@ pub struct Uas {
     out: VecDeque<Out>,
     next: u64,
     switches: HashMap<String, bool>,
-    /// New calls, and requests outside dialogs, per source address in the second
-    /// `rates_second`.
-    rates: PeerMap<std::net::IpAddr, u32>,
-    requests_out: PeerMap<std::net::IpAddr, u32>,
+    /// Per source address in the second `rates_second`: new calls, and requests outside
+    /// dialogs.
+    rates: PeerMap<std::net::IpAddr, Counts>,
     rates_second: i64,
     /// Transfer targets the flows write literally (normalised numbers, SIP URIs).
     literal_targets: std::collections::HashSet<String>,
@@ -592,7 +601,6 @@ impl Uas {
             next: 0,
             switches: HashMap::new(),
             rates: PeerMap::default(),
-            requests_out: PeerMap::default(),
             rates_second: i64::MIN,
             literal_targets: targets,
             answer_headers: answer_headers(local),
@@ -618,10 +626,9 @@ impl Uas {
 
     /// Counts a new call from `source`; false when the source is over its rate.
     fn within_rate(&mut self, now: i64, source: SocketAddr) -> bool {
-        self.this_second(now);
-        let e = self.rates.entry(source.ip()).or_insert(0);
-        *e = e.saturating_add(1);
-        *e <= self.config.calls_per_source
+        let calls = &mut self.this_second(now, source).calls;
+        *calls = calls.saturating_add(1);
+        *calls <= self.config.calls_per_source
     }
 
     /// Counts a request outside a dialog (or an unreadable one) from `source`; false when the
@@ -631,26 +638,26 @@ impl Uas {
     /// two each, with retransmissions, and its OPTIONS and REGISTERs a few more — and what
     /// a peer loses beyond it over UDP comes again by retransmission.
     fn request_within_share(&mut self, now: i64, source: SocketAddr) -> bool {
-        self.this_second(now);
         let share = self
             .config
             .calls_per_source
             .saturating_mul(REQUESTS_PER_CALL)
             .max(MIN_REQUESTS);
-        let e = self.requests_out.entry(source.ip()).or_insert(0);
-        *e = e.saturating_add(1);
-        *e <= share
+        let requests = &mut self.this_second(now, source).requests;
+        *requests = requests.saturating_add(1);
+        *requests <= share
     }
 
-    /// Counts of an earlier second are over: one clear per second, never a scan per message
-    /// (a flood from many addresses must not make each message slower).
-    fn this_second(&mut self, now: i64) {
+    /// `source`'s counts this second. Counts of an earlier second are over: one clear per
+    /// second, never a scan per message (a flood from many addresses must not make each
+    /// message slower).
+    fn this_second(&mut self, now: i64, source: SocketAddr) -> &mut Counts {
         let second = now.div_euclid(1000);
         if self.rates_second != second {
             self.rates_second = second;
             self.rates.clear();
-            self.requests_out.clear();
         }
+        self.rates.entry(source.ip()).or_default()
     }
 
     pub fn poll_out(&mut self) -> Option<Out> {
@@ -717,14 +724,8 @@ impl Uas {
         let by = now.saturating_sub(self.clock);
         self.clock = now;
         let shift = |t: &mut i64| *t = t.saturating_add(by);
-        self.timers = std::mem::take(&mut self.timers)
-            .into_iter()
-            .map(|((when, n), t)| ((when.saturating_add(by), n), t))
-            .collect();
-        self.bye_timers = std::mem::take(&mut self.bye_timers)
-            .into_iter()
-            .map(|((when, n), t)| ((when.saturating_add(by), n), t))
-            .collect();
+        shift_deadlines(&mut self.timers, by, |_| {});
+        shift_deadlines(&mut self.bye_timers, by, |_| {});
         self.byes.values_mut().for_each(|b| shift(&mut b.deadline));
         self.shift_legs(by);
         for s in self.calls.values_mut() {
